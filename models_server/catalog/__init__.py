@@ -1,0 +1,78 @@
+"""The catalog: every model the server can serve, one row each, in one table per tier.
+
+A row says which task a served id runs, in which tier, which weight repositories it reads
+(as the Hub names them) and which loader builds it. Adding a model is adding a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from models_server.config import TIERS, Tier
+from models_server.tasks.base import Task
+
+if TYPE_CHECKING:
+    from models_server.runtime.loading import LoadContext
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A weights repository as the Hub names it, and how to build its miniature offline.
+
+    `aliases` are other Hub names for the same weights (a repo that moved);
+    `build_tiny(folder)` writes random-weight files of the real classes in the repo's layout.
+    """
+
+    name: str
+    build_tiny: Callable[[Path], None]
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One served model id. `weights[i]` is resolved to a folder for `loader(ctx)`."""
+
+    id: str
+    task: Task
+    tier: Tier
+    weights: tuple[Repo, ...]
+    loader: Callable[[LoadContext], Any]
+    framework: str = "transformers"
+    aliases: tuple[str, ...] = ()
+
+    def in_tier(self, tier: Tier) -> bool:
+        return TIERS.index(self.tier) <= TIERS.index(tier)
+
+
+def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
+    """Index rows by id, refusing a duplicate id or alias (two rows can't answer one id)."""
+    catalog: dict[str, ModelSpec] = {}
+    for row in rows:
+        for name in (row.id, *row.aliases):
+            if name in catalog:
+                raise ValueError(f"catalog: {name!r} is served twice")
+            catalog[name] = row
+    return catalog
+
+
+def catalog_rows() -> list[ModelSpec]:
+    """All rows, minimal tier first."""
+    from models_server.catalog import full, minimal, standard
+
+    return [*minimal.MODELS, *standard.MODELS, *full.MODELS]
+
+
+def unique_repos(rows: Iterable[ModelSpec]) -> list[Repo]:
+    """Every weights repository the rows read, once each, in catalog order."""
+    seen: dict[str, Repo] = {}
+    for row in rows:
+        for repo in row.weights:
+            seen.setdefault(repo.name, repo)
+    return list(seen.values())

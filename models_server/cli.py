@@ -1,0 +1,104 @@
+"""The `models-server` command: serve, make-tiny, list."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from models_server.config import TIERS, load_settings
+from models_server.errors import ConfigError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line that names the flag, instead of a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="models-server", description="Local model inference server for HuggingGPT.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = commands.add_parser("serve", help="serve the models of a tier over HTTP")
+    serve.add_argument("--config", type=Path, help="YAML config file (configs/default.yaml, configs/tiny.yaml)")
+    serve.add_argument("--tier", choices=TIERS, help="which tier to load (minimal < standard < full)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8005)")
+    serve.add_argument("--model-root", type=Path, help="folder holding <org>/<name>/ weight folders")
+    serve.add_argument("--public-dir", type=Path, help="the public/ folder shared with the controller")
+    serve.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    serve.set_defaults(run=_serve)
+
+    tiny = commands.add_parser("make-tiny", help="write tiny random-weight models for every catalog entry")
+    tiny.add_argument("--out", type=Path, required=True, help="folder to write <org>/<name>/ into")
+    tiny.add_argument("--force", action="store_true", help="rebuild repos that are already complete")
+    tiny.set_defaults(run=_make_tiny)
+
+    listing = commands.add_parser("list", help="print the catalog as a table")
+    listing.add_argument("--tier", choices=TIERS, help="only the models this tier serves")
+    listing.set_defaults(run=_list)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from models_server.server import serve
+
+    flags = {
+        "tier": args.tier, "host": args.host, "port": args.port, "model_root": args.model_root,
+        "public_dir": args.public_dir, "device": args.device,
+    }
+    settings = load_settings(args.config, flags)
+    serve(settings)
+    return 0
+
+
+def _make_tiny(args: argparse.Namespace) -> int:
+    import time
+
+    from models_server.catalog import catalog_rows, unique_repos
+    from models_server.tiny import make_tiny
+
+    started = time.perf_counter()
+    written = make_tiny(args.out, unique_repos(catalog_rows()), force=args.force)
+    print(f"built {len(written)} tiny repos into {args.out} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from models_server.catalog import catalog_rows
+
+    rows = [row for row in catalog_rows() if args.tier is None or row.in_tier(args.tier)]
+    table = [("id", "task", "tier", "weights")] + [
+        (
+            row.id + "".join(f" (= {alias})" for alias in row.aliases),
+            row.task.name,
+            row.tier,
+            ", ".join(repo.name for repo in row.weights) or "-",
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[column]) for line in table) for column in range(3)]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[3])
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        print(f"models-server: config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Settings: YAML file + MODELS_SERVER_* environment + command-line flags, validated once.
+
+Precedence is flag > config file > environment > default. Relative paths in a config file
+are taken relative to that file's folder, so a config works from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from models_server.errors import ConfigError
+
+Tier = Literal["minimal", "standard", "full"]
+TIERS: tuple[Tier, ...] = ("minimal", "standard", "full")
+ENV_PREFIX = "MODELS_SERVER_"
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+_SIZE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from an int or a string such as "12GiB" or "500 MB"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 1048576 or '12GiB'")
+    if isinstance(value, int):
+        return value
+    match = _SIZE_PATTERN.match(str(value))
+    if not match:
+        raise ValueError(f"expected a size such as 1048576 or '12GiB', got {value!r}")
+    number, unit = match.groups()
+    return int(float(number) * _SIZE_UNITS[(unit or "b").lower()])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Strict):
+    """Caps on what one request may ask for; every violation is a 4xx naming the limit."""
+
+    max_body_bytes: int = 64 * 2**20
+    max_download_bytes: int = 64 * 2**20
+    max_image_pixels: int = 50_000_000
+    max_audio_seconds: float = 600.0
+    max_prompt_chars: int = 4000
+    max_steps: int = 100
+    max_width: int = 1024
+    max_height: int = 1024
+    max_frames: int = 64
+    url_connect_timeout: float = 5.0
+    url_read_timeout: float = 30.0
+
+    @field_validator("max_body_bytes", "max_download_bytes", mode="before")
+    @classmethod
+    def _sizes(cls, value: Any) -> int:
+        return parse_size(value)
+
+
+class ModelOverride(_Strict):
+    """Per-model settings: switch a model off, or read its weights from another folder."""
+
+    enabled: bool = True
+    weights: Path | None = None
+
+
+class Settings(_Strict):
+    tier: Tier = "minimal"
+    model_root: Path | None = None
+    public_dir: Path = Path("public")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8005, ge=0, le=65535)
+    device: str = "auto"
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    threads: int = Field(default=16, ge=1, le=256)
+    limits: Limits = Limits()
+    models: dict[str, ModelOverride] = {}
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE_PATTERN.match(value):
+            raise ValueError("expected auto, cpu, cuda or cuda:N")
+        return value
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _disabled_shorthand(cls, value: Any) -> Any:
+        """`models: {some-id: false}` is shorthand for `{some-id: {enabled: false}}`."""
+        if isinstance(value, dict):
+            return {key: {"enabled": False} if item is False else item for key, item in value.items()}
+        return value
+
+    def override(self, model_id: str) -> ModelOverride:
+        return self.models.get(model_id, ModelOverride())
+
+
+# Top-level keys that may come from the environment or flags (scalars only).
+SCALAR_KEYS = ("tier", "model_root", "public_dir", "host", "port", "device", "dtype", "threads")
+_PATH_KEYS = ("model_root", "public_dir")
+
+
+def load_settings(
+    config_file: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge the sources in precedence order and validate; raise ConfigError naming the key."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    for key in SCALAR_KEYS:
+        value = environ.get(ENV_PREFIX + key.upper())
+        if value not in (None, ""):
+            merged[key] = value
+    if config_file is not None:
+        merged.update(_read_config_file(config_file))
+    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {_one_line(exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings at the top")
+    base = path.resolve().parent
+    for key in _PATH_KEYS:
+        if isinstance(data.get(key), str):
+            data[key] = str(base / Path(data[key]).expanduser())
+    models = data.get("models")
+    for override in models.values() if isinstance(models, dict) else ():
+        if isinstance(override, dict) and isinstance(override.get("weights"), str):
+            override["weights"] = str(base / Path(override["weights"]).expanduser())
+    return data
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"unknown config key '{key}'"
+    received = error.get("input")
+    shown = "" if isinstance(received, (dict, list)) else f" (got {received!r})"
+    return f"config key '{key}': {error['msg']}{shown}"
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

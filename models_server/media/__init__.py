@@ -1,0 +1,5 @@
+"""Turning request resources into images and waveforms, and outputs into files under public/."""
+
+from models_server.media.types import Audio, Video
+
+__all__ = ["Audio", "Video"]

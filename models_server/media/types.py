@@ -1,0 +1,27 @@
+"""Plain containers for audio and video, so handlers return media without writing files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Mono float32 samples in [-1, 1] at `sample_rate` Hz."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class Video:
+    """Frames as uint8 RGB arrays of one size (height, width, 3), played at `fps`."""
+
+    frames: list[np.ndarray]
+    fps: float = 8.0

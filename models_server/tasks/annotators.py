@@ -1,0 +1,253 @@
+"""ControlNet annotators: turn a photo into the control map a `sd-controlnet-<kind>` expects.
+
+Every annotator is a callable `model(image) -> image`; `annotate` only calls it. One small class
+per detector family, chosen by the catalog row's loader, never by model id. The maps always come
+back at the input's size, whatever resolution the detector works at, so the controller can
+overlay or chain them without caring which annotator made them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from models_server.tasks.base import Field, Kind, Task
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from models_server.runtime.loading import LoadContext
+
+# Side of the image the controlnet_aux networks see; 512 is what ControlNet was trained with.
+# HED's VGG-sized network takes ~3 s at 512 on two CPU cores, so on CPU it works at 384 (~1 s,
+# edges still well placed) and the map is scaled back; M-LSD and OpenPose are cheap at 512.
+AUX_RESOLUTION = 512
+HED_CPU_RESOLUTION = 384
+
+
+Annotator = Callable[[Image.Image], Image.Image]
+
+
+def annotate(model: Annotator, inputs: dict[str, Any], params: dict[str, Any]) -> Image.Image:
+    """The control map of `inputs["img_url"]`: an RGB image of the same size."""
+    return model(inputs["img_url"])
+
+
+ANNOTATE = Task(
+    name="control-map",
+    inputs=(Field("img_url", Kind.IMAGE, required=True),),
+    handler=annotate,
+)
+
+
+def _fit(result: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
+    """`result` as RGB at `size`: detectors round their working size to multiples of 64."""
+    result = result.convert("RGB")
+    return result if result.size == size else result.resize(size, resample)
+
+
+@dataclass(frozen=True)
+class AuxAnnotator:
+    """A controlnet_aux detector run at `resolution` (None: the input's shorter side).
+
+    Binary maps (canny, scribble) are resized back with NEAREST so they stay binary.
+    """
+
+    detector: Callable[..., Image.Image]
+    resolution: int | None
+    resample: Image.Resampling = Image.Resampling.BILINEAR
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        side = self.resolution or min(image.size)
+        result = self.detector(
+            image, detect_resolution=side, image_resolution=side, output_type="pil", **self.options
+        )
+        return _fit(result, image.size, self.resample)
+
+
+@dataclass(frozen=True)
+class DepthEstimator:
+    """A DPT model and its processor, shared by the depth and normal annotators."""
+
+    model: Any
+    processor: Any
+
+    def depth(self, image: Image.Image) -> np.ndarray:
+        """Relative inverse depth (larger is nearer) as float32 at the image's size."""
+        import torch
+
+        pixels = self.processor(images=image, return_tensors="pt")["pixel_values"]
+        pixels = pixels.to(self.model.device, self.model.dtype)
+        predicted = self.model(pixel_values=pixels).predicted_depth.float()
+        resized = torch.nn.functional.interpolate(
+            predicted[:, None], size=(image.height, image.width), mode="bicubic", align_corners=False
+        )
+        return resized[0, 0].cpu().numpy()
+
+
+def _unit_range(values: np.ndarray) -> np.ndarray:
+    """Scale to 0..1; a flat map becomes all zeros instead of dividing by zero."""
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else values * 0.0
+
+
+@dataclass(frozen=True)
+class DepthMap:
+    """Depth as grey levels, near is white: the map sd-controlnet-depth was trained on."""
+
+    estimator: DepthEstimator
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        import numpy as np
+
+        grey = (_unit_range(self.estimator.depth(image)) * 255.0).round().astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+
+
+@dataclass(frozen=True)
+class NormalMap:
+    """Surface normals from depth, the way sd-controlnet-normal's training maps were made.
+
+    The depth slope along x and y (Sobel) gives the normal's x and y, a constant gives z; where the
+    scene is far (normalized depth under `background`), the slopes are dropped so the background
+    faces the camera. The unit normal maps from -1..1 to 0..255 per channel.
+    """
+
+    estimator: DepthEstimator
+    background: float = 0.4
+    z: float = 2.0 * 3.141592653589793
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        import cv2
+        import numpy as np
+
+        depth = self.estimator.depth(image)
+        far = _unit_range(depth) < self.background
+        slope_x = cv2.Sobel(depth, cv2.CV_32F, 1, 0, ksize=3)
+        slope_y = cv2.Sobel(depth, cv2.CV_32F, 0, 1, ksize=3)
+        slope_x[far] = 0.0
+        slope_y[far] = 0.0
+        normal = np.stack([slope_x, slope_y, np.full_like(depth, self.z)], axis=2)
+        normal /= np.linalg.norm(normal, axis=2, keepdims=True)
+        return Image.fromarray(np.clip(normal * 127.5 + 127.5, 0, 255).astype(np.uint8))
+
+
+@dataclass(frozen=True)
+class Segmenter:
+    """ADE20K classes painted with the palette sd-controlnet-seg was trained on."""
+
+    model: Any
+    processor: Any
+    palette: np.ndarray  # (num_classes, 3) uint8
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        pixels = self.processor(images=image, return_tensors="pt")["pixel_values"]
+        pixels = pixels.to(self.model.device, self.model.dtype)
+        # argmax at the model's resolution, then a NEAREST resize: upsampling 150 logit planes to a
+        # large photo first would cost gigabytes for the same picture.
+        labels = self.model(pixel_values=pixels).logits[0].argmax(dim=0).to("cpu", copy=True)
+        painted = Image.fromarray(self.palette[labels.numpy()])
+        return painted.resize(image.size, Image.Resampling.NEAREST)
+
+
+# Loaders. controlnet_aux detectors cast their inputs to float32 themselves, so their networks stay
+# float32 on every device (they are small); the transformers models take ctx.dtype.
+
+
+def load_canny(ctx: LoadContext) -> AuxAnnotator:
+    """Canny edges with the thresholds of the sd-controlnet-canny card; no weights."""
+    from controlnet_aux import CannyDetector
+
+    return AuxAnnotator(
+        CannyDetector(), resolution=None, resample=Image.Resampling.NEAREST,
+        options={"low_threshold": 100, "high_threshold": 200},
+    )
+
+
+def _hed(ctx: LoadContext) -> Any:
+    """One HED network per folder and device, whichever of hed/scribble loads first."""
+    folder = ctx.weight_dirs[0]
+
+    def build() -> Any:
+        from controlnet_aux import HEDdetector
+
+        return HEDdetector.from_pretrained(str(folder)).to(ctx.device)
+
+    return ctx.shared(("controlnet_aux.hed", str(folder), ctx.device), build)
+
+
+def _hed_resolution(ctx: LoadContext) -> int:
+    return HED_CPU_RESOLUTION if ctx.device == "cpu" else AUX_RESOLUTION
+
+
+def load_hed(ctx: LoadContext) -> AuxAnnotator:
+    """Soft HED edges (grey levels)."""
+    return AuxAnnotator(_hed(ctx), resolution=_hed_resolution(ctx))
+
+
+def load_scribble(ctx: LoadContext) -> AuxAnnotator:
+    """HED edges thinned and thresholded to white strokes on black, like a user's scribble."""
+    return AuxAnnotator(
+        _hed(ctx), resolution=_hed_resolution(ctx), resample=Image.Resampling.NEAREST,
+        options={"scribble": True},
+    )
+
+
+def load_mlsd(ctx: LoadContext) -> AuxAnnotator:
+    """Straight line segments (M-LSD), white on black."""
+    from controlnet_aux import MLSDdetector
+
+    detector = MLSDdetector.from_pretrained(str(ctx.weight_dirs[0])).to(ctx.device)
+    return AuxAnnotator(detector, resolution=AUX_RESOLUTION)
+
+
+def load_openpose(ctx: LoadContext) -> AuxAnnotator:
+    """OpenPose body skeletons.
+
+    `OpenposeDetector.from_pretrained` also loads the hand and face networks (~300 MB) that the
+    body-only map never runs, so the detector is built from the body network alone.
+    """
+    from controlnet_aux import OpenposeDetector
+    from controlnet_aux.open_pose.body import Body
+
+    body = Body(str(Path(ctx.weight_dirs[0]) / "body_pose_model.pth")).to(ctx.device)
+    return AuxAnnotator(OpenposeDetector(body), resolution=AUX_RESOLUTION)
+
+
+def _dpt(ctx: LoadContext) -> DepthEstimator:
+    folder = ctx.weight_dirs[0]
+
+    def build() -> DepthEstimator:
+        from transformers import DPTForDepthEstimation, DPTImageProcessor
+
+        model = DPTForDepthEstimation.from_pretrained(folder, dtype=ctx.dtype).to(ctx.device).eval()
+        return DepthEstimator(model, DPTImageProcessor.from_pretrained(folder))
+
+    return ctx.shared(("transformers.dpt", str(folder), ctx.device, ctx.dtype), build)
+
+
+def load_depth(ctx: LoadContext) -> DepthMap:
+    """MiDaS (DPT-Hybrid) depth, shared with the normal annotator."""
+    return DepthMap(_dpt(ctx))
+
+
+def load_normal(ctx: LoadContext) -> NormalMap:
+    """Normals from the same MiDaS depth model as `load_depth`."""
+    return NormalMap(_dpt(ctx))
+
+
+def load_seg(ctx: LoadContext) -> Segmenter:
+    """UperNet-ConvNeXt semantic segmentation in the ADE20K palette."""
+    import numpy as np
+    from controlnet_aux.util import ade_palette
+    from transformers import AutoImageProcessor, UperNetForSemanticSegmentation
+
+    folder = ctx.weight_dirs[0]
+    model = UperNetForSemanticSegmentation.from_pretrained(folder, dtype=ctx.dtype).to(ctx.device).eval()
+    palette = np.array(ade_palette(), dtype=np.uint8)
+    return Segmenter(model, AutoImageProcessor.from_pretrained(folder), palette)

@@ -1,0 +1,120 @@
+"""Miniatures of the annotator weights: `lllyasviel/Annotators`, `Intel/dpt-hybrid-midas`,
+`openmmlab/upernet-convnext-small`.
+
+The controlnet_aux networks (HED, M-LSD, OpenPose body) have fixed architectures, so their
+miniatures are full-size networks with fresh random weights; the transformers models get tiny
+configs of the real classes. `make_tiny` seeds torch before each builder, so output is deterministic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def build_annotators(folder: Path) -> None:
+    """The three checkpoints our loaders read from `lllyasviel/Annotators`, under their Hub names.
+
+    The real repo also holds hand/face OpenPose nets and many other annotators; we load only the
+    body network, so only it is written. Tensors are stored as float16 to halve the files: every
+    controlnet_aux loader copies them into its float32 network with `load_state_dict`.
+    """
+    import torch
+    from controlnet_aux.hed import ControlNetHED_Apache2
+    from controlnet_aux.mlsd.models.mbv2_mlsd_large import MobileV2_MLSD_Large
+    from controlnet_aux.open_pose.model import bodypose_model
+
+    torch.save(_half(ControlNetHED_Apache2().state_dict()), folder / "ControlNetHED.pth")
+    torch.save(_half(MobileV2_MLSD_Large().state_dict()), folder / "mlsd_large_512_fp32.pth")
+
+    body = bodypose_model()
+    # With default init the body net's last convs answer ~0.1 everywhere, which is over the
+    # 0.1 peak threshold of OpenPose: thousands of peaks, and the limb matching (quadratic in
+    # peaks per part) then runs for minutes. Shrinking the output layers keeps heatmaps and
+    # part-affinity fields near zero, so detection finds few peaks and returns at once.
+    with torch.no_grad():
+        for name, param in body.named_parameters():
+            if name.split(".")[1].startswith("Mconv7"):
+                param.mul_(0.01)
+    # The original checkpoint names keys without the stage prefix ("conv1_1.weight", not
+    # "model0.conv1_1.weight"); controlnet_aux's `transfer` maps them back on load.
+    weights = {name.split(".", 1)[1]: tensor for name, tensor in body.state_dict().items()}
+    torch.save(_half(weights), folder / "body_pose_model.pth")
+
+
+def build_dpt_hybrid(folder: Path) -> None:
+    """DPT-Hybrid (ViT on a BiT backbone), the architecture of the real MiDaS v3 hybrid, tiny."""
+    import torch
+    from transformers import BitConfig, DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    image_size = 384  # the hybrid embeddings accept only this size: the processor must resize to it
+    backbone = BitConfig(
+        global_padding="same",
+        layer_type="bottleneck",
+        depths=[1, 1, 1],
+        hidden_sizes=[16, 16, 32],
+        embedding_size=16,
+        num_groups=2,
+        out_features=["stage1", "stage2", "stage3"],
+        embedding_dynamic_padding=True,
+    )
+    config = DPTConfig(
+        is_hybrid=True,
+        backbone_config=backbone,
+        backbone_featmap_shape=[1, 32, image_size // 16, image_size // 16],
+        image_size=image_size,
+        patch_size=16,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=37,
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[16, 16, 32, 32],
+        fusion_hidden_size=32,
+        head_in_index=-1,
+    )
+    model = DPTForDepthEstimation(config)
+    # MiDaS answers relative inverse depth in the hundreds; this random head answers ~1e-4. The
+    # normal annotator compares depth slopes with a fixed z (as the original did), so at 1e-4 every
+    # normal would face the camera. Scaling the last conv puts the miniature on MiDaS's scale.
+    with torch.no_grad():
+        model.head.head[4].weight.mul_(1e6)
+        model.head.head[4].bias.mul_(1e6)
+    model.save_pretrained(folder)
+    DPTImageProcessor(
+        size={"height": image_size, "width": image_size},
+        keep_aspect_ratio=False,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    ).save_pretrained(folder)
+
+
+def build_upernet(folder: Path) -> None:
+    """UperNet on a ConvNeXt backbone with the 150 ADE20K classes, tiny."""
+    from transformers import (
+        ConvNextConfig,
+        SegformerImageProcessor,
+        UperNetConfig,
+        UperNetForSemanticSegmentation,
+    )
+
+    backbone = ConvNextConfig(
+        hidden_sizes=[8, 16, 24, 32],
+        depths=[1, 1, 1, 1],
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    config = UperNetConfig(
+        backbone_config=backbone,
+        hidden_size=16,
+        auxiliary_in_channels=24,
+        auxiliary_channels=8,
+        num_labels=150,
+    )
+    UperNetForSemanticSegmentation(config).save_pretrained(folder)
+    # The real repo ships a SegformerImageProcessor at 512x512 with ImageNet mean/std.
+    processor = SegformerImageProcessor(size={"height": 512, "width": 512}, do_reduce_labels=False)
+    processor.save_pretrained(folder)
+
+
+def _half(state: dict) -> dict:
+    """Floating tensors as float16, others (BatchNorm counters) unchanged."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}

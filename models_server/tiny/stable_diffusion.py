@@ -1,0 +1,78 @@
+"""Tiny Stable Diffusion 1.5 and ControlNet repositories, in the layout the Hub repos have.
+
+Sizes follow diffusers' own pipeline tests (two UNet blocks of 4 and 8 channels, a 32-wide
+CLIP text encoder): big enough to run every step of the real pipeline, small enough to
+build in a second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CROSS_ATTENTION_DIM = 32
+_BLOCK_CHANNELS = (4, 8)
+
+
+def clip_tokenizer(folder: Path) -> None:
+    """A byte-level BPE CLIPTokenizer with a tiny vocabulary, written to `folder`."""
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import CLIPTokenizer
+
+    symbols = sorted(ByteLevel.alphabet())
+    words = ["th", "the</w>", "an", "and</w>", "a</w>", "of</w>", "in</w>", "on</w>"]
+    tokens = ["<|startoftext|>", "<|endoftext|>", *symbols, *(s + "</w>" for s in symbols), *words]
+    vocab = {token: index for index, token in enumerate(dict.fromkeys(tokens))}
+    merges = [("t", "h"), ("th", "e</w>"), ("a", "n"), ("an", "d</w>"), ("o", "f</w>"), ("i", "n</w>"),
+              ("o", "n</w>")]
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    tokenizer.save_pretrained(folder)
+
+
+def text_encoder_config(vocab_size: int):
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=CROSS_ATTENTION_DIM,
+        intermediate_size=37, num_attention_heads=4, num_hidden_layers=5, layer_norm_eps=1e-5,
+        vocab_size=vocab_size, max_position_embeddings=77,
+    )
+
+
+def build_sd15(folder: Path) -> None:
+    """model_index.json + unet/vae/text_encoder/tokenizer/scheduler, saved by the pipeline itself."""
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    clip_tokenizer(folder / "tokenizer")
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    unet = UNet2DConditionModel(
+        block_out_channels=_BLOCK_CHANNELS, layers_per_block=2, sample_size=32, in_channels=4,
+        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=CROSS_ATTENTION_DIM,
+        norm_num_groups=1,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[4, 8], in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=2,
+        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+    )
+    text_encoder = CLIPTextModel(text_encoder_config(len(tokenizer)))
+    scheduler = PNDMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
+        steps_offset=1,
+    )
+    pipeline = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(folder)
+
+
+def build_controlnet(folder: Path) -> None:
+    """One ControlNet matching the tiny UNet; make_tiny's per-repo seed makes each one distinct."""
+    from diffusers import ControlNetModel
+
+    ControlNetModel(
+        block_out_channels=_BLOCK_CHANNELS, layers_per_block=2, in_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), cross_attention_dim=CROSS_ATTENTION_DIM,
+        conditioning_embedding_out_channels=(16, 32), norm_num_groups=1,
+    ).save_pretrained(folder)

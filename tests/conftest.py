@@ -1,0 +1,102 @@
+"""Shared fixtures: tiny models built once per session, one loaded runtime, app and server.
+
+The session runtime serves tier "full" from the tiny models on the CPU, so every test talks
+to the same loaded models. Set MODELS_SERVER_TINY_CACHE to a folder to reuse tiny models
+between runs while developing (CI always builds them fresh into a temporary folder).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from PIL import Image
+
+from models_server.app import create_app
+from models_server.catalog import catalog_rows, unique_repos
+from models_server.config import Settings, load_settings
+from models_server.runtime import Runtime
+from models_server.tiny import make_tiny
+
+PHOTO_REF = "public/examples/photo.jpg"
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = os.environ.get("MODELS_SERVER_TINY_CACHE")
+    root = Path(cache) if cache else tmp_path_factory.mktemp("tiny-models")
+    make_tiny(root, unique_repos(catalog_rows()))
+    return root
+
+
+@pytest.fixture(scope="session")
+def public_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A public/ folder holding real photos, as the controller's examples folder does."""
+    from skimage import data
+
+    public = tmp_path_factory.mktemp("served") / "public"
+    examples = public / "examples"
+    examples.mkdir(parents=True)
+    Image.fromarray(data.astronaut()).save(examples / "photo.jpg", quality=92)
+    Image.fromarray(data.chelsea()).save(examples / "cat.jpg", quality=92)
+    return public
+
+
+@pytest.fixture(scope="session")
+def photo_ref(public_dir: Path) -> str:
+    """A 512x512 real photo, named as the controller names resources."""
+    return PHOTO_REF
+
+
+def tiny_settings(tiny_root: Path, public_dir: Path, **overrides) -> Settings:
+    flags = {"tier": "full", "model_root": tiny_root, "public_dir": public_dir, "device": "cpu", **overrides}
+    return load_settings(None, flags, environ={})
+
+
+@dataclass(frozen=True)
+class Served:
+    settings: Settings
+    runtime: Runtime
+    app: Flask
+    public_dir: Path
+
+
+@pytest.fixture(scope="session")
+def served(tiny_root: Path, public_dir: Path) -> Served:
+    settings = tiny_settings(tiny_root, public_dir)
+    runtime = Runtime(settings)
+    runtime.load_all()
+    return Served(settings, runtime, create_app(settings, runtime), public_dir)
+
+
+@pytest.fixture
+def client(served: Served):
+    return served.app.test_client()
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+
+
+def run_live_server(app: Flask, threads: int = 8) -> tuple[LiveServer, object, threading.Thread]:
+    import waitress
+
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    return LiveServer(f"http://127.0.0.1:{server.effective_port}"), server, thread
+
+
+@pytest.fixture(scope="session")
+def live_server(served: Served) -> Iterator[LiveServer]:
+    """The session app behind waitress on a free loopback port, for tests that need real HTTP."""
+    live, server, thread = run_live_server(served.app)
+    yield live
+    server.close()
+    thread.join(timeout=5)

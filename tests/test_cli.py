@@ -1,0 +1,105 @@
+"""The `models-server` command as a user runs it: a subprocess, real flags, real exit codes."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from models_server.catalog import catalog_rows
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "models_server", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["make-tiny"], ["list"]])
+def test_help_everywhere(command):
+    result = cli(*command, "--help")
+    assert result.returncode == 0
+    assert "usage: models-server" in result.stdout
+
+
+def test_list_shows_the_catalog_of_a_tier():
+    result = cli("list", "--tier", "minimal")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["id", "task", "tier", "weights"]
+    listed = {line.split()[0] for line in lines[1:]}
+    minimal = {row.id for row in catalog_rows() if row.tier == "minimal"}
+    assert listed == minimal
+    assert "runwayml/stable-diffusion-v1-5" in result.stdout
+    assert "(= midas-control)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["serve", "--bogus"], "--bogus"),
+        (["serve", "--tier", "huge"], "--tier"),
+        (["serve", "--port", "eighty"], "--port"),
+        (["list", "--tier", "x"], "--tier"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
+def test_bad_flags_exit_nonzero_with_one_line_naming_them(args, named):
+    result = cli(*args)
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1 and named in result.stderr
+
+
+def test_bad_config_value_exits_nonzero_naming_the_key(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("tier: standard\nlimits:\n  max_steps: many\n")
+    result = cli("serve", "--config", str(config))
+    assert result.returncode == 2
+    assert "limits.max_steps" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_bad_device_flag_is_refused(tmp_path):
+    result = cli("serve", "--device", "tpu:0", "--public-dir", str(tmp_path))
+    assert result.returncode == 2 and "'device'" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_serve_opens_the_port_before_the_models_load(tiny_root: Path, tmp_path: Path, photo_ref, public_dir):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "models_server", "serve", "--tier", "minimal", "--port", str(port),
+         "--model-root", str(tiny_root), "--public-dir", str(public_dir), "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        states = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/running", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        while time.monotonic() < deadline:
+            state = requests.get(f"{base}/status/lllyasviel/sd-controlnet-seg", timeout=5).json()["state"]
+            states.append(state)
+            if state != "loading":
+                break
+            time.sleep(0.1)
+        assert states[0] == "loading"  # /running answered before the last model loaded
+        assert states[-1] == "loaded"
+        response = requests.post(f"{base}/models/canny-control", json={"img_url": photo_ref}, timeout=60)
+        assert response.status_code == 200 and (public_dir / response.json()["path"].lstrip("/")).is_file()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

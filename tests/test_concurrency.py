@@ -1,0 +1,59 @@
+"""A real server on 127.0.0.1: status and other models answer while a generation runs.
+
+The held request is proven to be inside the model (an event it sets) before the other calls
+are made, and released only after they answered: ordering, not wall-clock thresholds.
+"""
+
+import threading
+
+import requests
+
+CONTROLNET = "lllyasviel/sd-controlnet-canny"
+
+
+class HeldPipeline:
+    """Wraps the loaded pipeline: signals when a generation starts, then waits to be released."""
+
+    def __init__(self, pipeline):
+        self._pipeline = pipeline
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._pipeline, name)
+
+    def __call__(self, *args, **kwargs):
+        self.started.set()
+        assert self.release.wait(timeout=60), "test never released the generation"
+        return self._pipeline(*args, **kwargs)
+
+
+def test_status_and_other_models_answer_while_a_generation_runs(served, live_server, photo_ref, monkeypatch):
+    slot = served.runtime.slots[CONTROLNET]
+    held = HeldPipeline(slot.model)
+    monkeypatch.setattr(slot, "model", held)
+    outcome = {}
+
+    def generate():
+        body = {"img_url": photo_ref, "text": "a cat", "num_inference_steps": 2}
+        outcome["response"] = requests.post(f"{live_server.url}/models/{CONTROLNET}", json=body, timeout=120)
+
+    worker = threading.Thread(target=generate)
+    worker.start()
+    try:
+        assert held.started.wait(timeout=60)
+        assert slot.lock.locked()
+        status = requests.get(f"{live_server.url}/status/{CONTROLNET}", timeout=10)
+        assert status.status_code == 200
+        assert status.json()["loaded"] is True and status.json()["queue"] == 1
+        assert requests.get(f"{live_server.url}/running", timeout=10).status_code == 200
+        assert requests.get(f"{live_server.url}/status", timeout=10).status_code == 200
+        other = requests.post(f"{live_server.url}/models/canny-control", json={"img_url": photo_ref}, timeout=60)
+        assert other.status_code == 200
+        assert "response" not in outcome  # the generation is still held
+    finally:
+        held.release.set()
+        worker.join(timeout=120)
+    assert outcome["response"].status_code == 200
+    assert outcome["response"].json()["path"].startswith("/images/")
+    assert slot.queue == 0 and not slot.lock.locked()

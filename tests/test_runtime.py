@@ -1,0 +1,106 @@
+"""Loading, states and failure isolation of the runtime, on tiny models."""
+
+import pytest
+from conftest import tiny_settings
+
+from models_server.app import create_app
+from models_server.catalog import ModelSpec, catalog_rows
+from models_server.catalog.minimal import CONTROLNET_KINDS
+from models_server.errors import ConfigError
+from models_server.runtime import Runtime, State
+from models_server.tasks.base import Field, Kind, Task
+
+
+def rows(*ids: str) -> list[ModelSpec]:
+    by_id = {row.id: row for row in catalog_rows()}
+    return [by_id[model_id] for model_id in ids]
+
+
+def test_eight_controlnets_share_one_base_and_own_their_scheduler(served):
+    pipelines = [served.runtime.slots[f"lllyasviel/sd-controlnet-{kind}"].model for kind in CONTROLNET_KINDS]
+    first = pipelines[0]
+    for pipeline in pipelines[1:]:
+        for name in ("unet", "vae", "text_encoder", "tokenizer"):
+            assert getattr(pipeline, name) is getattr(first, name), name
+        assert pipeline.scheduler is not first.scheduler
+        assert pipeline.controlnet is not first.controlnet
+    assert len({id(p.controlnet) for p in pipelines}) == 8
+
+
+def test_missing_weights_fail_that_model_only(tiny_root, public_dir, tmp_path):
+    settings = tiny_settings(
+        tiny_root, public_dir, models={"lllyasviel/sd-controlnet-hed": {"weights": str(tmp_path / "absent")}}
+    )
+    runtime = Runtime(settings, rows("canny-control", "lllyasviel/sd-controlnet-hed", "lllyasviel/sd-controlnet-mlsd"))
+    runtime.load_all()
+    failed = runtime.describe(runtime.slots["lllyasviel/sd-controlnet-hed"])
+    assert failed["state"] == "failed" and failed["loaded"] is False
+    assert "absent" in failed["error"]["message"]
+    assert runtime.slots["lllyasviel/sd-controlnet-mlsd"].state is State.LOADED
+    assert runtime.slots["canny-control"].state is State.LOADED
+
+
+def test_missing_model_root_names_where_it_looked(public_dir, tmp_path):
+    settings = tiny_settings(tmp_path / "empty-root", public_dir)
+    runtime = Runtime(settings, rows("hed-control"))
+    runtime.load_all()
+    slot = runtime.slots["hed-control"]
+    assert slot.state is State.FAILED
+    assert "lllyasviel/Annotators" in slot.reason and "models-server download" in slot.reason
+
+
+def test_tier_and_config_decide_what_is_disabled(tiny_root, public_dir):
+    settings = tiny_settings(tiny_root, public_dir, tier="minimal", models={"hed-control": {"enabled": False}})
+    runtime = Runtime(settings)
+    assert runtime.slots["hed-control"].state is State.DISABLED
+    assert runtime.slots["canny-control"].state is State.LOADING
+    higher = [row for row in catalog_rows() if row.tier != "minimal"]
+    for row in higher:
+        assert runtime.slots[row.id].state is State.DISABLED
+        assert "tier" in runtime.slots[row.id].reason
+
+
+def test_unknown_model_in_config_is_refused(tiny_root, public_dir):
+    with pytest.raises(ConfigError, match=r"models\.no/such-model"):
+        Runtime(tiny_settings(tiny_root, public_dir, models={"no/such-model": {"enabled": False}}))
+
+
+def test_requests_to_models_that_cannot_serve_are_503_with_the_state(tiny_root, public_dir, photo_ref, tmp_path):
+    settings = tiny_settings(
+        tiny_root, public_dir, models={"hed-control": False, "mlsd-control": {"weights": str(tmp_path / "nope")}}
+    )
+    runtime = Runtime(settings, rows("canny-control", "hed-control", "mlsd-control"))
+    client = create_app(settings, runtime).test_client()
+    loading = client.post("/models/canny-control", json={"img_url": photo_ref})
+    assert loading.status_code == 503 and loading.get_json()["error"]["state"] == "loading"
+    runtime.load_all()
+    for model_id, state in (("hed-control", "disabled"), ("mlsd-control", "failed")):
+        response = client.post(f"/models/{model_id}", json={"img_url": photo_ref})
+        assert response.status_code == 503
+        assert response.get_json()["error"]["state"] == state
+        assert client.get(f"/status/{model_id}").get_json()["state"] == state
+    assert client.post("/models/canny-control", json={"img_url": photo_ref}).status_code == 200
+
+
+def test_an_exception_in_a_handler_is_a_500_and_the_model_serves_on(tiny_root, public_dir):
+    calls = []
+
+    def flaky(model, inputs, params):
+        calls.append(inputs["text"])
+        if inputs["text"] == "explode":
+            raise RuntimeError("boom")
+        return {"echo": inputs["text"]}
+
+    task = Task("echo", (Field("text", Kind.TEXT, required=True),), flaky)
+    spec = ModelSpec("test/flaky", task, "minimal", (), lambda ctx: object())
+    settings = tiny_settings(tiny_root, public_dir)
+    runtime = Runtime(settings, [spec])
+    runtime.load_all()
+    client = create_app(settings, runtime).test_client()
+    failed = client.post("/models/test/flaky", json={"text": "explode"})
+    assert failed.status_code == 500
+    assert "RuntimeError: boom" in failed.get_json()["error"]["message"]
+    assert client.post("/models/test/flaky", json={"text": "again"}).get_json() == {"echo": "again"}
+    assert runtime.slots["test/flaky"].queue == 0
+    assert not runtime.slots["test/flaky"].lock.locked()
+    assert calls == ["explode", "again"]
