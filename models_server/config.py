@@ -6,6 +6,7 @@ are taken relative to that file's folder, so a config works from any working dir
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -53,12 +54,15 @@ class Limits(_Strict):
     max_image_pixels: int = 50_000_000
     max_audio_seconds: float = 600.0
     max_prompt_chars: int = 4000
+    max_text_chars: int = 200_000
     max_steps: int = 100
     max_width: int = 1024
     max_height: int = 1024
     max_frames: int = 64
     url_connect_timeout: float = 5.0
     url_read_timeout: float = 30.0
+    max_queue_per_model: int = Field(default=16, ge=1)
+    request_timeout: float = Field(default=600.0, gt=0)
 
     @field_validator("max_body_bytes", "max_download_bytes", mode="before")
     @classmethod
@@ -67,10 +71,12 @@ class Limits(_Strict):
 
 
 class ModelOverride(_Strict):
-    """Per-model settings: switch a model off, or read its weights from another folder."""
+    """Per-model settings: switch a model off, read its weights from another folder, load it lazily."""
 
     enabled: bool = True
     weights: Path | None = None
+    preload: bool | None = None
+    compile: bool = False
 
 
 class Settings(_Strict):
@@ -82,6 +88,14 @@ class Settings(_Strict):
     device: str = "auto"
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
     threads: int = Field(default=16, ge=1, le=256)
+    preload: bool = True
+    warmup: bool = False
+    max_gpu_memory: int | None = None
+    max_cpu_memory: int | None = None
+    allow_private_urls: bool = False
+    allowed_clients: list[str] = []
+    api_key: str | None = None
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     limits: Limits = Limits()
     models: dict[str, ModelOverride] = {}
 
@@ -90,6 +104,18 @@ class Settings(_Strict):
     def _device(cls, value: str) -> str:
         if not _DEVICE_PATTERN.match(value):
             raise ValueError("expected auto, cpu, cuda or cuda:N")
+        return value
+
+    @field_validator("max_gpu_memory", "max_cpu_memory", mode="before")
+    @classmethod
+    def _budgets(cls, value: Any) -> int | None:
+        return None if value is None else parse_size(value)
+
+    @field_validator("allowed_clients")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
         return value
 
     @field_validator("models", mode="before")

@@ -1,7 +1,79 @@
-"""The full tier's models."""
+"""The full tier: video, speech synthesis, audio classification and the NLP tasks.
+
+Repos whose Hub name moved (gpt2 is now openai-community/gpt2, ...) list the new name as an
+alias, so weights are found under either; the served id stays the one the controller asks for
+and the new name is served as an alias id.
+"""
 
 from __future__ import annotations
 
-from models_server.catalog import ModelSpec
+from models_server.catalog import ModelSpec, Repo
+from models_server.catalog.minimal import SD15
+from models_server.tasks import audio_classification as audio_cls
+from models_server.tasks import speech_synthesis, text, text_generation, text_to_image, video
+from models_server.tiny import audio_classification as tiny_audio_cls
+from models_server.tiny import speech_synthesis as tiny_speech
+from models_server.tiny import stable_diffusion as tiny_sd
+from models_server.tiny import text as tiny_text
+from models_server.tiny import video as tiny_video
 
-MODELS: list[ModelSpec] = []
+TEXT_TO_VIDEO = Repo("damo-vilab/text-to-video-ms-1.7b", tiny_video.build_text_to_video)
+SPEECHT5_TTS = Repo("microsoft/speecht5_tts", tiny_speech.build_speecht5_tts)
+SPEECHT5_VC = Repo("microsoft/speecht5_vc", tiny_speech.build_speecht5_vc)
+HIFIGAN = Repo("microsoft/speecht5_hifigan", tiny_speech.build_hifigan)
+# A dataset repo; only the one speaker file SpeechT5's examples use is needed (see tiny_speech).
+XVECTORS = Repo("Matthijs/cmu-arctic-xvectors", tiny_speech.build_xvectors)
+
+
+def _moved(name: str, new_name: str, build) -> Repo:
+    return Repo(name, build, aliases=(new_name,))
+
+
+def _row(repo: Repo, task, loader, framework: str = "transformers", extra: tuple[Repo, ...] = ()):
+    """One served id per repo, named as the controller names it; a moved repo's new name too."""
+    weights = (repo, *extra)
+    return ModelSpec(repo.name, task, "full", weights, loader, framework=framework, aliases=repo.aliases)
+
+
+MODELS: list[ModelSpec] = [
+    _row(TEXT_TO_VIDEO, video.TEXT_TO_VIDEO, video.load_text_to_video, framework="diffusers"),
+    _row(SPEECHT5_TTS, speech_synthesis.TEXT_TO_SPEECH, speech_synthesis.load_text_to_speech,
+         extra=(HIFIGAN, XVECTORS)),
+    _row(SPEECHT5_VC, speech_synthesis.AUDIO_TO_AUDIO, speech_synthesis.load_voice_conversion,
+         extra=(HIFIGAN, XVECTORS)),
+    _row(Repo("ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition",
+              tiny_audio_cls.build_emotion_recognition),
+         audio_cls.AUDIO_CLASSIFICATION, audio_cls.load_audio_classification),
+    _row(Repo("superb/wav2vec2-base-superb-ks", tiny_audio_cls.build_keyword_spotting),
+         audio_cls.AUDIO_CLASSIFICATION, audio_cls.load_audio_classification),
+    _row(Repo("deepset/roberta-base-squad2", tiny_text.build_roberta_squad),
+         text.QUESTION_ANSWERING, text.load_question_answering),
+    _row(_moved("distilbert-base-cased-distilled-squad", "distilbert/distilbert-base-cased-distilled-squad",
+                tiny_text.build_distilbert_squad),
+         text.QUESTION_ANSWERING, text.load_question_answering),
+    _row(_moved("distilbert-base-uncased-finetuned-sst-2-english",
+                "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+                tiny_text.build_distilbert_sst2),
+         text.TEXT_CLASSIFICATION, text.load_text_classification),
+    _row(Repo("cardiffnlp/twitter-roberta-base-sentiment", tiny_text.build_twitter_roberta),
+         text.TEXT_CLASSIFICATION, text.load_text_classification),
+    _row(Repo("dslim/bert-base-NER", tiny_text.build_bert_ner),
+         text.TOKEN_CLASSIFICATION, text.load_token_classification),
+    _row(Repo("sentence-transformers/all-MiniLM-L6-v2", tiny_text.build_minilm),
+         text.SENTENCE_SIMILARITY, text.load_sentence_transformer, framework="sentence-transformers"),
+    _row(Repo("facebook/bart-large-cnn", tiny_text.build_bart_cnn),
+         text_generation.SUMMARIZATION, text_generation.load_seq2seq),
+    _row(_moved("t5-base", "google-t5/t5-base", tiny_text.build_t5_base),
+         text_generation.TRANSLATION, text_generation.load_seq2seq),
+    _row(_moved("gpt2", "openai-community/gpt2", tiny_text.build_gpt2),
+         text_generation.TEXT_GENERATION, text_generation.load_text_generation),
+    _row(Repo("google/flan-t5-base", tiny_text.build_flan_t5),
+         text_generation.TEXT2TEXT_GENERATION, text_generation.load_seq2seq),
+    # Text-to-image reads the same base repo as the ControlNet pipelines, so the runtime hands it
+    # the very same UNet, VAE and text encoder: the full tier adds no second copy of SD1.5.
+    ModelSpec(SD15.name, text_to_image.TEXT_TO_IMAGE, "full", (SD15,), text_to_image.load_text_to_image,
+              framework="diffusers", aliases=SD15.aliases),
+    ModelSpec("lambdalabs/sd-image-variations-diffusers", text_to_image.IMAGE_VARIATIONS, "full",
+              (Repo("lambdalabs/sd-image-variations-diffusers", tiny_sd.build_image_variations),),
+              text_to_image.load_image_variations, framework="diffusers"),
+]

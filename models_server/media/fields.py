@@ -42,7 +42,7 @@ class FieldDecoder:
             case Kind.TEXT:
                 if not isinstance(raw, str):
                     raise BadInput(f"field '{name}' must be a string")
-                self._check_text_length(name, raw)
+                self._check_text_length(field, raw)
                 return raw
             case Kind.TEXT_LIST:
                 items = [part.strip() for part in raw.split(",")] if isinstance(raw, str) else raw
@@ -52,7 +52,7 @@ class FieldDecoder:
                 if not items:
                     raise BadInput(f"field '{name}' must not be empty")
                 for item in items:
-                    self._check_text_length(name, item)
+                    self._check_text_length(field, item)
                 return items
             case Kind.IMAGE:
                 return decode_image(self.reader.read(raw, name), self.limits.max_image_pixels)
@@ -86,12 +86,11 @@ class FieldDecoder:
         if field.multiple_of and value % field.multiple_of:
             raise BadInput(f"field '{field.name}' must be a multiple of {field.multiple_of}")
 
-    def _check_text_length(self, name: str, text: str) -> None:
-        if len(text) > self.limits.max_prompt_chars:
-            raise BadInput(
-                f"field '{name}' is {len(text)} characters; the limit max_prompt_chars is "
-                f"{self.limits.max_prompt_chars}"
-            )
+    def _check_text_length(self, field: Field, text: str) -> None:
+        limit_name = field.maximum if isinstance(field.maximum, str) else "max_prompt_chars"
+        limit = getattr(self.limits, limit_name)
+        if len(text) > limit:
+            raise BadInput(f"field '{field.name}' is {len(text)} characters; the limit {limit_name} is {limit}")
 
 
 def _first_present(body: dict[str, Any], names: tuple[str, ...]) -> Any:

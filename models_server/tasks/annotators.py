@@ -50,6 +50,9 @@ def _fit(result: Image.Image, size: tuple[int, int], resample: Image.Resampling)
     return result if result.size == size else result.resize(size, resample)
 
 
+MIN_AUX_SIDE = 64
+
+
 @dataclass(frozen=True)
 class AuxAnnotator:
     """A controlnet_aux detector run at `resolution` (None: the input's shorter side).
@@ -63,7 +66,8 @@ class AuxAnnotator:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        side = self.resolution or min(image.size)
+        # controlnet_aux rounds sizes to multiples of 64: below that an image would shrink to nothing
+        side = max(MIN_AUX_SIDE, self.resolution or min(image.size))
         result = self.detector(
             image, detect_resolution=side, image_resolution=side, output_type="pil", **self.options
         )

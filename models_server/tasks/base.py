@@ -22,7 +22,11 @@ class Kind(Enum):
 
 @dataclass(frozen=True)
 class Field:
-    """One request field. `maximum` is a number or the name of a `Limits` setting."""
+    """One request field. `maximum` is a number or the name of a `Limits` setting.
+
+    For text fields `maximum` caps the length in characters (default: the `max_prompt_chars`
+    limit); documents such as a QA context name the larger `max_text_chars` limit instead.
+    """
 
     name: str
     kind: Kind

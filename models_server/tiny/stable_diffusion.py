@@ -76,3 +76,38 @@ def build_controlnet(folder: Path) -> None:
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), cross_attention_dim=CROSS_ATTENTION_DIM,
         conditioning_embedding_out_channels=(16, 32), norm_num_groups=1,
     ).save_pretrained(folder)
+
+
+def build_image_variations(folder: Path) -> None:
+    """lambdalabs/sd-image-variations-diffusers: a CLIP image encoder in place of the text one."""
+    from diffusers import (
+        AutoencoderKL,
+        PNDMScheduler,
+        StableDiffusionImageVariationPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    unet = UNet2DConditionModel(
+        block_out_channels=_BLOCK_CHANNELS, layers_per_block=2, sample_size=32, in_channels=4,
+        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=CROSS_ATTENTION_DIM,
+        norm_num_groups=1,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[4, 8], in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=2,
+        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+    )
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, projection_dim=CROSS_ATTENTION_DIM, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=37, image_size=32, patch_size=4,
+    ))
+    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    scheduler = PNDMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
+        steps_offset=1,
+    )
+    StableDiffusionImageVariationPipeline(
+        vae=vae, image_encoder=image_encoder, unet=unet, scheduler=scheduler, safety_checker=None,
+        feature_extractor=processor, requires_safety_checker=False,
+    ).save_pretrained(folder)

@@ -1,0 +1,36 @@
+"""Audio classification (speech emotion, keyword spotting) through transformers' pipeline."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from models_server.tasks.base import Field, Kind, Task
+
+if TYPE_CHECKING:
+    from models_server.runtime.loading import LoadContext
+
+
+def load_audio_classification(ctx: LoadContext) -> Any:
+    from transformers import pipeline
+
+    return pipeline("audio-classification", model=str(ctx.weight_dirs[0]), device=ctx.device, dtype=ctx.dtype)
+
+
+def classify_audio(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`[{"label", "score"}]` for every class, most likely first.
+
+    The waveform is brought to the model's rate here, so the pipeline never resamples.
+    """
+    from models_server.media.audio import resample
+
+    audio = resample(inputs["audio"], pipe.feature_extractor.sampling_rate)
+    every_class = len(pipe.model.config.id2label)
+    results = pipe({"raw": audio.samples, "sampling_rate": audio.sample_rate}, top_k=every_class)
+    return [{"label": r["label"], "score": float(r["score"])} for r in results]
+
+
+AUDIO_CLASSIFICATION = Task(
+    "audio-classification",
+    inputs=(Field("audio", Kind.AUDIO, required=True, aliases=("audio_url", "inputs")),),
+    handler=classify_audio,
+)

@@ -1,0 +1,123 @@
+"""SpeechT5 text-to-speech and voice conversion, voiced by the HiFi-GAN vocoder.
+
+SpeechT5 decodes mel frames conditioned on a speaker x-vector; the vocoder turns them into
+16 kHz audio. Both tasks share one vocoder per (folder, device, dtype), and read the
+speaker's x-vector from its local dataset folder, never from the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from models_server.errors import BadInput, WeightsMissing
+from models_server.media import Audio
+from models_server.tasks.base import Field, Kind, Task
+
+if TYPE_CHECKING:
+    from models_server.runtime.loading import LoadContext
+
+SAMPLE_RATE = 16000
+# The x-vector SpeechT5's own examples speak with (CMU ARCTIC "slt"); any other .npy is a fallback.
+DEFAULT_XVECTOR = "spkrec-xvect/cmu_us_slt_arctic-wav-arctic_a0508.npy"
+
+
+@dataclass
+class SpeechT5:
+    """Everything one SpeechT5 generation needs; `vocoder` may be shared with other models."""
+
+    processor: Any
+    model: Any
+    vocoder: Any
+    speaker: Any  # (1, 512) tensor on the model's device
+
+
+def load_speaker_embedding(folder: Path):
+    """The x-vector from a cmu-arctic-xvectors folder: the default speaker, else the first `.npy`."""
+    import numpy as np
+    import torch
+
+    path = folder / DEFAULT_XVECTOR
+    if not path.is_file():
+        found = sorted(folder.rglob("*.npy"))
+        if not found:
+            raise WeightsMissing(f"no speaker x-vector (.npy) in {folder}")
+        path = found[0]
+    return torch.from_numpy(np.load(path).astype(np.float32).reshape(1, -1))
+
+
+def _load(ctx: LoadContext, model_class: str) -> SpeechT5:
+    """weights: (SpeechT5 model repo, HiFi-GAN vocoder repo, x-vector dataset folder)."""
+    import transformers
+
+    model_dir, vocoder_dir, xvector_dir = ctx.weight_dirs
+    model = getattr(transformers, model_class).from_pretrained(model_dir, dtype=ctx.dtype)
+
+    def load_vocoder():
+        vocoder = transformers.SpeechT5HifiGan.from_pretrained(vocoder_dir, dtype=ctx.dtype)
+        return vocoder.to(ctx.device).eval()
+
+    vocoder = ctx.shared(("speecht5-hifigan", str(vocoder_dir), ctx.device, str(ctx.dtype)), load_vocoder)
+    return SpeechT5(
+        processor=transformers.SpeechT5Processor.from_pretrained(model_dir),
+        model=model.to(ctx.device).eval(),
+        vocoder=vocoder,
+        speaker=load_speaker_embedding(xvector_dir).to(ctx.device, ctx.dtype),
+    )
+
+
+def load_text_to_speech(ctx: LoadContext) -> SpeechT5:
+    return _load(ctx, "SpeechT5ForTextToSpeech")
+
+
+def load_voice_conversion(ctx: LoadContext) -> SpeechT5:
+    return _load(ctx, "SpeechT5ForSpeechToSpeech")
+
+
+def _as_audio(waveform) -> Audio:
+    import numpy as np
+
+    samples = waveform.float().cpu().numpy().reshape(-1)
+    return Audio(samples=np.clip(samples, -1.0, 1.0).astype(np.float32), sample_rate=SAMPLE_RATE)
+
+
+def speak(tts: SpeechT5, inputs: dict[str, Any], params: dict[str, Any]) -> Audio:
+    """The text read aloud by the default speaker, 16 kHz mono."""
+    import torch
+
+    input_ids = tts.processor(text=inputs["text"], return_tensors="pt")["input_ids"]
+    limit = tts.model.config.max_text_positions
+    if input_ids.shape[1] > limit:  # SpeechT5 has no positions past this; say so rather than cut the text
+        raise BadInput(f"text is {input_ids.shape[1]} tokens long; SpeechT5 reads at most {limit}")
+    input_ids = input_ids.to(tts.model.device)
+    with torch.inference_mode():
+        waveform = tts.model.generate_speech(input_ids, tts.speaker, vocoder=tts.vocoder)
+    return _as_audio(waveform)
+
+
+def convert_voice(vc: SpeechT5, inputs: dict[str, Any], params: dict[str, Any]) -> Audio:
+    """The same words spoken in the default speaker's voice, 16 kHz mono."""
+    import torch
+
+    from models_server.media.audio import resample
+
+    audio = resample(inputs["audio"], SAMPLE_RATE)
+    encoded = vc.processor(audio=audio.samples, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+    input_values = encoded["input_values"].to(vc.model.device, vc.model.dtype)
+    with torch.inference_mode():
+        waveform = vc.model.generate_speech(input_values, vc.speaker, vocoder=vc.vocoder)
+    return _as_audio(waveform)
+
+
+TEXT_TO_SPEECH = Task(
+    "text-to-speech",
+    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",)),),
+    handler=speak,
+)
+
+AUDIO_TO_AUDIO = Task(
+    "audio-to-audio",
+    inputs=(Field("audio", Kind.AUDIO, required=True, aliases=("audio_url", "inputs")),),
+    handler=convert_voice,
+)

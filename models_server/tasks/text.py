@@ -1,0 +1,188 @@
+"""Understanding tasks on text: extractive QA, classification, NER, sentence similarity.
+
+Outputs keep the shapes the matching `transformers` pipelines (and the Hugging Face
+Inference API) return, because the controller hands them to its LLM as they are.
+Where transformers 5 still ships the pipeline we use it; extractive QA lost its pipeline,
+so the span search is written out here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from models_server.errors import BadInput
+from models_server.tasks.base import Field, Kind, Task
+
+if TYPE_CHECKING:
+    from models_server.runtime.loading import LoadContext
+
+MAX_ANSWER_TOKENS = 30  # a longer span is not an answer but a paragraph
+QA_WINDOW, QA_STRIDE = 384, 128  # long contexts are read in overlapping windows
+
+
+@dataclass
+class TokenizedModel:
+    """A tokenizer and the model it feeds, for tasks that drive the model by hand."""
+
+    tokenizer: Any
+    model: Any
+
+    def encode(self, *texts: str, **options: Any) -> Any:
+        """Tokenize and keep only the inputs `model.forward` accepts (DistilBERT has no segment ids)."""
+        batch = self.tokenizer(*texts, return_tensors="pt", **options)
+        accepted = set(inspect.signature(self.model.forward).parameters)
+        return {k: v.to(self.model.device) for k, v in batch.items() if k in accepted}, batch
+
+
+def load_tokenized(ctx: LoadContext, model_class: str) -> TokenizedModel:
+    """Tokenizer and `transformers.<model_class>` from the first weights folder, in eval mode."""
+    import transformers
+
+    folder = ctx.weight_dirs[0]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    model = getattr(transformers, model_class).from_pretrained(folder, dtype=ctx.dtype)
+    return TokenizedModel(tokenizer, model.to(ctx.device).eval())
+
+
+def load_pipeline(ctx: LoadContext, task: str, **options: Any) -> Any:
+    """A transformers pipeline over the first weights folder."""
+    from transformers import pipeline
+
+    return pipeline(task, model=str(ctx.weight_dirs[0]), device=ctx.device, dtype=ctx.dtype, **options)
+
+
+# --- question answering -------------------------------------------------------------------
+
+
+def load_question_answering(ctx: LoadContext) -> TokenizedModel:
+    return load_tokenized(ctx, "AutoModelForQuestionAnswering")
+
+
+def answer_question(model: TokenizedModel, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """`{"answer", "score", "start", "end"}`: the most likely span of the context.
+
+    The score is P(start) * P(end) within the window the span was found in, as the
+    transformers pipeline scored it; start/end are character offsets in the context.
+    """
+    import torch
+
+    question, context = inputs["question"].strip(), inputs["context"]
+    tokenizer = model.tokenizer
+    pad_right = tokenizer.padding_side == "right"
+    model_inputs, batch = model.encode(
+        question, context, truncation="only_second" if pad_right else "only_first",
+        max_length=min(QA_WINDOW, tokenizer.model_max_length), stride=QA_STRIDE,
+        return_overflowing_tokens=True, return_offsets_mapping=True, padding=True,
+    )
+    with torch.inference_mode():
+        output = model.model(**model_inputs)
+    best = {"answer": "", "score": 0.0, "start": 0, "end": 0}
+    for window in range(len(batch["input_ids"])):
+        context_ids = [s == 1 for s in batch.sequence_ids(window)]
+        in_context = torch.tensor(context_ids, device=output.start_logits.device)
+        start = output.start_logits[window].float().masked_fill(~in_context, -1e4).softmax(-1)
+        end = output.end_logits[window].float().masked_fill(~in_context, -1e4).softmax(-1)
+        scores = torch.triu(start[:, None] * end[None, :]).tril(MAX_ANSWER_TOKENS - 1)
+        flat = int(scores.argmax())
+        first, last = divmod(flat, scores.shape[1])
+        score = float(scores[first, last])
+        if score > best["score"]:
+            offsets = batch["offset_mapping"][window]
+            char_start, char_end = int(offsets[first][0]), int(offsets[last][1])
+            answer = context[char_start:char_end]
+            best = {"answer": answer, "score": score, "start": char_start, "end": char_end}
+    return best
+
+
+QUESTION_ANSWERING = Task(
+    "question-answering",
+    inputs=(
+        Field("question", Kind.TEXT, required=True, aliases=("text",)),
+        Field("context", Kind.TEXT, required=True, maximum="max_text_chars"),
+    ),
+    handler=answer_question,
+)
+
+
+# --- text and token classification --------------------------------------------------------
+
+
+def load_text_classification(ctx: LoadContext) -> Any:
+    return load_pipeline(ctx, "text-classification")
+
+
+def classify_text(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`[{"label", "score"}]` for every class, most likely first."""
+    results = pipe(inputs["text"], top_k=None, truncation=True)
+    return [{"label": r["label"], "score": float(r["score"])} for r in results]
+
+
+TEXT_CLASSIFICATION = Task(
+    "text-classification",
+    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",)),),
+    handler=classify_text,
+)
+
+
+def load_token_classification(ctx: LoadContext) -> Any:
+    return load_pipeline(ctx, "token-classification", aggregation_strategy="simple")
+
+
+def tag_entities(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`[{"entity_group", "word", "score", "start", "end"}]`: word pieces merged into entities."""
+    return [
+        {
+            "entity_group": e["entity_group"],
+            "word": e["word"],
+            "score": float(e["score"]),
+            "start": int(e["start"]),
+            "end": int(e["end"]),
+        }
+        for e in pipe(inputs["text"])
+    ]
+
+
+TOKEN_CLASSIFICATION = Task(
+    "token-classification",
+    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",)),),
+    handler=tag_entities,
+)
+
+
+# --- sentence similarity -----------------------------------------------------------------
+
+
+def load_sentence_transformer(ctx: LoadContext) -> Any:
+    """sentence-transformers reads its own layout (modules.json, pooling, normalisation)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(ctx.weight_dirs[0]), device=ctx.device, local_files_only=True)
+    return model.to(ctx.dtype).eval()
+
+
+def compare_sentences(model: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list[float]:
+    """Cosine similarity of the source sentence to each sentence, in their order.
+
+    `text2` is one sentence taken whole: read as a list it would be split at its commas.
+    """
+    from sentence_transformers.util import cos_sim
+
+    sentences = inputs["sentences"] or ([inputs["text2"]] if inputs["text2"] else None)
+    if not sentences:
+        raise BadInput("missing field 'sentences' (a list of sentences) or 'text2' (one sentence)")
+    source = model.encode([inputs["source_sentence"]], convert_to_tensor=True)
+    others = model.encode(sentences, convert_to_tensor=True)
+    return [float(score) for score in cos_sim(source, others)[0]]
+
+
+SENTENCE_SIMILARITY = Task(
+    "sentence-similarity",
+    inputs=(
+        Field("source_sentence", Kind.TEXT, required=True, aliases=("text1",)),
+        Field("sentences", Kind.TEXT_LIST),
+        Field("text2", Kind.TEXT),
+    ),
+    handler=compare_sentences,
+)

@@ -1,0 +1,76 @@
+"""Stable Diffusion 1.5 from a prompt (on the shared base), and image variations."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.stable_diffusion import (
+    GENERATION_PARAMS,
+    fp16_variant,
+    generation_kwargs,
+    new_scheduler,
+    sd_base,
+)
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from models_server.runtime.loading import LoadContext
+
+
+def load_text_to_image(ctx: LoadContext):
+    """The same UNet, VAE and text encoder objects the ControlNet pipelines use: no second SD1.5."""
+    from diffusers import StableDiffusionPipeline
+
+    base = sd_base(ctx, ctx.weight_dirs[0])
+    pipeline = StableDiffusionPipeline(
+        **base.components(), scheduler=new_scheduler(base),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def text_to_image(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> Image.Image:
+    return pipeline(prompt=inputs["text"], **generation_kwargs(params)).images[0]
+
+
+TEXT_TO_IMAGE = Task(
+    name="text-to-image",
+    inputs=(Field("text", Kind.TEXT, required=True, aliases=("prompt",)),),
+    params=GENERATION_PARAMS,
+    handler=text_to_image,
+)
+
+
+def load_image_variations(ctx: LoadContext):
+    """lambdalabs' variations model: its own UNet conditioned on CLIP image embeddings."""
+    from diffusers import StableDiffusionImageVariationPipeline
+
+    folder = ctx.weight_dirs[0]
+    pipeline = StableDiffusionImageVariationPipeline.from_pretrained(
+        folder, torch_dtype=ctx.dtype, variant=fp16_variant(folder / "unet", ctx.dtype),
+        safety_checker=None, requires_safety_checker=False,
+    ).to(ctx.device)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def image_variation(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> Image.Image:
+    kwargs = generation_kwargs(params)
+    kwargs.pop("negative_prompt")  # the variations pipeline has no text to negate
+    return pipeline(image=inputs["img_url"], **kwargs).images[0]
+
+
+IMAGE_VARIATIONS = Task(
+    name="image-to-image",
+    inputs=(Field("img_url", Kind.IMAGE, required=True),),
+    params=tuple(
+        Field("guidance_scale", Kind.FLOAT, default=3.0, minimum=0, maximum=50) if field.name == "guidance_scale"
+        else field
+        for field in GENERATION_PARAMS
+        if field.name != "negative_prompt"
+    ),
+    handler=image_variation,
+)

@@ -1,0 +1,274 @@
+"""Image in, labels/boxes/maps out: classification, detection, segmentation, depth.
+
+Each model family is a small class: the loader builds it once from a local folder, calling
+it runs one image. The handlers turn its output into the controller's shapes. Boxes are
+post-processed to the size of the image as sent (after EXIF rotation), which is the
+picture the controller draws them on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.hf_models import load_pretrained, to_model
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from models_server.runtime.loading import LoadContext
+
+IMAGE = Field("img_url", Kind.IMAGE, required=True, aliases=("image",))
+THRESHOLD = Field("threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)
+TOP_K = Field("top_k", Kind.INT, default=5, minimum=1, maximum=100)
+
+# The names OWL-ViT looks for when a request gives none: COCO's 80 classes.
+COCO_CLASSES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush",
+)
+
+
+# --- classification -----------------------------------------------------------------------------
+
+
+@dataclass
+class Classifier:
+    model: Any
+    processor: Any
+
+    def __call__(self, image: Image.Image, top_k: int) -> list[dict[str, Any]]:
+        import torch
+
+        inputs = to_model(self.processor(images=image, return_tensors="pt"), self.model)
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits[0].float()
+        multi = getattr(self.model.config, "problem_type", None) == "multi_label_classification"
+        probs = logits.sigmoid() if multi else logits.softmax(-1)
+        scores, ids = probs.topk(min(top_k, probs.numel()))
+        names = self.model.config.id2label
+        return [
+            {"label": names[int(i)], "score": round(float(s), 4)} for s, i in zip(scores, ids, strict=True)
+        ]
+
+
+def load_classifier(ctx: LoadContext) -> Classifier:
+    model, processor = load_pretrained(ctx, "AutoModelForImageClassification", "AutoImageProcessor")
+    return Classifier(model, processor)
+
+
+def classify(model: Classifier, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`[{"label", "score"}]`, best first, top 5 unless `top_k` says otherwise."""
+    return model(inputs["img_url"], params["top_k"])
+
+
+CLASSIFY = Task("image-classification", (IMAGE, Field("text", Kind.TEXT)), classify, params=(TOP_K,))
+
+
+# --- detection ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Detector:
+    """DETR, YOLOS (closed vocabulary) or OWL-ViT (labels given as text)."""
+
+    model: Any
+    processor: Any
+    default_threshold: float = 0.5
+
+    def __call__(
+        self, image: Image.Image, threshold: float | None, labels: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        import torch
+
+        threshold = self.default_threshold if threshold is None else threshold
+        if labels is None:
+            inputs = self.processor(images=image, return_tensors="pt")
+        else:
+            inputs = self.processor(images=image, text=[labels], padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            outputs = self.model(**to_model(inputs, self.model))
+        sizes = [(image.height, image.width)]
+        # Open-vocabulary processors name it "grounded"; both give label indices.
+        post_process = getattr(self.processor, "post_process_grounded_object_detection", None)
+        post_process = post_process or self.processor.post_process_object_detection
+        found = post_process(outputs, threshold=threshold, target_sizes=sizes)[0]
+        names = labels if labels is not None else self.model.config.id2label
+        detections = [
+            {"score": round(float(score), 4), "label": names[int(label)], "box": _pixel_box(box, image)}
+            for score, label, box in zip(found["scores"], found["labels"], found["boxes"], strict=True)
+        ]
+        return sorted(detections, key=lambda item: item["score"], reverse=True)
+
+
+def _pixel_box(box: Any, image: Image.Image) -> dict[str, int]:
+    """Integer corners clamped to the image, as the controller draws them."""
+    xmin, ymin, xmax, ymax = (float(v) for v in box)
+
+    def clamp(value: float, limit: int) -> int:
+        return round(min(max(value, 0.0), float(limit)))
+
+    return {
+        "xmin": clamp(xmin, image.width), "ymin": clamp(ymin, image.height),
+        "xmax": clamp(xmax, image.width), "ymax": clamp(ymax, image.height),
+    }
+
+
+def load_detector(ctx: LoadContext) -> Detector:
+    model, processor = load_pretrained(ctx, "AutoModelForObjectDetection", "AutoImageProcessor")
+    return Detector(model, processor)
+
+
+def load_open_vocabulary_detector(ctx: LoadContext) -> Detector:
+    model, processor = load_pretrained(ctx, "AutoModelForZeroShotObjectDetection", "AutoProcessor")
+    return Detector(model, processor, default_threshold=0.1)
+
+
+def detect(model: Detector, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`[{"score", "label", "box": {"xmin", "ymin", "xmax", "ymax"}}]` in the input's pixels."""
+    return model(inputs["img_url"], params["threshold"])
+
+
+def detect_open_vocabulary(model: Detector, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict]:
+    """As `detect`, for the labels in `text` ("cat, dog") or, without them, COCO's classes."""
+    return model(inputs["img_url"], params["threshold"], inputs["text"] or list(COCO_CLASSES))
+
+
+DETECT = Task("object-detection", (IMAGE,), detect, params=(THRESHOLD,))
+DETECT_OPEN_VOCABULARY = Task(
+    "zero-shot-object-detection",
+    (IMAGE, Field("text", Kind.TEXT_LIST, aliases=("candidate_labels", "labels"))),
+    detect_open_vocabulary,
+    params=(THRESHOLD,),
+)
+
+
+# --- segmentation -------------------------------------------------------------------------------
+
+
+@dataclass
+class Segmenter:
+    """DETR panoptic (query masks, scored) or SegFormer (per-pixel classes).
+
+    Calling it gives a map of segment ids at the image's size and, per id, its label and
+    score. SegFormer's score for a class is its mean probability over the pixels it won.
+    """
+
+    model: Any
+    processor: Any
+    panoptic: bool
+
+    def __call__(self, image: Image.Image, threshold: float | None, mask_threshold: float | None):
+        import torch
+
+        inputs = to_model(self.processor(images=image, return_tensors="pt"), self.model)
+        with torch.inference_mode():
+            outputs = self.model(**inputs)
+        size = [(image.height, image.width)]
+        names = self.model.config.id2label
+        if self.panoptic:
+            found = self.processor.post_process_panoptic_segmentation(
+                outputs, threshold=0.85 if threshold is None else threshold,
+                mask_threshold=0.5 if mask_threshold is None else mask_threshold, target_sizes=size,
+            )[0]
+            segments = {
+                info["id"]: {"label": names[info["label_id"]], "score": round(float(info["score"]), 4)}
+                for info in found["segments_info"]
+            }
+            return found["segmentation"].cpu().numpy().astype("int64"), segments
+        logits = torch.nn.functional.interpolate(
+            outputs.logits.float(), size=size[0], mode="bilinear", align_corners=False
+        )[0]
+        probs, classes = logits.softmax(0).max(0)
+        segments = {
+            int(c) + 1: {"label": names[int(c)], "score": round(float(probs[classes == c].mean()), 4)}
+            for c in classes.unique()
+        }
+        return classes.cpu().numpy().astype("int64") + 1, segments
+
+
+def load_panoptic_segmenter(ctx: LoadContext) -> Segmenter:
+    model, processor = load_pretrained(ctx, "DetrForSegmentation", "AutoImageProcessor")
+    return Segmenter(model, processor, panoptic=True)
+
+
+def load_semantic_segmenter(ctx: LoadContext) -> Segmenter:
+    model, processor = load_pretrained(ctx, "AutoModelForSemanticSegmentation", "AutoImageProcessor")
+    return Segmenter(model, processor, panoptic=False)
+
+
+def segment(model: Segmenter, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """`{"path": <overlay image>, "segments": [{"label", "score"}]}`, largest segment first.
+
+    The overlay paints each segment in its own colour over the photo; with no segment
+    found it is the photo itself, so `path` is always there for the controller.
+    """
+    import numpy as np
+    from PIL import Image
+
+    image = inputs["img_url"]
+    ids, segments = model(image, params["threshold"], params["mask_threshold"])
+    areas = {segment_id: int((ids == segment_id).sum()) for segment_id in segments}
+    palette = np.random.default_rng(0).integers(40, 256, size=(int(ids.max(initial=0)) + 2, 3))
+    colours = np.where((ids > 0)[..., None], palette[np.clip(ids, 0, None)], 0).astype(np.uint8)
+    photo = np.asarray(image, dtype=np.float32)
+    alpha = np.where(ids > 0, 0.5, 0.0)[..., None]
+    overlay = (photo * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+    ordered = sorted(segments, key=lambda segment_id: areas[segment_id], reverse=True)
+    listed = [{**segments[i], "area": round(areas[i] / ids.size, 4)} for i in ordered if areas[i] > 0]
+    return {"path": Image.fromarray(overlay), "segments": listed}
+
+
+SEGMENT = Task(
+    "image-segmentation",
+    (IMAGE,),
+    segment,
+    params=(THRESHOLD, Field("mask_threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)),
+)
+
+
+# --- depth --------------------------------------------------------------------------------------
+
+
+@dataclass
+class DepthEstimator:
+    model: Any
+    processor: Any
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        """Relative depth (near is bright) as an 8-bit greyscale image of the input's size."""
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        inputs = to_model(self.processor(images=image, return_tensors="pt"), self.model)
+        with torch.inference_mode():
+            predicted = self.model(**inputs).predicted_depth.float()
+        depth = torch.nn.functional.interpolate(
+            predicted[:, None], size=(image.height, image.width), mode="bicubic", align_corners=False
+        )[0, 0].cpu().numpy()
+        low, high = float(depth.min()), float(depth.max())
+        scaled = (depth - low) / (high - low) if high > low else np.zeros_like(depth)
+        return Image.fromarray((scaled * 255).round().astype(np.uint8))  # 2-D uint8: mode L
+
+
+def load_depth_estimator(ctx: LoadContext) -> DepthEstimator:
+    model, processor = load_pretrained(ctx, "AutoModelForDepthEstimation", "AutoImageProcessor")
+    return DepthEstimator(model, processor)
+
+
+def estimate_depth(model: DepthEstimator, inputs: dict[str, Any], params: dict[str, Any]) -> Image.Image:
+    """The depth map; the app writes it and answers `{"path": "/images/<name>.png"}`."""
+    return model(inputs["img_url"])
+
+
+ESTIMATE_DEPTH = Task("depth-estimation", (IMAGE,), estimate_depth)

@@ -1,0 +1,161 @@
+"""The eight ControlNet annotators, loaded from tiny weights and run on real photos.
+
+Canny needs no weights, so its edges are checked against the photo; the others run random
+weights, so their tests check shape, palette, sharing and determinism rather than content.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models_server.catalog import minimal
+from models_server.runtime.loading import LoadContext, SharedComponents
+from models_server.tasks import annotators
+from models_server.tiny import make_tiny
+
+ANNOTATOR_IDS = [row.id for row in minimal.MODELS if row.task is annotators.ANNOTATE]
+
+
+@pytest.fixture(scope="module")
+def weights_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Only the annotator repos, so this file runs alone in seconds (shares the dev cache if set)."""
+    cache = os.environ.get("MODELS_SERVER_TINY_CACHE")
+    root = Path(cache) if cache else tmp_path_factory.mktemp("tiny-annotators")
+    make_tiny(root, [minimal.ANNOTATORS, minimal.DPT_HYBRID, minimal.UPERNET])
+    return root
+
+
+@pytest.fixture(scope="module")
+def loaded(weights_root: Path) -> dict[str, Any]:
+    """Every annotator id loaded on the CPU, sharing components as the runtime does."""
+    shared = SharedComponents()
+    models = {}
+    for row in minimal.MODELS:
+        if row.id in ANNOTATOR_IDS:
+            dirs = tuple(weights_root / repo.name for repo in row.weights)
+            ctx = LoadContext(spec=row, weight_dirs=dirs, device="cpu", dtype=torch.float32,
+                              shared_components=shared)
+            models[row.id] = row.loader(ctx)
+    return models
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.astronaut())  # 512x512
+
+
+@pytest.fixture(scope="module")
+def cat() -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.chelsea())  # 451x300, not square
+
+
+def run(model: Any, image: Image.Image) -> Image.Image:
+    with torch.inference_mode():
+        return annotators.ANNOTATE.handler(model, {"img_url": image}, {})
+
+
+def test_catalog_has_the_eight_annotators() -> None:
+    kinds = {"canny", "hed", "scribble", "mlsd", "openpose", "depth", "normal", "seg"}
+    assert set(ANNOTATOR_IDS) == {f"{kind}-control" for kind in kinds}
+
+
+@pytest.mark.parametrize("model_id", ANNOTATOR_IDS)
+def test_map_is_rgb_at_input_size_and_deterministic(
+    loaded: dict[str, Any], photo: Image.Image, cat: Image.Image, model_id: str
+) -> None:
+    model = loaded[model_id]
+    first = run(model, photo)
+    assert isinstance(first, Image.Image)
+    assert (first.mode, first.size) == ("RGB", photo.size)
+    assert np.array_equal(np.asarray(first), np.asarray(run(model, photo)))
+    other = run(model, cat)
+    assert (other.mode, other.size) == ("RGB", cat.size)
+
+
+def test_canny_marks_the_photos_edges(loaded: dict[str, Any], photo: Image.Image, cat: Image.Image) -> None:
+    import cv2
+
+    for image in (photo, cat):
+        edges = np.asarray(run(loaded["canny-control"], image))[:, :, 0]
+        assert set(np.unique(edges)) == {0, 255}  # binary, even after resizing back
+        grey = np.asarray(image.convert("L"), dtype=np.float32)
+        gradient = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+        on_edge = edges == 255
+        assert 0.01 < on_edge.mean() < 0.3
+        # dilate a little: resizing from the detector's 64-multiple size moves edges by a pixel
+        near_edge = cv2.dilate(on_edge.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        assert gradient[near_edge].mean() > 3 * gradient[~near_edge].mean()
+
+
+def test_scribble_is_binary(loaded: dict[str, Any], photo: Image.Image) -> None:
+    assert set(np.unique(np.asarray(run(loaded["scribble-control"], photo)))) <= {0, 255}
+
+
+def test_hed_and_scribble_share_one_network(loaded: dict[str, Any]) -> None:
+    assert loaded["hed-control"].detector is loaded["scribble-control"].detector
+
+
+def test_depth_and_normal_share_one_dpt(loaded: dict[str, Any]) -> None:
+    depth, normal = loaded["depth-control"].estimator, loaded["normal-control"].estimator
+    assert depth is normal
+    assert type(depth.model).__name__ == "DPTForDepthEstimation"
+    assert depth.model.config.is_hybrid
+
+
+def test_seg_paints_only_ade_colors(loaded: dict[str, Any], photo: Image.Image) -> None:
+    from controlnet_aux.util import ade_palette
+
+    painted = np.asarray(run(loaded["seg-control"], photo)).reshape(-1, 3)
+    colors = {tuple(c) for c in np.unique(painted, axis=0)}
+    assert colors <= {tuple(c) for c in ade_palette()}
+    assert len(colors) > 1
+
+
+class DomeDepth:
+    """Stands in for DPT: a dome (near, large values) in the middle of a far, flat floor."""
+
+    def depth(self, image: Image.Image) -> np.ndarray:
+        ys, xs = np.mgrid[0 : image.height, 0 : image.width].astype(np.float32)
+        r2 = ((xs - image.width / 2) ** 2 + (ys - image.height / 2) ** 2) / (image.height / 3) ** 2
+        return (np.clip(1.0 - r2, 0.0, None) * 500.0).astype(np.float32)
+
+
+def test_depth_map_is_white_where_near(photo: Image.Image) -> None:
+    grey = np.asarray(annotators.DepthMap(DomeDepth())(photo))
+    assert grey.shape == (512, 512, 3)
+    assert tuple(grey[256, 256]) == (255, 255, 255)
+    assert tuple(grey[0, 0]) == (0, 0, 0)
+
+
+def test_normal_map_faces_camera_on_background_and_tilts_on_slopes(photo: Image.Image) -> None:
+    normals = np.asarray(annotators.NormalMap(DomeDepth())(photo)).astype(int)
+    assert tuple(normals[5, 5]) == (127, 127, 255)  # far floor: straight at the camera
+    left, right = normals[256, 256 - 60], normals[256, 256 + 60]
+    assert left[0] > 140 and right[0] < 115  # depth rises toward the middle: x slope flips sign
+    top, bottom = normals[256 - 60, 256], normals[256 + 60, 256]
+    assert top[1] > 140 and bottom[1] < 115
+
+
+def test_tiny_transformers_repos_are_reproducible(tmp_path: Path) -> None:
+    from models_server.tiny import annotators as tiny
+
+    for build in (tiny.build_dpt_hybrid, tiny.build_upernet):
+        outputs = []
+        for run_dir in ("a", "b"):
+            folder = tmp_path / build.__name__ / run_dir
+            folder.mkdir(parents=True)
+            torch.manual_seed(0)
+            build(folder)
+            outputs.append((folder / "model.safetensors").read_bytes())
+        assert outputs[0] == outputs[1]

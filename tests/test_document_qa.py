@@ -1,0 +1,76 @@
+"""Document QA: real Tesseract OCR on a rendered invoice, its words and boxes into LayoutLM.
+
+The tiny model's choice is random; the words it chooses from are not: every answer must be
+a run of the OCR'd words, and `start`/`end` must index that run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from models_server.tasks import document_qa
+
+
+
+@pytest.fixture(autouse=True)
+def _tesseract_installed():
+    """Document QA is real OCR: without Tesseract the feature is missing, so the test fails."""
+    assert shutil.which("tesseract"), "Debian's tesseract-ocr is not installed: run scripts/setup-env"
+
+LINES = ("INVOICE 1234", "Date: 2024-05-01", "Total amount due: 42.50 USD")
+MODEL_ID = "impira/layoutlm-document-qa"
+
+
+@pytest.fixture(scope="module")
+def invoice() -> Image.Image:
+    image = Image.new("RGB", (640, 300), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype("DejaVuSans.ttf", 28)  # Debian's fonts-dejavu-core
+    for row, line in enumerate(LINES):
+        draw.text((30, 30 + 80 * row), line, fill="black", font=font)
+    return image
+
+
+def test_ocr_reads_words_and_page_boxes(invoice: Image.Image) -> None:
+    words = document_qa.ocr_words(invoice)
+    assert [word for word, _ in words] == " ".join(LINES).split()
+    for _, (x0, y0, x1, y1) in words:
+        assert 0 <= x0 < x1 <= 1000 and 0 <= y0 < y1 <= 1000
+    boxes = dict(words)
+    assert boxes["INVOICE"][1] < boxes["Date:"][1] < boxes["Total"][1]  # top to bottom
+    assert boxes["Total"][0] < boxes["amount"][0] < boxes["42.50"][0]  # left to right
+
+
+def test_answer_is_a_span_of_the_ocr_words(client, public_dir: Path, invoice: Image.Image) -> None:
+    invoice.save(public_dir / "examples" / "invoice.png")
+    body = {"img_url": "public/examples/invoice.png", "text": "What is the total amount due?", "top_k": 3}
+    response = client.post(f"/models/{MODEL_ID}", json=body)
+    assert response.status_code == 200, response.get_json()
+    result = response.get_json()
+    words = " ".join(LINES).split()
+    assert 1 <= len(result) <= 3
+    for item in result:
+        assert set(item) == {"answer", "score", "start", "end"}
+        assert 0 <= item["start"] <= item["end"] < len(words)
+        assert item["answer"] == " ".join(words[item["start"] : item["end"] + 1])
+    scores = [item["score"] for item in result]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_default_is_the_single_best_answer(client, public_dir: Path, invoice: Image.Image) -> None:
+    invoice.save(public_dir / "examples" / "invoice.png")
+    body = {"img_url": "public/examples/invoice.png", "text": "What is the date?"}
+    result = client.post(f"/models/{MODEL_ID}", json=body).get_json()
+    assert len(result) == 1 and result[0]["answer"]
+
+
+def test_blank_page_is_400(client, public_dir: Path) -> None:
+    Image.new("RGB", (200, 100), "white").save(public_dir / "examples" / "blank.png")
+    body = {"img_url": "public/examples/blank.png", "text": "What is the total?"}
+    response = client.post(f"/models/{MODEL_ID}", json=body)
+    assert response.status_code == 400
+    assert "no text" in response.get_json()["error"]["message"]

@@ -1,0 +1,79 @@
+"""Text-to-speech, voice conversion and audio classification through the HTTP routes."""
+
+import numpy as np
+import pytest
+import soundfile
+
+from models_server.tasks.speech_synthesis import DEFAULT_XVECTOR, load_speaker_embedding
+
+SPEECH_REF = "public/examples/tone.wav"
+
+
+@pytest.fixture(scope="module")
+def speech_ref(served) -> str:
+    """Half a second of a 440 Hz tone at 22.05 kHz, so the handlers must resample it."""
+    rate = 22050
+    t = np.arange(rate // 2) / rate
+    soundfile.write(served.public_dir / "examples" / "tone.wav", 0.3 * np.sin(2 * np.pi * 440 * t), rate)
+    return SPEECH_REF
+
+
+def read_wav(served, path: str):
+    assert path.startswith("/audios/") and path.endswith(".wav"), path
+    return soundfile.read(served.public_dir / path.lstrip("/"), dtype="float32")
+
+
+def test_text_to_speech_writes_a_16khz_wav(client, served):
+    response = client.post("/models/microsoft/speecht5_tts", json={"text": "Hello, this is a test."})
+    assert response.status_code == 200, response.get_json()
+    samples, rate = read_wav(served, response.get_json()["path"])
+    assert rate == 16000 and samples.ndim == 1 and len(samples) > 0
+
+
+def test_voice_conversion_writes_a_16khz_wav(client, served, speech_ref):
+    response = client.post("/models/microsoft/speecht5_vc", json={"audio_url": speech_ref})
+    assert response.status_code == 200, response.get_json()
+    samples, rate = read_wav(served, response.get_json()["path"])
+    assert rate == 16000 and len(samples) > 0
+
+
+@pytest.mark.parametrize(
+    ("model_id", "labels"),
+    [
+        ("ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition", 8),
+        ("superb/wav2vec2-base-superb-ks", 12),
+    ],
+)
+def test_audio_classification_scores_every_label(client, speech_ref, model_id, labels):
+    response = client.post(f"/models/{model_id}", json={"audio_url": speech_ref})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert len(body) == labels and all(set(item) == {"label", "score"} for item in body)
+    scores = [item["score"] for item in body]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_audio_tasks_without_audio_name_the_field(client):
+    response = client.post("/models/microsoft/speecht5_vc", json={})
+    assert response.status_code == 400 and "audio" in response.get_json()["error"]["message"]
+
+
+def test_speaker_embedding_prefers_the_default_speaker(tmp_path):
+    (tmp_path / "spkrec-xvect").mkdir()
+    np.save(tmp_path / "spkrec-xvect" / "aaa.npy", np.zeros(512, np.float32))
+    assert float(load_speaker_embedding(tmp_path).abs().sum()) == 0  # only file: the fallback
+    np.save(tmp_path / DEFAULT_XVECTOR, np.ones(512, np.float32))
+    embedding = load_speaker_embedding(tmp_path)
+    assert embedding.shape == (1, 512) and float(embedding.sum()) == 512
+
+
+def test_missing_speaker_embedding_says_where_it_looked(tmp_path):
+    from models_server.errors import WeightsMissing
+
+    with pytest.raises(WeightsMissing, match=str(tmp_path)):
+        load_speaker_embedding(tmp_path)
+
+
+def test_text_to_speech_refuses_text_past_speecht5_positions(client):
+    response = client.post("/models/microsoft/speecht5_tts", json={"text": "a" * 600})
+    assert response.status_code == 400 and "at most 450" in response.get_json()["error"]["message"]

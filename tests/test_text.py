@@ -1,0 +1,111 @@
+"""The full tier's NLP models through the HTTP routes, in the shapes transformers' pipelines return."""
+
+import pytest
+
+from models_server.tasks.text_generation import _language
+
+CONTEXT = "My name is Clara and I live in Berkeley, California. I work at the office of a bakery."
+
+
+def post(client, model_id, body):
+    response = client.post(f"/models/{model_id}", json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+@pytest.mark.parametrize("model_id", ["deepset/roberta-base-squad2", "distilbert-base-cased-distilled-squad"])
+@pytest.mark.parametrize("question_key", ["text", "question"])
+def test_question_answering_returns_a_span_of_the_context(client, model_id, question_key):
+    body = post(client, model_id, {question_key: "Where do I live?", "context": CONTEXT})
+    assert set(body) == {"answer", "score", "start", "end"}
+    assert body["answer"] and CONTEXT[body["start"]:body["end"]] == body["answer"]
+    assert 0 < body["score"] <= 1
+
+
+def test_question_answering_reads_long_contexts_in_windows(client):
+    long_context = " ".join([CONTEXT] * 40)  # past one 384-token window, inside max_prompt_chars
+    body = post(client, "distilbert-base-cased-distilled-squad", {"text": "Who?", "context": long_context})
+    assert long_context[body["start"]:body["end"]] == body["answer"]
+
+
+def test_question_answering_without_context_names_the_field(client):
+    response = client.post("/models/deepset/roberta-base-squad2", json={"text": "Where?"})
+    assert response.status_code == 400
+    assert "context" in response.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("model_id", "labels"),
+    [
+        ("distilbert-base-uncased-finetuned-sst-2-english", {"NEGATIVE", "POSITIVE"}),
+        ("cardiffnlp/twitter-roberta-base-sentiment", {"LABEL_0", "LABEL_1", "LABEL_2"}),
+    ],
+)
+def test_text_classification_scores_every_label_best_first(client, model_id, labels):
+    body = post(client, model_id, {"text": "I love this new phone!"})
+    assert {item["label"] for item in body} == labels
+    scores = [item["score"] for item in body]
+    assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1, abs=1e-4)
+
+
+def test_token_classification_groups_entities_with_offsets(client):
+    body = post(client, "dslim/bert-base-NER", {"text": CONTEXT})
+    assert body, "random weights still tag something"
+    for entity in body:
+        assert set(entity) == {"entity_group", "word", "score", "start", "end"}
+        assert entity["entity_group"] in {"PER", "ORG", "LOC", "MISC"}
+        assert 0 <= entity["start"] < entity["end"] <= len(CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("body", "count"),
+    [
+        ({"text1": "A man is eating.", "text2": "A man, happily, eats."}, 1),  # commas stay in text2
+        ({"source_sentence": "A man is eating.", "sentences": ["A man eats.", "A horse runs."]}, 2),
+    ],
+)
+def test_sentence_similarity_scores_each_sentence(client, body, count):
+    scores = post(client, "sentence-transformers/all-MiniLM-L6-v2", body)
+    assert len(scores) == count and all(-1.0001 <= s <= 1.0001 for s in scores)
+
+
+def test_sentence_similarity_of_a_sentence_with_itself_is_one(client):
+    scores = post(client, "sentence-transformers/all-MiniLM-L6-v2", {"text1": "a cat", "text2": "a cat"})
+    assert scores == [pytest.approx(1.0, abs=1e-5)]
+
+
+def test_sentence_similarity_needs_sentences(client):
+    response = client.post("/models/sentence-transformers/all-MiniLM-L6-v2", json={"text1": "a cat"})
+    assert response.status_code == 400 and "sentences" in response.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("model_id", "body", "key"),
+    [
+        ("facebook/bart-large-cnn", {"text": CONTEXT}, "summary_text"),
+        ("t5-base", {"text": "The house is wonderful.", "max_new_tokens": 5}, "translation_text"),
+        ("t5-base", {"text": "Hello", "src_lang": "en", "tgt_lang": "fr", "max_new_tokens": 4}, "translation_text"),
+        ("google/flan-t5-base", {"text": "What is the capital of France?"}, "generated_text"),
+        ("gpt2", {"text": "Once upon a time", "max_new_tokens": 5}, "generated_text"),
+        ("openai-community/gpt2", {"text": "Once upon a time", "max_new_tokens": 5}, "generated_text"),
+    ],
+)
+def test_generation_tasks_answer_one_text(client, model_id, body, key):
+    result = post(client, model_id, body)
+    assert isinstance(result, list) and len(result) == 1 and set(result[0]) == {key}
+    assert isinstance(result[0][key], str)
+
+
+def test_text_generation_continues_the_prompt(client):
+    result = post(client, "gpt2", {"text": "Once upon a time", "max_new_tokens": 3})
+    assert result[0]["generated_text"].startswith("Once upon a time")
+
+
+def test_max_new_tokens_is_capped(client):
+    response = client.post("/models/gpt2", json={"text": "a", "max_new_tokens": 10**6})
+    assert response.status_code == 400 and "max_new_tokens" in response.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("value", "name"), [("de", "German"), ("FR", "French"), ("romanian", "Romanian")])
+def test_language_codes_and_names_become_t5_names(value, name):
+    assert _language(value) == name
