@@ -78,7 +78,7 @@ def run_model(model_id: str):
 def _server_error(exc: ServerError):
     if exc.status >= 500:
         log.warning("%s %s -> %d: %s", request.method, request.path, exc.status, exc.message)
-    return jsonify(exc.body()), exc.status
+    return jsonify(exc.body()), exc.status, exc.headers
 
 
 def _http_error(exc: HTTPException):

@@ -11,10 +11,11 @@ class ServerError(Exception):
     status = 500
     kind = "server_error"
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, headers: dict[str, str] | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.kind, **self.details}}
@@ -47,6 +48,17 @@ class NotReady(ServerError):
 
     status = 503
     kind = "not_ready"
+
+
+class Busy(NotReady):
+    """The model's queue is full; the client should retry after `Retry-After` seconds."""
+
+    kind = "busy"
+
+
+class TimedOut(ServerError):
+    status = 504
+    kind = "timeout"
 
 
 class InferenceFailed(ServerError):

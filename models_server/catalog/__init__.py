@@ -23,12 +23,15 @@ class Repo:
     """A weights repository as the Hub names it, and how to build its miniature offline.
 
     `aliases` are other Hub names for the same weights (a repo that moved);
-    `build_tiny(folder)` writes random-weight files of the real classes in the repo's layout.
+    `build_tiny(folder)` writes random-weight files of the real classes in the repo's layout;
+    `files` are glob patterns of the only files the loaders read, for repos where the general
+    download rules would fetch far too much (e.g. lllyasviel/Annotators); empty means "by the rules".
     """
 
     name: str
     build_tiny: Callable[[Path], None]
     aliases: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -49,6 +49,15 @@ class SharedComponents:
                 self._users[key] = {user}
                 return item
 
+    def release(self, user: str) -> None:
+        """Forget `user`; a component nobody uses any more is dropped, so its memory can go."""
+        with self._lock:
+            for key in list(self._users):
+                self._users[key].discard(user)
+                if not self._users[key]:
+                    del self._users[key], self._items[key]
+                    self._building.pop(key, None)
+
     def users(self, key: Hashable) -> set[str]:
         with self._lock:
             return set(self._users.get(key, ()))

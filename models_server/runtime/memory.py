@@ -1,0 +1,84 @@
+"""Finding the tensors a loaded model holds: to count its bytes and to move it between devices.
+
+Models are whatever loaders return (pipelines, small wrappers holding a model and a
+processor), so this walks attributes, dicts and lists down to `torch.nn.Module`s. Tensors are
+identified by their storage, so a module shared by several pipelines is counted once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+_MAX_DEPTH = 4
+_SKIP = (str, bytes, int, float, bool, type(None))
+
+
+def modules_of(obj: Any) -> list[Any]:
+    """The top-level torch modules reachable from `obj` (a module's children are not listed)."""
+    import torch
+
+    found: dict[int, torch.nn.Module] = {}
+    _walk(obj, found, seen=set(), depth=0, module_type=torch.nn.Module)
+    return list(found.values())
+
+
+def _walk(obj: Any, found: dict, seen: set[int], depth: int, module_type: type) -> None:
+    if isinstance(obj, _SKIP) or id(obj) in seen or depth > _MAX_DEPTH:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, module_type):
+        found[id(obj)] = obj
+        return
+    if isinstance(obj, dict):
+        children: Iterable[Any] = obj.values()
+    elif isinstance(obj, (list, tuple, set)):
+        children = obj
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        children = vars(obj).values()
+    else:
+        return
+    for child in children:
+        _walk(child, found, seen, depth + 1, module_type)
+
+
+def storages(obj: Any) -> dict[int, tuple[int, str]]:
+    """storage address -> (bytes, device type) for every parameter and buffer `obj` holds."""
+    result: dict[int, tuple[int, str]] = {}
+    for module in modules_of(obj):
+        for tensor in _tensors(module):
+            if tensor.device.type == "meta":
+                continue
+            storage = tensor.untyped_storage()
+            result[storage.data_ptr()] = (storage.nbytes(), tensor.device.type)
+    return result
+
+
+def _tensors(module: Any) -> Iterator[Any]:
+    yield from module.parameters()
+    yield from module.buffers()
+
+
+def placement(obj: Any) -> str:
+    """"gpu" when any weight is on a GPU, else "cpu" (a model with no weights runs on the CPU)."""
+    devices = {device for _, device in storages(obj).values()}
+    return "gpu" if devices - {"cpu"} else "cpu"
+
+
+def move(obj: Any, device: str, keep: set[int] = frozenset()) -> None:
+    """Move every module of `obj` to `device`, except those whose id is in `keep`."""
+    for module in modules_of(obj):
+        if id(module) not in keep:
+            module.to(device)
+
+
+def disk_bytes(folders: Iterable[Path]) -> int:
+    """Bytes of the weight files in `folders`: the estimate of a model never loaded before."""
+    suffixes = {".safetensors", ".bin", ".pth", ".pt", ".ckpt", ".npy"}
+    return sum(
+        path.stat().st_size
+        for folder in folders
+        for path in folder.rglob("*")
+        if path.suffix in suffixes and path.is_file()
+    )
