@@ -18,6 +18,7 @@ from models_server.errors import BadInput, NotFound, ServerError
 from models_server.media.fields import FieldDecoder
 from models_server.media.outputs import OutputStore
 from models_server.media.resources import ResourceReader
+from models_server.observability import install_observability
 from models_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -106,4 +107,5 @@ def create_app(settings: Settings, runtime: Runtime) -> Flask:
     app.register_error_handler(ServerError, _server_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+    install_observability(app, runtime)
     return app

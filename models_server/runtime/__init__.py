@@ -27,11 +27,11 @@ from models_server.errors import (
     TimedOut,
     WeightsMissing,
 )
+from models_server.progress import Job, tracking
 from models_server.runtime import memory
 from models_server.runtime.devices import dtype_name, resolve_device, resolve_dtype
 from models_server.runtime.eviction import Candidate, choose_victims
 from models_server.runtime.loading import LoadContext, SharedComponents, locate_weights
-from models_server.runtime.progress import Job, tracking
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from models_server import progress
 from models_server.tasks.base import Field, Kind
 
 if TYPE_CHECKING:
@@ -96,9 +97,18 @@ def generator(params: dict[str, Any]):
     return None if seed is None else torch.Generator("cpu").manual_seed(seed)
 
 
-def generation_kwargs(params: dict[str, Any]) -> dict[str, Any]:
-    """The pipeline call's keyword arguments for the shared generation knobs."""
-    kwargs: dict[str, Any] = {
+def generation_kwargs(params: dict[str, Any], legacy_callback: bool = False) -> dict[str, Any]:
+    """The pipeline call's keyword arguments for the shared generation knobs.
+
+    Each finished step is reported as progress; older pipelines take the `callback` form.
+    """
+    steps = params["num_inference_steps"]
+    kwargs: dict[str, Any] = (
+        {"callback": progress.legacy_callback(steps), "callback_steps": 1}
+        if legacy_callback
+        else {"callback_on_step_end": progress.diffusers_callback(steps)}
+    )
+    kwargs |= {
         "num_inference_steps": params["num_inference_steps"],
         "guidance_scale": params["guidance_scale"],
         "negative_prompt": params.get("negative_prompt"),

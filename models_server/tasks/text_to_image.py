@@ -58,7 +58,7 @@ def load_image_variations(ctx: LoadContext):
 
 
 def image_variation(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> Image.Image:
-    kwargs = generation_kwargs(params)
+    kwargs = generation_kwargs(params, legacy_callback=True)
     kwargs.pop("negative_prompt")  # the variations pipeline has no text to negate
     return pipeline(image=inputs["img_url"], **kwargs).images[0]
 

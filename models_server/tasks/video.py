@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from models_server.media import Video
+from models_server.progress import legacy_callback
 from models_server.tasks.base import Field, Kind, Task
 from models_server.tasks.stable_diffusion import fp16_variant, generator
 
@@ -41,6 +42,8 @@ def generate_video(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) ->
         negative_prompt=params.get("negative_prompt"),
         generator=generator(params),
         output_type="np",
+        callback=legacy_callback(params["num_inference_steps"]),
+        callback_steps=1,
     )
     clip = np.asarray(result.frames[0])  # (frames, height, width, 3) floats in [0, 1]
     frames = (clip.clip(0, 1) * 255).round().astype(np.uint8)

@@ -55,3 +55,12 @@ def diffusers_callback(total: int):
         return tensors
 
     return on_step_end
+
+
+def legacy_callback(total: int):
+    """The older `callback(step, timestep, latents)` form some diffusers pipelines still take."""
+
+    def on_step(step: int, timestep: Any, latents: Any) -> None:
+        report_progress(step + 1, total)
+
+    return on_step

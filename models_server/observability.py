@@ -1,0 +1,331 @@
+"""Observability: request ids, one access-log line per request, Prometheus metrics, a status page.
+
+Everything hangs off `install_observability(app, runtime)` so the app factory stays about routes.
+The hot path only stamps a request id, bumps one counter and one histogram; everything else
+(states, queues, memory) is read from the runtime when someone looks: at scrape or page time.
+
+Access-log format (logger `models_server.access`), one line per request, logfmt `key=value` pairs:
+
+    id=3f2a... method=POST path=/models/canny-control model=canny-control status=200 ms=41.7
+
+Values that are not plain tokens are JSON-quoted, so an untrusted path or id can never forge a
+second line. The same fields ride on the record as `extra` attributes (`request_id`, `method`,
+`path`, `model`, `status`, `ms`) for a JSON formatter. Scrapes of `/metrics` and refreshes of
+the status page are logged at DEBUG only: pollers would drown the lines that matter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from models_server.errors import NotFound
+from models_server.runtime import Runtime, Slot, State
+
+access_log = logging.getLogger("models_server.access")
+
+EXTENSION = "models_server.observability"
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._:/@+-]+")
+UNKNOWN_MODEL = "(unknown)"  # one label for every id we don't serve: URLs must not grow the metric set
+QUIET_PATHS = frozenset({"/", "/metrics"})
+# Status polls take milliseconds, a diffusion request tens of seconds: buckets span both.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+PAGE_REFRESH_SECONDS = 3
+TEMPLATE = Path(__file__).with_name("templates") / "status.html"
+
+
+@dataclass
+class LastRequest:
+    """What the status page shows of a model's latest inference; the runtime does not keep it."""
+
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    error: dict[str, str] = field(default_factory=dict)
+
+
+class Observer:
+    """Per-app metrics and request bookkeeping; one per app, so test apps never share a registry."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "models_server_requests", "HTTP requests answered, by route, served model and status code",
+            ["endpoint", "model", "code"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "models_server_request_seconds", "Time from request start to response, by route and served model",
+            ["endpoint", "model"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.registry.register(RuntimeCollector(runtime))
+        self.last = LastRequest()
+
+    def canonical_id(self, model_id: str | None) -> str | None:
+        """The served id for an id or alias; None when no such model (so it can't become a label)."""
+        if model_id is None:
+            return None
+        try:
+            return self.runtime.slot(model_id).spec.id
+        except NotFound:
+            return None
+
+
+# -- metrics read at scrape time -----------------------------------------------------------
+
+
+def placement_of(slot: Slot, device: str) -> str:
+    """Where the weights live. Read from the slot when the runtime tracks it, else inferred."""
+    placement = getattr(slot, "placement", None)
+    if placement:
+        return str(getattr(placement, "value", placement))
+    if slot.state is State.LOADED and slot.model is not None:
+        return "gpu" if device.startswith("cuda") else "cpu"
+    return "unloaded"
+
+
+def bytes_of(slot: Slot) -> int:
+    return int(getattr(slot, "bytes", 0) or 0)
+
+
+def resident_totals(runtime: Runtime) -> dict[str, int]:
+    """Bytes per device kind: the runtime's count, where the SD base shared by the ControlNets is
+    held once (summing the models' bytes, the fallback, counts it once per pipeline)."""
+    if hasattr(runtime, "resident_bytes"):
+        return {kind: int(size) for kind, size in runtime.resident_bytes().items()}
+    totals = {"gpu": 0, "cpu": 0}
+    for slot in list(runtime.slots.values()):
+        placement = placement_of(slot, runtime.device)
+        if placement in totals:
+            totals[placement] += bytes_of(slot)
+    return totals
+
+
+def cuda_memory() -> list[tuple[str, int, int]]:
+    """(device, allocated, reserved) per CUDA device, only if torch is already in use on CUDA.
+
+    Never imports torch (a scrape must stay cheap) and never initialises CUDA by asking.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return []
+    return [
+        (f"cuda:{index}", torch.cuda.memory_allocated(index), torch.cuda.memory_reserved(index))
+        for index in range(torch.cuda.device_count())
+    ]
+
+
+class RuntimeCollector(Collector):
+    """Gauges computed from `runtime.slots` on each scrape, so serving never updates them."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        states = GaugeMetricFamily(
+            "models_server_model_state", "1 for the state each model is in, 0 for the others", labels=["model", "state"]
+        )
+        queue = GaugeMetricFamily(
+            "models_server_model_queue", "Requests holding or waiting for the model's lock", labels=["model"]
+        )
+        model_bytes = GaugeMetricFamily(
+            "models_server_model_resident_bytes", "Bytes of weights the model holds where it is placed",
+            labels=["model", "placement"],
+        )
+        known_states = [state.value for state in State]
+        for model_id, slot in list(self.runtime.slots.items()):
+            current = str(slot.state.value)
+            for state in dict.fromkeys([*known_states, current]):
+                states.add_metric([model_id, state], 1.0 if state == current else 0.0)
+            queue.add_metric([model_id], slot.queue)
+            model_bytes.add_metric([model_id, placement_of(slot, self.runtime.device)], bytes_of(slot))
+        resident = GaugeMetricFamily(
+            "models_server_resident_bytes", "Bytes of model weights held on each device kind, shared weights once",
+            labels=["placement"],
+        )
+        for placement, size in resident_totals(self.runtime).items():
+            resident.add_metric([placement], size)
+        yield from (states, queue, model_bytes, resident)
+        yield from self._cuda()
+
+    @staticmethod
+    def _cuda() -> Iterator[Metric]:
+        devices = cuda_memory()
+        if not devices:
+            return
+        allocated = GaugeMetricFamily(
+            "models_server_cuda_allocated_bytes", "torch.cuda.memory_allocated per device", labels=["device"]
+        )
+        reserved = GaugeMetricFamily(
+            "models_server_cuda_reserved_bytes", "torch.cuda.memory_reserved per device", labels=["device"]
+        )
+        for device, used, held in devices:
+            allocated.add_metric([device], used)
+            reserved.add_metric([device], held)
+        yield from (allocated, reserved)
+
+
+# -- request ids and the access line -------------------------------------------------------
+
+
+def request_id_from(header: str | None) -> str:
+    """Echo the caller's id when it is a plain token (so it can go in logs), else make one."""
+    if header and _SANE_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def logfmt(fields: dict[str, Any]) -> str:
+    return " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+
+
+def _logfmt_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = str(value)
+    return text if _PLAIN_VALUE.fullmatch(text) else json.dumps(text)
+
+
+def _before_request() -> None:
+    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    g.request_started = time.perf_counter()
+
+
+def _after_request(response: Response) -> Response:
+    observer: Observer = _observer()
+    request_id = g.get("request_id") or request_id_from(None)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
+    raw_id = (request.view_args or {}).get("model_id")
+    model = observer.canonical_id(raw_id)
+    label = model or (UNKNOWN_MODEL if raw_id is not None else "")
+    endpoint = request.endpoint or "unmatched"
+    observer.requests.labels(endpoint, label, str(response.status_code)).inc()
+    observer.latency.labels(endpoint, label).observe(seconds)
+    if model and request.method == "POST":
+        _remember(observer.last, model, response, seconds)
+    fields = {
+        "id": request_id, "method": request.method, "path": request.path, "model": raw_id,
+        "status": response.status_code, "ms": round(seconds * 1000, 1),
+    }
+    level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+    extra = {"request_id": request_id, **{key: value for key, value in fields.items() if key != "id"}}
+    access_log.log(level, logfmt(fields), extra=extra)
+    return response
+
+
+def _remember(last: LastRequest, model: str, response: Response, seconds: float) -> None:
+    last.latency_ms[model] = round(seconds * 1000, 1)
+    if response.status_code >= 400:
+        body = response.get_json(silent=True) if response.is_json else None
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        last.error[model] = f"{time.strftime('%H:%M:%S')} {response.status_code}: {message or response.status}"
+
+
+def _observer() -> Observer:
+    return current_app.extensions[EXTENSION]
+
+
+# -- the status page -----------------------------------------------------------------------
+
+
+def human_bytes(size: int) -> str:
+    if size <= 0:
+        return "–"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _milliseconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
+
+
+def _progress(status: dict[str, Any]) -> str:
+    progress = status.get("progress")
+    if not isinstance(progress, dict) or progress.get("total") is None:
+        return ""
+    return f"{progress.get('step', 0)}/{progress['total']}"
+
+
+def _error(status: dict[str, Any], last_error: str | None) -> str:
+    """A load failure (from the runtime) first, else the latest failed request seen here."""
+    error = status.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    return str(status.get("last_error") or last_error or "")
+
+
+def page_rows(observer: Observer) -> list[dict[str, Any]]:
+    """One plain dict per model for the template: all formatting happens here, not in Jinja."""
+    runtime, rows = observer.runtime, []
+    for model_id, slot in list(runtime.slots.items()):
+        status = runtime.describe(slot)
+        latency = status.get("last_latency_ms", observer.last.latency_ms.get(model_id))
+        rows.append({
+            "id": model_id,
+            "task": status.get("task", ""),
+            "state": status.get("state", str(slot.state.value)),
+            "placement": placement_of(slot, runtime.device),
+            "memory": human_bytes(bytes_of(slot)),
+            "queue": status.get("queue", slot.queue),
+            "progress": _progress(status),
+            "latency": _milliseconds(latency),
+            "error": _error(status, observer.last.error.get(model_id)),
+        })
+    return rows
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Model count per state, in the order the runtime declares its states."""
+    order = [state.value for state in State]
+    counts: dict[str, int] = {}
+    for row in sorted(rows, key=lambda row: order.index(row["state"]) if row["state"] in order else len(order)):
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    return counts
+
+
+def install_observability(app: Flask, runtime: Runtime) -> None:
+    """Register `/` (status page), `/metrics` and the per-request hooks on `app`; once per app."""
+    if EXTENSION in app.extensions:
+        return
+    observer = Observer(runtime)
+    app.extensions[EXTENSION] = observer
+    template = app.jinja_env.from_string(TEMPLATE.read_text(encoding="utf-8"))  # autoescaped: no file name
+
+    def status_page() -> Response:
+        rows = page_rows(observer)
+        html = template.render(
+            rows=rows, summary=_summary(rows), tier=runtime.settings.tier, device=runtime.device,
+            resident={kind: human_bytes(size) for kind, size in resident_totals(runtime).items()},
+            cuda=[(device, human_bytes(used), human_bytes(held)) for device, used, held in cuda_memory()],
+            refresh_seconds=PAGE_REFRESH_SECONDS, now=time.strftime("%H:%M:%S"),
+        )
+        return Response(html, mimetype="text/html")
+
+    def metrics() -> Response:
+        return Response(generate_latest(observer.registry), content_type=CONTENT_TYPE_LATEST)
+
+    app.add_url_rule("/", "observability.page", status_page, methods=["GET"])
+    app.add_url_rule("/metrics", "observability.metrics", metrics, methods=["GET"])
+    app.before_request(_before_request)
+    app.after_request(_after_request)
