@@ -13,12 +13,14 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from models_server.access import install_access_control
 from models_server.config import Settings
 from models_server.errors import BadInput, NotFound, ServerError
 from models_server.media.fields import FieldDecoder
 from models_server.media.outputs import OutputStore
 from models_server.media.resources import ResourceReader
 from models_server.observability import install_observability
+from models_server.openapi import install_openapi
 from models_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -89,14 +91,15 @@ def _http_error(exc: HTTPException):
 
 def _unexpected_error(exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return jsonify({"error": {"message": f"internal error: {type(exc).__name__}: {exc}"}}), 500
+    # the exception's text may hold paths of this machine: it goes to the log, not to the caller
+    return jsonify({"error": {"message": f"internal error ({type(exc).__name__}); see the server log"}}), 500
 
 
 def create_app(settings: Settings, runtime: Runtime) -> Flask:
     app = Flask("models_server")
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
     app.json.sort_keys = False
-    reader = ResourceReader(settings.public_dir, settings.limits)
+    reader = ResourceReader(settings.public_dir, settings.limits, allow_private=settings.allow_private_urls)
     app.extensions[EXTENSION] = Services(
         settings=settings,
         runtime=runtime,
@@ -107,5 +110,7 @@ def create_app(settings: Settings, runtime: Runtime) -> Flask:
     app.register_error_handler(ServerError, _server_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-    install_observability(app, runtime)
+    install_observability(app, runtime)  # first: refused requests still get an id and are counted
+    install_access_control(app, settings)
+    install_openapi(app, [slot.spec for slot in runtime.slots.values()], settings)
     return app

@@ -1,9 +1,14 @@
-"""Serving: open the port first, then load the tier in the background."""
+"""Serving: open the port first, load the tier in the background, stop gracefully on a signal."""
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+import time
+from typing import Any
 
+from models_server.access import warn_if_open
 from models_server.app import create_app
 from models_server.config import Settings
 from models_server.runtime import Runtime
@@ -17,6 +22,49 @@ def serve(settings: Settings) -> None:
     runtime = Runtime(settings)
     app = create_app(settings, runtime)
     server = waitress.create_server(app, host=settings.host, port=settings.port, threads=settings.threads)
+    stopper = GracefulStop(server, settings.shutdown_grace_seconds)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stopper.request)
+    warn_if_open(settings, log)
     runtime.start_loading()
     log.info("serving tier %s on http://%s:%s", settings.tier, settings.host, server.effective_port)
     server.run()
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+    log.info("stopped")
+
+
+class GracefulStop:
+    """SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to `grace` s), then end.
+
+    waitress's loop ends when its socket map is empty, so ending is closing every channel —
+    done on the loop's own thread through its trigger.
+    """
+
+    def __init__(self, server: Any, grace: float) -> None:
+        self.server = server
+        self.grace = grace
+        self.stopping = threading.Event()
+
+    def request(self, signum: int, frame: Any) -> None:
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        log.info("%s: no new connections; finishing requests in flight (up to %gs)",
+                 signal.Signals(signum).name, self.grace)
+        from waitress import wasyncore
+
+        wasyncore.dispatcher.close(self.server)  # the listening socket only; the trigger stays
+        threading.Thread(target=self._drain, name="graceful-stop", daemon=True).start()
+
+    def _drain(self) -> None:
+        dispatcher = self.server.task_dispatcher
+        deadline = time.monotonic() + self.grace
+        while (dispatcher.active_count or dispatcher.queue) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if dispatcher.active_count or dispatcher.queue:
+            log.warning("grace period over with %d requests still running", dispatcher.active_count)
+        self.server.trigger.pull_trigger(self._close_all)
+
+    def _close_all(self) -> None:
+        for channel in list(self.server._map.values()):
+            channel.close()

@@ -18,7 +18,7 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["make-tiny"], ["list"]])
+@pytest.mark.parametrize("command", [[], ["serve"], ["make-tiny"], ["list"], ["download"]])
 def test_help_everywhere(command):
     result = cli(*command, "--help")
     assert result.returncode == 0
@@ -103,3 +103,62 @@ def test_serve_opens_the_port_before_the_models_load(tiny_root: Path, tmp_path: 
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def wait_running(base: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            if requests.get(f"{base}/running", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise AssertionError("server never answered /running")
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(tiny_root, public_dir, photo_ref):
+    import signal
+    import threading
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "models_server", "serve", "--tier", "minimal", "--port", str(port),
+         "--model-root", str(tiny_root), "--public-dir", str(public_dir), "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base, model = f"http://127.0.0.1:{port}", "lllyasviel/sd-controlnet-canny"
+    try:
+        wait_running(base, process)
+        while requests.get(f"{base}/status/{model}", timeout=5).json()["state"] != "loaded":
+            time.sleep(0.1)
+        outcome = {}
+        body = {"img_url": photo_ref, "text": "a long one", "num_inference_steps": 60, "width": 128, "height": 128}
+
+        def generate():
+            outcome["response"] = requests.post(f"{base}/models/{model}", json=body, timeout=300)
+
+        worker = threading.Thread(target=generate)
+        worker.start()
+        progress = None
+        while progress is None or progress["step"] < 1:
+            progress = requests.get(f"{base}/status/{model}", timeout=5).json().get("progress")
+        assert progress["total"] == 60 and progress["step"] < 60  # it is running: stop now
+        process.send_signal(signal.SIGTERM)
+        refused = False
+        while process.poll() is None and "response" not in outcome:
+            try:
+                requests.get(f"{base}/running", timeout=2)
+            except requests.ConnectionError:
+                refused = True
+                break
+            time.sleep(0.02)
+        worker.join(timeout=300)
+        assert refused, "a new connection was accepted after SIGTERM"
+        assert outcome["response"].status_code == 200
+        assert (public_dir / outcome["response"].json()["path"].lstrip("/")).is_file()
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -19,9 +19,10 @@ class ResourceReader:
     `/images/x.png` (what we returned earlier); all name files inside the public folder.
     """
 
-    def __init__(self, public_dir: Path, limits: Limits) -> None:
+    def __init__(self, public_dir: Path, limits: Limits, allow_private: bool = False) -> None:
         self.public_dir = public_dir.resolve()
         self.limits = limits
+        self.allow_private = allow_private
 
     def read(self, ref: str, field: str) -> bytes:
         if not isinstance(ref, str) or not ref.strip():
@@ -33,12 +34,16 @@ class ResourceReader:
                 self.limits.max_download_bytes,
                 self.limits.url_connect_timeout,
                 self.limits.url_read_timeout,
+                allow_private=self.allow_private,
             )
         if ref.startswith("data:"):
             return decode_data_uri(ref, field)
         if "://" in ref:
             raise BadInput(f"field '{field}': only http(s) URLs, data: URIs and public/ paths are read")
-        return self.public_file(ref, field).read_bytes()
+        try:
+            return self.public_file(ref, field).read_bytes()
+        except (OSError, ValueError):  # a NUL byte, a name too long, a file we may not read
+            raise BadInput(f"field '{field}': {ref[:100]!r} is not a readable path under public/") from None
 
     def public_file(self, ref: str, field: str) -> Path:
         relative = ref.lstrip("/")
@@ -46,11 +51,11 @@ class ResourceReader:
             relative = relative[len("public/"):].lstrip("/")
         path = (self.public_dir / relative).resolve()
         if not path.is_relative_to(self.public_dir):
-            raise BadInput(f"field '{field}': path {ref!r} is outside the public folder")
+            raise BadInput(f"field '{field}': path {ref[:100]!r} is outside the public folder")
         if not path.is_file():
-            raise BadInput(f"field '{field}': no file at {ref!r} in the public folder")
+            raise BadInput(f"field '{field}': no file at {ref[:100]!r} in the public folder")
         if path.stat().st_size > self.limits.max_download_bytes:
-            raise BadInput(f"field '{field}': {ref!r} is larger than the limit max_download_bytes")
+            raise BadInput(f"field '{field}': {ref[:100]!r} is larger than the limit max_download_bytes")
         return path
 
 
