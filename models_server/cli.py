@@ -1,4 +1,4 @@
-"""The `models-server` command: serve, make-tiny, list."""
+"""The `models-server` command: serve, download, make-tiny, list."""
 
 from __future__ import annotations
 
@@ -34,6 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     serve.set_defaults(run=_serve)
 
+    fetch = commands.add_parser("download", help="fetch the weights a tier (or some models) reads from the Hub")
+    fetch.add_argument("--config", type=Path, help="take tier, model_root and disabled models from this config")
+    fetch.add_argument("--tier", choices=TIERS, help="every model of this tier (default: the config's, else minimal)")
+    fetch.add_argument("--model", action="append", metavar="ID",
+                       help="a served model id or a weights repo name; repeat for more; overrides --tier")
+    fetch.add_argument("--model-root", type=Path, help="write <org>/<name>/ folders here (default: the HF cache)")
+    fetch.add_argument("--dry-run", action="store_true", help="list the files and their sizes; download nothing")
+    fetch.add_argument("--no-fp16", action="store_true",
+                       help="full-precision diffusers weights even where fp16 ones exist (for a float32 server)")
+    fetch.set_defaults(run=_download)
+
     tiny = commands.add_parser("make-tiny", help="write tiny random-weight models for every catalog entry")
     tiny.add_argument("--out", type=Path, required=True, help="folder to write <org>/<name>/ into")
     tiny.add_argument("--force", action="store_true", help="rebuild repos that are already complete")
@@ -55,6 +66,25 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, flags)
     serve(settings)
     return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from models_server.catalog import catalog_rows, unique_repos
+    from models_server.download import choose_repos, download
+
+    settings = load_settings(args.config, {"tier": args.tier, "model_root": args.model_root})
+    rows = catalog_rows()
+    if args.model:
+        try:
+            repos = choose_repos(rows, args.model)
+        except LookupError as exc:
+            print(f"models-server: error: {exc.args[0]}", file=sys.stderr)
+            return 2
+    else:
+        wanted = [row for row in rows if row.in_tier(settings.tier) and settings.override(row.id).enabled]
+        repos = unique_repos(wanted)
+    failed = download(repos, settings.model_root, dry_run=args.dry_run, prefer_fp16=not args.no_fp16)
+    return 1 if failed else 0
 
 
 def _make_tiny(args: argparse.Namespace) -> int:

@@ -25,13 +25,15 @@ class Repo:
     `aliases` are other Hub names for the same weights (a repo that moved);
     `build_tiny(folder)` writes random-weight files of the real classes in the repo's layout;
     `files` are glob patterns of the only files the loaders read, for repos where the general
-    download rules would fetch far too much (e.g. lllyasviel/Annotators); empty means "by the rules".
+    download rules would fetch far too much (e.g. lllyasviel/Annotators); empty means "by the rules";
+    `repo_type` is "dataset" for the speaker-embedding repo.
     """
 
     name: str
     build_tiny: Callable[[Path], None]
     aliases: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    repo_type: str = "model"  # or "dataset", as the Hub names them
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -22,7 +22,9 @@ SPEECHT5_TTS = Repo("microsoft/speecht5_tts", tiny_speech.build_speecht5_tts)
 SPEECHT5_VC = Repo("microsoft/speecht5_vc", tiny_speech.build_speecht5_vc)
 HIFIGAN = Repo("microsoft/speecht5_hifigan", tiny_speech.build_hifigan)
 # A dataset repo; only the one speaker file SpeechT5's examples use is needed (see tiny_speech).
-XVECTORS = Repo("Matthijs/cmu-arctic-xvectors", tiny_speech.build_xvectors)
+XVECTORS = Repo(
+    "Matthijs/cmu-arctic-xvectors", tiny_speech.build_xvectors, files=("spkrec-xvect.zip",), repo_type="dataset"
+)
 
 
 def _moved(name: str, new_name: str, build) -> Repo:

@@ -16,7 +16,11 @@ SD15 = Repo(
     tiny_sd.build_sd15,
     aliases=("stable-diffusion-v1-5/stable-diffusion-v1-5",),
 )
-ANNOTATORS = Repo("lllyasviel/Annotators", tiny_annotators.build_annotators)
+# The real repo holds ~20 GB of checkpoints; the annotators read these three files only.
+ANNOTATORS = Repo(
+    "lllyasviel/Annotators", tiny_annotators.build_annotators,
+    files=("ControlNetHED.pth", "mlsd_large_512_fp32.pth", "body_pose_model.pth"),
+)
 DPT_HYBRID = Repo("Intel/dpt-hybrid-midas", tiny_annotators.build_dpt_hybrid)
 UPERNET = Repo("openmmlab/upernet-convnext-small", tiny_annotators.build_upernet)
 

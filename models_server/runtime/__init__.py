@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from models_server.catalog import ModelSpec, build_catalog, catalog_rows
@@ -27,6 +28,7 @@ from models_server.errors import (
     TimedOut,
     WeightsMissing,
 )
+from models_server.lfs import lfs_pointer_reason
 from models_server.progress import Job, tracking
 from models_server.runtime import memory
 from models_server.runtime.devices import dtype_name, resolve_device, resolve_dtype
@@ -140,6 +142,7 @@ class Runtime:
         """Load one model (caller holds `_residency`), making room first when a budget is set."""
         spec, started = slot.spec, time.perf_counter()
         slot.state, slot.reason = State.LOADING, None
+        weight_dirs: tuple[Path, ...] = ()
         try:
             weight_dirs = self._weight_dirs(spec)
             self._make_room(self._target_kind(), slot.bytes or memory.disk_bytes(weight_dirs), protect=slot)
@@ -150,7 +153,8 @@ class Runtime:
             return
         except Exception as exc:  # a broken model must not stop the others from loading
             log.exception("loading %s failed", spec.id)
-            self._fail(slot, f"{type(exc).__name__}: {exc}")
+            pointers = lfs_pointer_reason([repo.name for repo in spec.weights], weight_dirs)
+            self._fail(slot, pointers or f"{type(exc).__name__}: {exc}")
             return
         slot.load_seconds = time.perf_counter() - started
         slot.state = State.LOADED

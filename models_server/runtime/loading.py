@@ -98,7 +98,7 @@ def locate_weights(repo: Repo, model_root: Path | None, override: Path | None = 
             if candidate.is_dir():
                 return candidate
             looked.append(str(candidate))
-    cached = _from_hf_cache(repo.names)
+    cached = _from_hf_cache(repo.names, repo.repo_type)
     if cached is not None:
         return cached
     looked.append("the Hugging Face cache")
@@ -108,13 +108,13 @@ def locate_weights(repo: Repo, model_root: Path | None, override: Path | None = 
     )
 
 
-def _from_hf_cache(names: tuple[str, ...]) -> Path | None:
+def _from_hf_cache(names: tuple[str, ...], repo_type: str) -> Path | None:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     for name in names:
         try:
-            return Path(snapshot_download(name, local_files_only=True))
+            return Path(snapshot_download(name, repo_type=repo_type, local_files_only=True))
         except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
             continue
     return None

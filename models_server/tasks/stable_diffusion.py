@@ -80,13 +80,17 @@ def new_scheduler(base: SDBase):
 
 
 def fp16_variant(subfolder: Path, dtype: torch.dtype) -> str | None:
-    """"fp16" when half-precision weights sit beside the full ones (half the bytes to read)."""
+    """"fp16" when half-precision weights are there and either wanted or the only ones.
+
+    Loading fp16 files into a float16 model reads half the bytes; a float32 server reads them
+    too when `download` fetched only those (diffusers upcasts them).
+    """
     import torch
 
-    if dtype != torch.float16:
-        return None
-    has_fp16 = any(subfolder.glob("*.fp16.safetensors")) or any(subfolder.glob("*.fp16.bin"))
-    return "fp16" if has_fp16 else None
+    names = [path.name for path in subfolder.glob("diffusion_pytorch_model*")]
+    has_fp16 = any(".fp16." in name for name in names)
+    has_full = any(name.endswith((".safetensors", ".bin")) and ".fp16." not in name for name in names)
+    return "fp16" if has_fp16 and (dtype == torch.float16 or not has_full) else None
 
 
 def generator(params: dict[str, Any]):
