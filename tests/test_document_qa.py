@@ -15,7 +15,6 @@ from PIL import Image, ImageDraw, ImageFont
 from models_server.tasks import document_qa
 
 
-
 @pytest.fixture(autouse=True)
 def _tesseract_installed():
     """Document QA is real OCR: without Tesseract the feature is missing, so the test fails."""
