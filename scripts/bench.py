@@ -1,0 +1,250 @@
+#!/usr/bin/env python
+"""Benchmark the server on the tiny models: start-up, memory, HTTP overhead, /status under load,
+throughput and ControlNet switch cost. Prints a table and writes JSON. Not a test: it measures.
+
+    .venv/bin/python scripts/bench.py [--model-root .cache/tiny-models] [--out bench-results/cpu.json]
+
+Every figure is measured side by side in one run on this machine; targets are printed next to
+the figures they apply to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import requests
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+CANNY = "canny-control"
+CONTROLNETS = ("lllyasviel/sd-controlnet-canny", "lllyasviel/sd-controlnet-hed")
+CONTROLNET_BODY = {"text": "a photo", "num_inference_steps": 2, "width": 64, "height": 64, "seed": 1}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server(tier: str, model_root: Path, public_dir: Path, **env: str) -> Iterator[dict]:
+    """A `models-server serve` subprocess; yields its URL, process and start-up timings."""
+    port = free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "models_server", "serve", "--tier", tier, "--port", str(port),
+         "--model-root", str(model_root), "--public-dir", str(public_dir), "--device", "cpu"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        running_at = _wait(lambda: requests.get(f"{base}/running", timeout=1).status_code == 200, process)
+        to_running = running_at - started
+        _wait(lambda: all(s["state"] in ("loaded", "failed", "disabled", "not_loaded")
+                          for s in requests.get(f"{base}/status", timeout=5).json()["models"].values()), process)
+        yield {"url": base, "process": psutil.Process(process.pid),
+               "to_running_s": to_running, "to_loaded_s": time.perf_counter() - started}
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def _wait(ready: Callable[[], bool], process: subprocess.Popen, timeout: float = 600) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the server exited during start-up")
+        try:
+            if ready():
+                return time.perf_counter()
+        except requests.RequestException:
+            pass
+        time.sleep(0.02)
+    raise TimeoutError("the server did not become ready")
+
+
+def baseline_rss() -> int:
+    """RSS of a process that imported what the server imports, holding no model."""
+    code = ("import torch, transformers, diffusers, controlnet_aux, flask, waitress, psutil, os;"
+            "import models_server.app, models_server.catalog as c; c.catalog_rows();"
+            "print(psutil.Process(os.getpid()).memory_info().rss)")
+    return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def timed(call: Callable[[], object], repeat: int) -> list[float]:
+    call()  # warm-up
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def post(base: str, model_id: str, body: dict) -> requests.Response:
+    response = requests.post(f"{base}/models/{model_id}", json=body, timeout=600)
+    response.raise_for_status()
+    return response
+
+
+def in_process_times(model_root: Path, public_dir: Path, photo: Image.Image, repeat: int) -> dict[str, float]:
+    """The same handlers called in this process on the same, already decoded inputs."""
+    from models_server.catalog import catalog_rows
+    from models_server.config import load_settings
+    from models_server.runtime import Runtime
+
+    settings = load_settings(None, {"tier": "minimal", "model_root": model_root, "public_dir": public_dir,
+                                    "device": "cpu"}, environ={})
+    runtime = Runtime(settings, [row for row in catalog_rows() if row.id in (CANNY, CONTROLNETS[0])])
+    runtime.load_all()
+    params = {"num_inference_steps": 2, "guidance_scale": 7.5, "seed": 1, "negative_prompt": None,
+              "width": 64, "height": 64}
+    canny = timed(lambda: runtime.run(CANNY, {"img_url": photo}, {}), repeat)
+    controlnet = timed(lambda: runtime.run(CONTROLNETS[0], {"img_url": photo, "text": "a photo"}, params), repeat)
+    return {"canny": statistics.median(canny), "controlnet": statistics.median(controlnet)}
+
+
+def status_under_load(base: str, photo_ref: str, generations: int = 12) -> dict[str, float]:
+    body = {**CONTROLNET_BODY, "img_url": photo_ref, "num_inference_steps": 20, "width": 128, "height": 128}
+    latencies: list[float] = []
+    with ThreadPoolExecutor(generations) as pool:
+        futures = [pool.submit(post, base, CONTROLNETS[index % 2], body) for index in range(generations)]
+        while not all(future.done() for future in futures):
+            started = time.perf_counter()
+            requests.get(f"{base}/status/{CONTROLNETS[0]}", timeout=30).raise_for_status()
+            latencies.append(time.perf_counter() - started)
+        for future in futures:
+            future.result()
+    latencies.sort()
+    return {"samples": len(latencies), "p50_ms": 1000 * latencies[len(latencies) // 2],
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+
+
+def throughput(base: str, model_id: str, body: dict, concurrency: int, total: int) -> float:
+    with ThreadPoolExecutor(concurrency) as pool:
+        started = time.perf_counter()
+        list(pool.map(lambda _: post(base, model_id, body), range(total)))
+    return total / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-root", type=Path, default=ROOT / ".cache" / "tiny-models")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "cpu.json")
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+
+    from skimage import data
+
+    from models_server.catalog import catalog_rows, unique_repos
+    from models_server.tiny import make_tiny
+
+    make_tiny(args.model_root, unique_repos(catalog_rows()))
+    public_dir = Path(tempfile.mkdtemp(prefix="bench-public-"))
+    (public_dir / "examples").mkdir()
+    photo = Image.fromarray(data.astronaut())  # a real 512x512 photo
+    photo.save(public_dir / "examples" / "photo.png")
+    photo_ref = "public/examples/photo.png"
+    memory_gib = psutil.virtual_memory().total / 2**30
+    results: dict[str, object] = {"machine": f"{psutil.cpu_count()} CPUs, {memory_gib:.0f} GiB"}
+
+    baseline = baseline_rss()
+    tiers = {}
+    for tier in ("minimal", "standard", "full"):
+        with server(tier, args.model_root, public_dir) as live:
+            metrics = requests.get(f"{live['url']}/metrics", timeout=10).text
+            resident = _metric(metrics, 'models_server_resident_bytes{placement="cpu"}')
+            statuses = requests.get(f"{live['url']}/status", timeout=10).json()["models"]
+            per_model = sum(s["bytes"] for s in statuses.values())
+            rss = live["process"].memory_info().rss
+            tiers[tier] = {
+                "to_running_s": live["to_running_s"], "to_loaded_s": live["to_loaded_s"],
+                "rss_bytes": rss, "unique_weight_bytes": resident, "sum_of_model_bytes": per_model,
+                "saved_by_sharing_bytes": per_model - resident,
+                "memory_ratio": rss / (resident + baseline),
+                "loaded": sum(s["state"] == "loaded" for s in statuses.values()),
+            }
+    results["baseline_rss_bytes"] = baseline
+    results["tiers"] = tiers
+
+    with server("minimal", args.model_root, public_dir) as live:
+        base = live["url"]
+        canny_body = {"img_url": photo_ref}
+        controlnet_body = {**CONTROLNET_BODY, "img_url": photo_ref}
+        http = {
+            "canny": statistics.median(timed(lambda: post(base, CANNY, canny_body), args.repeat)),
+            "controlnet": statistics.median(timed(lambda: post(base, CONTROLNETS[0], controlnet_body), args.repeat)),
+        }
+        results["status_under_load"] = status_under_load(base, photo_ref)
+        results["throughput_rps"] = {
+            name: {c: throughput(base, model_id, body, c, total=max(16, 4 * c)) for c in (1, 4, 8)}
+            for name, model_id, body in (("canny", CANNY, canny_body), ("controlnet", CONTROLNETS[0], controlnet_body))
+        }
+        same = timed(lambda: post(base, CONTROLNETS[0], controlnet_body), args.repeat)
+        flip = iter(range(10**9))
+        alternating = timed(lambda: post(base, CONTROLNETS[next(flip) % 2], controlnet_body), args.repeat)
+        results["switch_ratio"] = statistics.median(alternating) / statistics.median(same)
+
+    in_process = in_process_times(args.model_root, public_dir, photo, args.repeat)
+    results["overhead"] = {
+        name: {"http_s": http[name], "in_process_s": in_process[name], "ratio": http[name] / in_process[name]}
+        for name in http
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(render(results))
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+def _metric(text: str, name: str) -> int:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[-1]))
+    raise KeyError(name)
+
+
+def render(results: dict) -> str:
+    mib = 2**20
+    out = io.StringIO()
+    baseline = results["baseline_rss_bytes"] / mib
+    out.write(f"machine: {results['machine']}; empty-process baseline {baseline:.0f} MiB\n\n")
+    out.write("| tier | /running after start | tier loaded after | models | RSS | unique weights "
+              "| saved by sharing | RSS / (weights + baseline) |\n")
+    out.write("|---|---|---|---|---|---|---|---|\n")
+    for tier, t in results["tiers"].items():
+        out.write(f"| {tier} | {t['to_running_s']:.2f} s (target ≤ 3 s) | {t['to_loaded_s']:.1f} s | {t['loaded']} | "
+                  f"{t['rss_bytes'] / mib:.0f} MiB | {t['unique_weight_bytes'] / mib:.1f} MiB | "
+                  f"{t['saved_by_sharing_bytes'] / mib:.1f} MiB | {t['memory_ratio']:.2f} (target ≤ 1.15) |\n")
+    out.write("\n| measure | figure | target |\n|---|---|---|\n")
+    for name, o in results["overhead"].items():
+        target = "≤ 1.25×" if name == "canny" else "-"
+        out.write(f"| {name}: HTTP vs in-process | {1000 * o['http_s']:.1f} ms vs {1000 * o['in_process_s']:.1f} ms "
+                  f"= {o['ratio']:.2f}× | {target} |\n")
+    s = results["status_under_load"]
+    out.write(f"| /status with 12 generations in flight | p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms "
+              f"({s['samples']} samples) | p99 ≤ 50 ms |\n")
+    for name, by_concurrency in results["throughput_rps"].items():
+        figures = ", ".join(f"c={c}: {rps:.1f}/s" for c, rps in by_concurrency.items())
+        out.write(f"| {name} throughput | {figures} | - |\n")
+    out.write(f"| ControlNet switch (alternating / repeating) | {results['switch_ratio']:.3f} | ≤ 1.05 |\n")
+    return out.getvalue()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
