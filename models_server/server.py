@@ -51,19 +51,30 @@ class GracefulStop:
         self.stopping.set()
         log.info("%s: no new connections; finishing requests in flight (up to %gs)",
                  signal.Signals(signum).name, self.grace)
+        # The loop may be inside select() with the listening socket: closing it here would make
+        # select fail (EBADF) and kill the loop, so the loop's own thread closes it.
+        self.server.trigger.pull_trigger(self._stop_accepting)
+        threading.Thread(target=self._drain, name="graceful-stop", daemon=True).start()
+
+    def _stop_accepting(self) -> None:
         from waitress import wasyncore
 
         wasyncore.dispatcher.close(self.server)  # the listening socket only; the trigger stays
-        threading.Thread(target=self._drain, name="graceful-stop", daemon=True).start()
 
     def _drain(self) -> None:
-        dispatcher = self.server.task_dispatcher
         deadline = time.monotonic() + self.grace
-        while (dispatcher.active_count or dispatcher.queue) and time.monotonic() < deadline:
+        while self._busy() and time.monotonic() < deadline:
             time.sleep(0.05)
-        if dispatcher.active_count or dispatcher.queue:
-            log.warning("grace period over with %d requests still running", dispatcher.active_count)
+        if self._busy():
+            log.warning("grace period over with %d requests still running", self.server.task_dispatcher.active_count)
         self.server.trigger.pull_trigger(self._close_all)
+
+    def _busy(self) -> bool:
+        """Requests running or queued, or answers not yet sent: a finished task's response can
+        still sit in its channel's output buffer, and closing the channel would lose it."""
+        dispatcher = self.server.task_dispatcher
+        unsent = any(getattr(channel, "total_outbufs_len", 0) for channel in list(self.server._map.values()))
+        return bool(dispatcher.active_count or dispatcher.queue or unsent)
 
     def _close_all(self) -> None:
         for channel in list(self.server._map.values()):

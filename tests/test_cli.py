@@ -137,7 +137,10 @@ def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(tin
         body = {"img_url": photo_ref, "text": "a long one", "num_inference_steps": 60, "width": 128, "height": 128}
 
         def generate():
-            outcome["response"] = requests.post(f"{base}/models/{model}", json=body, timeout=300)
+            try:
+                outcome["response"] = requests.post(f"{base}/models/{model}", json=body, timeout=300)
+            except requests.RequestException as exc:
+                outcome["error"] = exc
 
         worker = threading.Thread(target=generate)
         worker.start()
@@ -147,7 +150,7 @@ def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(tin
         assert progress["total"] == 60 and progress["step"] < 60  # it is running: stop now
         process.send_signal(signal.SIGTERM)
         refused = False
-        while process.poll() is None and "response" not in outcome:
+        while process.poll() is None and not outcome:
             try:
                 requests.get(f"{base}/running", timeout=2)
             except requests.ConnectionError:
@@ -156,6 +159,7 @@ def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(tin
             time.sleep(0.02)
         worker.join(timeout=300)
         assert refused, "a new connection was accepted after SIGTERM"
+        assert "error" not in outcome, f"the request in flight was cut: {outcome.get('error')!r}"
         assert outcome["response"].status_code == 200
         assert (public_dir / outcome["response"].json()["path"].lstrip("/")).is_file()
         assert process.wait(timeout=60) == 0
