@@ -57,3 +57,30 @@ def test_status_and_other_models_answer_while_a_generation_runs(served, live_ser
     assert outcome["response"].status_code == 200
     assert outcome["response"].json()["path"].startswith("/images/")
     assert slot.queue == 0 and not slot.lock.locked()
+
+
+def test_a_client_that_disconnects_leaves_no_lock_held_nor_slot_used(served, live_server, photo_ref, monkeypatch):
+    import json
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    slot = served.runtime.slots[CONTROLNET]
+    held = HeldPipeline(slot.model)
+    monkeypatch.setattr(slot, "model", held)
+    body = json.dumps({"img_url": photo_ref, "text": "a cat", "num_inference_steps": 2}).encode()
+    address = urlsplit(live_server.url)
+    with socket.create_connection((address.hostname, address.port)) as connection:
+        connection.sendall(
+            f"POST /models/{CONTROLNET} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        assert held.started.wait(timeout=60)
+    # the client is gone; the generation finishes on its own and must give everything back
+    held.release.set()
+    deadline = time.monotonic() + 60
+    while (slot.queue or slot.lock.locked()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert slot.queue == 0 and not slot.lock.locked()
+    response = requests.post(f"{live_server.url}/models/canny-control", json={"img_url": photo_ref}, timeout=60)
+    assert response.status_code == 200

@@ -104,3 +104,72 @@ def test_an_exception_in_a_handler_is_a_500_and_the_model_serves_on(tiny_root, p
     assert runtime.slots["test/flaky"].queue == 0
     assert not runtime.slots["test/flaky"].lock.locked()
     assert calls == ["explode", "again"]
+
+
+def test_admin_reload_retries_a_failed_model(tiny_root, public_dir, photo_ref, tmp_path):
+    import shutil
+
+    weights = tmp_path / "hed-weights"
+    settings = tiny_settings(tiny_root, public_dir, models={"lllyasviel/sd-controlnet-hed": {"weights": str(weights)}})
+    runtime = Runtime(settings, rows("lllyasviel/sd-controlnet-hed", "canny-control"))
+    runtime.load_all()
+    client = create_app(settings, runtime).test_client()
+    assert client.get("/status/lllyasviel/sd-controlnet-hed").get_json()["state"] == "failed"
+
+    shutil.copytree(tiny_root / "lllyasviel" / "sd-controlnet-hed", weights)  # the operator fixes the weights
+    reloaded = client.post("/admin/reload/lllyasviel/sd-controlnet-hed")
+    assert reloaded.status_code == 200 and reloaded.get_json()["state"] == "loaded"
+    body = {"img_url": photo_ref, "text": "x", "num_inference_steps": 1}
+    assert client.post("/models/lllyasviel/sd-controlnet-hed", json=body).status_code == 200
+    assert client.post("/admin/reload/nobody/nothing").status_code == 404
+
+
+def _recording_spec(model_id: str, handler) -> ModelSpec:
+    import torch
+
+    task = Task("echo", (Field("text", Kind.TEXT, required=True), Field("img_url", Kind.IMAGE)), handler,
+                params=(Field("num_inference_steps", Kind.INT, default=20),))
+    return ModelSpec(model_id, task, "minimal", (), lambda ctx: {"layer": torch.nn.Linear(4, 4), "calls": []})
+
+
+def test_warm_up_runs_the_handler_once_at_load_with_cheap_inputs(tiny_root, public_dir):
+    def record(model, inputs, params):
+        model["calls"].append((inputs["text"], inputs["img_url"].size, params["num_inference_steps"]))
+        return {}
+
+    runtime = Runtime(tiny_settings(tiny_root, public_dir, warmup=True), [_recording_spec("test/warm", record)])
+    runtime.load_all()
+    calls = runtime.slots["test/warm"].model["calls"]
+    assert len(calls) == 1 and calls[0][1] == (64, 64) and calls[0][2] == 1
+
+
+def test_compile_true_compiles_the_modules_and_warms_them_up(tiny_root, public_dir):
+    def record(model, inputs, params):
+        model["calls"].append(inputs["text"])
+        return {}
+
+    settings = tiny_settings(tiny_root, public_dir, models={"test/compiled": {"compile": True}})
+    runtime = Runtime(settings, [_recording_spec("test/compiled", record)])
+    runtime.load_all()
+    model = runtime.slots["test/compiled"].model
+    assert model["layer"]._compiled_call_impl is not None  # torch.compile wraps the forward
+    assert len(model["calls"]) == 1
+
+
+def test_out_of_memory_in_a_request_is_a_503_and_the_model_serves_on(tiny_root, public_dir):
+    import torch
+
+    def maybe_oom(model, inputs, params):
+        if inputs["text"] == "huge":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return {"ok": True}
+
+    settings = tiny_settings(tiny_root, public_dir)
+    runtime = Runtime(settings, [_recording_spec("test/oom", maybe_oom)])
+    runtime.load_all()
+    client = create_app(settings, runtime).test_client()
+    response = client.post("/models/test/oom", json={"text": "huge"})
+    assert response.status_code == 503 and "Retry-After" in response.headers
+    assert "out of memory" in response.get_json()["error"]["message"]
+    assert client.post("/models/test/oom", json={"text": "small"}).get_json() == {"ok": True}
+    assert not runtime.slots["test/oom"].lock.locked() and runtime.slots["test/oom"].queue == 0

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from PIL import Image
 
-from models_server.media.types import Audio, Video
+from models_server.media.types import Audio, Segmentation, Video
 
 Writer = Callable[[IO[bytes]], None]
 
@@ -28,6 +28,8 @@ class OutputStore:
         """JSON-able data: media become paths; a bare media result becomes {"path": ...}."""
         if _is_media(result):
             return {"path": self.save(result)}
+        if isinstance(result, Segmentation):  # the overlay is the file; masks are for API clients
+            return {"path": self.save(result.overlay), "segments": result.segments}
         return self._replace_media(result)
 
     def _replace_media(self, value: Any) -> Any:
@@ -41,7 +43,8 @@ class OutputStore:
 
     def save(self, media: Image.Image | Audio | Video) -> str:
         if isinstance(media, Image.Image):
-            return self.write("images", "png", lambda f: media.save(f, format="PNG"))
+            # level 1: 2-3x faster than the default 6 for files that stay on a local disk
+            return self.write("images", "png", lambda f: media.save(f, format="PNG", compress_level=1))
         if isinstance(media, Audio):
             return self.write("audios", "wav", lambda f: _write_wav(media, f))
         return self.write("videos", "mp4", lambda f: _write_mp4(media, f))

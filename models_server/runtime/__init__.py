@@ -34,6 +34,7 @@ from models_server.runtime import memory
 from models_server.runtime.devices import dtype_name, resolve_device, resolve_dtype
 from models_server.runtime.eviction import Candidate, choose_victims
 from models_server.runtime.loading import LoadContext, SharedComponents, locate_weights
+from models_server.runtime.warmup import sample_request
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ class Runtime:
             pointers = lfs_pointer_reason([repo.name for repo in spec.weights], weight_dirs)
             self._fail(slot, pointers or f"{type(exc).__name__}: {exc}")
             return
+        self._compile_and_warm_up(slot)
         slot.load_seconds = time.perf_counter() - started
         slot.state = State.LOADED
         self._measure(slot)
@@ -166,6 +168,26 @@ class Runtime:
             self._unload(slot)
             self._fail(slot, f"needs {slot.bytes} bytes; the memory budget of {budget} bytes cannot hold it "
                              "beside the models that are busy")
+
+    def _compile_and_warm_up(self, slot: Slot) -> None:
+        """`compile: true` compiles the model's modules (torch.compile); the warm-up pays for it now.
+
+        A failed warm-up is logged, not fatal: the model may still serve real inputs.
+        """
+        override = self.settings.override(slot.spec.id)
+        if override.compile:
+            for module in memory.modules_of(slot.model):
+                module.compile()
+        if not (self.settings.warmup or override.compile):
+            return
+        import torch
+
+        inputs, params = sample_request(slot.spec.task)
+        try:
+            with torch.inference_mode():
+                slot.spec.task.handler(slot.model, inputs, params)
+        except Exception:
+            log.exception("warm-up of %s failed; it stays loaded", slot.spec.id)
 
     def _fail(self, slot: Slot, reason: str) -> None:
         log.warning("%s failed to load: %s", slot.spec.id, reason)
@@ -274,6 +296,10 @@ class Runtime:
         slot.placement, slot.moved_down = "unloaded", False
         slot.state = State.NOT_LOADED
         self.shared.release(slot.spec.id)
+        self._release_cached_memory()
+
+    def _release_cached_memory(self) -> None:
+        """Give freed memory back: after an unload, or after an out-of-memory request."""
         gc.collect()
         if self.device.startswith("cuda"):
             import torch
@@ -342,6 +368,11 @@ class Runtime:
                 slot.lock.release()
         except ServerError:
             raise
+        except torch.OutOfMemoryError as exc:
+            self._release_cached_memory()
+            log.warning("%s ran out of memory: %s", slot.spec.id, exc)
+            raise Busy(f"{slot.spec.id} ran out of memory for this request; try again or with smaller inputs",
+                       headers={"Retry-After": "10"}, state=slot.state.value) from exc
         except Exception as exc:
             log.exception("%s failed on a request", slot.spec.id)
             raise InferenceFailed(f"{slot.spec.id} failed: {type(exc).__name__}: {exc}") from exc
