@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from models_server import hf_api
 from models_server.access import install_access_control
 from models_server.config import Settings
 from models_server.errors import BadInput, NotFound, ServerError
@@ -70,12 +71,27 @@ def run_model(model_id: str):
     svc = services()
     slot = svc.runtime.slot(model_id)
     svc.runtime.check_ready(slot)
-    body = request.get_json(silent=True)
+    json_body = request.get_json(silent=True)
+    hf_request = hf_api.parse(
+        slot.spec.task, request.mimetype, request.get_data(), json_body, request.headers.get("Accept", "*/*")
+    )
+    body = hf_request.body if hf_request else json_body
     if not isinstance(body, dict):
         raise BadInput("the request body must be a JSON object, e.g. {\"img_url\": \"public/examples/a.jpg\"}")
     inputs, params = svc.fields.decode(slot.spec.task, body)
     result = svc.runtime.run(model_id, inputs, params)
+    if hf_request:
+        content, mimetype = hf_api.respond(slot.spec.task, result, hf_request)
+        if mimetype == "application/json":
+            return jsonify(content)
+        return current_app.response_class(content, mimetype=mimetype)
     return jsonify(svc.outputs.encode(result))
+
+
+@routes.post("/admin/reload/<path:model_id>")
+def reload_model(model_id: str):
+    """Load a model again, e.g. after its weights were fixed; answers with its new status."""
+    return jsonify(services().runtime.reload(model_id))
 
 
 def _server_error(exc: ServerError):

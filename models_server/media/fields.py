@@ -55,9 +55,9 @@ class FieldDecoder:
                     self._check_text_length(field, item)
                 return items
             case Kind.IMAGE:
-                return decode_image(self.reader.read(raw, name), self.limits.max_image_pixels)
+                return decode_image(self._resource(raw, name), self.limits.max_image_pixels)
             case Kind.AUDIO:
-                return decode_audio(self.reader.read(raw, name), self.limits.max_audio_seconds)
+                return decode_audio(self._resource(raw, name), self.limits.max_audio_seconds)
             case Kind.INT:
                 if isinstance(raw, bool) or not isinstance(raw, int):
                     if isinstance(raw, float) and raw.is_integer():
@@ -73,6 +73,10 @@ class FieldDecoder:
                     raise BadInput(f"field '{name}' must be true or false")
                 return raw
         raise AssertionError(f"unhandled field kind {field.kind}")
+
+    def _resource(self, raw: Any, name: str) -> bytes:
+        """Bytes of a resource: a reference to read, or bytes a raw request body already carried."""
+        return raw if isinstance(raw, bytes) else self.reader.read(raw, name)
 
     def _check_bounds(self, field: Field, value: float) -> None:
         if field.minimum is not None and value < field.minimum:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,19 @@ class Audio:
     @property
     def seconds(self) -> float:
         return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Segments of an image: an overlay for people, and one mask per segment for programs.
+
+    The controller gets `{"path": <overlay>, "segments": [...]}`; Hugging Face API clients get
+    each segment with its own mask. `masks[i]` is an "L" image, 255 inside `segments[i]`.
+    """
+
+    overlay: Any
+    segments: list[dict[str, Any]]
+    masks: list[Any]
 
 
 @dataclass(frozen=True)

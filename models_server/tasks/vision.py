@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from models_server.media.types import Segmentation
 from models_server.tasks.base import Field, Kind, Task
 from models_server.tasks.hf_models import load_pretrained, to_model
 
@@ -206,11 +207,11 @@ def load_semantic_segmenter(ctx: LoadContext) -> Segmenter:
     return Segmenter(model, processor, panoptic=False)
 
 
-def segment(model: Segmenter, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """`{"path": <overlay image>, "segments": [{"label", "score"}]}`, largest segment first.
+def segment(model: Segmenter, inputs: dict[str, Any], params: dict[str, Any]) -> Segmentation:
+    """The overlay, `[{"label", "score", "area"}]` largest first, and each segment's mask.
 
     The overlay paints each segment in its own colour over the photo; with no segment
-    found it is the photo itself, so `path` is always there for the controller.
+    found it is the photo itself, so the controller's `path` is always there.
     """
     import numpy as np
     from PIL import Image
@@ -224,8 +225,12 @@ def segment(model: Segmenter, inputs: dict[str, Any], params: dict[str, Any]) ->
     alpha = np.where(ids > 0, 0.5, 0.0)[..., None]
     overlay = (photo * (1 - alpha) + colours * alpha).round().astype(np.uint8)
     ordered = sorted(segments, key=lambda segment_id: areas[segment_id], reverse=True)
-    listed = [{**segments[i], "area": round(areas[i] / ids.size, 4)} for i in ordered if areas[i] > 0]
-    return {"path": Image.fromarray(overlay), "segments": listed}
+    kept = [i for i in ordered if areas[i] > 0]
+    return Segmentation(
+        overlay=Image.fromarray(overlay),
+        segments=[{**segments[i], "area": round(areas[i] / ids.size, 4)} for i in kept],
+        masks=[Image.fromarray(((ids == i) * 255).astype(np.uint8), mode="L") for i in kept],
+    )
 
 
 SEGMENT = Task(

@@ -1,0 +1,134 @@
+"""Shaping a handler's raw result (media still as objects) as the Inference API answers it.
+
+Each function takes `(result, request)` and returns `(content, mimetype)`: JSON-able data
+for `application/json`, bytes for any other type. Files travel inline, never under public/.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from PIL import Image
+
+from models_server.hf_api.requests import HFRequest
+from models_server.media.types import Audio, Segmentation, Video
+
+JSON = "application/json"
+IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}  # first: the default
+AUDIO_TYPES = {"audio/flac": "FLAC", "audio/wav": "WAV", "audio/x-wav": "WAV", "audio/ogg": "OGG"}
+
+
+def as_is(result: Any, request: HFRequest) -> tuple[Any, str]:
+    """For results that already have the API's shape (QA, NER, detection, similarity, ...)."""
+    return _inline_media(result), JSON
+
+
+def labels(result: list[dict[str, Any]], request: HFRequest) -> tuple[Any, str]:
+    return _top_k(result, request), JSON
+
+
+def labels_per_text(result: list[dict[str, Any]], request: HFRequest) -> tuple[Any, str]:
+    """One list of labels per input text, as the API answers text classification."""
+    return [_top_k(result, request)], JSON
+
+
+def caption(result: dict[str, str], request: HFRequest) -> tuple[Any, str]:
+    return [{"generated_text": result["generated text"]}], JSON
+
+
+def transcript(result: dict[str, str], request: HFRequest) -> tuple[Any, str]:
+    return {"text": result["text"]}, JSON
+
+
+def continuation(result: list[dict[str, str]], request: HFRequest) -> tuple[Any, str]:
+    """The handler gives prompt + continuation; `return_full_text: false` asks for the new text only."""
+    if request.parameters.get("return_full_text") is False:
+        prompt = request.body.get("text", "")
+        result = [{"generated_text": item["generated_text"].removeprefix(prompt)} for item in result]
+    return result, JSON
+
+
+def image(result: Image.Image, request: HFRequest) -> tuple[bytes, str]:
+    mimetype = request.best(list(IMAGE_TYPES))
+    return image_bytes(result, IMAGE_TYPES[mimetype]), mimetype
+
+
+def sound(result: Audio, request: HFRequest) -> tuple[bytes, str]:
+    mimetype = request.best(list(AUDIO_TYPES))
+    return audio_bytes(result, AUDIO_TYPES[mimetype]), mimetype
+
+
+def video(result: Video, request: HFRequest) -> tuple[bytes, str]:
+    from models_server.media.video import write_mp4
+
+    buffer = io.BytesIO()
+    write_mp4(result, buffer)
+    return buffer.getvalue(), "video/mp4"
+
+
+def depth(result: Image.Image, request: HFRequest) -> tuple[Any, str]:
+    """The map as a file when the client asks for an image, else JSON with `depth` as base64 PNG.
+
+    The API also gives `predicted_depth` (raw values); the handler returns only the 8-bit
+    map, so that key is left out rather than made up.
+    """
+    if request.best([JSON, *IMAGE_TYPES]) != JSON:
+        return image(result, request)
+    return {"depth": _b64(image_bytes(result, "PNG"))}, JSON
+
+
+def converted_voice(result: Audio, request: HFRequest) -> tuple[Any, str]:
+    """The sound as a file when the client asks for audio, else the API's labelled base64 blobs."""
+    if request.best([JSON, *AUDIO_TYPES]) != JSON:
+        return sound(result, request)
+    return [{"label": "response", "blob": _b64(audio_bytes(result, "FLAC")), "content-type": "audio/flac"}], JSON
+
+
+def segments(result: Segmentation, request: HFRequest) -> tuple[Any, str]:
+    """`[{"label", "score", "mask"}]`, each mask a base64 PNG, as the API answers."""
+    answer = [
+        {"label": item["label"], "score": item["score"], "mask": _b64(image_bytes(mask, "PNG"))}
+        for item, mask in zip(result.segments, result.masks, strict=True)
+    ]
+    return answer, JSON
+
+
+def image_bytes(picture: Image.Image, image_format: str) -> bytes:
+    if image_format == "JPEG" and picture.mode not in ("RGB", "L"):
+        picture = picture.convert("RGB")
+    buffer = io.BytesIO()
+    picture.save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def audio_bytes(audio: Audio, audio_format: str) -> bytes:
+    import soundfile
+
+    buffer = io.BytesIO()
+    subtype = "VORBIS" if audio_format == "OGG" else "PCM_16"
+    soundfile.write(buffer, audio.samples, audio.sample_rate, format=audio_format, subtype=subtype)
+    return buffer.getvalue()
+
+
+def _top_k(result: list[dict[str, Any]], request: HFRequest) -> list[dict[str, Any]]:
+    """Classifiers return every class; the API's `top_k` cuts the list here."""
+    k = request.parameters.get("top_k")
+    return result[:k] if isinstance(k, int) and not isinstance(k, bool) and k > 0 else result
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _inline_media(value: Any) -> Any:
+    if isinstance(value, Image.Image):
+        return _b64(image_bytes(value, "PNG"))
+    if isinstance(value, Audio):
+        return _b64(audio_bytes(value, "FLAC"))
+    if isinstance(value, dict):
+        return {key: _inline_media(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_inline_media(item) for item in value]
+    return value
