@@ -38,28 +38,47 @@ def text_encoder_config(vocab_size: int):
     )
 
 
-def build_sd15(folder: Path) -> None:
-    """model_index.json + unet/vae/text_encoder/tokenizer/scheduler, saved by the pipeline itself."""
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
+def _unet():
+    """SD1.5's UNet shape in miniature; the same for the base and the variations model."""
+    from diffusers import UNet2DConditionModel
 
-    clip_tokenizer(folder / "tokenizer")
-    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         block_out_channels=_BLOCK_CHANNELS, layers_per_block=2, sample_size=32, in_channels=4,
         out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=CROSS_ATTENTION_DIM,
         norm_num_groups=1,
     )
-    vae = AutoencoderKL(
+
+
+def _vae():
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
         block_out_channels=[4, 8], in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=2,
         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
     )
-    text_encoder = CLIPTextModel(text_encoder_config(len(tokenizer)))
-    scheduler = PNDMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
-        steps_offset=1,
+
+
+def _scheduler():
+    """The real repos' scheduler config (PNDM, scaled-linear betas)."""
+    from diffusers import PNDMScheduler
+
+    return PNDMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1,
     )
+
+
+def build_sd15(folder: Path) -> None:
+    """model_index.json + unet/vae/text_encoder/tokenizer/scheduler, saved by the pipeline itself."""
+    from diffusers import StableDiffusionPipeline
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    clip_tokenizer(folder / "tokenizer")
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    unet = _unet()
+    vae = _vae()
+    text_encoder = CLIPTextModel(text_encoder_config(len(tokenizer)))
+    scheduler = _scheduler()
     pipeline = StableDiffusionPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
@@ -80,33 +99,17 @@ def build_controlnet(folder: Path) -> None:
 
 def build_image_variations(folder: Path) -> None:
     """lambdalabs/sd-image-variations-diffusers: a CLIP image encoder in place of the text one."""
-    from diffusers import (
-        AutoencoderKL,
-        PNDMScheduler,
-        StableDiffusionImageVariationPipeline,
-        UNet2DConditionModel,
-    )
+    from diffusers import StableDiffusionImageVariationPipeline
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    unet = UNet2DConditionModel(
-        block_out_channels=_BLOCK_CHANNELS, layers_per_block=2, sample_size=32, in_channels=4,
-        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=CROSS_ATTENTION_DIM,
-        norm_num_groups=1,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=[4, 8], in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=2,
-        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-    )
+    unet = _unet()
+    vae = _vae()
     image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
         hidden_size=32, projection_dim=CROSS_ATTENTION_DIM, num_hidden_layers=2, num_attention_heads=4,
         intermediate_size=37, image_size=32, patch_size=4,
     ))
     processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    scheduler = PNDMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
-        steps_offset=1,
-    )
+    scheduler = _scheduler()
     StableDiffusionImageVariationPipeline(
         vae=vae, image_encoder=image_encoder, unet=unet, scheduler=scheduler, safety_checker=None,
         feature_extractor=processor, requires_safety_checker=False,
