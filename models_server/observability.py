@@ -33,7 +33,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from models_server.errors import NotFound
-from models_server.runtime import Runtime, Slot, State
+from models_server.runtime import Runtime, State
 
 access_log = logging.getLogger("models_server.access")
 
@@ -87,33 +87,6 @@ class Observer:
 # -- metrics read at scrape time -----------------------------------------------------------
 
 
-def placement_of(slot: Slot, device: str) -> str:
-    """Where the weights live. Read from the slot when the runtime tracks it, else inferred."""
-    placement = getattr(slot, "placement", None)
-    if placement:
-        return str(getattr(placement, "value", placement))
-    if slot.state is State.LOADED and slot.model is not None:
-        return "gpu" if device.startswith("cuda") else "cpu"
-    return "unloaded"
-
-
-def bytes_of(slot: Slot) -> int:
-    return int(getattr(slot, "bytes", 0) or 0)
-
-
-def resident_totals(runtime: Runtime) -> dict[str, int]:
-    """Bytes per device kind: the runtime's count, where the SD base shared by the ControlNets is
-    held once (summing the models' bytes, the fallback, counts it once per pipeline)."""
-    if hasattr(runtime, "resident_bytes"):
-        return {kind: int(size) for kind, size in runtime.resident_bytes().items()}
-    totals = {"gpu": 0, "cpu": 0}
-    for slot in list(runtime.slots.values()):
-        placement = placement_of(slot, runtime.device)
-        if placement in totals:
-            totals[placement] += bytes_of(slot)
-    return totals
-
-
 def cuda_memory() -> list[tuple[str, int, int]]:
     """(device, allocated, reserved) per CUDA device, only if torch is already in use on CUDA.
 
@@ -151,12 +124,12 @@ class RuntimeCollector(Collector):
             for state in dict.fromkeys([*known_states, current]):
                 states.add_metric([model_id, state], 1.0 if state == current else 0.0)
             queue.add_metric([model_id], slot.queue)
-            model_bytes.add_metric([model_id, placement_of(slot, self.runtime.device)], bytes_of(slot))
+            model_bytes.add_metric([model_id, slot.placement], slot.bytes)
         resident = GaugeMetricFamily(
             "models_server_resident_bytes", "Bytes of model weights held on each device kind, shared weights once",
             labels=["placement"],
         )
-        for placement, size in resident_totals(self.runtime).items():
+        for placement, size in self.runtime.resident_bytes().items():
             resident.add_metric([placement], size)
         yield from (states, queue, model_bytes, resident)
         yield from self._cuda()
@@ -285,8 +258,8 @@ def page_rows(observer: Observer) -> list[dict[str, Any]]:
             "id": model_id,
             "task": status.get("task", ""),
             "state": status.get("state", str(slot.state.value)),
-            "placement": placement_of(slot, runtime.device),
-            "memory": human_bytes(bytes_of(slot)),
+            "placement": slot.placement,
+            "memory": human_bytes(slot.bytes),
             "queue": status.get("queue", slot.queue),
             "progress": _progress(status),
             "latency": _milliseconds(latency),
@@ -316,7 +289,7 @@ def install_observability(app: Flask, runtime: Runtime) -> None:
         rows = page_rows(observer)
         html = template.render(
             rows=rows, summary=_summary(rows), tier=runtime.settings.tier, device=runtime.device,
-            resident={kind: human_bytes(size) for kind, size in resident_totals(runtime).items()},
+            resident={kind: human_bytes(size) for kind, size in runtime.resident_bytes().items()},
             cuda=[(device, human_bytes(used), human_bytes(held)) for device, used, held in cuda_memory()],
             refresh_seconds=PAGE_REFRESH_SECONDS, now=time.strftime("%H:%M:%S"),
         )
