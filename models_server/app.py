@@ -17,11 +17,11 @@ from models_server import hf_api
 from models_server.access import install_access_control
 from models_server.config import Settings
 from models_server.errors import BadInput, NotFound, ServerError
-from models_server.media.fields import FieldDecoder
 from models_server.media.outputs import OutputStore
 from models_server.media.resources import ResourceReader
 from models_server.observability import install_observability
 from models_server.openapi import install_openapi
+from models_server.pipeline.fields import FieldDecoder
 from models_server.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from models_server.weights import WEIGHT_SUFFIXES
+
 POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 # Real weights are never this small; a pointer is ~130 bytes. Keeps the scan to a stat per file.
 MAX_POINTER_BYTES = 1024
-WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pth", ".pt", ".ckpt", ".npy", ".model", ".onnx"})
 
 
 def is_lfs_pointer(path: Path) -> bool:

@@ -108,9 +108,9 @@ def in_process_times(model_root: Path, public_dir: Path, photo_ref: str, repeat:
     handler on an already decoded image, to show what decoding and writing cost."""
     from models_server.catalog import catalog_rows
     from models_server.config import load_settings
-    from models_server.media.fields import FieldDecoder
     from models_server.media.outputs import OutputStore
     from models_server.media.resources import ResourceReader
+    from models_server.pipeline.fields import FieldDecoder
     from models_server.runtime import Runtime
 
     settings = load_settings(None, {"tier": "minimal", "model_root": model_root, "public_dir": public_dir,

@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 
 from models_server.catalog import minimal
-from models_server.runtime.loading import LoadContext, SharedComponents
 from models_server.tasks import annotators
+from models_server.tasks.loading import LoadContext, SharedComponents
 from models_server.tiny import make_tiny
 
 ANNOTATOR_IDS = [row.id for row in minimal.MODELS if row.task is annotators.ANNOTATE]
@@ -40,7 +40,7 @@ def loaded(weights_root: Path) -> dict[str, Any]:
     for row in minimal.MODELS:
         if row.id in ANNOTATOR_IDS:
             dirs = tuple(weights_root / repo.name for repo in row.weights)
-            ctx = LoadContext(spec=row, weight_dirs=dirs, device="cpu", dtype=torch.float32,
+            ctx = LoadContext(model_id=row.id, weight_dirs=dirs, device="cpu", dtype=torch.float32,
                               shared_components=shared)
             models[row.id] = row.loader(ctx)
     return models

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from models_server.catalog import build_catalog, catalog_rows
-from models_server.runtime.loading import LoadContext, locate_weights
+from models_server.tasks.loading import LoadContext
+from models_server.weights import locate_weights
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -33,7 +34,7 @@ def model_root(tmp_path_factory) -> Path:
 def test_real_minilm_ranks_sentences_by_meaning(model_root):
     spec = build_catalog(catalog_rows())[MODEL_ID]
     folders = tuple(locate_weights(repo, model_root) for repo in spec.weights)
-    model = spec.loader(LoadContext(spec, folders, device="cpu", dtype=torch.float32))
+    model = spec.loader(LoadContext(spec.id, folders, device="cpu", dtype=torch.float32))
     inputs = {
         "source_sentence": "A man is eating food.",
         "sentences": ["A man is eating a piece of bread.", "A man is riding a horse."],

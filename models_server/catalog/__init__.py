@@ -6,31 +6,27 @@ A row says which task a served id runs, in which tier, which weight repositories
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from models_server.config import TIERS, Tier
 from models_server.tasks.base import Task
-
-if TYPE_CHECKING:
-    from models_server.runtime.loading import LoadContext
+from models_server.tasks.loading import Loader
 
 
 @dataclass(frozen=True)
 class Repo:
-    """A weights repository as the Hub names it, and how to build its miniature offline.
+    """A weights repository as the Hub names it, and the architecture family its files belong to.
 
-    `aliases` are other Hub names for the same weights (a repo that moved);
-    `build_tiny(folder)` writes random-weight files of the real classes in the repo's layout;
+    `family` names how the files are laid out and built (`tiny.registry` maps it to the builder
+    of a random-weight miniature); `aliases` are other Hub names for the same weights (a repo that moved);
     `files` are glob patterns of the only files the loaders read, for repos where the general
     download rules would fetch far too much (e.g. lllyasviel/Annotators); empty means "by the rules";
     `repo_type` is "dataset" for the speaker-embedding repo.
     """
 
     name: str
-    build_tiny: Callable[[Path], None]
+    family: str
     aliases: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     repo_type: str = "model"  # or "dataset", as the Hub names them
@@ -48,7 +44,7 @@ class ModelSpec:
     task: Task
     tier: Tier
     weights: tuple[Repo, ...]
-    loader: Callable[[LoadContext], Any]
+    loader: Loader
     framework: str = "transformers"
     aliases: tuple[str, ...] = ()
 

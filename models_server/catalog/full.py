@@ -11,24 +11,19 @@ from models_server.catalog import ModelSpec, Repo
 from models_server.catalog.minimal import SD15
 from models_server.tasks import audio_classification as audio_cls
 from models_server.tasks import speech_synthesis, text, text_generation, text_to_image, video
-from models_server.tiny import audio_classification as tiny_audio_cls
-from models_server.tiny import speech_synthesis as tiny_speech
-from models_server.tiny import stable_diffusion as tiny_sd
-from models_server.tiny import text as tiny_text
-from models_server.tiny import video as tiny_video
 
-TEXT_TO_VIDEO = Repo("damo-vilab/text-to-video-ms-1.7b", tiny_video.build_text_to_video)
-SPEECHT5_TTS = Repo("microsoft/speecht5_tts", tiny_speech.build_speecht5_tts)
-SPEECHT5_VC = Repo("microsoft/speecht5_vc", tiny_speech.build_speecht5_vc)
-HIFIGAN = Repo("microsoft/speecht5_hifigan", tiny_speech.build_hifigan)
-# A dataset repo; only the one speaker file SpeechT5's examples use is needed (see tiny_speech).
+TEXT_TO_VIDEO = Repo("damo-vilab/text-to-video-ms-1.7b", "text-to-video-sd")
+SPEECHT5_TTS = Repo("microsoft/speecht5_tts", "speecht5-tts")
+SPEECHT5_VC = Repo("microsoft/speecht5_vc", "speecht5-vc")
+HIFIGAN = Repo("microsoft/speecht5_hifigan", "speecht5-hifigan")
+# A dataset repo; only the one speaker file SpeechT5's examples use is needed (see tiny/speech_synthesis.py).
 XVECTORS = Repo(
-    "Matthijs/cmu-arctic-xvectors", tiny_speech.build_xvectors, files=("spkrec-xvect.zip",), repo_type="dataset"
+    "Matthijs/cmu-arctic-xvectors", "speaker-xvectors", files=("spkrec-xvect.zip",), repo_type="dataset"
 )
 
 
-def _moved(name: str, new_name: str, build) -> Repo:
-    return Repo(name, build, aliases=(new_name,))
+def _moved(name: str, new_name: str, family: str) -> Repo:
+    return Repo(name, family, aliases=(new_name,))
 
 
 def _row(repo: Repo, task, loader, framework: str = "transformers", extra: tuple[Repo, ...] = ()):
@@ -44,38 +39,38 @@ MODELS: list[ModelSpec] = [
     _row(SPEECHT5_VC, speech_synthesis.AUDIO_TO_AUDIO, speech_synthesis.load_voice_conversion,
          extra=(HIFIGAN, XVECTORS)),
     _row(Repo("ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition",
-              tiny_audio_cls.build_emotion_recognition),
+              "wav2vec2-emotion"),
          audio_cls.AUDIO_CLASSIFICATION, audio_cls.load_audio_classification),
-    _row(Repo("superb/wav2vec2-base-superb-ks", tiny_audio_cls.build_keyword_spotting),
+    _row(Repo("superb/wav2vec2-base-superb-ks", "wav2vec2-keyword-spotting"),
          audio_cls.AUDIO_CLASSIFICATION, audio_cls.load_audio_classification),
-    _row(Repo("deepset/roberta-base-squad2", tiny_text.build_roberta_squad),
+    _row(Repo("deepset/roberta-base-squad2", "roberta-qa"),
          text.QUESTION_ANSWERING, text.load_question_answering),
     _row(_moved("distilbert-base-cased-distilled-squad", "distilbert/distilbert-base-cased-distilled-squad",
-                tiny_text.build_distilbert_squad),
+                "distilbert-qa"),
          text.QUESTION_ANSWERING, text.load_question_answering),
     _row(_moved("distilbert-base-uncased-finetuned-sst-2-english",
                 "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-                tiny_text.build_distilbert_sst2),
+                "distilbert-sentiment"),
          text.TEXT_CLASSIFICATION, text.load_text_classification),
-    _row(Repo("cardiffnlp/twitter-roberta-base-sentiment", tiny_text.build_twitter_roberta),
+    _row(Repo("cardiffnlp/twitter-roberta-base-sentiment", "roberta-sentiment"),
          text.TEXT_CLASSIFICATION, text.load_text_classification),
-    _row(Repo("dslim/bert-base-NER", tiny_text.build_bert_ner),
+    _row(Repo("dslim/bert-base-NER", "bert-ner"),
          text.TOKEN_CLASSIFICATION, text.load_token_classification),
-    _row(Repo("sentence-transformers/all-MiniLM-L6-v2", tiny_text.build_minilm),
+    _row(Repo("sentence-transformers/all-MiniLM-L6-v2", "sentence-transformer"),
          text.SENTENCE_SIMILARITY, text.load_sentence_transformer, framework="sentence-transformers"),
-    _row(Repo("facebook/bart-large-cnn", tiny_text.build_bart_cnn),
+    _row(Repo("facebook/bart-large-cnn", "bart-summarization"),
          text_generation.SUMMARIZATION, text_generation.load_seq2seq),
-    _row(_moved("t5-base", "google-t5/t5-base", tiny_text.build_t5_base),
+    _row(_moved("t5-base", "google-t5/t5-base", "t5"),
          text_generation.TRANSLATION, text_generation.load_seq2seq),
-    _row(_moved("gpt2", "openai-community/gpt2", tiny_text.build_gpt2),
+    _row(_moved("gpt2", "openai-community/gpt2", "gpt2"),
          text_generation.TEXT_GENERATION, text_generation.load_text_generation),
-    _row(Repo("google/flan-t5-base", tiny_text.build_flan_t5),
+    _row(Repo("google/flan-t5-base", "flan-t5"),
          text_generation.TEXT2TEXT_GENERATION, text_generation.load_seq2seq),
     # Text-to-image reads the same base repo as the ControlNet pipelines, so the runtime hands it
     # the very same UNet, VAE and text encoder: the full tier adds no second copy of SD1.5.
     ModelSpec(SD15.name, text_to_image.TEXT_TO_IMAGE, "full", (SD15,), text_to_image.load_text_to_image,
               framework="diffusers", aliases=SD15.aliases),
     ModelSpec("lambdalabs/sd-image-variations-diffusers", text_to_image.IMAGE_VARIATIONS, "full",
-              (Repo("lambdalabs/sd-image-variations-diffusers", tiny_sd.build_image_variations),),
+              (Repo("lambdalabs/sd-image-variations-diffusers", "sd-image-variations"),),
               text_to_image.load_image_variations, framework="diffusers"),
 ]

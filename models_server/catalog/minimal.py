@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from models_server.catalog import ModelSpec, Repo
 from models_server.tasks import annotators, controlnet
-from models_server.tiny import annotators as tiny_annotators
-from models_server.tiny import stable_diffusion as tiny_sd
 
 SD15 = Repo(
     "runwayml/stable-diffusion-v1-5",
-    tiny_sd.build_sd15,
+    "stable-diffusion",
     aliases=("stable-diffusion-v1-5/stable-diffusion-v1-5",),
 )
 # The real repo holds ~20 GB of checkpoints; the annotators read these three files only.
 ANNOTATORS = Repo(
-    "lllyasviel/Annotators", tiny_annotators.build_annotators,
+    "lllyasviel/Annotators", "controlnet-annotators",
     files=("ControlNetHED.pth", "mlsd_large_512_fp32.pth", "body_pose_model.pth"),
 )
-DPT_HYBRID = Repo("Intel/dpt-hybrid-midas", tiny_annotators.build_dpt_hybrid)
-UPERNET = Repo("openmmlab/upernet-convnext-small", tiny_annotators.build_upernet)
+DPT_HYBRID = Repo("Intel/dpt-hybrid-midas", "dpt-hybrid")
+UPERNET = Repo("openmmlab/upernet-convnext-small", "upernet")
 
 CONTROLNET_KINDS = ("canny", "depth", "hed", "mlsd", "normal", "openpose", "scribble", "seg")
 
@@ -48,8 +46,8 @@ MODELS: list[ModelSpec] = [
             f"lllyasviel/sd-controlnet-{kind}",
             controlnet.GENERATE,
             "minimal",
-            (Repo(f"lllyasviel/sd-controlnet-{kind}", tiny_sd.build_controlnet), SD15),
-            controlnet.load_pipeline,
+            (Repo(f"lllyasviel/sd-controlnet-{kind}", "controlnet"), SD15),
+            controlnet.load_controlnet_pipeline,
             framework="diffusers",
         )
         for kind in CONTROLNET_KINDS

@@ -33,8 +33,9 @@ from models_server.progress import Job, tracking
 from models_server.runtime import memory
 from models_server.runtime.devices import dtype_name, resolve_device, resolve_dtype
 from models_server.runtime.eviction import Candidate, choose_victims
-from models_server.runtime.loading import LoadContext, SharedComponents, locate_weights
 from models_server.runtime.warmup import sample_request
+from models_server.tasks.loading import LoadContext, SharedComponents
+from models_server.weights import disk_bytes, weight_dirs
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +134,7 @@ class Runtime:
         return True
 
     def _weight_dirs(self, spec: ModelSpec):
-        override = self.settings.override(spec.id).weights
-        return tuple(
-            locate_weights(repo, self.settings.model_root, override if index == 0 else None)
-            for index, repo in enumerate(spec.weights)
-        )
+        return weight_dirs(spec, self.settings)
 
     def _load(self, slot: Slot) -> None:
         """Load one model (caller holds `_residency`), making room first when a budget is set."""
@@ -146,8 +143,8 @@ class Runtime:
         weight_dirs: tuple[Path, ...] = ()
         try:
             weight_dirs = self._weight_dirs(spec)
-            self._make_room(self._target_kind(), slot.bytes or memory.disk_bytes(weight_dirs), protect=slot)
-            context = LoadContext(spec, weight_dirs, self.device, self.dtype, self.shared)
+            self._make_room(self._target_kind(), slot.bytes or disk_bytes(weight_dirs), protect=slot)
+            context = LoadContext(spec.id, weight_dirs, self.device, self.dtype, self.shared)
             slot.model = spec.loader(context)
         except WeightsMissing as exc:
             self._fail(slot, str(exc))

@@ -8,7 +8,6 @@ identified by their storage, so a module shared by several pipelines is counted 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 _MAX_DEPTH = 4
@@ -60,25 +59,9 @@ def _tensors(module: Any) -> Iterator[Any]:
     yield from module.buffers()
 
 
-def placement(obj: Any) -> str:
-    """"gpu" when any weight is on a GPU, else "cpu" (a model with no weights runs on the CPU)."""
-    devices = {device for _, device in storages(obj).values()}
-    return "gpu" if devices - {"cpu"} else "cpu"
-
-
 def move(obj: Any, device: str, keep: set[int] = frozenset()) -> None:
     """Move every module of `obj` to `device`, except those whose id is in `keep`."""
     for module in modules_of(obj):
         if id(module) not in keep:
             module.to(device)
 
-
-def disk_bytes(folders: Iterable[Path]) -> int:
-    """Bytes of the weight files in `folders`: the estimate of a model never loaded before."""
-    suffixes = {".safetensors", ".bin", ".pth", ".pt", ".ckpt", ".npy"}
-    return sum(
-        path.stat().st_size
-        for folder in folders
-        for path in folder.rglob("*")
-        if path.suffix in suffixes and path.is_file()
-    )

@@ -20,7 +20,7 @@ from models_server.tasks.base import Field, Kind, Task
 if TYPE_CHECKING:
     import numpy as np
 
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 # Side of the image the controlnet_aux networks see; 512 is what ControlNet was trained with.
 # HED's VGG-sized network takes ~3 s at 512 on two CPU cores, so on CPU it works at 384 (~1 s,
@@ -75,7 +75,7 @@ class AuxAnnotator:
 
 
 @dataclass(frozen=True)
-class DepthEstimator:
+class RelativeDepth:
     """A DPT model and its processor, shared by the depth and normal annotators."""
 
     model: Any
@@ -104,7 +104,7 @@ def _unit_range(values: np.ndarray) -> np.ndarray:
 class DepthMap:
     """Depth as grey levels, near is white: the map sd-controlnet-depth was trained on."""
 
-    estimator: DepthEstimator
+    estimator: RelativeDepth
 
     def __call__(self, image: Image.Image) -> Image.Image:
         import numpy as np
@@ -122,7 +122,7 @@ class NormalMap:
     faces the camera. The unit normal maps from -1..1 to 0..255 per channel.
     """
 
-    estimator: DepthEstimator
+    estimator: RelativeDepth
     background: float = 0.4
     z: float = 2.0 * 3.141592653589793
 
@@ -142,7 +142,7 @@ class NormalMap:
 
 
 @dataclass(frozen=True)
-class Segmenter:
+class SegmentationMap:
     """ADE20K classes painted with the palette sd-controlnet-seg was trained on."""
 
     model: Any
@@ -223,14 +223,14 @@ def load_openpose(ctx: LoadContext) -> AuxAnnotator:
     return AuxAnnotator(OpenposeDetector(body), resolution=AUX_RESOLUTION)
 
 
-def _dpt(ctx: LoadContext) -> DepthEstimator:
+def _dpt(ctx: LoadContext) -> RelativeDepth:
     folder = ctx.weight_dirs[0]
 
-    def build() -> DepthEstimator:
+    def build() -> RelativeDepth:
         from transformers import DPTForDepthEstimation, DPTImageProcessor
 
         model = DPTForDepthEstimation.from_pretrained(folder, dtype=ctx.dtype).to(ctx.device).eval()
-        return DepthEstimator(model, DPTImageProcessor.from_pretrained(folder))
+        return RelativeDepth(model, DPTImageProcessor.from_pretrained(folder))
 
     return ctx.shared(("transformers.dpt", str(folder), ctx.device, ctx.dtype), build)
 
@@ -245,7 +245,7 @@ def load_normal(ctx: LoadContext) -> NormalMap:
     return NormalMap(_dpt(ctx))
 
 
-def load_seg(ctx: LoadContext) -> Segmenter:
+def load_seg(ctx: LoadContext) -> SegmentationMap:
     """UperNet-ConvNeXt semantic segmentation in the ADE20K palette."""
     import numpy as np
     from controlnet_aux.util import ade_palette
@@ -254,4 +254,4 @@ def load_seg(ctx: LoadContext) -> Segmenter:
     folder = ctx.weight_dirs[0]
     model = UperNetForSemanticSegmentation.from_pretrained(folder, dtype=ctx.dtype).to(ctx.device).eval()
     palette = np.array(ade_palette(), dtype=np.uint8)
-    return Segmenter(model, AutoImageProcessor.from_pretrained(folder), palette)
+    return SegmentationMap(model, AutoImageProcessor.from_pretrained(folder), palette)

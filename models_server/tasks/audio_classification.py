@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.tasks.base import Field, Kind, Task
 
 if TYPE_CHECKING:
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 
 def load_audio_classification(ctx: LoadContext) -> Any:

@@ -16,10 +16,10 @@ from models_server.tasks.stable_diffusion import (
 if TYPE_CHECKING:
     from PIL import Image
 
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 
-def load_pipeline(ctx: LoadContext):
+def load_controlnet_pipeline(ctx: LoadContext):
     """A pipeline of its own ControlNet and scheduler around the one shared SD base."""
     from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
 

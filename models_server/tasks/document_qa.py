@@ -18,7 +18,7 @@ from models_server.tasks.vision import IMAGE
 if TYPE_CHECKING:
     from PIL import Image
 
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 MAX_ANSWER_TOKENS = 15
 Box = tuple[int, int, int, int]

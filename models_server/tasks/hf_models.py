@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 
 def load_pretrained(ctx: LoadContext, model_class: str, processor_class: str | None) -> tuple[Any, Any]:

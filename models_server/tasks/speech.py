@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from models_server.media import Audio
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 WINDOW_SECONDS = 30.0
 BATCH = 4

@@ -16,7 +16,7 @@ from models_server.media import Audio
 from models_server.tasks.base import Field, Kind, Task
 
 if TYPE_CHECKING:
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 SAMPLE_RATE = 16000
 # The x-vector SpeechT5's own examples speak with (CMU ARCTIC "slt"); any other .npy is a fallback.

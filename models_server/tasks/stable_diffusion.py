@@ -12,7 +12,7 @@ from models_server.tasks.base import Field, Kind
 if TYPE_CHECKING:
     import torch
 
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 GENERATION_PARAMS = (
     Field("num_inference_steps", Kind.INT, default=20, minimum=1, maximum="max_steps"),

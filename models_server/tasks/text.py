@@ -16,7 +16,7 @@ from models_server.errors import BadInput
 from models_server.tasks.base import Field, Kind, Task
 
 if TYPE_CHECKING:
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 MAX_ANSWER_TOKENS = 30  # a longer span is not an answer but a paragraph
 QA_WINDOW, QA_STRIDE = 384, 128  # long contexts are read in overlapping windows
@@ -46,7 +46,7 @@ def load_tokenized(ctx: LoadContext, model_class: str) -> TokenizedModel:
     return TokenizedModel(tokenizer, model.to(ctx.device).eval())
 
 
-def load_pipeline(ctx: LoadContext, task: str, **options: Any) -> Any:
+def load_transformers_pipeline(ctx: LoadContext, task: str, **options: Any) -> Any:
     """A transformers pipeline over the first weights folder."""
     from transformers import pipeline
 
@@ -110,7 +110,7 @@ QUESTION_ANSWERING = Task(
 
 
 def load_text_classification(ctx: LoadContext) -> Any:
-    return load_pipeline(ctx, "text-classification")
+    return load_transformers_pipeline(ctx, "text-classification")
 
 
 def classify_text(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -127,7 +127,7 @@ TEXT_CLASSIFICATION = Task(
 
 
 def load_token_classification(ctx: LoadContext) -> Any:
-    return load_pipeline(ctx, "token-classification", aggregation_strategy="simple")
+    return load_transformers_pipeline(ctx, "token-classification", aggregation_strategy="simple")
 
 
 def tag_entities(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:

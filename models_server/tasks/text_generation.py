@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
 from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.text import TokenizedModel, load_pipeline, load_tokenized
+from models_server.tasks.text import TokenizedModel, load_tokenized, load_transformers_pipeline
 
 if TYPE_CHECKING:
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 MAX_NEW_TOKENS = 1024  # one request may not hold a model for longer than this many steps
 
@@ -110,7 +110,7 @@ TEXT2TEXT_GENERATION = Task(
 
 
 def load_text_generation(ctx: LoadContext) -> Any:
-    return load_pipeline(ctx, "text-generation")
+    return load_transformers_pipeline(ctx, "text-generation")
 
 
 def continue_text(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict[str, str]]:

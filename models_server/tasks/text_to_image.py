@@ -16,7 +16,7 @@ from models_server.tasks.stable_diffusion import (
 if TYPE_CHECKING:
     from PIL import Image
 
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 
 def load_text_to_image(ctx: LoadContext):

@@ -13,7 +13,7 @@ from models_server.tasks.base import Field, Kind, Task
 from models_server.tasks.stable_diffusion import fp16_variant, generator
 
 if TYPE_CHECKING:
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 FPS = 8.0  # the rate the model's clips were trained at
 

@@ -18,7 +18,7 @@ from models_server.tasks.hf_models import load_pretrained, to_model
 if TYPE_CHECKING:
     from PIL import Image
 
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 IMAGE = Field("img_url", Kind.IMAGE, required=True, aliases=("image",))
 THRESHOLD = Field("threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)

@@ -17,7 +17,7 @@ from models_server.tasks.vision import IMAGE, TOP_K
 if TYPE_CHECKING:
     from PIL import Image
 
-    from models_server.runtime.loading import LoadContext
+    from models_server.tasks.loading import LoadContext
 
 MAX_NEW_TOKENS = Field("max_new_tokens", Kind.INT, default=30, minimum=1, maximum=256)
 

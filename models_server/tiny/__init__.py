@@ -1,6 +1,7 @@
 """Tiny random-weight models of the real classes, built offline in the Hub's layout.
 
-Each catalog `Repo` names its builder; `make_tiny` calls every builder once, seeded from
+Each catalog `Repo` names its architecture family and `registry.TINY_BUILDERS` maps that to a
+builder; `make_tiny` calls the builder of every repo once, seeded from
 the repo name, so the same command always writes the same weights. Builders save with each
 library's own `save_pretrained` (or the checkpoint format the real repo uses), so the real
 loaders read them exactly as they read real weights.
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from models_server.catalog import Repo
+from models_server.tiny.registry import builder_for
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ def make_tiny(out: Path, repos: Iterable[Repo], force: bool = False) -> list[Pat
         started = time.perf_counter()
         torch.manual_seed(seed_for(repo.name))
         np.random.seed(seed_for(repo.name))
-        repo.build_tiny(staging)
+        builder_for(repo.family)(staging)
         (staging / ".tiny-complete").write_text("random weights built by models-server make-tiny\n")
         staging.rename(folder)
         log.info("built %s in %.1fs", repo.name, time.perf_counter() - started)

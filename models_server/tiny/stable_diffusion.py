@@ -13,7 +13,7 @@ CROSS_ATTENTION_DIM = 32
 _BLOCK_CHANNELS = (4, 8)
 
 
-def clip_tokenizer(folder: Path) -> None:
+def write_clip_tokenizer(folder: Path) -> None:
     """A byte-level BPE CLIPTokenizer with a tiny vocabulary, written to `folder`."""
     from tokenizers.pre_tokenizers import ByteLevel
     from transformers import CLIPTokenizer
@@ -73,7 +73,7 @@ def build_sd15(folder: Path) -> None:
     from diffusers import StableDiffusionPipeline
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    clip_tokenizer(folder / "tokenizer")
+    write_clip_tokenizer(folder / "tokenizer")
     tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
     unet = _unet()
     vae = _vae()

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models_server.tiny.stable_diffusion import CROSS_ATTENTION_DIM, clip_tokenizer, text_encoder_config
+from models_server.tiny.stable_diffusion import CROSS_ATTENTION_DIM, text_encoder_config, write_clip_tokenizer
 
 
 def build_text_to_video(folder: Path) -> None:
     from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    clip_tokenizer(folder / "tokenizer")
+    write_clip_tokenizer(folder / "tokenizer")
     tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
     unet = UNet3DConditionModel(
         block_out_channels=(4, 8), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,

@@ -1,5 +1,8 @@
-"""Everything a loader needs: where each weights repo is on disk, the device, the dtype,
-and the shared components (one Stable Diffusion base for every pipeline that uses it)."""
+"""The loader contract: what a catalog row's loader is handed, and the components loaders share.
+
+It lives beside `Task` because loaders are task code: the runtime builds a `LoadContext` and
+calls the loader, but nothing here knows about the runtime or the catalog.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from models_server.errors import WeightsMissing
-
 if TYPE_CHECKING:
     import torch
-
-    from models_server.catalog import ModelSpec, Repo
 
 T = TypeVar("T")
 
@@ -69,9 +68,9 @@ class SharedComponents:
 
 @dataclass
 class LoadContext:
-    """Handed to `ModelSpec.loader`: `weight_dirs[i]` is the folder of `spec.weights[i]`."""
+    """Handed to a catalog row's loader: `weight_dirs[i]` is the folder of the row's `weights[i]`."""
 
-    spec: ModelSpec
+    model_id: str
     weight_dirs: tuple[Path, ...]
     device: str
     dtype: torch.dtype
@@ -79,42 +78,7 @@ class LoadContext:
 
     def shared(self, key: Hashable, build: Callable[[], T]) -> T:
         """The component under `key`, built by `build()` only if no loader built it yet."""
-        return self.shared_components.get(key, build, self.spec.id)
+        return self.shared_components.get(key, build, self.model_id)
 
 
-def locate_weights(repo: Repo, model_root: Path | None, override: Path | None = None) -> Path:
-    """The local folder holding `repo`: an override, `<model_root>/<org>/<name>`, or the HF cache.
-
-    Never touches the network; raises WeightsMissing naming every place it looked.
-    """
-    if override is not None:
-        if override.is_dir():
-            return override
-        raise WeightsMissing(f"weights folder {override} (set in the config for {repo.name}) does not exist")
-    looked: list[str] = []
-    if model_root is not None:
-        for name in repo.names:
-            candidate = model_root / name
-            if candidate.is_dir():
-                return candidate
-            looked.append(str(candidate))
-    cached = _from_hf_cache(repo.names, repo.repo_type)
-    if cached is not None:
-        return cached
-    looked.append("the Hugging Face cache")
-    raise WeightsMissing(
-        f"weights of {repo.name} not found (looked in {', '.join(looked)}); "
-        f"run `models-server download --model {repo.name}` or set model_root"
-    )
-
-
-def _from_hf_cache(names: tuple[str, ...], repo_type: str) -> Path | None:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    for name in names:
-        try:
-            return Path(snapshot_download(name, repo_type=repo_type, local_files_only=True))
-        except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
-            continue
-    return None
+Loader = Callable[[LoadContext], Any]
