@@ -38,7 +38,12 @@ class Repo:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One served model id. `weights[i]` is resolved to a folder for `loader(ctx)`."""
+    """One served model id. `weights[i]` is resolved to a folder for `loader(ctx)`.
+
+    `preload=False` makes a rare or heavy model lazy by default (it still answers `loaded: true`
+    and loads on its first request); the config can say otherwise per model. `fp16_bytes` is the
+    real weights' size in half precision, for planning memory budgets before anything is downloaded.
+    """
 
     id: str
     task: Task
@@ -47,6 +52,8 @@ class ModelSpec:
     loader: Loader
     framework: str = "transformers"
     aliases: tuple[str, ...] = ()
+    preload: bool = True
+    fp16_bytes: int | None = None
 
     def in_tier(self, tier: Tier) -> bool:
         return TIERS.index(self.tier) <= TIERS.index(tier)

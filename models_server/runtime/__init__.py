@@ -91,7 +91,7 @@ class Runtime:
             return State.DISABLED, f"in tier {row.tier}; this server runs tier {self.settings.tier}"
         if not override.enabled:
             return State.DISABLED, "disabled in the config"
-        preload = self.settings.preload if override.preload is None else override.preload
+        preload = (self.settings.preload and row.preload) if override.preload is None else override.preload
         if not preload:
             try:  # a lazy model whose weights are missing must not answer "loaded" now and fail later
                 self._weight_dirs(row)
