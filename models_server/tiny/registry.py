@@ -16,6 +16,7 @@ from models_server.tiny import (
     text,
     video,
     vision,
+    vision_coverage,
 )
 
 Builder = Callable[[Path], None]
@@ -60,6 +61,22 @@ TINY_BUILDERS: dict[str, Builder] = {
     "gpt2": text.build_gpt2,
     "flan-t5": text.build_flan_t5,
     "sd-image-variations": stable_diffusion.build_image_variations,
+    # vision coverage (issue 12)
+    "beit-classification": vision_coverage.build_beit_classifier,
+    "deit-distilled-classification": vision_coverage.build_deit_distilled,
+    "timm-vit-clip": vision_coverage.build_timm_vit_clip,
+    "table-transformer": vision_coverage.build_table_transformer,
+    "maskformer-swin": vision_coverage.build_maskformer_swin,
+    "clipseg": vision_coverage.build_clipseg,
+    "glpn": vision_coverage.build_glpn,
+    "trocr": vision_coverage.build_trocr,
+    "donut-base": vision_coverage.build_donut_base,
+    "donut-docvqa": vision_coverage.build_donut_docvqa,
+    "donut-refexp": vision_coverage.build_donut_refexp,
+    "pix2struct": vision_coverage.build_pix2struct,
+    "blip2-opt": vision_coverage.build_blip2_opt,
+    "git-vqa": vision_coverage.build_git_vqa,
+    "layoutlmv3-qa": vision_coverage.build_layoutlmv3_qa,
 }
 
 
