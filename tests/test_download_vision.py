@@ -53,6 +53,10 @@ EXPECTED = {
         "config.json", "generation_config.json", "model.safetensors", "preprocessor_config.json",
         "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
     ],
+    "kha-white/manga-ocr-base": [
+        "config.json", "preprocessor_config.json", "pytorch_model.bin", "special_tokens_map.json",
+        "tokenizer_config.json", "vocab.txt",
+    ],
     "xhyi/layoutlmv3_docvqa_t11c5000": [
         "config.json", "merges.txt", "pytorch_model.bin", "special_tokens_map.json", "tokenizer.json",
         "tokenizer_config.json", "vocab.json",

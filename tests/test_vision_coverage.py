@@ -233,3 +233,14 @@ def test_table_transformers_timm_backbone_is_built_without_downloading() -> None
     config = TableTransformerConfig(use_timm_backbone=True, backbone="resnet18", use_pretrained_backbone=True)
     assert config.backbone_config.backbone == "resnet18"
     assert config.backbone_config.use_pretrained_backbone is False
+
+
+def test_japanese_character_tokens_decode_without_spaces(tiny_root: Path) -> None:
+    """manga-ocr's character-level tokenizer joins characters with spaces; its text has none."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_root / "kha-white/manga-ocr-base")
+    ids = tokenizer(["漫画を読む"]).input_ids
+    assert tokenizer.batch_decode(ids, skip_special_tokens=True) == ["漫 画 を 読 む"]
+    decoded = vision_text.ImagesAndText(None, tokenizer).batch_decode(ids, skip_special_tokens=True)
+    assert decoded == ["漫画を読む"]

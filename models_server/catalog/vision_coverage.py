@@ -72,8 +72,7 @@ MODELS: list[ModelSpec] = [
     _lazy("sayakpaul/glpn-nyu-finetuned-diode-221116-104421", DEPTH, depth, "glpn", 123),
     _lazy("sayakpaul/glpn-nyu-finetuned-diode-230124-104649", DEPTH, depth, "glpn", 123),
     # image-to-text. files: Donut 809 MB, BLIP-2 OPT-2.7b 15 GB (two safetensors shards);
-    # params: TrOCR-base 334M, BLIP-large 470M, Pix2Struct-base 282M, BLIP-2 OPT-6.7b 7.75B,
-    # manga-ocr 111M.
+    # manga-ocr 444 MB; params: TrOCR-base 334M, BLIP-large 470M, Pix2Struct-base 282M, BLIP-2 OPT-6.7b 7.75B.
     _row("microsoft/trocr-base-printed", CAPTION, captioner, "trocr", 668),
     _row("Salesforce/blip-image-captioning-large", CAPTION, captioner, "blip-captioning", 940),
     _row("naver-clova-ix/donut-base", CAPTION, captioner, "donut-base", 405),
@@ -81,6 +80,7 @@ MODELS: list[ModelSpec] = [
     _lazy("google/pix2struct-base", CAPTION, captioner, "pix2struct", 564),
     _lazy("Salesforce/blip2-opt-2.7b", CAPTION, captioner, "blip2-opt", 7_500),
     _lazy("Salesforce/blip2-opt-6.7b", CAPTION, captioner, "blip2-opt", 15_500),
+    _lazy("kha-white/manga-ocr-base", CAPTION, captioner, "manga-ocr", 222),
     # visual-question-answering. files: BLIP VQA capfilt-large 1.54 GB, Donut 809 MB, ViLT 470 MB;
     # params: GIT-large 394M, GIT-base 177M.
     _row("Salesforce/blip-vqa-capfilt-large", ANSWER, answerer, "blip-vqa", 770),

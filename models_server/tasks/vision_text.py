@@ -56,7 +56,11 @@ class ImagesAndText:
         return self.images(images=images, return_tensors=return_tensors)
 
     def batch_decode(self, ids: Any, **options: Any) -> list[str]:
-        return self.tokenizer.batch_decode(ids, **options)
+        texts = self.tokenizer.batch_decode(ids, **options)
+        if getattr(self.tokenizer, "subword_tokenizer_type", None) == "character":
+            # Character-level Japanese (manga-ocr) decodes with a space between characters; Japanese has none.
+            texts = ["".join(text.split()) for text in texts]
+        return texts
 
 
 # --- image-to-text ------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ TINY_BUILDERS: dict[str, Builder] = {
     "clipseg": vision_coverage.build_clipseg,
     "glpn": vision_coverage.build_glpn,
     "trocr": vision_coverage.build_trocr,
+    "manga-ocr": vision_coverage.build_manga_ocr,
     "donut-base": vision_coverage.build_donut_base,
     "donut-docvqa": vision_coverage.build_donut_docvqa,
     "donut-refexp": vision_coverage.build_donut_refexp,
