@@ -91,10 +91,11 @@ MODELS: list[ModelSpec] = [
     _lazy("microsoft/git-large-textvqa", ANSWER, answerer, "git-vqa", 788),
     _lazy("tufa15nik/vilt-finetuned-vqasi", ANSWER, answerer, "vilt-vqa", 235),
     _lazy("azwierzc/vilt-b32-finetuned-vqa-pl", ANSWER, answerer, "vilt-vqa", 240),
-    # document-question-answering. files: LayoutLM 511 MB, LayoutLMv3 504 MB, Donut 809 MB.
+    # document-question-answering. files: LayoutLM 511 MB, LayoutLMv3 504 MB, Donut DocVQA 1.01 GB (jinhybr's
+    # fine-tune of donut-base: 809 MB assumed, its file size unknown here).
     # faisalraza's and cloudqi's repos hold the same files as impira's (LayoutLM + RoBERTa BPE).
     _row("impira/layoutlm-invoices", document_qa.ANSWER_DOCUMENT, reader, "layoutlm-qa", 256),
-    _row("naver-clova-ix/donut-base-finetuned-docvqa", document_qa.ANSWER_DOCUMENT, reader, "donut-docvqa", 405),
+    _row("naver-clova-ix/donut-base-finetuned-docvqa", document_qa.ANSWER_DOCUMENT, reader, "donut-docvqa", 505),
     _row("faisalraza/layoutlm-invoices", document_qa.ANSWER_DOCUMENT, reader, "layoutlm-qa", 256),
     _lazy("cloudqi/CQI_Visual_Question_Awnser_PT_v0", document_qa.ANSWER_DOCUMENT, reader, "layoutlm-qa", 256),
     _lazy("jinhybr/OCR-DocVQA-Donut", document_qa.ANSWER_DOCUMENT, reader, "donut-docvqa", 405),
