@@ -44,7 +44,7 @@ def test_status_of_an_unknown_model_is_a_json_404(client):
 def test_status_of_everything(client, served):
     body = client.get("/status").get_json()
     assert body["tier"] == "full"
-    assert set(body["models"]) == set(served.runtime.slots)
+    assert set(body["models"]) == set(served.runtime.views())
     assert body["models"]["canny-control"]["state"] == "loaded"
 
 

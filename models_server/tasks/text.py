@@ -78,7 +78,7 @@ def answer_question(model: TokenizedModel, inputs: dict[str, Any], params: dict[
     )
     with torch.inference_mode():
         output = model.model(**model_inputs)
-    best = {"answer": "", "score": 0.0, "start": 0, "end": 0}
+    best: dict[str, Any] = {"answer": "", "score": 0.0, "start": 0, "end": 0}
     for window in range(len(batch["input_ids"])):
         context_ids = [s == 1 for s in batch.sequence_ids(window)]
         in_context = torch.tensor(context_ids, device=output.start_logits.device)
