@@ -14,6 +14,7 @@ from models_server.tiny import (
     speech_synthesis,
     stable_diffusion,
     text,
+    text_coverage,
     video,
     vision,
 )
@@ -60,6 +61,24 @@ TINY_BUILDERS: dict[str, Builder] = {
     "gpt2": text.build_gpt2,
     "flan-t5": text.build_flan_t5,
     "sd-image-variations": stable_diffusion.build_image_variations,
+    # The controller's text candidates (catalog/text_coverage.py).
+    "bert-text-classification": text_coverage.build_bert_text_classifier,
+    "xlm-roberta-text-classification": text_coverage.build_xlm_roberta_text_classifier,
+    "camembert-token-classification": text_coverage.build_camembert_ner,
+    "xlm-roberta-token-classification": text_coverage.build_xlm_roberta_ner,
+    "distilbert-token-classification": text_coverage.build_distilbert_ner,
+    "roberta-token-classification": text_coverage.build_roberta_ner,
+    "bert-qa": text_coverage.build_bert_qa,
+    "chinese-bert-qa": text_coverage.build_chinese_bert_qa,
+    "xlm-roberta-qa": text_coverage.build_xlm_roberta_qa,
+    "deberta-v2-qa": text_coverage.build_deberta_v2_qa,
+    "st-mpnet": text_coverage.build_st_mpnet,
+    "st-mpnet-cls": text_coverage.build_st_mpnet_cls,
+    "st-multilingual-minilm": text_coverage.build_st_multilingual_minilm,
+    "st-xlm-roberta": text_coverage.build_st_xlm_roberta,
+    "st-labse": text_coverage.build_st_labse,
+    "st-chinese-bert": text_coverage.build_st_chinese_bert,
+    "st-instructor": text_coverage.build_st_instructor,
 }
 
 
