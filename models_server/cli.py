@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="print the catalog as a table")
     listing.add_argument("--tier", choices=TIERS, help="only the models this tier serves")
+    listing.add_argument("--coverage", action="store_true",
+                         help="per controller task: how many of its first ten candidates are served")
     listing.set_defaults(run=_list)
     return parser
 
@@ -102,6 +104,11 @@ def _make_tiny(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from models_server.catalog import catalog_rows
 
+    if args.coverage:
+        from models_server.coverage import coverage, coverage_table
+
+        print(coverage_table(coverage(catalog_rows(), args.tier)))
+        return 0
     rows = [row for row in catalog_rows() if args.tier is None or row.in_tier(args.tier)]
     table = [("id", "task", "tier", "weights")] + [
         (

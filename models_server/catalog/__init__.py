@@ -72,9 +72,9 @@ def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
 
 def catalog_rows() -> list[ModelSpec]:
     """All rows, minimal tier first."""
-    from models_server.catalog import full, minimal, standard, vision_coverage
+    from models_server.catalog import full, minimal, standard, text_coverage, vision_coverage
 
-    return [*minimal.MODELS, *standard.MODELS, *full.MODELS, *vision_coverage.MODELS]
+    return [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text_coverage.MODELS, *vision_coverage.MODELS]
 
 
 def unique_repos(rows: Iterable[ModelSpec]) -> list[Repo]:
