@@ -72,9 +72,9 @@ def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
 
 def catalog_rows() -> list[ModelSpec]:
     """All rows, minimal tier first."""
-    from models_server.catalog import full, minimal, standard
+    from models_server.catalog import diffusion_coverage, full, minimal, standard
 
-    return [*minimal.MODELS, *standard.MODELS, *full.MODELS]
+    return [*minimal.MODELS, *standard.MODELS, *full.MODELS, *diffusion_coverage.MODELS]
 
 
 def unique_repos(rows: Iterable[ModelSpec]) -> list[Repo]:

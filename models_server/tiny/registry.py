@@ -10,6 +10,7 @@ from pathlib import Path
 from models_server.tiny import (
     annotators,
     audio_classification,
+    diffusion_coverage,
     speech,
     speech_synthesis,
     stable_diffusion,
@@ -60,6 +61,10 @@ TINY_BUILDERS: dict[str, Builder] = {
     "gpt2": text.build_gpt2,
     "flan-t5": text.build_flan_t5,
     "sd-image-variations": stable_diffusion.build_image_variations,
+    "stable-diffusion-2": diffusion_coverage.build_sd2,
+    "stable-diffusion-inpainting": diffusion_coverage.build_sd_inpainting,
+    "compvis-sd1-ckpt": diffusion_coverage.build_compvis_sd1_ckpt,
+    "orangemixs": diffusion_coverage.build_orangemixs,
 }
 
 
