@@ -15,6 +15,7 @@ import torch
 from huggingface_hub import InferenceClient
 from PIL import Image
 
+from models_server import download as dl
 from models_server.catalog import diffusion_coverage as rows
 from models_server.catalog.minimal import SD15
 from models_server.tasks import diffusion_family
@@ -183,3 +184,31 @@ def test_inference_api_body_text_to_video(live_server):
     )
     assert response.status_code == 200, response.text
     assert response.content[4:8] == b"ftyp"  # an mp4 container
+
+
+# --- which files `download` fetches, from recorded Hub listings ---------------------------------------
+
+LISTINGS = Path(__file__).parent / "data" / "hub_listings"
+
+
+def selected(repo) -> list[str]:
+    data = json.loads((LISTINGS / (repo.name.replace("/", "--") + ".json")).read_text())
+    return dl.select_files([(path, size) for path, size in data["files"]], repo)
+
+
+@pytest.mark.parametrize("repo", [rows.SD2_REPOS[0], rows.SD_INPAINTING], ids=lambda repo: repo.name)
+def test_diffusers_repos_get_one_copy_of_each_component_and_no_root_checkpoint(repo):
+    files = selected(repo)
+    assert [path for path in files if not path.endswith(dl._METADATA_SUFFIXES)] == [
+        "text_encoder/model.safetensors",
+        "unet/diffusion_pytorch_model.fp16.safetensors",
+        "vae/diffusion_pytorch_model.fp16.safetensors",
+    ]
+    assert "model_index.json" in files and "tokenizer/vocab.json" in files
+
+
+@pytest.mark.parametrize("repo, checkpoint", [
+    (rows.SD14_ORIGINAL, rows.SD14_ORIGINAL_FILE), (rows.ORANGEMIXS, rows.ORANGEMIX_FILE),
+], ids=lambda value: getattr(value, "name", ""))
+def test_single_file_repos_get_exactly_the_checkpoint_the_loader_reads(repo, checkpoint):
+    assert selected(repo) == [checkpoint]
