@@ -3,6 +3,7 @@ files) and the legacy ModelScope video model, served from their tiny models thro
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import socket
@@ -23,6 +24,11 @@ from models_server.tasks.loading import LoadContext
 
 TEXT_TO_IMAGE_IDS = [row.id for row in rows.MODELS if row.task.name == "text-to-image"]
 BODY = {"text": "a red fox in the snow", "num_inference_steps": 2, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def photo(public_dir: Path) -> Path:
+    return public_dir / "examples" / "photo.jpg"
 
 
 def native_size(tiny_root: Path, repo: str) -> int:
@@ -221,3 +227,50 @@ def test_single_file_repos_get_exactly_the_checkpoint_the_loader_reads(repo, che
 def test_new_hub_names_of_moved_repos_answer_loaded(client, model_id):
     response = client.get(f"/status/{model_id}")
     assert response.status_code == 200 and response.get_json()["loaded"] is True
+
+
+def test_keras_saved_models_get_the_graph_and_variables_only():
+    repo = next(repo for repo, _ in rows.KERAS_IMAGE_MODELS if repo.name == "keras-io/lowlight-enhance-mirnet")
+    assert selected(repo) == [
+        "saved_model.pb", "variables/variables.data-00000-of-00001", "variables/variables.index",
+    ]
+
+
+# --- image-to-image with TensorFlow SavedModels ------------------------------------------------------
+
+KERAS_SCALES = {"keras-io/super-resolution": 3}
+
+
+@pytest.mark.parametrize("model_id", [repo.name for repo, _ in rows.KERAS_IMAGE_MODELS])
+def test_keras_image_models_transform_the_photo(client, served, photo_ref, model_id):
+    """The controller's body; the picture comes back at the photo's size times the model's scale."""
+    response = client.post(f"/models/{model_id}", json={"img_url": photo_ref})
+    assert response.status_code == 200, response.get_json()
+    path = response.get_json()["path"]
+    with Image.open(served.public_dir / path.lstrip("/")) as image:
+        scale = KERAS_SCALES.get(model_id, 1)
+        assert image.size == (512 * scale, 512 * scale) and image.mode == "RGB"
+        assert np.asarray(image).std() > 0
+
+
+def test_super_resolution_keeps_the_colours(client, served, tmp_path):
+    """ESPCN sees luminance only; the colour is carried over from the input."""
+    red = tmp_path / "red.png"
+    Image.new("RGB", (20, 16), (200, 30, 30)).save(red)
+    response = client.post("/models/keras-io/super-resolution", data=red.read_bytes(),
+                           headers={"Content-Type": "image/png"})
+    assert response.status_code == 200
+    with Image.open(io.BytesIO(response.data)) as image:
+        pixels = np.asarray(image.convert("RGB"), np.float32)
+    assert pixels.shape == (48, 60, 3)
+    assert pixels[..., 0].mean() > pixels[..., 1].mean() + 50  # still red
+
+
+@pytest.mark.parametrize("model_id", [
+    "google/maxim-s3-deblurring-gopro", "keras-io/low-light-image-enhancement", "keras-io/super-resolution",
+])
+def test_inference_client_image_to_image(live_server, photo, model_id):
+    client = InferenceClient(model=f"{live_server.url}/models/{model_id}", timeout=120)
+    image = client.image_to_image(photo)
+    scale = KERAS_SCALES.get(model_id, 1)
+    assert isinstance(image, Image.Image) and image.size == (512 * scale, 512 * scale)

@@ -1,4 +1,5 @@
-"""The full tier's Stable Diffusion family beyond SD1.5, and the legacy ModelScope video model.
+"""The full tier's Stable Diffusion family beyond SD1.5, the legacy ModelScope video model, and
+the TensorFlow image-to-image models (keras-io, MAXIM).
 
 Every text-to-image row is a model of its own (its own UNet, VAE, text encoder and tokenizer;
 nothing shared but code) and heavy, so all are lazy: `loaded: true` at once, loaded on first use.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from models_server.catalog import ModelSpec, Repo
 from models_server.catalog.minimal import SD15
-from models_server.tasks import diffusion_family, text_to_image, video
+from models_server.tasks import diffusion_family, keras_image, text_to_image, video
 
 # UNet 859,520,964 + VAE 83,653,863 + CLIP ViT-L/14 text 123,060,480 parameters (SD 1.x; the
 # Hub's fp16 files of SD1.5 add up to the same 2.13 GB).
@@ -50,6 +51,17 @@ TEXT_TO_VIDEO_LEGACY = Repo(
 )
 
 
+# TensorFlow SavedModels (Keras 2): only the graph and the variables are read.
+SAVED_MODEL_FILES = ("saved_model.pb", "variables/*")
+# Parameter counts as the papers / Keras examples give them (approximate for MIRNet), two bytes each.
+KERAS_IMAGE_MODELS = (
+    (Repo("google/maxim-s3-deblurring-gopro", "maxim", files=SAVED_MODEL_FILES), 2 * 14_100_000),
+    (Repo("keras-io/lowlight-enhance-mirnet", "keras-image-enhancement", files=SAVED_MODEL_FILES), 2 * 1_400_000),
+    (Repo("keras-io/super-resolution", "keras-super-resolution", files=SAVED_MODEL_FILES), 2 * 59_657),
+    (Repo("keras-io/low-light-image-enhancement", "keras-image-enhancement", files=SAVED_MODEL_FILES), 2 * 79_416),
+)
+
+
 def _lazy(repo: Repo, task, loader, fp16_bytes: int, extra: tuple[Repo, ...] = ()) -> ModelSpec:
     return ModelSpec(
         repo.name, task, "full", (repo, *extra), loader, framework="diffusers", aliases=repo.aliases,
@@ -69,4 +81,10 @@ MODELS: list[ModelSpec] = [
     _lazy(ORANGEMIXS, text_to_image.TEXT_TO_IMAGE, diffusion_family.single_file_loader(ORANGEMIX_FILE),
           SD1_FP16_BYTES, extra=(SD15,)),
     _lazy(TEXT_TO_VIDEO_LEGACY, video.TEXT_TO_VIDEO, video.load_text_to_video, TEXT_TO_VIDEO_FP16_BYTES),
+    # Small, but lazy all the same: TensorFlow (its runtime alone is ~0.5 GB) loads only when one is used.
+    *(
+        ModelSpec(repo.name, keras_image.TRANSFORM_IMAGE, "full", (repo,), keras_image.load_saved_model_image,
+                  framework="tensorflow", preload=False, fp16_bytes=fp16_bytes)
+        for repo, fp16_bytes in KERAS_IMAGE_MODELS
+    ),
 ]

@@ -11,6 +11,7 @@ from models_server.tiny import (
     annotators,
     audio_classification,
     diffusion_coverage,
+    keras_image,
     speech,
     speech_synthesis,
     stable_diffusion,
@@ -65,6 +66,9 @@ TINY_BUILDERS: dict[str, Builder] = {
     "stable-diffusion-inpainting": diffusion_coverage.build_sd_inpainting,
     "compvis-sd1-ckpt": diffusion_coverage.build_compvis_sd1_ckpt,
     "orangemixs": diffusion_coverage.build_orangemixs,
+    "keras-image-enhancement": keras_image.build_keras_enhancement,
+    "keras-super-resolution": keras_image.build_keras_super_resolution,
+    "maxim": keras_image.build_maxim,
 }
 
 
