@@ -274,3 +274,15 @@ def test_inference_client_image_to_image(live_server, photo, model_id):
     image = client.image_to_image(photo)
     scale = KERAS_SCALES.get(model_id, 1)
     assert isinstance(image, Image.Image) and image.size == (512 * scale, 512 * scale)
+
+
+def test_a_saved_model_that_does_not_give_an_image_is_refused_at_load(tmp_path):
+    """E.g. Zero-DCE saved as its curve estimator (24 curve maps out): failed, naming the shapes."""
+    import keras
+
+    from models_server.tasks import keras_image
+
+    image = keras.Input(shape=(None, None, 3))
+    keras.Model(image, keras.layers.Conv2D(24, 3, padding="same")(image)).export(str(tmp_path), verbose=False)
+    with pytest.raises(ValueError, match=r"not an image like its input"):
+        keras_image.load_saved_model_image(LoadContext("curves", (tmp_path,), "cpu", torch.float32))

@@ -62,6 +62,10 @@ def load_saved_model_image(ctx: LoadContext) -> SavedModelImage:
     (name, spec), = inputs.items()
     if spec.shape.rank != 4 or spec.shape[-1] not in (1, 3):
         raise ValueError(f"{folder.name}: the model's input {spec.shape} is not a batch of RGB or luminance images")
+    outputs = list(function.structured_outputs.values())
+    if len(outputs) != 1 or outputs[0].shape.rank != 4 or outputs[0].shape[-1] != spec.shape[-1]:
+        shapes = ", ".join(str(output.shape) for output in outputs)
+        raise ValueError(f"{folder.name}: the model's output ({shapes}) is not an image like its input {spec.shape}")
     return SavedModelImage(loaded, function, name, int(spec.shape[-1]), spec.shape[1], spec.shape[2])
 
 
@@ -109,10 +113,8 @@ def _run(model: SavedModelImage, pixels):
 def _output(model: SavedModelImage, batch):
     import numpy as np
 
-    outputs = model.function(**{model.input_name: batch})
-    if len(outputs) != 1:
-        raise ValueError(f"the model gives {len(outputs)} outputs, not one image")
-    return np.asarray(next(iter(outputs.values()))[0], np.float32)
+    (output,) = model.function(**{model.input_name: batch}).values()  # one output, checked at load
+    return np.asarray(output[0], np.float32)
 
 
 def _to_uint8(pixels):
