@@ -10,6 +10,8 @@ from pathlib import Path
 from models_server.tiny import (
     annotators,
     audio_classification,
+    diffusion_coverage,
+    keras_image,
     speech,
     speech_synthesis,
     stable_diffusion,
@@ -97,6 +99,14 @@ TINY_BUILDERS: dict[str, Builder] = {
     "blip2-opt": vision_coverage.build_blip2_opt,
     "git-vqa": vision_coverage.build_git_vqa,
     "layoutlmv3-qa": vision_coverage.build_layoutlmv3_qa,
+    # diffusion and image-to-image coverage (issue 12)
+    "stable-diffusion-2": diffusion_coverage.build_sd2,
+    "stable-diffusion-inpainting": diffusion_coverage.build_sd_inpainting,
+    "compvis-sd1-ckpt": diffusion_coverage.build_compvis_sd1_ckpt,
+    "orangemixs": diffusion_coverage.build_orangemixs,
+    "keras-image-enhancement": keras_image.build_keras_enhancement,
+    "keras-super-resolution": keras_image.build_keras_super_resolution,
+    "maxim": keras_image.build_maxim,
 }
 
 
