@@ -111,6 +111,8 @@ def run_dtype(dtype: str, model_root: Path, work: Path, steps: list[int], size: 
         result["resident_bytes_counted"] = metric(metrics, 'models_server_resident_bytes{placement="cpu"}')
         result["per_model"] = {model_id: {"state": s["state"], "bytes": s["bytes"], "load_s": s["load_seconds"]}
                                for model_id, s in statuses.items()}
+        print(f"[{dtype}] loaded: to /running {result['to_running_s']:.1f}s, tier {result['to_loaded_s']:.1f}s, "
+              f"RSS {gib(result['rss_bytes'])}, counted {gib(result['resident_bytes_counted'])}", flush=True)
         result["requests"] = {}
         for count in steps:
             body = {"img_url": "public/examples/photo.jpg", "text": "a photo", "num_inference_steps": count,
@@ -118,10 +120,22 @@ def run_dtype(dtype: str, model_root: Path, work: Path, steps: list[int], size: 
             began = time.perf_counter()
             response = requests.post(f"{base}/models/{CONTROLNET}", json=body, timeout=3600)
             result["requests"][count] = {"status": response.status_code, "s": time.perf_counter() - began}
+            print(f"[{dtype}] {count} step(s): {result['requests'][count]['s']:.1f}s", flush=True)
         result["rss_after_requests_bytes"] = server.memory_info().rss
+    except KeyboardInterrupt:
+        print(f"[{dtype}] interrupted; figures so far: {json.dumps(result, default=str)}", flush=True)
+        raise
     finally:
+        # Stop the server itself (strace then exits with it); kill it if a computing request holds it.
+        served = psutil.Process(server_pid(process)) if process.poll() is None else None
+        if served is not None and served.pid != process.pid:
+            served.terminate()
+            try:
+                served.wait(timeout=30)
+            except psutil.TimeoutExpired:
+                served.kill()
         process.terminate()
-        process.wait(timeout=120)
+        process.wait(timeout=60)
     opened = set()
     for line in trace.read_text().splitlines():
         found = re.search(r'openat\([^"]*"([^"]+)"', line)
@@ -142,7 +156,8 @@ def main() -> int:
     parser.add_argument("--dtype", action="append", choices=("float16", "bfloat16", "float32"),
                         help="repeat for more (default: float16 and bfloat16)")
     parser.add_argument("--steps", type=int, action="append",
-                        help="a request with this many steps; repeat (default 1 and 2: the difference is one step)")
+                        help="a request with this many steps; repeat (default 1 and 2: the difference is one step); "
+                             "0 alone: no request (float16 convolutions are very slow on CPUs without AVX512-FP16)")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
@@ -154,7 +169,8 @@ def main() -> int:
     results = {"files": files, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in args.dtype or ["float16", "bfloat16"]:
-            run = run_dtype(dtype, model_root, Path(tmp), args.steps or [1, 2], args.size)
+            steps = [count for count in (args.steps or [1, 2]) if count > 0]
+            run = run_dtype(dtype, model_root, Path(tmp), steps, args.size)
             results["runs"].append(run)
             per_model = run["per_model"]
             controlnets = {k: v for k, v in per_model.items() if k.startswith("lllyasviel/sd-controlnet-")}
@@ -164,6 +180,8 @@ def main() -> int:
                   f"{gib(run['resident_bytes_counted'])}; RSS after requests {gib(run['rss_after_requests_bytes'])}")
             print(f"  /status bytes: sum over rows {gib(sum(v['bytes'] for v in per_model.values()))}")
             for model_id, status in per_model.items():
+                if status["state"] == "disabled":
+                    continue
                 print(f"    {status['bytes'] / 1e6:10.1f} MB  load {status['load_s'] or 0:6.1f}s  "
                       f"{status['state']:8s} {model_id}")
             loaded_cn = sum(v["state"] == "loaded" for v in controlnets.values())
