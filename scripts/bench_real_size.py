@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import requests
@@ -115,8 +116,8 @@ def run_dtype(dtype: str, model_root: Path, work: Path, steps: list[int], size: 
               f"RSS {gib(result['rss_bytes'])}, counted {gib(result['resident_bytes_counted'])}", flush=True)
         result["requests"] = {}
         for count in steps:
-            body = {"img_url": "public/examples/photo.jpg", "text": "a photo", "num_inference_steps": count,
-                    "width": size, "height": size, "seed": 1}
+            body: dict[str, Any] = {"img_url": "public/examples/photo.jpg", "text": "a photo",
+                                    "num_inference_steps": count, "width": size, "height": size, "seed": 1}
             began = time.perf_counter()
             response = requests.post(f"{base}/models/{CONTROLNET}", json=body, timeout=3600)
             result["requests"][count] = {"status": response.status_code, "s": time.perf_counter() - began}
@@ -166,12 +167,13 @@ def main() -> int:
     print(f"weight files under {model_root}: {len(files)}, {gib(sum(files.values()))}")
     for name, size in files.items():
         print(f"  {size / 1e6:10.1f} MB  {name}")
-    results = {"files": files, "runs": []}
+    runs: list[dict] = []
+    results = {"files": files, "runs": runs}
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in args.dtype or ["float16", "bfloat16"]:
             steps = [count for count in (args.steps or [1, 2]) if count > 0]
             run = run_dtype(dtype, model_root, Path(tmp), steps, args.size)
-            results["runs"].append(run)
+            runs.append(run)
             per_model = run["per_model"]
             controlnets = {k: v for k, v in per_model.items() if k.startswith("lllyasviel/sd-controlnet-")}
             print(f"\n== dtype {dtype} on CPU")

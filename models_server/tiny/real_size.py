@@ -161,7 +161,7 @@ def write_safetensors(path: Path, make: Callable[[], torch.nn.Module], dtype: to
 
 
 # --- Builders ------------------------------------------------------------------------------------
-def _diffusers_model(folder: Path, cls: type, config: dict[str, Any], dtype: torch.dtype, variant: str | None):
+def _diffusers_model(folder: Path, cls: Any, config: dict[str, Any], dtype: torch.dtype, variant: str | None) -> None:
     """config.json + diffusion_pytorch_model[.variant].safetensors, as diffusers names them."""
     name = f"diffusion_pytorch_model.{variant}.safetensors" if variant else "diffusion_pytorch_model.safetensors"
     folder.mkdir(parents=True, exist_ok=True)
