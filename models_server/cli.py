@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     tiny = commands.add_parser("make-tiny", help="write tiny random-weight models for every catalog entry")
     tiny.add_argument("--out", type=Path, required=True, help="folder to write <org>/<name>/ into")
     tiny.add_argument("--force", action="store_true", help="rebuild repos that are already complete")
+    tiny.add_argument("--scale", choices=("tiny", "real"), default="tiny",
+                      help="tiny: miniatures of every repo (seconds); real: the minimal tier's repos at their "
+                           "real published size and file names, random values (~13 GB, minutes)")
     tiny.set_defaults(run=_make_tiny)
 
     listing = commands.add_parser("list", help="print the catalog as a table")
@@ -94,10 +97,13 @@ def _make_tiny(args: argparse.Namespace) -> int:
 
     from models_server.catalog import catalog_rows, unique_repos
     from models_server.tiny import make_tiny
+    from models_server.tiny.registry import REAL_SIZE_BUILDERS, TINY_BUILDERS
 
     started = time.perf_counter()
-    written = make_tiny(args.out, unique_repos(catalog_rows()), force=args.force)
-    print(f"built {len(written)} tiny repos into {args.out} in {time.perf_counter() - started:.1f}s")
+    builders = REAL_SIZE_BUILDERS if args.scale == "real" else TINY_BUILDERS
+    repos = [repo for repo in unique_repos(catalog_rows()) if repo.family in builders]
+    written = make_tiny(args.out, repos, force=args.force, builders=builders)
+    print(f"built {len(written)} {args.scale}-size repos into {args.out} in {time.perf_counter() - started:.1f}s")
     return 0
 
 

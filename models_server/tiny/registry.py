@@ -12,6 +12,7 @@ from models_server.tiny import (
     audio_classification,
     diffusion_coverage,
     keras_image,
+    real_size,
     speech,
     speech_synthesis,
     stable_diffusion,
@@ -110,8 +111,19 @@ TINY_BUILDERS: dict[str, Builder] = {
 }
 
 
-def builder_for(family: str) -> Builder:
+def builder_for(family: str, builders: dict[str, Builder] = TINY_BUILDERS) -> Builder:
     try:
-        return TINY_BUILDERS[family]
+        return builders[family]
     except KeyError:
         raise KeyError(f"no tiny builder for the architecture family {family!r}; add one to TINY_BUILDERS") from None
+
+
+# Random weights at the real published size (`make-tiny --scale real`), for the minimal tier's
+# families only: the same family names, so a catalog row picks its builder the same way.
+REAL_SIZE_BUILDERS: dict[str, Builder] = {
+    "stable-diffusion": real_size.build_sd15_real,
+    "controlnet": real_size.build_controlnet_real,
+    "controlnet-annotators": real_size.build_annotators_real,
+    "dpt-hybrid": real_size.build_dpt_hybrid_real,
+    "upernet": real_size.build_upernet_real,
+}
