@@ -87,7 +87,7 @@ class Page:
         return path
 
 
-READY = "document.body.dataset.state === 'ready'"
+READY = "!!document.body && document.body.dataset.state === 'ready'"  # body is null while navigating
 KEY_ASKED = "!!document.getElementById('key-form') && !document.getElementById('key-form').hidden"
 
 
