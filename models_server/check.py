@@ -218,10 +218,25 @@ def _check_loading(
             if view.bytes:
                 result.size, result.size_source = view.bytes, "loaded"
         else:
-            result.fail(f"does not load on {target.device}: {view.reason}",
-                        "fix the files named, or re-download the model")
+            result.fail(f"does not load on {target.device}: {view.reason}", _load_fix(view.reason or "", result.spec))
         with runtime.residency.lock:  # one model at a time: the check must not need the whole tier's memory
             runtime.residency.unload(result.spec.id)
+
+
+# Loader errors whose text hides the cause, and what it is.
+_LOAD_HINTS = (
+    (("ignore_mismatched_sizes", "size mismatch"),
+     "the config does not fit the weights' shapes (an edited config.json, or files of two models mixed)"),
+    (("out of memory",), "not enough memory on the device: free it, or set dtype: float16"),
+)
+
+
+def _load_fix(reason: str, spec: ModelSpec) -> str:
+    names = " ".join(f"--model {repo.name}" for repo in spec.weights)
+    for needles, cause in _LOAD_HINTS:
+        if any(needle in reason for needle in needles):
+            return f"{cause}: models-server download {names}"
+    return f"see the reason (`check --load --log-level debug` shows the traceback); models-server download {names}"
 
 
 def _size(result: ModelCheck, folders: Sequence[Path], target: Target) -> None:

@@ -110,6 +110,7 @@ def test_load_catches_a_config_that_does_not_fit_the_weights(tiny_root, public_d
                            progress=lambda step, total, what: seen.append((step, total, what)))
     t5, gpt2 = results
     assert t5.verdict is Verdict.FAIL and t5.problems[0].startswith("does not load on cpu")
+    assert t5.fixes[0].startswith("the config does not fit the weights' shapes")
     assert gpt2.verdict is Verdict.OK and gpt2.load_seconds is not None and gpt2.size_source == "loaded"
     assert [step for step, _, _ in seen] == [1, 2, 3, 4] and seen[-1][2] == "loading gpt2"
 
