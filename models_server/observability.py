@@ -33,6 +33,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from models_server.errors import NotFound
+from models_server.playground import install_playground
 from models_server.runtime import Runtime, State
 from models_server.status_body import model_status
 
@@ -301,5 +302,6 @@ def install_observability(app: Flask, runtime: Runtime) -> None:
 
     app.add_url_rule("/", "observability.page", status_page, methods=["GET"])
     app.add_url_rule("/metrics", "observability.metrics", metrics, methods=["GET"])
+    install_playground(app, runtime.settings.public_dir)  # the page to try models, beside the status page
     app.before_request(_before_request)
     app.after_request(_after_request)
