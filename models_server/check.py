@@ -21,6 +21,7 @@ from pathlib import Path
 
 from models_server.catalog import ModelSpec, Repo
 from models_server.config import Settings
+from models_server.controller_candidates import HYBRID_FLOOR
 from models_server.download import format_size, has_weights, select_files
 from models_server.errors import WeightsMissing
 from models_server.lfs import find_lfs_pointers
@@ -36,7 +37,7 @@ _LIBRARIES = {
 # Diffusers components that hold no weights, or that no pipeline of ours loads.
 _WEIGHTLESS_COMPONENTS = frozenset({"scheduler", "tokenizer", "tokenizer_2", "feature_extractor", "safety_checker"})
 # Fewer loaded candidates than this and the controller, in hybrid mode without the Hub, waits forever.
-CONTROLLER_MIN_CANDIDATES = 5
+CONTROLLER_MIN_CANDIDATES = HYBRID_FLOOR
 
 
 class Verdict(StrEnum):

@@ -143,8 +143,10 @@ def _check(args: argparse.Namespace) -> int:
     if args.log_level != "debug":
         logging.getLogger("models_server.runtime").setLevel(logging.CRITICAL)
     started = time.perf_counter()
+    from models_server.controller_candidates import CANDIDATES
+
     results = check_models(rows, settings, load=args.load, progress=_progress_printer(sys.stderr))
-    for line in report(results, Target.of(settings), time.perf_counter() - started):
+    for line in report(results, Target.of(settings), time.perf_counter() - started, candidates=CANDIDATES):
         print(line)
     return 1 if any(result.blocks_start for result in results) else 0
 
