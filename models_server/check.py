@@ -241,13 +241,16 @@ def _load_fix(reason: str, spec: ModelSpec) -> str:
 
 
 def _size(result: ModelCheck, folders: Sequence[Path], target: Target) -> None:
+    """The weight files on disk when they are there (they are what loads, tiny or real), else the
+    catalog's real size at the configured precision."""
     spec = result.spec
-    if spec.fp16_bytes:
+    on_disk = disk_bytes(folders) if folders else 0
+    if on_disk:
+        result.size, result.size_source = on_disk, "disk"
+    elif spec.fp16_bytes:
         half = target.half
         result.size = spec.fp16_bytes if half else spec.fp16_bytes * 2
         result.size_source = "fp16" if half else "fp32"
-    elif folders:
-        result.size, result.size_source = disk_bytes(folders), "disk"
     if result.size and target.budget is not None and result.size > target.budget:
         name = "max_gpu_memory" if target.kind == "gpu" else "max_cpu_memory"
         result.fail(f"needs {format_size(result.size)}; {name} is {format_size(target.budget)}",
