@@ -18,11 +18,11 @@ GPU, kernels that accumulate with atomics may differ in the last bits; this suit
 from __future__ import annotations
 
 import itertools
-import threading
 from typing import Any
 
 import numpy as np
 import pytest
+from concurrent_clients import Answer, Request, post_together
 from PIL import Image
 
 from models_server.catalog.minimal import CONTROLNET_KINDS
@@ -34,9 +34,6 @@ CONTROL_REF = "public/examples/control-64.png"
 STRESS_WAVES = 20  # x 9 pipelines = 180 requests; the shared tokenizer failed or changed ~10 % of them
 ROUNDS = 3
 PROMPT = "a house by a lake"
-
-Request = tuple[str, dict[str, Any]]
-Answer = tuple[int, dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
@@ -63,27 +60,6 @@ def sd_request(model_id: str, control_ref: str, prompt: str, seed: int, steps: i
     return model_id, body | extra
 
 
-def post_together(served, requests: list[Request]) -> list[Answer]:
-    """Each request from a client thread of its own, all released at once; answers in request order."""
-    answers: list[Answer | None] = [None] * len(requests)
-    start = threading.Barrier(len(requests))
-
-    def post(index: int) -> None:
-        client = served.app.test_client()
-        model_id, body = requests[index]
-        start.wait(timeout=60)
-        response = client.post(f"/models/{model_id}", json=body)
-        answers[index] = (response.status_code, response.get_json())
-
-    threads = [threading.Thread(target=post, args=(index,)) for index in range(len(requests))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=600)
-    assert all(answer is not None for answer in answers), "a client thread never got its answer"
-    return answers  # type: ignore[return-value]
-
-
 def pixels(served, answer: Answer) -> np.ndarray:
     status, body = answer
     assert status == 200, body
@@ -102,7 +78,7 @@ def check_rounds(served, requests: dict[str, Request], reference: dict[str, np.n
     """ROUNDS times, every request at once: each image equals the one it gave alone."""
     names = list(requests)
     for round_number in range(ROUNDS):
-        answers = post_together(served, [requests[name] for name in names])
+        answers = post_together(served.app, [requests[name] for name in names])
         for name, answer in zip(names, answers, strict=True):
             assert np.array_equal(pixels(served, answer), reference[name]), (
                 f"round {round_number}: {name} alongside the others differs from its image alone"
@@ -131,7 +107,7 @@ def test_waves_of_all_sd_pipelines_with_short_and_maximum_prompts_all_answer_the
     for wave in range(STRESS_WAVES):
         # half the pipelines get the short prompt and half the long one, alternating per wave
         keys = [(model_id, (wave + index) % 2) for index, model_id in enumerate(SD_PIPELINES)]
-        for key, (status, body) in zip(keys, post_together(served, [requests[key] for key in keys]), strict=True):
+        for key, (status, body) in zip(keys, post_together(served.app, [requests[key] for key in keys]), strict=True):
             if status != 200:
                 failed.append(f"{key}: {status} {body['error']['message'][:160]}")
             elif not np.array_equal(pixels(served, (status, body)), reference[key]):
