@@ -33,7 +33,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from models_server.errors import NotFound
+from models_server.playground import install_playground
 from models_server.runtime import Runtime, State
+from models_server.status_body import model_status
 
 access_log = logging.getLogger("models_server.access")
 
@@ -79,7 +81,7 @@ class Observer:
         if model_id is None:
             return None
         try:
-            return self.runtime.slot(model_id).spec.id
+            return self.runtime.resolve(model_id)
         except NotFound:
             return None
 
@@ -102,7 +104,7 @@ def cuda_memory() -> list[tuple[str, int, int]]:
 
 
 class RuntimeCollector(Collector):
-    """Gauges computed from `runtime.slots` on each scrape, so serving never updates them."""
+    """Gauges computed from the runtime's slot snapshots on each scrape, so serving never updates them."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -119,12 +121,12 @@ class RuntimeCollector(Collector):
             labels=["model", "placement"],
         )
         known_states = [state.value for state in State]
-        for model_id, slot in list(self.runtime.slots.items()):
-            current = str(slot.state.value)
+        for model_id, view in self.runtime.views().items():
+            current = str(view.state.value)
             for state in dict.fromkeys([*known_states, current]):
                 states.add_metric([model_id, state], 1.0 if state == current else 0.0)
-            queue.add_metric([model_id], slot.queue)
-            model_bytes.add_metric([model_id, slot.placement], slot.bytes)
+            queue.add_metric([model_id], view.queue)
+            model_bytes.add_metric([model_id, view.placement], view.bytes)
         resident = GaugeMetricFamily(
             "models_server_resident_bytes", "Bytes of model weights held on each device kind, shared weights once",
             labels=["placement"],
@@ -251,16 +253,16 @@ def _error(status: dict[str, Any], last_error: str | None) -> str:
 def page_rows(observer: Observer) -> list[dict[str, Any]]:
     """One plain dict per model for the template: all formatting happens here, not in Jinja."""
     runtime, rows = observer.runtime, []
-    for model_id, slot in list(runtime.slots.items()):
-        status = runtime.describe(slot)
+    for model_id, view in runtime.views().items():
+        status = model_status(view, runtime)
         latency = status.get("last_latency_ms", observer.last.latency_ms.get(model_id))
         rows.append({
             "id": model_id,
             "task": status.get("task", ""),
-            "state": status.get("state", str(slot.state.value)),
-            "placement": slot.placement,
-            "memory": human_bytes(slot.bytes),
-            "queue": status.get("queue", slot.queue),
+            "state": status.get("state", str(view.state.value)),
+            "placement": view.placement,
+            "memory": human_bytes(view.bytes),
+            "queue": status.get("queue", view.queue),
             "progress": _progress(status),
             "latency": _milliseconds(latency),
             "error": _error(status, observer.last.error.get(model_id)),
@@ -300,5 +302,6 @@ def install_observability(app: Flask, runtime: Runtime) -> None:
 
     app.add_url_rule("/", "observability.page", status_page, methods=["GET"])
     app.add_url_rule("/metrics", "observability.metrics", metrics, methods=["GET"])
+    install_playground(app, runtime.settings.public_dir)  # the page to try models, beside the status page
     app.before_request(_before_request)
     app.after_request(_after_request)

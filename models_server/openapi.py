@@ -16,12 +16,12 @@ from flask import Flask, jsonify
 
 from models_server.catalog import ModelSpec
 from models_server.config import Settings
-from models_server.tasks.base import Field, Kind, Task
+from models_server.kinds import KINDS
+from models_server.tasks.base import Field, Task
 
 JSON = "application/json"
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 STATUS_REF = {"$ref": "#/components/schemas/ModelStatus"}
-RESOURCE = "an http(s) URL, a path under public/ (e.g. public/examples/a.jpg) or a data: URI"
 ERROR_MEANINGS = {
     400: "The body is wrong: a missing field, a wrong type, a value out of range, an unreadable resource.",
     403: "Refused by allowed_clients / api_key.",
@@ -167,8 +167,8 @@ def task_body_schema(task: Task, settings: Settings) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     alternatives: list[list[str]] = []
     for field in (*task.inputs, *task.params):
-        schema = field_schema(field, settings)
-        properties[field.name] = schema if field.required else _nullable(schema)
+        field_body = field_schema(field, settings)
+        properties[field.name] = field_body if field.required else _nullable(field_body)
         for alias in field.aliases:
             properties[alias] = {**properties[field.name], "description": f"Same as '{field.name}'."}
         if field.required:
@@ -185,42 +185,10 @@ def task_body_schema(task: Task, settings: Settings) -> dict[str, Any]:
 
 def field_schema(field: Field, settings: Settings) -> dict[str, Any]:
     """The JSON Schema of one field, with the bounds FieldDecoder checks."""
-    limits = settings.limits
-    match field.kind:
-        case Kind.IMAGE | Kind.AUDIO:
-            schema: dict[str, Any] = {"type": "string", "description": f"The {field.kind.value}: {RESOURCE}."}
-        case Kind.TEXT:
-            schema = {"type": "string", "maxLength": _text_limit(field, settings)}
-        case Kind.TEXT_LIST:
-            item = {"type": "string", "maxLength": _text_limit(field, settings)}
-            schema = {
-                "anyOf": [{"type": "array", "items": item, "minItems": 1}, item],
-                "description": "A list of strings, or one comma-separated string.",
-            }
-        case Kind.INT | Kind.FLOAT:
-            schema = {"type": "integer" if field.kind is Kind.INT else "number"}
-            if field.minimum is not None:
-                schema["minimum"] = field.minimum
-            maximum = field.maximum
-            if isinstance(maximum, str):
-                schema["description"] = f"At most the limit {maximum}."
-                maximum = getattr(limits, maximum)
-            if maximum is not None:
-                schema["maximum"] = maximum
-            if field.multiple_of:
-                schema["multipleOf"] = field.multiple_of
-        case Kind.BOOL:
-            schema = {"type": "boolean"}
-        case _:
-            raise AssertionError(f"unhandled field kind {field.kind}")
+    schema = KINDS[field.kind].schema(field, settings.limits)
     if field.default is not None:
         schema["default"] = field.default
     return schema
-
-
-def _text_limit(field: Field, settings: Settings) -> int:
-    name = field.maximum if isinstance(field.maximum, str) else "max_prompt_chars"
-    return int(getattr(settings.limits, name))
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from models_server.access import warn_if_open
 from models_server.app import create_app
 from models_server.config import Settings
+from models_server.media.outputs import OutputStore
 from models_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ def serve(settings: Settings) -> None:
     import waitress
 
     runtime = Runtime(settings)
+    OutputStore(settings.public_dir).remove_leftovers()  # of a process killed mid-write
     app = create_app(settings, runtime)
     server = waitress.create_server(app, host=settings.host, port=settings.port, threads=settings.threads)
     stopper = GracefulStop(server, settings.shutdown_grace_seconds)

@@ -103,14 +103,18 @@ def post(base: str, model_id: str, body: dict) -> requests.Response:
 
 
 def in_process_times(model_root: Path, public_dir: Path, photo_ref: str, repeat: int) -> dict[str, dict[str, float]]:
-    """The same requests without HTTP: the app's own steps (decode the body's resources, run the
-    handler under the model's lock, write the output file) called in this process; and the bare
-    handler on an already decoded image, to show what decoding and writing cost."""
+    """The same requests without HTTP: the request pipeline the route calls (decode the body's
+    resources, run the handler in the model's turn, write the output file), in this process;
+    and the bare handler on an already decoded image, to show what decoding and writing cost."""
+    import json
+
     from models_server.catalog import catalog_rows
     from models_server.config import load_settings
     from models_server.media.outputs import OutputStore
     from models_server.media.resources import ResourceReader
     from models_server.pipeline.fields import FieldDecoder
+    from models_server.pipeline.protocols import RawRequest
+    from models_server.pipeline.request import RequestPipeline
     from models_server.runtime import Runtime
 
     settings = load_settings(None, {"tier": "minimal", "model_root": model_root, "public_dir": public_dir,
@@ -118,16 +122,15 @@ def in_process_times(model_root: Path, public_dir: Path, photo_ref: str, repeat:
     runtime = Runtime(settings, [row for row in catalog_rows() if row.id in (CANNY, CONTROLNETS[0])])
     runtime.load_all()
     fields = FieldDecoder(ResourceReader(public_dir, settings.limits), settings.limits)
-    outputs = OutputStore(public_dir)
+    pipeline = RequestPipeline(runtime, fields, OutputStore(public_dir))
 
     def request(model_id: str, body: dict) -> object:
-        inputs, params = fields.decode(runtime.slots[model_id].spec.task, body)
-        return outputs.encode(runtime.run(model_id, inputs, params))
+        return pipeline.handle(RawRequest(model_id, "application/json", json.dumps(body).encode(), {}))
 
     figures = {}
     for name, model_id, body in (("canny", CANNY, {"img_url": photo_ref}),
                                  ("controlnet", CONTROLNETS[0], {**CONTROLNET_BODY, "img_url": photo_ref})):
-        inputs, params = fields.decode(runtime.slots[model_id].spec.task, body)
+        inputs, params = fields.decode(runtime.catalog[model_id].task, body)
         figures[name] = {
             "app_steps": statistics.median(timed(lambda m=model_id, b=body: request(m, b), repeat)),
             "handler": statistics.median(timed(lambda m=model_id, i=inputs, p=params: runtime.run(m, i, p), repeat)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,18 @@ def photo_ref(public_dir: Path) -> str:
 def tiny_settings(tiny_root: Path, public_dir: Path, **overrides) -> Settings:
     flags = {"tier": "full", "model_root": tiny_root, "public_dir": public_dir, "device": "cpu", **overrides}
     return load_settings(None, flags, environ={})
+
+
+@contextmanager
+def model_replaced(runtime: Runtime, model_id: str, replacement: object) -> Iterator[None]:
+    """Serve `replacement` (e.g. a wrapper that holds a request) in place of the loaded model, then
+    put the original back: through the slot table's own transition, as a reload would."""
+    original, seconds = runtime.model(model_id), runtime.view(model_id).load_seconds or 0.0
+    runtime.slots.loaded(model_id, replacement, seconds)
+    try:
+        yield
+    finally:
+        runtime.slots.loaded(model_id, original, seconds)
 
 
 @dataclass(frozen=True)

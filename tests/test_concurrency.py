@@ -7,6 +7,7 @@ are made, and released only after they answered: ordering, not wall-clock thresh
 import threading
 
 import requests
+from conftest import model_replaced
 
 CONTROLNET = "lllyasviel/sd-controlnet-canny"
 
@@ -28,10 +29,14 @@ class HeldPipeline:
         return self._pipeline(*args, **kwargs)
 
 
-def test_status_and_other_models_answer_while_a_generation_runs(served, live_server, photo_ref, monkeypatch):
-    slot = served.runtime.slots[CONTROLNET]
-    held = HeldPipeline(slot.model)
-    monkeypatch.setattr(slot, "model", held)
+def test_status_and_other_models_answer_while_a_generation_runs(served, live_server, photo_ref):
+    runtime = served.runtime
+    held = HeldPipeline(runtime.model(CONTROLNET))
+    with model_replaced(runtime, CONTROLNET, held):
+        _status_and_other_models_answer(runtime, held, live_server, photo_ref)
+
+
+def _status_and_other_models_answer(runtime, held, live_server, photo_ref):
     outcome = {}
 
     def generate():
@@ -42,7 +47,7 @@ def test_status_and_other_models_answer_while_a_generation_runs(served, live_ser
     worker.start()
     try:
         assert held.started.wait(timeout=60)
-        assert slot.lock.locked()
+        assert runtime.slots.run_lock(CONTROLNET).locked()
         status = requests.get(f"{live_server.url}/status/{CONTROLNET}", timeout=10)
         assert status.status_code == 200
         assert status.json()["loaded"] is True and status.json()["queue"] == 1
@@ -56,18 +61,22 @@ def test_status_and_other_models_answer_while_a_generation_runs(served, live_ser
         worker.join(timeout=120)
     assert outcome["response"].status_code == 200
     assert outcome["response"].json()["path"].startswith("/images/")
-    assert slot.queue == 0 and not slot.lock.locked()
+    assert runtime.view(CONTROLNET).queue == 0 and not runtime.slots.run_lock(CONTROLNET).locked()
 
 
-def test_a_client_that_disconnects_leaves_no_lock_held_nor_slot_used(served, live_server, photo_ref, monkeypatch):
+def test_a_client_that_disconnects_leaves_no_lock_held_nor_slot_used(served, live_server, photo_ref):
+    runtime = served.runtime
+    held = HeldPipeline(runtime.model(CONTROLNET))
+    with model_replaced(runtime, CONTROLNET, held):
+        _disconnect_during_a_generation(runtime, held, live_server, photo_ref)
+
+
+def _disconnect_during_a_generation(runtime, held, live_server, photo_ref):
     import json
     import socket
     import time
     from urllib.parse import urlsplit
 
-    slot = served.runtime.slots[CONTROLNET]
-    held = HeldPipeline(slot.model)
-    monkeypatch.setattr(slot, "model", held)
     body = json.dumps({"img_url": photo_ref, "text": "a cat", "num_inference_steps": 2}).encode()
     address = urlsplit(live_server.url)
     with socket.create_connection((address.hostname, address.port)) as connection:
@@ -79,8 +88,9 @@ def test_a_client_that_disconnects_leaves_no_lock_held_nor_slot_used(served, liv
     # the client is gone; the generation finishes on its own and must give everything back
     held.release.set()
     deadline = time.monotonic() + 60
-    while (slot.queue or slot.lock.locked()) and time.monotonic() < deadline:
+    run_lock = runtime.slots.run_lock(CONTROLNET)
+    while (runtime.view(CONTROLNET).queue or run_lock.locked()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert slot.queue == 0 and not slot.lock.locked()
+    assert runtime.view(CONTROLNET).queue == 0 and not run_lock.locked()
     response = requests.post(f"{live_server.url}/models/canny-control", json={"img_url": photo_ref}, timeout=60)
     assert response.status_code == 200

@@ -84,7 +84,7 @@ def fuzz_url(tiny_root: Path, public_dir: Path) -> Iterator[str]:
     settings = _fuzz_settings(tiny_root, public_dir)
     runtime = Runtime(settings, rows=ROWS)
     runtime.load_all()
-    assert all(slot.state.value == "loaded" for slot in runtime.slots.values()), runtime.describe_all()
+    assert all(view.state.value == "loaded" for view in runtime.views().values()), runtime.views()
     app = create_app(settings, runtime)
     install_access_control(app, settings)
     install_openapi(app, ROWS, settings)

@@ -13,7 +13,8 @@ from models_server.config import Limits
 from models_server.errors import BadInput
 from models_server.media import Audio
 from models_server.media.decode import decode_image
-from models_server.media.outputs import OutputStore
+from models_server.media.encode import EncodedFile
+from models_server.media.outputs import OutputStore, encode_result
 from models_server.media.resources import ResourceReader
 
 
@@ -150,8 +151,8 @@ def test_decode_errors_reach_the_client_as_plain_400s(client, model_id, field, d
 
 def test_outputs_get_distinct_new_files_and_paths(tmp_path):
     store = OutputStore(tmp_path / "public")
-    first = store.encode(Image.new("RGB", (4, 4), "blue"))
-    second = store.encode({"path": Image.new("RGB", (4, 4)), "segments": [{"label": "sky"}]})
+    first = store.publish(encode_result(Image.new("RGB", (4, 4), "blue")))
+    second = store.publish(encode_result({"path": Image.new("RGB", (4, 4)), "segments": [{"label": "sky"}]}))
     assert first["path"].startswith("/images/") and first["path"].endswith(".png")
     assert second["segments"] == [{"label": "sky"}]
     assert first["path"] != second["path"]
@@ -165,21 +166,31 @@ def test_audio_output_is_a_wav(tmp_path):
     import soundfile
 
     store = OutputStore(tmp_path)
-    path = store.encode(Audio(np.zeros(1600, dtype=np.float32), 16000))["path"]
+    path = store.publish(encode_result(Audio(np.zeros(1600, dtype=np.float32), 16000)))["path"]
     assert path.startswith("/audios/") and path.endswith(".wav")
     assert soundfile.info(tmp_path / path.lstrip("/")).samplerate == 16000
 
 
-def test_a_failed_write_leaves_no_file(tmp_path):
+def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     store = OutputStore(tmp_path)
 
-    def broken_writer(file):
-        file.write(b"half")
-        raise RuntimeError("disk on fire")
+    def broken_fsync(descriptor):
+        raise OSError("disk on fire")
 
-    with pytest.raises(RuntimeError):
-        store.write("images", "png", broken_writer)
+    monkeypatch.setattr("models_server.media.outputs.os.fsync", broken_fsync)
+    with pytest.raises(OSError):
+        store.write(EncodedFile("images", "png", b"half"))
     assert list((tmp_path / "images").iterdir()) == []
+
+
+def test_leftover_temporary_files_are_removed_at_start_and_finished_files_kept(tmp_path):
+    store = OutputStore(tmp_path)
+    kept = store.write(EncodedFile("images", "png", b"done"))
+    (tmp_path / "audios").mkdir()
+    (tmp_path / "audios" / ".0123.wav.part").write_bytes(b"killed mid-write")
+    assert store.remove_leftovers() == 1
+    assert not list((tmp_path / "audios").iterdir())
+    assert (tmp_path / kept.lstrip("/")).read_bytes() == b"done"
 
 
 def test_existing_files_are_never_overwritten(tmp_path, monkeypatch):
@@ -193,5 +204,5 @@ def test_existing_files_are_never_overwritten(tmp_path, monkeypatch):
 
     monkeypatch.setattr("models_server.media.outputs.uuid.uuid4", lambda: FixedUUID())
     with pytest.raises(FileExistsError):
-        store.write("images", "png", lambda f: f.write(b"new"))
+        store.write(EncodedFile("images", "png", b"new"))
     assert taken.read_bytes() == b"precious"

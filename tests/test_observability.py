@@ -43,10 +43,10 @@ def observed_app(model_root: Path, public_dir: Path) -> Flask:
     settings = tiny_settings(model_root, public_dir, models={"openpose-control": {"enabled": False}})
     runtime = Runtime(settings, rows)
     runtime.load_all()
-    runtime.slots["hed-control"].reason = EVIL_ERROR
-    runtime.slots["mlsd-control"].state, runtime.slots["mlsd-control"].reason = State.LOADING, None
+    runtime.slots.set_state("hed-control", runtime.view("hed-control").state, EVIL_ERROR)
+    runtime.slots.set_state("mlsd-control", State.LOADING)
     if hasattr(State, "NOT_LOADED"):
-        runtime.slots["scribble-control"].state = State.NOT_LOADED
+        runtime.slots.set_state("scribble-control", State.NOT_LOADED)
     app = create_app(settings, runtime)
     install_observability(app, runtime)
     return app
@@ -54,7 +54,7 @@ def observed_app(model_root: Path, public_dir: Path) -> Flask:
 
 def expected_states(app: Flask) -> dict[str, str]:
     runtime = app.extensions["models_server"].runtime
-    return {model_id: slot.state.value for model_id, slot in runtime.slots.items()}
+    return {model_id: view.state.value for model_id, view in runtime.views().items()}
 
 
 @pytest.fixture(scope="module")
@@ -245,15 +245,14 @@ def test_page_escapes_untrusted_ids_and_errors(client):
 
 def test_page_shows_progress_and_request_errors(app, client, monkeypatch):
     runtime = app.extensions["models_server"].runtime
-    describe = runtime.describe
+    real_views = runtime.views
 
-    def with_progress(slot):
-        status = describe(slot)
-        if slot.spec.id == "canny-control":
-            status["progress"] = {"step": 3, "total": 20}
-        return status
+    def with_progress():
+        views = real_views()
+        views["canny-control"] = dataclasses.replace(views["canny-control"], progress=(3, 20))
+        return views
 
-    monkeypatch.setattr(runtime, "describe", with_progress)
+    monkeypatch.setattr(runtime, "views", with_progress)
     client.post("/models/canny-control", json={"img_url": "public/examples/missing.jpg"})
     canny = page_rows(client.get("/").get_data(as_text=True))["canny-control"]["cells"]
     assert canny[5] == "3/20"

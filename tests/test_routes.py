@@ -44,7 +44,7 @@ def test_status_of_an_unknown_model_is_a_json_404(client):
 def test_status_of_everything(client, served):
     body = client.get("/status").get_json()
     assert body["tier"] == "full"
-    assert set(body["models"]) == set(served.runtime.slots)
+    assert set(body["models"]) == set(served.runtime.views())
     assert body["models"]["canny-control"]["state"] == "loaded"
 
 
@@ -138,6 +138,28 @@ def test_missing_field_is_400_naming_it(client):
 )
 def test_wrongly_typed_or_out_of_range_fields_are_400(client, body, words):
     assert_error(client.post("/models/lllyasviel/sd-controlnet-canny", json=body), 400, *words)
+
+
+@pytest.mark.parametrize(
+    "model_id", ["microsoft/speecht5_tts", "damo-vilab/text-to-video-ms-1.7b", "runwayml/stable-diffusion-v1-5"]
+)
+@pytest.mark.parametrize("text", ["", "   "])
+def test_an_empty_prompt_is_400_naming_the_field(client, model_id, text):
+    assert_error(client.post(f"/models/{model_id}", json={"text": text}), 400, "'text'", "empty")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ("[" * 100_000 + "]" * 100_000, ("nested",)),
+        ('{"img_url": "public/examples/photo.jpg", "text": "a", "seed": ' + "9" * 309 + "}", ("seed", "integer")),
+        ('{"img_url": "public/examples/photo.jpg", "text": "a", "guidance_scale": ' + "9" * 309 + "}",
+         ("guidance_scale", "number")),
+    ],
+)
+def test_deep_json_and_huge_numbers_are_400(client, body, words):
+    response = client.post("/models/lllyasviel/sd-controlnet-canny", data=body, content_type="application/json")
+    assert_error(response, 400, *words)
 
 
 def test_body_that_is_not_a_json_object_is_400(client):

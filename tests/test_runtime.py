@@ -8,6 +8,7 @@ from models_server.catalog import ModelSpec, catalog_rows
 from models_server.catalog.minimal import CONTROLNET_KINDS
 from models_server.errors import ConfigError
 from models_server.runtime import Runtime, State
+from models_server.status_body import model_status
 from models_server.tasks.base import Field, Kind, Task
 
 
@@ -17,7 +18,7 @@ def rows(*ids: str) -> list[ModelSpec]:
 
 
 def test_eight_controlnets_share_one_base_and_own_their_scheduler(served):
-    pipelines = [served.runtime.slots[f"lllyasviel/sd-controlnet-{kind}"].model for kind in CONTROLNET_KINDS]
+    pipelines = [served.runtime.model(f"lllyasviel/sd-controlnet-{kind}") for kind in CONTROLNET_KINDS]
     first = pipelines[0]
     for pipeline in pipelines[1:]:
         for name in ("unet", "vae", "text_encoder", "tokenizer"):
@@ -33,31 +34,31 @@ def test_missing_weights_fail_that_model_only(tiny_root, public_dir, tmp_path):
     )
     runtime = Runtime(settings, rows("canny-control", "lllyasviel/sd-controlnet-hed", "lllyasviel/sd-controlnet-mlsd"))
     runtime.load_all()
-    failed = runtime.describe(runtime.slots["lllyasviel/sd-controlnet-hed"])
+    failed = model_status(runtime.view("lllyasviel/sd-controlnet-hed"), runtime)
     assert failed["state"] == "failed" and failed["loaded"] is False
     assert "absent" in failed["error"]["message"]
-    assert runtime.slots["lllyasviel/sd-controlnet-mlsd"].state is State.LOADED
-    assert runtime.slots["canny-control"].state is State.LOADED
+    assert runtime.view("lllyasviel/sd-controlnet-mlsd").state is State.LOADED
+    assert runtime.view("canny-control").state is State.LOADED
 
 
 def test_missing_model_root_names_where_it_looked(public_dir, tmp_path):
     settings = tiny_settings(tmp_path / "empty-root", public_dir)
     runtime = Runtime(settings, rows("hed-control"))
     runtime.load_all()
-    slot = runtime.slots["hed-control"]
-    assert slot.state is State.FAILED
-    assert "lllyasviel/Annotators" in slot.reason and "models-server download" in slot.reason
+    view = runtime.view("hed-control")
+    assert view.state is State.FAILED
+    assert "lllyasviel/Annotators" in view.reason and "models-server download" in view.reason
 
 
 def test_tier_and_config_decide_what_is_disabled(tiny_root, public_dir):
     settings = tiny_settings(tiny_root, public_dir, tier="minimal", models={"hed-control": {"enabled": False}})
     runtime = Runtime(settings)
-    assert runtime.slots["hed-control"].state is State.DISABLED
-    assert runtime.slots["canny-control"].state is State.LOADING
+    assert runtime.view("hed-control").state is State.DISABLED
+    assert runtime.view("canny-control").state is State.LOADING
     higher = [row for row in catalog_rows() if row.tier != "minimal"]
     for row in higher:
-        assert runtime.slots[row.id].state is State.DISABLED
-        assert "tier" in runtime.slots[row.id].reason
+        assert runtime.view(row.id).state is State.DISABLED
+        assert "tier" in runtime.view(row.id).reason
 
 
 def test_unknown_model_in_config_is_refused(tiny_root, public_dir):
@@ -101,8 +102,8 @@ def test_an_exception_in_a_handler_is_a_500_and_the_model_serves_on(tiny_root, p
     assert failed.status_code == 500
     assert "RuntimeError: boom" in failed.get_json()["error"]["message"]
     assert client.post("/models/test/flaky", json={"text": "again"}).get_json() == {"echo": "again"}
-    assert runtime.slots["test/flaky"].queue == 0
-    assert not runtime.slots["test/flaky"].lock.locked()
+    assert runtime.view("test/flaky").queue == 0
+    assert not runtime.slots.run_lock("test/flaky").locked()
     assert calls == ["explode", "again"]
 
 
@@ -139,7 +140,7 @@ def test_warm_up_runs_the_handler_once_at_load_with_cheap_inputs(tiny_root, publ
 
     runtime = Runtime(tiny_settings(tiny_root, public_dir, warmup=True), [_recording_spec("test/warm", record)])
     runtime.load_all()
-    calls = runtime.slots["test/warm"].model["calls"]
+    calls = runtime.model("test/warm")["calls"]
     assert len(calls) == 1 and calls[0][1] == (64, 64) and calls[0][2] == 1
 
 
@@ -151,7 +152,7 @@ def test_compile_true_compiles_the_modules_and_warms_them_up(tiny_root, public_d
     settings = tiny_settings(tiny_root, public_dir, models={"test/compiled": {"compile": True}})
     runtime = Runtime(settings, [_recording_spec("test/compiled", record)])
     runtime.load_all()
-    model = runtime.slots["test/compiled"].model
+    model = runtime.model("test/compiled")
     assert model["layer"]._compiled_call_impl is not None  # torch.compile wraps the forward
     assert len(model["calls"]) == 1
 
@@ -172,4 +173,4 @@ def test_out_of_memory_in_a_request_is_a_503_and_the_model_serves_on(tiny_root, 
     assert response.status_code == 503 and "Retry-After" in response.headers
     assert "out of memory" in response.get_json()["error"]["message"]
     assert client.post("/models/test/oom", json={"text": "small"}).get_json() == {"ok": True}
-    assert not runtime.slots["test/oom"].lock.locked() and runtime.slots["test/oom"].queue == 0
+    assert not runtime.slots.run_lock("test/oom").locked() and runtime.view("test/oom").queue == 0

@@ -8,6 +8,7 @@ A missing Chromium is a failure, not a skip: CI must not pass without having loo
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -70,16 +71,14 @@ def test_page_screenshot(live, tmp_path, monkeypatch, photo_ref):
     assert requests.post(f"{url}/models/canny-control", json={"img_url": photo_ref}, timeout=30).status_code == 200
     requests.post(f"{url}/models/{EVIL_ID}", json={"img_url": "public/examples/missing.jpg"}, timeout=30)
     runtime = app.extensions["models_server"].runtime
-    monkeypatch.setattr(runtime.slots["canny-control"], "bytes", 1_719_664_640, raising=False)
-    describe = runtime.describe
+    real_views = runtime.views
 
-    def with_progress(slot):
-        status = describe(slot)
-        if slot.spec.id == "canny-control":
-            status["progress"] = {"step": 7, "total": 20}
-        return status
+    def with_progress_and_memory():
+        views = real_views()
+        views["canny-control"] = dataclasses.replace(views["canny-control"], progress=(7, 20), bytes=1_719_664_640)
+        return views
 
-    monkeypatch.setattr(runtime, "describe", with_progress)
+    monkeypatch.setattr(runtime, "views", with_progress_and_memory)
     shot = tmp_path / "status-page.png"
     run_chromium(f"{url}/", tmp_path / "profile", "--window-size=1280,640", f"--screenshot={shot}")
     assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000

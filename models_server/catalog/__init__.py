@@ -6,6 +6,7 @@ A row says which task a served id runs, in which tier, which weight repositories
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -38,7 +39,12 @@ class Repo:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One served model id. `weights[i]` is resolved to a folder for `loader(ctx)`."""
+    """One served model id. `weights[i]` is resolved to a folder for `loader(ctx)`.
+
+    `preload=False` makes a rare or heavy model lazy by default (it still answers `loaded: true`
+    and loads on its first request); the config can say otherwise per model. `fp16_bytes` is the
+    real weights' size in half precision, for planning memory budgets before anything is downloaded.
+    """
 
     id: str
     task: Task
@@ -47,6 +53,8 @@ class ModelSpec:
     loader: Loader
     framework: str = "transformers"
     aliases: tuple[str, ...] = ()
+    preload: bool = True
+    fp16_bytes: int | None = None
 
     def in_tier(self, tier: Tier) -> bool:
         return TIERS.index(self.tier) <= TIERS.index(tier)
@@ -65,9 +73,13 @@ def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
 
 def catalog_rows() -> list[ModelSpec]:
     """All rows, minimal tier first."""
-    from models_server.catalog import full, minimal, standard
+    from models_server.catalog import diffusion_coverage, full, minimal, standard, text_coverage, vision_coverage
+    from models_server.catalog.sizes import FP16_BYTES
 
-    return [*minimal.MODELS, *standard.MODELS, *full.MODELS]
+    rows = [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text_coverage.MODELS, *vision_coverage.MODELS,
+            *diffusion_coverage.MODELS]
+    return [row if row.fp16_bytes is not None or row.id not in FP16_BYTES
+            else dataclasses.replace(row, fp16_bytes=FP16_BYTES[row.id]) for row in rows]
 
 
 def unique_repos(rows: Iterable[ModelSpec]) -> list[Repo]:

@@ -7,12 +7,12 @@ for `application/json`, bytes for any other type. Files travel inline, never und
 from __future__ import annotations
 
 import base64
-import io
 from typing import Any
 
 from PIL import Image
 
 from models_server.hf_api.requests import HFRequest
+from models_server.media.encode import audio_bytes, image_bytes, video_bytes
 from models_server.media.types import Audio, Segmentation, Video
 
 JSON = "application/json"
@@ -61,11 +61,7 @@ def sound(result: Audio, request: HFRequest) -> tuple[bytes, str]:
 
 
 def video(result: Video, request: HFRequest) -> tuple[bytes, str]:
-    from models_server.media.video import write_mp4
-
-    buffer = io.BytesIO()
-    write_mp4(result, buffer)
-    return buffer.getvalue(), "video/mp4"
+    return video_bytes(result), "video/mp4"
 
 
 def depth(result: Image.Image, request: HFRequest) -> tuple[Any, str]:
@@ -93,23 +89,6 @@ def segments(result: Segmentation, request: HFRequest) -> tuple[Any, str]:
         for item, mask in zip(result.segments, result.masks, strict=True)
     ]
     return answer, JSON
-
-
-def image_bytes(picture: Image.Image, image_format: str) -> bytes:
-    if image_format == "JPEG" and picture.mode not in ("RGB", "L"):
-        picture = picture.convert("RGB")
-    buffer = io.BytesIO()
-    picture.save(buffer, format=image_format)
-    return buffer.getvalue()
-
-
-def audio_bytes(audio: Audio, audio_format: str) -> bytes:
-    import soundfile
-
-    buffer = io.BytesIO()
-    subtype = "VORBIS" if audio_format == "OGG" else "PCM_16"
-    soundfile.write(buffer, audio.samples, audio.sample_rate, format=audio_format, subtype=subtype)
-    return buffer.getvalue()
 
 
 def _top_k(result: list[dict[str, Any]], request: HFRequest) -> list[dict[str, Any]]:

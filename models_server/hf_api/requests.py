@@ -13,14 +13,15 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
 from models_server.errors import BadInput
-from models_server.tasks.base import Field, Kind, Task
+from models_server.kinds import KINDS, MEDIA_KINDS
+from models_server.tasks.base import Field, Task
 
 RAW_BODY_TYPES = ("image/", "audio/", "application/octet-stream")
 UNTYPED = ""  # InferenceClient sends bare `bytes` with no Content-Type at all
 ENVELOPE = frozenset({"inputs", "parameters", "options", "stream"})
 # Generation knobs the Inference API nests one level down; our tasks declare them flat.
 NESTED_KNOBS = ("generate_kwargs", "generation_parameters", "generate_parameters")
-MEDIA_KEYS = {"image": Kind.IMAGE, "audio": Kind.AUDIO}
+MEDIA_KEYS = {spec.api_part: kind for kind, spec in KINDS.items() if spec.api_part}
 GENERATION_KNOBS = frozenset({"max_new_tokens", "return_full_text"})  # what text generation honours
 
 
@@ -84,13 +85,13 @@ def from_envelope(task: Task, envelope: dict[str, Any], accept: str, renames: Ma
             if name is not None:
                 body.setdefault(name, value)
     for item in (*task.inputs, *task.params):
-        if item.kind in (Kind.IMAGE, Kind.AUDIO) and isinstance(body.get(item.name), str):
+        if item.kind in MEDIA_KINDS and isinstance(body.get(item.name), str):
             body[item.name] = _media_bytes(body[item.name])
     return HFRequest(body, parameters, accept)
 
 
 def media_field(task: Task) -> Field | None:
-    return next((item for item in task.inputs if item.kind in (Kind.IMAGE, Kind.AUDIO)), None)
+    return next((item for item in task.inputs if item.kind in MEDIA_KINDS), None)
 
 
 def primary_field(task: Task) -> Field:

@@ -22,11 +22,11 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     """
     if not data:
         raise BadInput("cannot decode image: the resource is empty")
-    image_format = None
+    image_format: str | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             image_format = image.format
             width, height = image.size
             if width * height > max_pixels:

@@ -1,4 +1,8 @@
-"""Writing handler outputs under public/ and replacing them by the paths the controller reads.
+"""A handler's outputs as the controller reads them: media become files under public/.
+
+Two steps, so bytes can be produced on one host and written on another: `encode_result` turns
+media into `EncodedFile`s (pure, no disk), and `OutputStore.publish` — the only writer of
+public/ — writes each one and puts its path where it stood.
 
 Each file is written to a hidden temporary name and then hard-linked to its final name,
 which fails if that name exists: a returned path never points at a half-written file and
@@ -7,76 +11,67 @@ no file is ever overwritten.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from PIL import Image
+from models_server.media.encode import EncodedFile, encode_file, is_media
+from models_server.media.types import Segmentation
 
-from models_server.media.types import Audio, Segmentation, Video
+log = logging.getLogger(__name__)
+FOLDERS = ("images", "audios", "videos")
 
-Writer = Callable[[IO[bytes]], None]
+
+def encode_result(result: Any) -> Any:
+    """The result with each media replaced by its file's bytes; a bare media becomes {"path": ...}."""
+    if is_media(result):
+        return {"path": encode_file(result)}
+    if isinstance(result, Segmentation):  # the overlay is the file; masks are for API clients
+        return {"path": encode_file(result.overlay), "segments": result.segments}
+    return _replace(result, lambda value: encode_file(value) if is_media(value) else value)
+
+
+def _replace(value: Any, leaf: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _replace(item, leaf) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_replace(item, leaf) for item in value]
+    return leaf(value)
 
 
 class OutputStore:
     def __init__(self, public_dir: Path) -> None:
         self.public_dir = public_dir
 
-    def encode(self, result: Any) -> Any:
-        """JSON-able data: media become paths; a bare media result becomes {"path": ...}."""
-        if _is_media(result):
-            return {"path": self.save(result)}
-        if isinstance(result, Segmentation):  # the overlay is the file; masks are for API clients
-            return {"path": self.save(result.overlay), "segments": result.segments}
-        return self._replace_media(result)
+    def publish(self, encoded: Any) -> Any:
+        """JSON-able data: every EncodedFile written, and replaced by its path."""
+        return _replace(encoded, lambda value: self.write(value) if isinstance(value, EncodedFile) else value)
 
-    def _replace_media(self, value: Any) -> Any:
-        if _is_media(value):
-            return self.save(value)
-        if isinstance(value, dict):
-            return {key: self._replace_media(item) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self._replace_media(item) for item in value]
-        return value
-
-    def save(self, media: Image.Image | Audio | Video) -> str:
-        if isinstance(media, Image.Image):
-            # level 1: 2-3x faster than the default 6 for files that stay on a local disk
-            return self.write("images", "png", lambda f: media.save(f, format="PNG", compress_level=1))
-        if isinstance(media, Audio):
-            return self.write("audios", "wav", lambda f: _write_wav(media, f))
-        return self.write("videos", "mp4", lambda f: _write_mp4(media, f))
-
-    def write(self, folder: str, extension: str, writer: Writer) -> str:
+    def write(self, file: EncodedFile) -> str:
         """Write a new file `public/<folder>/<uuid>.<extension>`; return "/<folder>/<name>"."""
-        directory = self.public_dir / folder
+        directory = self.public_dir / file.folder
         directory.mkdir(parents=True, exist_ok=True)
-        name = f"{uuid.uuid4().hex}.{extension}"
+        name = f"{uuid.uuid4().hex}.{file.extension}"
         temporary = directory / f".{name}.part"
         try:
-            with open(temporary, "xb") as file:
-                writer(file)
-                file.flush()
-                os.fsync(file.fileno())
+            with open(temporary, "xb") as handle:
+                handle.write(file.data)
+                handle.flush()
+                os.fsync(handle.fileno())
             os.link(temporary, directory / name)
         finally:
             temporary.unlink(missing_ok=True)
-        return f"/{folder}/{name}"
+        return f"/{file.folder}/{name}"
 
-
-def _is_media(value: Any) -> bool:
-    return isinstance(value, (Image.Image, Audio, Video))
-
-
-def _write_wav(audio: Audio, file: IO[bytes]) -> None:
-    import soundfile
-
-    soundfile.write(file, audio.samples, audio.sample_rate, format="WAV", subtype="PCM_16")
-
-
-def _write_mp4(video: Video, file: IO[bytes]) -> None:
-    from models_server.media.video import write_mp4
-
-    write_mp4(video, file)
+    def remove_leftovers(self) -> int:
+        """Delete temporary files a killed process left behind; call before serving starts."""
+        removed = 0
+        for folder in FOLDERS:
+            for leftover in (self.public_dir / folder).glob(".*.part"):
+                leftover.unlink(missing_ok=True)
+                removed += 1
+        if removed:
+            log.info("removed %d unfinished output files left by an earlier run", removed)
+        return removed

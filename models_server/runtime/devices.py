@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,3 +33,39 @@ def resolve_dtype(requested: str, device: str) -> torch.dtype:
 
 def dtype_name(dtype: torch.dtype | None) -> str | None:
     return None if dtype is None else str(dtype).removeprefix("torch.")
+
+
+class DeviceChoice:
+    """The device and dtype the settings ask for, resolved once, when the first model loads.
+
+    Resolving imports torch and may initialise CUDA, so it waits until loading starts rather
+    than slowing the port's opening. `error` says why it failed, for every model's status.
+    """
+
+    def __init__(self, requested_device: str, requested_dtype: str) -> None:
+        self.requested_dtype = requested_dtype
+        self.device = requested_device
+        self.dtype: torch.dtype | None = None
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._resolved = False
+
+    def resolve(self) -> bool:
+        with self._lock:
+            if not self._resolved and self.error is None:
+                try:
+                    self.device = resolve_device(self.device)
+                    self.dtype = resolve_dtype(self.requested_dtype, self.device)
+                    self._resolved = True
+                except RuntimeError as exc:
+                    self.error = str(exc)
+            return self._resolved
+
+    @property
+    def kind(self) -> str:
+        """"gpu" or "cpu": which memory budget the models' weights count against."""
+        return "gpu" if self.device.startswith("cuda") else "cpu"
+
+    @property
+    def dtype_name(self) -> str:
+        return dtype_name(self.dtype) or self.requested_dtype

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -14,9 +14,7 @@ class Candidate:
     freed_bytes: int  # what moving it down would free on the device in question
 
 
-def choose_victims(
-    candidates: Iterable[Candidate], needed: int, protect: Callable[[str], bool] = lambda _: False
-) -> list[str] | None:
+def choose_victims(candidates: Iterable[Candidate], needed: int) -> list[str] | None:
     """The fewest least-recently-used idle models whose moving frees `needed` bytes.
 
     None when even all idle models together cannot free that much.
@@ -26,7 +24,7 @@ def choose_victims(
     chosen: list[str] = []
     freed = 0
     for candidate in sorted(candidates, key=lambda c: c.last_used):
-        if candidate.busy or protect(candidate.model_id) or candidate.freed_bytes <= 0:
+        if candidate.busy or candidate.freed_bytes <= 0:
             continue
         chosen.append(candidate.model_id)
         freed += candidate.freed_bytes

@@ -7,7 +7,7 @@ identified by their storage, so a module shared by several pipelines is counted 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from typing import Any
 
 _MAX_DEPTH = 4
@@ -59,7 +59,7 @@ def _tensors(module: Any) -> Iterator[Any]:
     yield from module.buffers()
 
 
-def move(obj: Any, device: str, keep: set[int] = frozenset()) -> None:
+def move(obj: Any, device: str, keep: Set[int] = frozenset()) -> None:
     """Move every module of `obj` to `device`, except those whose id is in `keep`."""
     for module in modules_of(obj):
         if id(module) not in keep:

@@ -9,21 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-from PIL import Image
+from models_server.kinds import KINDS
+from models_server.tasks.base import Field, Task
 
-from models_server.media.types import Audio
-from models_server.tasks.base import Field, Kind, Task
-
-_SAMPLES = {
-    Kind.TEXT: lambda: "A photo of a cat sitting on a table.",
-    Kind.TEXT_LIST: lambda: ["cat", "table"],
-    Kind.IMAGE: lambda: Image.new("RGB", (64, 64), (128, 96, 64)),
-    Kind.AUDIO: lambda: Audio(np.zeros(16000, dtype=np.float32), 16000),
-    Kind.INT: lambda: 1,
-    Kind.FLOAT: lambda: 0.5,
-    Kind.BOOL: lambda: False,
-}
 _CHEAP_PARAMS = {"num_inference_steps": 1, "num_frames": 2, "max_new_tokens": 2, "width": 64, "height": 64}
 
 
@@ -36,4 +24,4 @@ def sample_request(task: Task) -> tuple[dict[str, Any], dict[str, Any]]:
 def _value(field: Field) -> Any:
     if field.default is not None:
         return field.default
-    return _SAMPLES[field.kind]()
+    return KINDS[field.kind].sample()

@@ -112,7 +112,7 @@ def convert_voice(vc: SpeechT5, inputs: dict[str, Any], params: dict[str, Any]) 
 
 TEXT_TO_SPEECH = Task(
     "text-to-speech",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",)),),
+    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",), non_empty=True),),
     handler=speak,
 )
 

@@ -78,7 +78,7 @@ def answer_question(model: TokenizedModel, inputs: dict[str, Any], params: dict[
     )
     with torch.inference_mode():
         output = model.model(**model_inputs)
-    best = {"answer": "", "score": 0.0, "start": 0, "end": 0}
+    best: dict[str, Any] = {"answer": "", "score": 0.0, "start": 0, "end": 0}
     for window in range(len(batch["input_ids"])):
         context_ids = [s == 1 for s in batch.sequence_ids(window)]
         in_context = torch.tensor(context_ids, device=output.start_logits.device)
@@ -131,7 +131,11 @@ def load_token_classification(ctx: LoadContext) -> Any:
 
 
 def tag_entities(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
-    """`[{"entity_group", "word", "score", "start", "end"}]`: word pieces merged into entities."""
+    """`[{"entity_group", "word", "score", "start", "end"}]`: word pieces merged into entities.
+
+    A byte-level BPE token that is only the space before a word has an empty span once the
+    pipeline trims it; tagged on its own it is no entity, so it is left out.
+    """
     return [
         {
             "entity_group": e["entity_group"],
@@ -141,6 +145,7 @@ def tag_entities(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) -> l
             "end": int(e["end"]),
         }
         for e in pipe(inputs["text"])
+        if e["end"] > e["start"]
     ]
 
 
@@ -154,12 +159,28 @@ TOKEN_CLASSIFICATION = Task(
 # --- sentence similarity -----------------------------------------------------------------
 
 
-def load_sentence_transformer(ctx: LoadContext) -> Any:
-    """sentence-transformers reads its own layout (modules.json, pooling, normalisation)."""
+def load_sentence_transformer(ctx: LoadContext, **options: Any) -> Any:
+    """sentence-transformers reads its own layout (modules.json, pooling, dense layers, normalisation)."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(ctx.weight_dirs[0]), device=ctx.device, local_files_only=True)
+    model = SentenceTransformer(str(ctx.weight_dirs[0]), device=ctx.device, local_files_only=True, **options)
     return model.to(ctx.dtype).eval()
+
+
+# INSTRUCTOR embeds "instruction + text" and averages over the text's tokens only. The controller
+# sends no instruction, so every sentence gets this one, in the "Represent the <what> for <task>:"
+# form the INSTRUCTOR authors use.
+INSTRUCTOR_INSTRUCTION = "Represent the sentence for semantic similarity: "
+
+
+def load_instructor(ctx: LoadContext) -> Any:
+    """hkunlp/instructor-*: a plain sentence-transformers layout, run with an instruction prompt
+    that pooling leaves out (sentence-transformers does that by itself only for the Hub names)."""
+    model = load_sentence_transformer(
+        ctx, prompts={"similarity": INSTRUCTOR_INSTRUCTION}, default_prompt_name="similarity"
+    )
+    model.set_pooling_include_prompt(False)
+    return model
 
 
 def compare_sentences(model: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list[float]:

@@ -38,7 +38,7 @@ def text_to_image(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> I
 
 TEXT_TO_IMAGE = Task(
     name="text-to-image",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("prompt",)),),
+    inputs=(Field("text", Kind.TEXT, required=True, aliases=("prompt",), non_empty=True),),
     params=GENERATION_PARAMS,
     handler=text_to_image,
 )

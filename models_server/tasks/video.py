@@ -52,7 +52,7 @@ def generate_video(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) ->
 
 TEXT_TO_VIDEO = Task(
     "text-to-video",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("prompt", "inputs")),),
+    inputs=(Field("text", Kind.TEXT, required=True, aliases=("prompt", "inputs"), non_empty=True),),
     handler=generate_video,
     params=(
         Field("num_frames", Kind.INT, default=16, minimum=1, maximum="max_frames"),

@@ -1,7 +1,10 @@
 """Image in, labels/boxes/maps out: classification, detection, segmentation, depth.
 
-Each model family is a small class: the loader builds it once from a local folder, calling
-it runs one image. The handlers turn its output into the controller's shapes. Boxes are
+Each way of answering is a small class: the loader builds it once from a local folder through
+transformers' Auto classes, so the architecture comes from the checkpoint's own config (ViT, BEiT,
+DeiT, ResNet and timm checkpoints classify; DETR, YOLOS and Table Transformer detect; DETR
+panoptic, MaskFormer, SegFormer and CLIPSeg segment; DPT and GLPN estimate depth). Calling it
+runs one image; the handlers turn its output into the controller's shapes. Boxes are
 post-processed to the size of the image as sent (after EXIF rotation), which is the
 picture the controller draws them on.
 """
@@ -155,10 +158,17 @@ DETECT_OPEN_VOCABULARY = Task(
 
 # --- segmentation -------------------------------------------------------------------------------
 
+# What CLIPSeg looks for when a request names nothing: broad things most photos hold.
+DEFAULT_SEGMENT_PROMPTS = (
+    "person", "animal", "vehicle", "building", "road", "sky", "tree", "grass", "water", "furniture",
+    "food", "text",
+)
+
 
 @dataclass
 class Segmenter:
-    """DETR panoptic (query masks, scored) or SegFormer (per-pixel classes).
+    """Mask classification (DETR panoptic, MaskFormer: one scored mask per query) or per-pixel
+    classes (SegFormer).
 
     Calling it gives a map of segment ids at the image's size and, per id, its label and
     score. SegFormer's score for a class is its mean probability over the pixels it won.
@@ -168,7 +178,10 @@ class Segmenter:
     processor: Any
     panoptic: bool
 
-    def __call__(self, image: Image.Image, threshold: float | None, mask_threshold: float | None):
+    def __call__(
+        self, image: Image.Image, threshold: float | None, mask_threshold: float | None, overlap: float | None = None
+    ):
+        """`overlap`: how much of a query's mask must survive the other masks for it to count."""
         import torch
 
         inputs = to_model(self.processor(images=image, return_tensors="pt"), self.model)
@@ -179,7 +192,8 @@ class Segmenter:
         if self.panoptic:
             found = self.processor.post_process_panoptic_segmentation(
                 outputs, threshold=0.85 if threshold is None else threshold,
-                mask_threshold=0.5 if mask_threshold is None else mask_threshold, target_sizes=size,
+                mask_threshold=0.5 if mask_threshold is None else mask_threshold,
+                overlap_mask_area_threshold=0.8 if overlap is None else overlap, target_sizes=size,
             )[0]
             segments = {
                 info["id"]: {"label": names[info["label_id"]], "score": round(float(info["score"]), 4)}
@@ -189,16 +203,50 @@ class Segmenter:
         logits = torch.nn.functional.interpolate(
             outputs.logits.float(), size=size[0], mode="bilinear", align_corners=False
         )[0]
-        probs, classes = logits.softmax(0).max(0)
-        segments = {
-            int(c) + 1: {"label": names[int(c)], "score": round(float(probs[classes == c].mean()), 4)}
-            for c in classes.unique()
-        }
-        return classes.cpu().numpy().astype("int64") + 1, segments
+        return _winners(logits.softmax(0), [names[i] for i in range(len(names))], 0.0)
 
 
-def load_panoptic_segmenter(ctx: LoadContext) -> Segmenter:
-    model, processor = load_pretrained(ctx, "DetrForSegmentation", "AutoImageProcessor")
+def _winners(probs: Any, labels: list[str], threshold: float):
+    """Each pixel to the label of highest probability, or to no segment (0) below `threshold`.
+
+    Segment ids are label index + 1; a segment's score is its mean probability over its pixels.
+    """
+    best, classes = probs.max(0)
+    ids = (classes + 1).masked_fill(best < threshold, 0)
+    segments = {
+        segment_id: {"label": labels[segment_id - 1], "score": round(float(best[ids == segment_id].mean()), 4)}
+        for segment_id in ids.unique().tolist()
+        if segment_id > 0
+    }
+    return ids.cpu().numpy().astype("int64"), segments
+
+
+@dataclass
+class PromptedSegmenter:
+    """CLIPSeg: one probability map per text prompt; each pixel goes to its most likely prompt."""
+
+    model: Any
+    processor: Any
+
+    def __call__(self, image: Image.Image, prompts: list[str], threshold: float | None):
+        import torch
+
+        inputs = self.processor(
+            text=prompts, images=[image] * len(prompts), padding=True, return_tensors="pt"
+        )
+        with torch.inference_mode():
+            logits = self.model(**to_model(inputs, self.model)).logits.float()
+        logits = logits.reshape(len(prompts), 1, *logits.shape[-2:])
+        probs = torch.nn.functional.interpolate(
+            logits.sigmoid(), size=(image.height, image.width), mode="bilinear", align_corners=False
+        )[:, 0]
+        return _winners(probs, prompts, 0.4 if threshold is None else threshold)
+
+
+def load_mask_segmenter(ctx: LoadContext) -> Segmenter:
+    """DETR panoptic, MaskFormer, Mask2Former: transformers' universal segmentation models,
+    post-processed as panoptic segmentation (as its pipeline does by default)."""
+    model, processor = load_pretrained(ctx, "AutoModelForUniversalSegmentation", "AutoImageProcessor")
     return Segmenter(model, processor, panoptic=True)
 
 
@@ -207,17 +255,32 @@ def load_semantic_segmenter(ctx: LoadContext) -> Segmenter:
     return Segmenter(model, processor, panoptic=False)
 
 
+def load_prompted_segmenter(ctx: LoadContext) -> PromptedSegmenter:
+    return PromptedSegmenter(*load_pretrained(ctx, "CLIPSegForImageSegmentation", "AutoProcessor"))
+
+
 def segment(model: Segmenter, inputs: dict[str, Any], params: dict[str, Any]) -> Segmentation:
     """The overlay, `[{"label", "score", "area"}]` largest first, and each segment's mask.
 
     The overlay paints each segment in its own colour over the photo; with no segment
     found it is the photo itself, so the controller's `path` is always there.
     """
+    image = inputs["img_url"]
+    found = model(image, params["threshold"], params["mask_threshold"], params["overlap_mask_area_threshold"])
+    return _segmentation(image, *found)
+
+
+def segment_by_prompts(model: PromptedSegmenter, inputs: dict[str, Any], params: dict[str, Any]) -> Segmentation:
+    """As `segment`, for the things named in `text` ("cat, sofa") or, without them, DEFAULT_SEGMENT_PROMPTS."""
+    image = inputs["img_url"]
+    prompts = inputs["text"] or list(DEFAULT_SEGMENT_PROMPTS)
+    return _segmentation(image, *model(image, prompts, params["threshold"]))
+
+
+def _segmentation(image: Image.Image, ids: Any, segments: dict[int, dict[str, Any]]) -> Segmentation:
     import numpy as np
     from PIL import Image
 
-    image = inputs["img_url"]
-    ids, segments = model(image, params["threshold"], params["mask_threshold"])
     areas = {segment_id: int((ids == segment_id).sum()) for segment_id in segments}
     palette = np.random.default_rng(0).integers(40, 256, size=(int(ids.max(initial=0)) + 2, 3))
     colours = np.where((ids > 0)[..., None], palette[np.clip(ids, 0, None)], 0).astype(np.uint8)
@@ -233,11 +296,14 @@ def segment(model: Segmenter, inputs: dict[str, Any], params: dict[str, Any]) ->
     )
 
 
-SEGMENT = Task(
+MASK_THRESHOLD = Field("mask_threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)
+OVERLAP = Field("overlap_mask_area_threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)
+SEGMENT = Task("image-segmentation", (IMAGE,), segment, params=(THRESHOLD, MASK_THRESHOLD, OVERLAP))
+SEGMENT_BY_PROMPTS = Task(
     "image-segmentation",
-    (IMAGE,),
-    segment,
-    params=(THRESHOLD, Field("mask_threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)),
+    (IMAGE, Field("text", Kind.TEXT_LIST, aliases=("candidate_labels", "labels", "prompts"))),
+    segment_by_prompts,
+    params=(THRESHOLD,),
 )
 
 

@@ -1,0 +1,82 @@
+"""One request from its bytes to its answer's bytes: decode, admit, run, encode, deliver.
+
+Any host calls `RequestPipeline.handle`: the Flask route today, another engine's ingress
+tomorrow. The steps are separate methods so a host can run them in different places (encode
+where the model ran, `deliver` where public/ lives).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from models_server.errors import BadInput, ServerError
+from models_server.media.outputs import OutputStore
+from models_server.pipeline.fields import FieldDecoder
+from models_server.pipeline.protocols import JSON, PROTOCOLS, Call, Encoded, RawRequest, RequestProtocol
+from models_server.runtime import Runtime
+from models_server.tasks.base import Task
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: bytes
+    mimetype: str
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON, as Flask writes it, so every host answers byte for byte the same."""
+    return (json.dumps(value, separators=(",", ":")) + "\n").encode()
+
+
+def error_reply(error: ServerError) -> Reply:
+    return Reply(json_bytes(error.body()), JSON, error.status, error.headers)
+
+
+class RequestPipeline:
+    def __init__(self, runtime: Runtime, fields: FieldDecoder, store: OutputStore,
+                 protocols: tuple[RequestProtocol, ...] = PROTOCOLS) -> None:
+        self.runtime = runtime
+        self.fields = fields
+        self.store = store
+        self.protocols = protocols
+
+    def handle(self, request: RawRequest) -> Reply:
+        """The answer to `request`; raises ServerError (see `error_reply`) for every refusal."""
+        model_id = self.runtime.resolve(request.model_id)
+        task = self.runtime.catalog[model_id].task
+        with self.runtime.admit(model_id) as ticket:  # refused at once when full: before any fetch
+            call = self.decode(task, request)
+            inputs, params = self.fields.decode(task, call.body)
+            result = ticket.run(inputs, params)
+        return self.deliver(call.encode(result))
+
+    def decode(self, task: Task, request: RawRequest) -> Call:
+        json_body = parse_json(request.mimetype, request.body)
+        for protocol in self.protocols:
+            call = protocol.decode(task, request, json_body)
+            if call is not None:
+                return call
+        raise BadInput("the request body is in no protocol this server speaks")
+
+    def deliver(self, encoded: Encoded) -> Reply:
+        """Write the answer's files under public/ (the only writer) and serialise the answer."""
+        if encoded.mimetype == JSON:
+            return Reply(json_bytes(self.store.publish(encoded.content)), JSON)
+        return Reply(encoded.content, encoded.mimetype)
+
+
+def parse_json(mimetype: str, body: bytes) -> Any:
+    """The JSON a body of a JSON type holds; None for other types and for malformed JSON."""
+    if not (mimetype == JSON or (mimetype.startswith("application/") and mimetype.endswith("+json"))):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+    except RecursionError:
+        raise BadInput("the JSON body is nested too deeply") from None

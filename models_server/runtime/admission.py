@@ -1,0 +1,104 @@
+"""Admitting requests to a model and running them: queue limit, per-model turn, pin, deadline.
+
+A request is counted in (`admit`) before its inputs are decoded, so a full queue or a model
+that cannot serve is refused before any URL is fetched. Different models run concurrently;
+requests to one model take turns under its run lock, and each run pins its slot so eviction
+leaves it alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from models_server.config import Limits
+from models_server.errors import Busy, InferenceFailed, NotReady, ServerError, TimedOut
+from models_server.progress import Job, tracking
+from models_server.runtime.loading import ModelLoader
+from models_server.runtime.residency import Residency
+from models_server.runtime.slots import SlotTable, State
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """An admitted request: it may run its model once before `deadline` (monotonic seconds)."""
+
+    model_id: str
+    deadline: float
+    run: Callable[[dict[str, Any], dict[str, Any]], Any]
+
+
+class Admission:
+    def __init__(self, slots: SlotTable, residency: Residency, loader: ModelLoader, limits: Limits,
+                 resolve_device: Callable[[], bool]) -> None:
+        self.slots = slots
+        self.residency = residency
+        self.loader = loader
+        self.limits = limits
+        self.resolve_device = resolve_device
+
+    @contextmanager
+    def admit(self, model_id: str) -> Iterator[Ticket]:
+        """Count the request in for as long as the block runs (503 when it cannot be)."""
+        self.slots.enter(model_id, self.limits.max_queue_per_model)
+        deadline = time.monotonic() + self.limits.request_timeout
+        try:
+            yield Ticket(model_id, deadline, lambda inputs, params: self._run(model_id, deadline, inputs, params))
+        finally:
+            self.slots.leave(model_id)
+
+    def _run(self, model_id: str, deadline: float, inputs: dict[str, Any], params: dict[str, Any]) -> Any:
+        import torch
+
+        run_lock = self.slots.run_lock(model_id)
+        if not run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise TimedOut(f"model {model_id} stayed busy for the whole request_timeout")
+        try:
+            job = Job(model_id, deadline)
+            self._pin(model_id, job)
+            try:
+                with tracking(job), torch.inference_mode():
+                    return self._call(model_id, inputs, params)
+            finally:
+                self.slots.unpin(model_id)
+        except ServerError:
+            raise
+        except torch.OutOfMemoryError as exc:
+            self.residency.release_cached_memory()
+            log.warning("%s ran out of memory: %s", model_id, exc)
+            raise Busy(f"{model_id} ran out of memory for this request; try again or with smaller inputs",
+                       headers={"Retry-After": "10"}, state=State.LOADED.value) from exc
+        except Exception as exc:
+            log.exception("%s failed on a request", model_id)
+            raise InferenceFailed(f"{model_id} failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            run_lock.release()
+
+    def _call(self, model_id: str, inputs: dict[str, Any], params: dict[str, Any]) -> Any:
+        view = self.slots.view(model_id)
+        return view.spec.task.handler(self.slots.model(model_id), inputs, params)
+
+    def _pin(self, model_id: str, job: Job) -> None:
+        """Pin a ready model; load a lazy or evicted one, or bring a moved-down one back, first."""
+        if self.slots.pin_if_ready(model_id, job):
+            return
+        with self.residency.lock:  # no eviction can claim the model between getting ready and the pin
+            view = self.slots.view(model_id)
+            if view.state is State.NOT_LOADED:
+                if not self.resolve_device():
+                    raise NotReady(f"model {model_id} cannot load: {self.slots.view(model_id).reason}", state="failed")
+                self.loader.load(model_id, on_demand=True)
+            elif view.state is State.LOADED and self.slots.moved_down(model_id):
+                if not self.residency.make_room(view.bytes, protect=model_id):
+                    raise Busy(f"model {model_id} waits for memory held by busy models; try again",
+                               headers={"Retry-After": "10"}, state=view.state.value)
+                self.residency.bring_back(model_id)
+            if not self.slots.pin_if_ready(model_id, job):
+                view = self.slots.view(model_id)
+                raise NotReady(f"model {model_id} failed to load: {view.reason}", state=view.state.value)

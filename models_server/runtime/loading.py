@@ -1,0 +1,109 @@
+"""Loading one model: find its weights, make room, call its loader, compile and warm it up."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from models_server.catalog import ModelSpec
+from models_server.config import Settings
+from models_server.errors import Busy, WeightsMissing
+from models_server.lfs import lfs_pointer_reason
+from models_server.runtime import memory
+from models_server.runtime.devices import DeviceChoice
+from models_server.runtime.residency import Residency
+from models_server.runtime.slots import SlotTable
+from models_server.runtime.warmup import sample_request
+from models_server.tasks.loading import LoadContext
+from models_server.weights import disk_bytes, weight_dirs
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoader:
+    def __init__(self, settings: Settings, slots: SlotTable, residency: Residency, device: DeviceChoice) -> None:
+        self.settings = settings
+        self.slots = slots
+        self.residency = residency
+        self.device = device
+
+    def load(self, model_id: str, on_demand: bool = False) -> None:
+        """Load one model; the caller holds `residency.lock` and has resolved the device.
+
+        A broken model ends `failed` with the reason and never stops the others. Raises Busy
+        (the model stays `not_loaded`) when it fits the budget only once busy models finish.
+        A load `on_demand` (a request's, for a lazy or evicted model) keeps the state servable,
+        so requests arriving meanwhile queue for the model instead of being refused.
+        """
+        spec = self.slots.view(model_id).spec
+        started = time.perf_counter()
+        if not on_demand:
+            self.slots.loading(model_id)
+        try:
+            folders = weight_dirs(spec, self.settings)
+        except WeightsMissing as exc:
+            self._fail(model_id, str(exc))
+            return
+        # best effort before loading, so the weights never land beyond the budget first; the
+        # estimate overcounts shared components, and the measured size after loading is enforced
+        self.residency.make_room(self.slots.view(model_id).bytes or self._estimate(spec, folders), protect=model_id)
+        try:
+            assert self.device.dtype is not None, "the device is resolved before any load"
+            context = LoadContext(spec.id, folders, self.device.device, self.device.dtype, self.residency.shared)
+            model = spec.loader(context)
+        except Exception as exc:  # a broken model must not stop the others from loading
+            log.exception("loading %s failed", spec.id)
+            pointers = lfs_pointer_reason([repo.name for repo in spec.weights], folders)
+            self._fail(model_id, pointers or f"{type(exc).__name__}: {exc}")
+            return
+        self._compile_and_warm_up(spec, model)
+        self.slots.loaded(model_id, model, time.perf_counter() - started)
+        self.residency.measure(model_id)
+        view = self.slots.view(model_id)
+        log.info("loaded %s in %.2fs (%s, %d bytes)", spec.id, view.load_seconds, view.placement, view.bytes)
+        self._enforce_budget(model_id, view.bytes)
+
+    def _estimate(self, spec: ModelSpec, folders: tuple[Path, ...]) -> int:
+        """Bytes a model never loaded here will take: its real fp16 size at the configured dtype,
+        else the size of its weight files."""
+        if spec.fp16_bytes is not None and self.device.dtype is not None:
+            return spec.fp16_bytes * self.device.dtype.itemsize // 2
+        return disk_bytes(folders)
+
+    def _enforce_budget(self, model_id: str, size: int) -> None:
+        kind = self.device.kind
+        if self.residency.over_budget(kind) <= 0 or self.residency.make_room(0, protect=model_id):
+            return
+        budget = self.residency.budgets.of(kind)
+        self.residency.unload(model_id)
+        if budget is not None and size > budget:
+            self._fail(model_id, f"needs {size} bytes; the memory budget of {budget} bytes cannot hold it")
+            return
+        raise Busy(f"model {model_id} needs {size} bytes; the memory budget of {budget} bytes holds it only "
+                   "after the models now busy finish", headers={"Retry-After": "10"}, state="not_loaded")
+
+    def _fail(self, model_id: str, reason: str) -> None:
+        log.warning("%s failed to load: %s", model_id, reason)
+        self.slots.failed(model_id, reason)
+        self.residency.shared.release(model_id)
+
+    def _compile_and_warm_up(self, spec: ModelSpec, model: object) -> None:
+        """`compile: true` compiles the model's modules (torch.compile); the warm-up pays for it now.
+
+        A failed warm-up is logged, not fatal: the model may still serve real inputs.
+        """
+        override = self.settings.override(spec.id)
+        if override.compile:
+            for module in memory.modules_of(model):
+                module.compile()
+        if not (self.settings.warmup or override.compile):
+            return
+        import torch
+
+        inputs, params = sample_request(spec.task)
+        try:
+            with torch.inference_mode():
+                spec.task.handler(model, inputs, params)
+        except Exception:
+            log.exception("warm-up of %s failed; it stays loaded", spec.id)

@@ -1,0 +1,154 @@
+"""The runtime: one object that wires the slot table, residency, loading and admission.
+
+It knows nothing of HTTP: hosts (the Flask app, a Ray Serve replica) ask it for snapshots of
+the slots, admit requests and hand it decoded inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import AbstractContextManager
+from typing import Any
+
+from models_server.catalog import ModelSpec, build_catalog, catalog_rows
+from models_server.config import Settings
+from models_server.errors import Busy, ConfigError, NotFound, NotReady, TimedOut, WeightsMissing
+from models_server.runtime.admission import Admission, Ticket
+from models_server.runtime.devices import DeviceChoice
+from models_server.runtime.loading import ModelLoader
+from models_server.runtime.residency import Budgets, Residency
+from models_server.runtime.slots import SlotTable, SlotView, State
+from models_server.tasks.loading import SharedComponents
+from models_server.weights import weight_dirs
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, rows: list[ModelSpec] | None = None) -> None:
+        rows = catalog_rows() if rows is None else rows
+        self.settings = settings
+        self.catalog = build_catalog(rows)
+        unknown = sorted(set(settings.models) - set(self.catalog))
+        if unknown:
+            raise ConfigError(f"config key 'models.{unknown[0]}': no such model id in the catalog")
+        self.devices = DeviceChoice(settings.device, settings.dtype)
+        self.slots = SlotTable((row, *self._initial_state(row)) for row in rows)
+        budgets = Budgets(cpu=settings.max_cpu_memory, gpu=settings.max_gpu_memory)
+        self.residency = Residency(self.slots, budgets, self.devices, SharedComponents())
+        self.loader = ModelLoader(settings, self.slots, self.residency, self.devices)
+        self.admission = Admission(self.slots, self.residency, self.loader, settings.limits, self._resolve_device)
+
+    def _initial_state(self, row: ModelSpec) -> tuple[State, str | None]:
+        override = self.settings.override(row.id)
+        if not row.in_tier(self.settings.tier):
+            return State.DISABLED, f"in tier {row.tier}; this server runs tier {self.settings.tier}"
+        if not override.enabled:
+            return State.DISABLED, "disabled in the config"
+        preload = (self.settings.preload and row.preload) if override.preload is None else override.preload
+        if not preload:
+            try:  # a lazy model whose weights are missing must not answer "loaded" now and fail later
+                weight_dirs(row, self.settings)
+            except WeightsMissing as exc:
+                return State.FAILED, str(exc)
+            return State.NOT_LOADED, None
+        return State.LOADING, None
+
+    # -- loading -------------------------------------------------------------------------
+
+    def start_loading(self) -> threading.Thread:
+        """Load the tier on a background thread, so the port can open first."""
+        thread = threading.Thread(target=self.load_all, name="model-loader", daemon=True)
+        thread.start()
+        return thread
+
+    def load_all(self) -> None:
+        if not self._resolve_device():
+            return
+        started = time.perf_counter()
+        for model_id, view in self.slots.views().items():
+            if view.state is not State.LOADING:
+                continue
+            with self.residency.lock:
+                try:
+                    self.loader.load(model_id)
+                except Busy as exc:  # room only once busy models finish: it loads on its first request
+                    log.info("%s not preloaded: %s", model_id, exc.message)
+        loaded = sum(view.state is State.LOADED for view in self.slots.views().values())
+        log.info("tier %s: %d models loaded in %.1fs", self.settings.tier, loaded, time.perf_counter() - started,
+                 extra={"event": "tier_loaded"})
+
+    def _resolve_device(self) -> bool:
+        if self.devices.resolve():
+            _quiet_progress_bars()
+            return True
+        for model_id, view in self.slots.views().items():
+            if view.state in (State.LOADING, State.NOT_LOADED):
+                self.slots.failed(model_id, self.devices.error or "no device")
+        return False
+
+    def reload(self, model_id: str) -> SlotView:
+        """Load a model again (after a failure, or to pick up new weights); waits for its turn."""
+        model_id = self.resolve(model_id)
+        view = self.slots.view(model_id)
+        if view.state is State.DISABLED:
+            raise NotReady(f"model {model_id} is disabled: {view.reason}", state=view.state.value)
+        if not self._resolve_device():
+            raise NotReady(f"model {model_id} cannot load: {self.slots.view(model_id).reason}", state="failed")
+        run_lock = self.slots.run_lock(model_id)
+        if not run_lock.acquire(timeout=self.settings.limits.request_timeout):
+            raise TimedOut(f"model {model_id} stayed busy; try the reload again later")
+        try:
+            with self.residency.lock:
+                self.residency.unload(model_id)
+                self.loader.load(model_id)
+        finally:
+            run_lock.release()
+        return self.slots.view(model_id)
+
+    # -- serving -------------------------------------------------------------------------
+
+    def resolve(self, model_id: str) -> str:
+        """The served id for an id or alias; NotFound for anything else."""
+        spec = self.catalog.get(model_id)
+        if spec is None:
+            raise NotFound(f"model {model_id!r} is not served here; GET /status lists the models")
+        return spec.id
+
+    def admit(self, model_id: str) -> AbstractContextManager[Ticket]:
+        """Count a request in (503 when the model cannot serve or its queue is full)."""
+        return self.admission.admit(self.resolve(model_id))
+
+    def run(self, model_id: str, inputs: dict[str, Any], params: dict[str, Any]) -> Any:
+        with self.admit(model_id) as ticket:
+            return ticket.run(inputs, params)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def view(self, model_id: str) -> SlotView:
+        return self.slots.view(self.resolve(model_id))
+
+    def views(self) -> dict[str, SlotView]:
+        return self.slots.views()
+
+    def model(self, model_id: str) -> Any:
+        """The live loaded object (tests and tools look inside it; requests go through `run`)."""
+        return self.slots.model(self.resolve(model_id))
+
+    def resident_bytes(self) -> dict[str, int]:
+        return self.residency.resident_bytes()
+
+    @property
+    def device(self) -> str:
+        return self.devices.device
+
+
+def _quiet_progress_bars() -> None:
+    """A server writes log lines; the libraries' loading bars would only garble them."""
+    import diffusers
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.disable_progress_bar()

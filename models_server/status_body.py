@@ -1,0 +1,45 @@
+"""The `/status` answer for one model, built from a slot snapshot: the HTTP side's shape.
+
+The Hugging Face shape (`loaded`, `compute_type`, `framework`) that the controller reads, and
+more for people and tools. `loaded` is true when a request will be served here — for a lazy
+(`not_loaded`) model after a load wait: that is what the controller reads it for (use this
+server, or go to Hugging Face).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models_server.runtime import Runtime, SlotView, State
+
+
+def model_status(view: SlotView, runtime: Runtime) -> dict[str, Any]:
+    devices = runtime.devices
+    status: dict[str, Any] = {
+        "loaded": view.servable,
+        "state": view.state.value,
+        "task": view.spec.task.name,
+        "tier": view.spec.tier,
+        "compute_type": devices.kind,
+        "device": devices.device,
+        "dtype": devices.dtype_name,
+        "framework": view.spec.framework,
+        "placement": view.placement,
+        "bytes": view.bytes,
+        "queue": view.queue,
+        "last_used": view.last_used,
+        "load_seconds": view.load_seconds,
+    }
+    if view.progress is not None:
+        status["progress"] = {"step": view.progress[0], "total": view.progress[1]}
+    if view.spec.aliases:
+        status["aliases"] = list(view.spec.aliases)
+    if view.state is State.FAILED:
+        status["error"] = {"message": view.reason}
+    elif view.reason:
+        status["reason"] = view.reason
+    return status
+
+
+def all_statuses(runtime: Runtime) -> dict[str, dict[str, Any]]:
+    return {model_id: model_status(view, runtime) for model_id, view in runtime.views().items()}
