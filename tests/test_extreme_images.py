@@ -26,6 +26,14 @@ SIZES = [(1, 20), (20, 1), (3000, 1)]
 MAP_TASKS = frozenset({"control-map", "depth-estimation", "image-segmentation"})
 
 
+@pytest.fixture(autouse=True)
+def _small_work_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A smaller budget keeps 75 requests quick; the limit's value is not what is tested here."""
+    from models_server.tasks import work_size
+
+    monkeypatch.setattr(work_size, "MAX_WORK_PIXELS", 128 * 1024)
+
+
 def png_uri(size: tuple[int, int]) -> str:
     buffer = io.BytesIO()
     Image.new("RGB", size, (200, 30, 90)).save(buffer, format="PNG")

@@ -248,3 +248,24 @@ def test_waitress_own_errors_are_json(data, code):
         assert status == code
         assert isinstance(error["message"], str) and error["message"]
         assert "Traceback" not in error["message"] and "waitress" not in error["message"]
+
+
+# -- with the real app --------------------------------------------------------------------------
+
+
+def test_the_real_app_behind_the_guarded_server(served):
+    from models_server.server import serving_options
+
+    options = serving_options(served.settings)
+    assert options.max_body_bytes == served.settings.limits.max_body_bytes
+    assert options.threads == served.settings.threads
+    with running(served.app, max_body_bytes=options.max_body_bytes) as (_, port):
+        status, _, body = request(port, "GET", "/status")
+        assert status == 200 and "models" in json.loads(body)
+        too_big = options.max_body_bytes + 1
+        raw = raw_exchange(port, f"POST /models/canny-control HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                                 f"\r\nContent-Length: {too_big}\r\n\r\n".encode())
+        assert error_of(raw)[0] == 413
+        status, _, body = request(port, "POST", "/models/canny-control", b'{"img_url": 7}',
+                                  {"Content-Type": "application/json"})
+        assert status == 400 and json.loads(body)["error"]["message"]

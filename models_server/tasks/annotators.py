@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.work_size import aux_work_size, crop_box, fit_within, processor_input
+from models_server.tasks.work_size import aux_work_size, crop_box, fit_within, processor_input, scale_to
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,8 +51,7 @@ ANNOTATE = Task(
 
 def _fit(result: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
     """`result` as RGB at `size`: detectors round their working size to multiples of 64."""
-    result = result.convert("RGB")
-    return result if result.size == size else result.resize(size, resample)
+    return scale_to(result, size, resample).convert("RGB")
 
 
 # OpenPose's body network rescales whatever it is given to this height (boxsize 368 x scale 0.5).

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.media.types import Segmentation
 from models_server.tasks.base import Field, Kind, Task
 from models_server.tasks.hf_models import load_pretrained, to_model
-from models_server.tasks.work_size import crop_box, fit_within, processor_input
+from models_server.tasks.work_size import crop_box, fit_within, processor_input, scale_to
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -294,7 +294,7 @@ class DepthEstimator:
         low, high = float(depth.min()), float(depth.max())
         scaled = (depth - low) / (high - low) if high > low else np.zeros_like(depth)
         grey = Image.fromarray((scaled * 255).round().astype(np.uint8))  # 2-D uint8: mode L
-        return grey if grey.size == image.size else grey.resize(image.size, Image.Resampling.BICUBIC)
+        return scale_to(grey, image.size, Image.Resampling.BICUBIC)
 
 
 def load_depth_estimator(ctx: LoadContext) -> DepthEstimator:

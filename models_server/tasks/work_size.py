@@ -148,3 +148,20 @@ def _fixed_size(processor: Any) -> Size | None:
     height = size.get("height") if isinstance(size, dict) else getattr(size, "height", None)
     width = size.get("width") if isinstance(size, dict) else getattr(size, "width", None)
     return (int(width), int(height)) if height and width else None
+
+
+# PIL precomputes ~40 bytes of filter weights per output row and column: for a side of tens of
+# millions of pixels (a 1x49,000,000 strip) that is gigabytes. Past this side, scale by NEAREST,
+# which needs none; such a strip's map has nothing a filter could improve.
+FILTERED_MAX_SIDE = 2**16
+
+
+def scale_to(image: Image.Image, size: Size, resample: int) -> Image.Image:
+    """`image` at `size`, with `resample` unless a side is too long for its filter weights."""
+    from PIL import Image
+
+    if image.size == size:
+        return image
+    if max(size) > FILTERED_MAX_SIDE:
+        resample = Image.Resampling.NEAREST
+    return image.resize(size, resample)
