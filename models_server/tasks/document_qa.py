@@ -28,17 +28,24 @@ if TYPE_CHECKING:
 MAX_ANSWER_TOKENS = 15
 MAX_INPUT_TOKENS = 512  # LayoutLM's positions; some tokenizers save no limit of their own
 Box = tuple[int, int, int, int]
+# Tesseract's time grows with the pixels it reads, and it refuses sides over ~30,000 px (a 500
+# before): pages are read at most at 8 MP (an A4 page at about 300 dpi) and 16,384 px a side.
+OCR_MAX_PIXELS = 8 * 2**20
+OCR_MAX_SIDE = 16_384
 
 
 def ocr_words(image: Image.Image, language: str = "eng") -> list[tuple[str, Box]]:
     """The page's words in reading order, each with its box in 0-1000 page coordinates."""
     import pytesseract
 
+    page = ocr_page(image)
     try:
-        data = pytesseract.image_to_data(image, lang=language, output_type=pytesseract.Output.DICT)
+        data = pytesseract.image_to_data(page, lang=language, output_type=pytesseract.Output.DICT)
     except pytesseract.TesseractNotFoundError:
         raise RuntimeError("document QA needs Tesseract: install the Debian package tesseract-ocr") from None
-    width, height = image.size
+    except pytesseract.TesseractError:
+        raise BadInput(f"Tesseract could not read this {image.width}x{image.height} image as a page") from None
+    width, height = page.size
     words = []
     for text, left, top, w, h in zip(
         data["text"], data["left"], data["top"], data["width"], data["height"], strict=True
@@ -48,6 +55,22 @@ def ocr_words(image: Image.Image, language: str = "eng") -> list[tuple[str, Box]
                    (left + w) * 1000 // width, (top + h) * 1000 // height)
             words.append((text.strip(), tuple(min(max(v, 0), 1000) for v in box)))
     return words
+
+
+def ocr_page(image: Image.Image) -> Image.Image:
+    """`image` scaled down, keeping its aspect, to OCR_MAX_PIXELS and OCR_MAX_SIDE at most;
+    word boxes are relative to the page, so they do not change."""
+    from PIL import Image
+
+    from models_server.tasks.work_size import fit_within
+
+    width, height = fit_within(image.size, OCR_MAX_PIXELS)
+    longest = max(width, height)
+    if longest > OCR_MAX_SIDE:
+        width, height = max(1, width * OCR_MAX_SIDE // longest), max(1, height * OCR_MAX_SIDE // longest)
+    if (width, height) == image.size:
+        return image
+    return image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.media.types import Segmentation
 from models_server.tasks.base import Field, Kind, Task
 from models_server.tasks.hf_models import load_pretrained, to_model
+from models_server.tasks.work_size import crop_box, fit_within, processor_input, scale_to
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -53,7 +54,8 @@ class Classifier:
     def __call__(self, image: Image.Image, top_k: int) -> list[dict[str, Any]]:
         import torch
 
-        inputs = to_model(self.processor(images=image, return_tensors="pt"), self.model)
+        pixels, _ = processor_input(image, self.processor)
+        inputs = to_model(self.processor(images=pixels, return_tensors="pt"), self.model)
         with torch.inference_mode():
             logits = self.model(**inputs).logits[0].float()
         multi = getattr(self.model.config, "problem_type", None) == "multi_label_classification"
@@ -95,13 +97,14 @@ class Detector:
         import torch
 
         threshold = self.default_threshold if threshold is None else threshold
+        pixels, canvas = processor_input(image, self.processor)
         if labels is None:
-            inputs = self.processor(images=image, return_tensors="pt")
+            inputs = self.processor(images=pixels, return_tensors="pt")
         else:
-            inputs = self.processor(images=image, text=[labels], padding=True, return_tensors="pt")
+            inputs = self.processor(images=pixels, text=[labels], padding=True, return_tensors="pt")
         with torch.inference_mode():
             outputs = self.model(**to_model(inputs, self.model))
-        sizes = [(image.height, image.width)]
+        sizes = [(canvas[1], canvas[0])]  # boxes in `image`'s pixels; padding lies right of or below it
         # Open-vocabulary processors name it "grounded"; both give label indices.
         post_process = getattr(self.processor, "post_process_grounded_object_detection", None)
         post_process = post_process or self.processor.post_process_object_detection
@@ -164,6 +167,9 @@ DEFAULT_SEGMENT_PROMPTS = (
     "food", "text",
 )
 
+# Masks and class scores are computed at this size at most, then scaled to the image (see Segmenter).
+SEGMENT_WORK_PIXELS = 512 * 512
+
 
 @dataclass
 class Segmenter:
@@ -172,6 +178,9 @@ class Segmenter:
 
     Calling it gives a map of segment ids at the image's size and, per id, its label and
     score. SegFormer's score for a class is its mean probability over the pixels it won.
+    Masks and class scores are computed at SEGMENT_WORK_PIXELS at most (one float plane per
+    query or class: 150 planes of a 12-megapixel photo would be 7 GB), then the id map is
+    scaled to the image's size without interpolation.
     """
 
     model: Any
@@ -182,12 +191,28 @@ class Segmenter:
         self, image: Image.Image, threshold: float | None, mask_threshold: float | None, overlap: float | None = None
     ):
         """`overlap`: how much of a query's mask must survive the other masks for it to count."""
+        import numpy as np
         import torch
+        from PIL import Image
 
-        inputs = to_model(self.processor(images=image, return_tensors="pt"), self.model)
+        pixels, canvas = processor_input(image, self.processor)
+        inputs = to_model(self.processor(images=pixels, return_tensors="pt"), self.model)
         with torch.inference_mode():
             outputs = self.model(**inputs)
-        size = [(image.height, image.width)]
+        work = fit_within(canvas, SEGMENT_WORK_PIXELS)
+        ids, segments = self._segments(outputs, (work[1], work[0]), threshold, mask_threshold, overlap)
+        left, top, right, bottom = crop_box(canvas, work, image.size)
+        ids = np.ascontiguousarray(ids[top:bottom, left:right].astype("int32"))
+        if ids.shape != (image.height, image.width):
+            ids = np.asarray(Image.fromarray(ids).resize(image.size, Image.Resampling.NEAREST))
+        return ids, segments
+
+    def _segments(self, outputs: Any, work: tuple[int, int], threshold: float | None,
+                  mask_threshold: float | None, overlap: float | None) -> tuple[Any, dict[int, dict[str, Any]]]:
+        """int32 segment ids at `work` (height, width), and each id's label and score."""
+        import torch
+
+        size = [work]
         names = self.model.config.id2label
         if self.panoptic:
             found = self.processor.post_process_panoptic_segmentation(
@@ -199,7 +224,7 @@ class Segmenter:
                 info["id"]: {"label": names[info["label_id"]], "score": round(float(info["score"]), 4)}
                 for info in found["segments_info"]
             }
-            return found["segmentation"].cpu().numpy().astype("int64"), segments
+            return found["segmentation"].cpu().numpy().astype("int32"), segments
         logits = torch.nn.functional.interpolate(
             outputs.logits.float(), size=size[0], mode="bilinear", align_corners=False
         )[0]
@@ -281,18 +306,20 @@ def _segmentation(image: Image.Image, ids: Any, segments: dict[int, dict[str, An
     import numpy as np
     from PIL import Image
 
-    areas = {segment_id: int((ids == segment_id).sum()) for segment_id in segments}
-    palette = np.random.default_rng(0).integers(40, 256, size=(int(ids.max(initial=0)) + 2, 3))
-    colours = np.where((ids > 0)[..., None], palette[np.clip(ids, 0, None)], 0).astype(np.uint8)
-    photo = np.asarray(image, dtype=np.float32)
-    alpha = np.where(ids > 0, 0.5, 0.0)[..., None]
-    overlay = (photo * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+    counts = np.bincount(np.clip(ids, 0, None).ravel())
+    areas = {segment_id: int(counts[segment_id]) if 0 <= segment_id < len(counts) else 0 for segment_id in segments}
+    palette = np.random.default_rng(0).integers(40, 256, size=(int(ids.max(initial=0)) + 2, 3)).astype(np.uint16)
+    # Integer arithmetic on uint8/uint16 planes: a few bytes per pixel, not float32 copies of the photo.
+    inside = ids > 0
+    overlay = np.array(image, dtype=np.uint8)
+    blended = (overlay[inside].astype(np.uint16) + palette[ids[inside]] + 1) // 2
+    overlay[inside] = blended.astype(np.uint8)
     ordered = sorted(segments, key=lambda segment_id: areas[segment_id], reverse=True)
     kept = [i for i in ordered if areas[i] > 0]
     return Segmentation(
         overlay=Image.fromarray(overlay),
         segments=[{**segments[i], "area": round(areas[i] / ids.size, 4)} for i in kept],
-        masks=[Image.fromarray(((ids == i) * 255).astype(np.uint8), mode="L") for i in kept],
+        masks=[Image.fromarray((ids == i).view(np.uint8) * np.uint8(255), mode="L") for i in kept],
     )
 
 
@@ -321,15 +348,19 @@ class DepthEstimator:
         import torch
         from PIL import Image
 
-        inputs = to_model(self.processor(images=image, return_tensors="pt"), self.model)
+        pixels, canvas = processor_input(image, self.processor)
+        inputs = to_model(self.processor(images=pixels, return_tensors="pt"), self.model)
         with torch.inference_mode():
             predicted = self.model(**inputs).predicted_depth.float()
+        work = fit_within(canvas)  # float planes of the full photo would cost gigabytes
+        left, top, right, bottom = crop_box(canvas, work, image.size)
         depth = torch.nn.functional.interpolate(
-            predicted[:, None], size=(image.height, image.width), mode="bicubic", align_corners=False
-        )[0, 0].cpu().numpy()
+            predicted[:, None], size=(work[1], work[0]), mode="bicubic", align_corners=False
+        )[0, 0, top:bottom, left:right].cpu().numpy()
         low, high = float(depth.min()), float(depth.max())
         scaled = (depth - low) / (high - low) if high > low else np.zeros_like(depth)
-        return Image.fromarray((scaled * 255).round().astype(np.uint8))  # 2-D uint8: mode L
+        grey = Image.fromarray((scaled * 255).round().astype(np.uint8))  # 2-D uint8: mode L
+        return scale_to(grey, image.size, Image.Resampling.BICUBIC)
 
 
 def load_depth_estimator(ctx: LoadContext) -> DepthEstimator:

@@ -16,6 +16,7 @@ from models_server.tasks import donut
 from models_server.tasks.base import Field, Kind, Task
 from models_server.tasks.hf_models import load_image_processor, load_pretrained, to_model
 from models_server.tasks.vision import IMAGE, TOP_K
+from models_server.tasks.work_size import processor_input
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -82,6 +83,7 @@ class Captioner:
     def __call__(self, image: Image.Image, prompt: str | None, max_new_tokens: int) -> str:
         import torch
 
+        image, _ = processor_input(image, self.processor)
         if prompt and self.takes_prompt:
             inputs = self.processor(images=image, text=prompt, return_tensors="pt")
         else:
@@ -141,7 +143,8 @@ class AnswerClassifier:
     def __call__(self, image: Image.Image, question: str, top_k: int) -> list[dict[str, Any]]:
         import torch
 
-        inputs = self.processor(images=image, text=question, truncation=True, return_tensors="pt")
+        pixels, _ = processor_input(image, self.processor)
+        inputs = self.processor(images=pixels, text=question, truncation=True, return_tensors="pt")
         with torch.inference_mode():
             probs = self.model(**to_model(inputs, self.model)).logits[0].float().sigmoid()
         scores, ids = probs.topk(min(top_k, probs.numel()))
@@ -166,7 +169,8 @@ class AnswerGenerator:
     def __call__(self, image: Image.Image, question: str, top_k: int) -> list[dict[str, Any]]:
         import torch
 
-        inputs = to_model(self.encode(self.processor, image, question), self.model)
+        pixels, _ = processor_input(image, self.processor)
+        inputs = to_model(self.encode(self.processor, pixels, question), self.model)
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs, max_new_tokens=MAX_ANSWER_TOKENS, output_scores=True, return_dict_in_generate=True
