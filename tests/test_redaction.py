@@ -39,7 +39,8 @@ def test_the_status_page_shows_no_secret_of_a_url(tmp_path: Path, public_dir: Pa
     settings = tiny_settings(tmp_path, public_dir)  # an empty model root: hed fails to load
     runtime = Runtime(settings, rows)
     runtime.load_all()
-    runtime.slots["hed-control"].reason = "weights at http://admin:hunter2@mirror.lan/hed.pth?X-Sig=s3cr3t failed"
+    runtime.slots.set_state("hed-control", runtime.view("hed-control").state,
+                            "weights at http://admin:hunter2@mirror.lan/hed.pth?X-Sig=s3cr3t failed")
     client = create_app(settings, runtime).test_client()
     client.post("/models/canny-control", json={"img_url": "http://bob:pa55@127.0.0.1:9/a.png?key=k3y"})
     html = client.get("/").get_data(as_text=True)

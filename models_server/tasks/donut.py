@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.tasks.hf_models import to_model
+from models_server.tasks.work_size import MIN_PROCESSOR_SIDE, pad_to_aspect
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -58,6 +59,7 @@ class DonutGenerator:
         tokenizer = self.processor.tokenizer
         prompt = self.task.prompt.format(question or "")
         prompt_ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+        image = pad_to_aspect(image, min_side=MIN_PROCESSOR_SIDE)  # a 3000x1 strip would resize to nothing
         inputs = to_model({"pixel_values": self.processor(images=image, return_tensors="pt").pixel_values,
                            "decoder_input_ids": prompt_ids}, self.model)
         # The decoder has learnt this many positions (128 for Donut's DocVQA checkpoint), prompt included.

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.work_size import MIN_PROCESSOR_SIDE, pad_to_aspect
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -73,14 +74,21 @@ def transform(model: SavedModelImage, inputs: dict[str, Any], params: dict[str, 
     import numpy as np
     from PIL import Image
 
-    image = _fit(inputs["img_url"].convert("RGB"))
+    original = _fit(inputs["img_url"].convert("RGB"))
+    # a strip a pixel or two wide would scale to nothing: the model sees it on a padded canvas
+    image = pad_to_aspect(original, min_side=MIN_PROCESSOR_SIDE)
     if model.channels == 3:
-        return Image.fromarray(_to_uint8(_run(model, np.asarray(image, np.float32) / 255.0)))
-    luma, blue, red = image.convert("YCbCr").split()
-    out = _run(model, np.asarray(luma, np.float32)[..., None] / 255.0)
-    size = (out.shape[1], out.shape[0])
-    colour = [channel.resize(size, Image.Resampling.BICUBIC) for channel in (blue, red)]
-    return Image.merge("YCbCr", (Image.fromarray(_to_uint8(out[..., 0])), *colour)).convert("RGB")
+        result = Image.fromarray(_to_uint8(_run(model, np.asarray(image, np.float32) / 255.0)))
+    else:
+        luma, blue, red = image.convert("YCbCr").split()
+        out = _run(model, np.asarray(luma, np.float32)[..., None] / 255.0)
+        size = (out.shape[1], out.shape[0])
+        colour = [channel.resize(size, Image.Resampling.BICUBIC) for channel in (blue, red)]
+        result = Image.merge("YCbCr", (Image.fromarray(_to_uint8(out[..., 0])), *colour)).convert("RGB")
+    if image is original:
+        return result
+    scale = result.width / image.width
+    return result.crop((0, 0, max(1, round(original.width * scale)), max(1, round(original.height * scale))))
 
 
 def _fit(image: Image.Image) -> Image.Image:
@@ -89,7 +97,8 @@ def _fit(image: Image.Image) -> Image.Image:
     scale = MAX_SIDE / max(image.size)
     if scale >= 1:
         return image
-    return image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                        Image.Resampling.LANCZOS)
 
 
 def _run(model: SavedModelImage, pixels):

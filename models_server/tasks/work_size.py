@@ -118,6 +118,9 @@ def processor_input(image: Image.Image, processor: Any) -> tuple[Image.Image, Si
         max(height, math.ceil(width / MAX_PROCESSOR_ASPECT)),
     )
     target = fit_within(canvas)
+    if min(target) < MIN_PROCESSOR_SIDE:  # a few pixels wide: scale the canvas up (bounded by the aspect cap)
+        up = MIN_PROCESSOR_SIDE / min(target)
+        target = (math.ceil(target[0] * up), math.ceil(target[1] * up))
     if target == canvas == image.size:
         return image, canvas
     scale = target[0] / canvas[0]
@@ -128,6 +131,26 @@ def processor_input(image: Image.Image, processor: Any) -> tuple[Image.Image, Si
     padded = Image.new(image.mode, target)
     padded.paste(resized, (0, 0))
     return padded, canvas
+
+
+# Processors that round sizes to their stride (GLPN: 32) make nothing of a side of a few pixels.
+MIN_PROCESSOR_SIDE = 64
+
+
+def pad_to_aspect(image: Image.Image, max_aspect: int = MAX_PROCESSOR_ASPECT,
+                  min_side: int = 0) -> Image.Image:
+    """`image` on a black canvas (at the top left) of at most `max_aspect` to 1 and a short side of
+    at least `min_side`; the image itself is not resized. Crop results back with its own size."""
+    from PIL import Image
+
+    width, height = image.size
+    canvas = (max(width, math.ceil(height / max_aspect), min_side),
+              max(height, math.ceil(width / max_aspect), min_side))
+    if canvas == image.size:
+        return image
+    padded = Image.new(image.mode, canvas)
+    padded.paste(image, (0, 0))
+    return padded
 
 
 def crop_box(canvas: Size, work: Size, image: Size) -> tuple[int, int, int, int]:
