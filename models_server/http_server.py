@@ -61,7 +61,9 @@ class ServingOptions:
     status_threads: int = 4  # status lane
     max_pending: int = 16  # requests waiting for a work thread before new ones get 503
     connection_limit: int = 512  # open connections in all
-    connections_per_client: int = 32  # open connections per client address
+    # open connections per client address: above threads + max_pending, so that a client whose own
+    # requests fill the work lane and its queue (the controller itself) can still reach /status
+    connections_per_client: int = 64
     header_timeout: float = 10.0  # from a request's first byte to the end of its header
     request_read_timeout: float = 120.0  # from a request's first byte to the end of its body
     idle_timeout: int = 60  # a keep-alive connection with no request in progress

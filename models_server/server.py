@@ -25,12 +25,18 @@ def serving_options(settings: Settings) -> ServingOptions:
     when present (proposed fields of the same names), else the defaults of ServingOptions.
     """
     defaults = ServingOptions()
-    names = ("status_threads", "max_pending", "connection_limit", "connections_per_client",
-             "header_timeout", "request_read_timeout", "idle_timeout")
+    names = ("status_threads", "max_pending", "connection_limit", "header_timeout", "request_read_timeout",
+             "idle_timeout")
+    chosen = {name: getattr(settings, name, getattr(defaults, name)) for name in names}
+    # by default one client may hold every work thread and queued request and still reach /status
+    per_client = getattr(settings, "connections_per_client", None) or (
+        settings.threads + chosen["max_pending"] + 32
+    )
     return ServingOptions(
         threads=settings.threads,
         max_body_bytes=settings.limits.max_body_bytes,
-        **{name: getattr(settings, name, getattr(defaults, name)) for name in names},
+        connections_per_client=per_client,
+        **chosen,
     )
 
 

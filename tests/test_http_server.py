@@ -269,3 +269,12 @@ def test_the_real_app_behind_the_guarded_server(served):
         status, _, body = request(port, "POST", "/models/canny-control", b'{"img_url": 7}',
                                   {"Content-Type": "application/json"})
         assert status == 400 and json.loads(body)["error"]["message"]
+
+
+@pytest.mark.parametrize("threads", [4, 16, 40])
+def test_by_default_one_client_can_fill_the_work_lane_and_its_queue_and_still_connect(threads):
+    from models_server.config import load_settings
+    from models_server.server import serving_options
+
+    options = serving_options(load_settings(None, {"threads": threads}, environ={}))
+    assert options.connections_per_client > options.threads + options.max_pending
