@@ -62,7 +62,8 @@ class Limits(_Strict):
     url_connect_timeout: float = 5.0
     url_read_timeout: float = 30.0
     max_concurrent_fetches: int = Field(default=8, ge=1)
-    max_queue_per_model: int = Field(default=16, ge=1)
+    # Half the work threads (16): one busy model cannot hold every thread while others wait.
+    max_queue_per_model: int = Field(default=8, ge=1)
     request_timeout: float = Field(default=600.0, gt=0)
 
     @field_validator("max_body_bytes", "max_download_bytes", mode="before")
