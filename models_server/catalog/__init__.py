@@ -73,11 +73,19 @@ def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
 
 def catalog_rows() -> list[ModelSpec]:
     """All rows, minimal tier first."""
-    from models_server.catalog import diffusion_coverage, full, minimal, standard, text_coverage, vision_coverage
+    from models_server.catalog import (
+        diffusion_coverage,
+        full,
+        minimal,
+        standard,
+        tabular,
+        text_coverage,
+        vision_coverage,
+    )
     from models_server.catalog.sizes import FP16_BYTES
 
     rows = [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text_coverage.MODELS, *vision_coverage.MODELS,
-            *diffusion_coverage.MODELS]
+            *diffusion_coverage.MODELS, *tabular.MODELS]
     return [row if row.fp16_bytes is not None or row.id not in FP16_BYTES
             else dataclasses.replace(row, fp16_bytes=FP16_BYTES[row.id]) for row in rows]
 

@@ -16,6 +16,7 @@ from models_server.tiny import (
     speech,
     speech_synthesis,
     stable_diffusion,
+    tabular,
     text,
     text_coverage,
     video,
@@ -108,6 +109,12 @@ TINY_BUILDERS: dict[str, Builder] = {
     "keras-image-enhancement": keras_image.build_keras_enhancement,
     "keras-super-resolution": keras_image.build_keras_super_resolution,
     "maxim": keras_image.build_maxim,
+    # tabular classification
+    "keras-census-classifier": tabular.build_keras_census_classifier,
+    "keras-matrix-classifier": tabular.build_keras_matrix_classifier,
+    "sklearn-pipeline": tabular.build_sklearn_wine_pipeline,
+    "autotrain-sklearn": tabular.build_autotrain_sklearn,
+    "autotrain-xgboost": tabular.build_autotrain_xgboost,
 }
 
 
