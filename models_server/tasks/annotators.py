@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.libraries import aux_module
 from models_server.tasks.work_size import aux_work_size, crop_box, fit_within, processor_input, scale_to
 
 if TYPE_CHECKING:
@@ -192,10 +193,10 @@ class SegmentationMap:
 
 def load_canny(ctx: LoadContext) -> AuxAnnotator:
     """Canny edges with the thresholds of the sd-controlnet-canny card; no weights."""
-    from controlnet_aux import CannyDetector
+    canny = aux_module("canny")
 
     return AuxAnnotator(
-        CannyDetector(), resolution=None, resample=Image.Resampling.NEAREST,
+        canny.CannyDetector(), resolution=None, resample=Image.Resampling.NEAREST,
         options={"low_threshold": 100, "high_threshold": 200}, name="canny",
     )
 
@@ -205,9 +206,7 @@ def _hed(ctx: LoadContext) -> Any:
     folder = ctx.weight_dirs[0]
 
     def build() -> Any:
-        from controlnet_aux import HEDdetector
-
-        return HEDdetector.from_pretrained(str(folder)).to(ctx.device)
+        return aux_module("hed").HEDdetector.from_pretrained(str(folder)).to(ctx.device)
 
     return ctx.shared(("controlnet_aux.hed", str(folder), ctx.device), build)
 
@@ -231,9 +230,7 @@ def load_scribble(ctx: LoadContext) -> AuxAnnotator:
 
 def load_mlsd(ctx: LoadContext) -> AuxAnnotator:
     """Straight line segments (M-LSD), white on black."""
-    from controlnet_aux import MLSDdetector
-
-    detector = MLSDdetector.from_pretrained(str(ctx.weight_dirs[0])).to(ctx.device)
+    detector = aux_module("mlsd").MLSDdetector.from_pretrained(str(ctx.weight_dirs[0])).to(ctx.device)
     return AuxAnnotator(detector, resolution=AUX_RESOLUTION, name="M-LSD")
 
 
@@ -243,12 +240,10 @@ def load_openpose(ctx: LoadContext) -> AuxAnnotator:
     `OpenposeDetector.from_pretrained` also loads the hand and face networks (~300 MB) that the
     body-only map never runs, so the detector is built from the body network alone.
     """
-    from controlnet_aux import OpenposeDetector
-    from controlnet_aux.open_pose.body import Body
-
-    body = Body(str(Path(ctx.weight_dirs[0]) / "body_pose_model.pth")).to(ctx.device)
+    open_pose = aux_module("open_pose")
+    body = aux_module("open_pose.body").Body(str(Path(ctx.weight_dirs[0]) / "body_pose_model.pth")).to(ctx.device)
     return AuxAnnotator(
-        OpenposeDetector(body), resolution=AUX_RESOLUTION, fixed_height=OPENPOSE_NET_HEIGHT, name="OpenPose"
+        open_pose.OpenposeDetector(body), resolution=AUX_RESOLUTION, fixed_height=OPENPOSE_NET_HEIGHT, name="OpenPose"
     )
 
 
@@ -277,10 +272,9 @@ def load_normal(ctx: LoadContext) -> NormalMap:
 def load_seg(ctx: LoadContext) -> SegmentationMap:
     """UperNet-ConvNeXt semantic segmentation in the ADE20K palette."""
     import numpy as np
-    from controlnet_aux.util import ade_palette
     from transformers import AutoImageProcessor, UperNetForSemanticSegmentation
 
     folder = ctx.weight_dirs[0]
     model = UperNetForSemanticSegmentation.from_pretrained(folder, dtype=ctx.dtype).to(ctx.device).eval()
-    palette = np.array(ade_palette(), dtype=np.uint8)
+    palette = np.array(aux_module("util").ade_palette(), dtype=np.uint8)
     return SegmentationMap(model, AutoImageProcessor.from_pretrained(folder), palette)
