@@ -174,10 +174,10 @@ def test_audio_output_is_a_wav(tmp_path):
 def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     store = OutputStore(tmp_path)
 
-    def broken_fsync(descriptor):
+    def broken_link(source, target):
         raise OSError("disk on fire")
 
-    monkeypatch.setattr("models_server.media.outputs.os.fsync", broken_fsync)
+    monkeypatch.setattr("models_server.media.outputs.os.link", broken_link)
     with pytest.raises(OSError):
         store.write(EncodedFile("images", "png", b"half"))
     assert list((tmp_path / "images").iterdir()) == []

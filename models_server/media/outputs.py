@@ -67,9 +67,9 @@ class OutputStore:
         temporary = directory / f".{name}.part"
         try:
             with open(temporary, "xb") as handle:
+                # no fsync: readers see the file through the page cache, and an answer is of no
+                # use after a power cut; it cost a canny request ~24 ms here (cProfile)
                 handle.write(file.data)
-                handle.flush()
-                os.fsync(handle.fileno())
             os.link(temporary, directory / name)
         finally:
             temporary.unlink(missing_ok=True)
