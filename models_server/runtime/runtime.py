@@ -12,7 +12,7 @@ import time
 from contextlib import AbstractContextManager
 from typing import Any
 
-from models_server.catalog import ModelSpec, build_catalog, catalog_rows
+from models_server.catalog import ModelSpec, build_catalog, served_rows
 from models_server.config import Settings
 from models_server.errors import Busy, ConfigError, NotFound, NotReady, TimedOut, WeightsMissing
 from models_server.runtime.admission import Admission, Ticket
@@ -28,12 +28,13 @@ log = logging.getLogger(__name__)
 
 class Runtime:
     def __init__(self, settings: Settings, rows: list[ModelSpec] | None = None) -> None:
-        rows = catalog_rows() if rows is None else rows
+        rows = served_rows(settings) if rows is None else rows
         self.settings = settings
         self.catalog = build_catalog(rows)
         unknown = sorted(set(settings.models) - set(self.catalog))
         if unknown:
-            raise ConfigError(f"config key 'models.{unknown[0]}': no such model id in the catalog")
+            raise ConfigError(f"config key 'models.{unknown[0]}': no such model id in the catalog "
+                              "(to serve a Hub model it lacks, give its task: `{task: image-classification}`)")
         self.devices = DeviceChoice(settings.device, settings.dtype)
         self.slots = SlotTable((row, *self._initial_state(row)) for row in rows)
         budgets = Budgets(cpu=settings.max_cpu_memory, gpu=settings.max_gpu_memory)
