@@ -111,6 +111,14 @@ def test_a_model_of_the_wrong_architecture_fails_naming_it_and_the_task(any_clie
     assert status_of(any_client, CLASSIFIER)["state"] == "loaded"  # the same weights serve their own task
 
 
+def test_a_lazy_model_of_the_wrong_architecture_is_failed_from_the_start(settings: Settings):
+    """Lazy models answer `loaded: true` before loading: one that cannot load must not."""
+    entry = settings.models[WRONG_ARCHITECTURE].model_copy(update={"preload": False})
+    lazy = settings.model_copy(update={"models": {WRONG_ARCHITECTURE: entry}})
+    view = Runtime(lazy, configured_rows(lazy, catalog_rows())).view(WRONG_ARCHITECTURE)
+    assert view.state.value == "failed" and "cannot do image-classification" in (view.reason or "")
+
+
 def test_a_model_whose_weights_are_missing_fails_naming_the_folder_and_file(any_client: FlaskClient):
     status = status_of(any_client, HALF_COPIED)
     assert status["state"] == "failed"

@@ -20,6 +20,7 @@ from models_server.runtime.devices import DeviceChoice
 from models_server.runtime.loading import ModelLoader
 from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
+from models_server.tasks.generic import GenericLoader
 from models_server.tasks.loading import SharedComponents
 from models_server.weights import weight_dirs
 
@@ -51,9 +52,12 @@ class Runtime:
         preload = (self.settings.preload and row.preload) if override.preload is None else override.preload
         if not preload:
             try:  # a lazy model whose weights are missing must not answer "loaded" now and fail later
-                weight_dirs(row, self.settings)
+                folders = weight_dirs(row, self.settings)
             except WeightsMissing as exc:
                 return State.FAILED, str(exc)
+            refusal = row.loader.refusal(folders[0]) if isinstance(row.loader, GenericLoader) else None
+            if refusal is not None:  # nor one added by a config line that is the wrong architecture
+                return State.FAILED, f"{type(refusal).__name__}: {refusal}"
             return State.NOT_LOADED, None
         return State.LOADING, None
 
