@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from PIL import Image
 
 from models_server.app import create_app
 from models_server.catalog import Repo, catalog_rows, served_rows
@@ -27,9 +28,11 @@ from models_server.tasks.generic import GENERIC_TASKS, ModelUnfit
 from models_server.tiny import make_tiny
 
 CLASSIFIER, VISION, EMBEDDER = "someone/my-classifier", "someone/my-vision-classifier", "someone/my-embedder"
+PAINTER = "someone/my-diffusion"
 WRONG_ARCHITECTURE, HALF_COPIED = "someone/not-a-vision-model", "someone/half-copied"
 # (id, the tiny family it is built from) — the same builders make-tiny uses for catalog repos
-BUILT = ((CLASSIFIER, "distilbert-sentiment"), (VISION, "vit-classification"), (EMBEDDER, "sentence-transformer"))
+BUILT = ((CLASSIFIER, "distilbert-sentiment"), (VISION, "vit-classification"), (EMBEDDER, "sentence-transformer"),
+         (PAINTER, "stable-diffusion"))
 CONFIG = f"""
 tier: minimal
 model_root: models
@@ -38,6 +41,7 @@ models:
   {CLASSIFIER}: {{task: text-classification}}
   {VISION}: {{task: image-classification}}
   {EMBEDDER}: {{task: sentence-similarity}}
+  {PAINTER}: {{task: text-to-image}}
   {WRONG_ARCHITECTURE}: {{task: image-classification, weights: models/{CLASSIFIER}}}
   {HALF_COPIED}: {{task: text-classification}}
 """
@@ -45,7 +49,7 @@ models:
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A config adding five Hub models by one line each; three built tiny, one text model asked for
+    """A config adding six Hub models by one line each; four built tiny, one text model asked for
     image classification, one copied without its weights."""
     folder = tmp_path_factory.mktemp("any-model")
     models = folder / "models"
@@ -77,7 +81,7 @@ def status_of(client: FlaskClient, model_id: str) -> dict:
     return response.get_json()
 
 
-def test_configured_models_answer_the_controller_over_http(any_client: FlaskClient, photo_ref: str):
+def test_configured_models_answer_the_controller_over_http(any_client: FlaskClient, photo_ref: str, public_dir: Path):
     labels = any_client.post(f"/models/{CLASSIFIER}", json={"text": "I love it"}).get_json()
     assert {item["label"] for item in labels} == {"NEGATIVE", "POSITIVE"}  # the tiny SST-2 model's classes
     assert abs(sum(item["score"] for item in labels) - 1) < 1e-4
@@ -91,9 +95,16 @@ def test_configured_models_answer_the_controller_over_http(any_client: FlaskClie
     scores = any_client.post(f"/models/{EMBEDDER}", json=body).get_json()
     assert len(scores) == 2 and scores[0] == pytest.approx(1.0, abs=1e-4) and scores[1] < scores[0]
 
+    body = {"text": "a red fox in the snow", "num_inference_steps": 1, "width": 64, "height": 64, "seed": 7}
+    response = any_client.post(f"/models/{PAINTER}", json=body)
+    assert response.status_code == 200, response.get_json()
+    with Image.open(public_dir / response.get_json()["path"].lstrip("/")) as image:
+        assert image.size == (64, 64)
+
     for model_id, task, framework in ((CLASSIFIER, "text-classification", "transformers"),
                                       (VISION, "image-classification", "transformers"),
-                                      (EMBEDDER, "sentence-similarity", "sentence-transformers")):
+                                      (EMBEDDER, "sentence-similarity", "sentence-transformers"),
+                                      (PAINTER, "text-to-image", "diffusers")):
         status = status_of(any_client, model_id)
         assert (status["loaded"], status["state"], status["task"], status["framework"]) == (
             True, "loaded", task, framework)
@@ -180,7 +191,7 @@ def test_list_and_check_show_the_configured_models(config_file: Path, capsys):
     assert main(["list", "--config", str(config_file)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert any(line.split()[:3] == [CLASSIFIER, "text-classification", "config"] for line in lines)
-    assert len(lines) == 1 + len(catalog_rows()) + 5
+    assert len(lines) == 1 + len(catalog_rows()) + 6
 
     args = ["check", "--config", str(config_file), "--model", CLASSIFIER, "--model", WRONG_ARCHITECTURE,
             "--model", HALF_COPIED]
