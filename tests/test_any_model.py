@@ -160,6 +160,17 @@ def test_a_head_the_task_cannot_use_is_refused_before_loading(config_file: Path,
     assert GENERIC_TASKS["sentence-similarity"].choose(folder).marker == "config.json"
 
 
+def test_modules_sentence_transformers_does_not_ship_are_refused(config_file: Path, tmp_path: Path):
+    """Such a folder needs remote code; its config.json must not make it pass as a plain encoder."""
+    folder = tmp_path / "instructor-style"
+    shutil.copytree(config_file.parent / "models" / EMBEDDER, folder)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[0]["type"] = "InstructorEmbedding.INSTRUCTOR_Transformer"
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ModelUnfit, match=r"InstructorEmbedding\.INSTRUCTOR_Transformer.*cannot do sentence-similarity"):
+        GENERIC_TASKS["sentence-similarity"].choose(folder)
+
+
 @pytest.mark.parametrize(
     ("entry", "words"),
     [

@@ -63,9 +63,11 @@ class AutoClass:
         only = f" of the model types {', '.join(sorted(self.types))}" if self.types else ""
         return f"an architecture transformers' {self.name} loads{only}"
 
-    def fits(self, config: dict[str, Any]) -> bool:
+    def fits(self, config: Any) -> bool:
         from transformers.models.auto import modeling_auto
 
+        if not isinstance(config, dict):
+            return False
         kind = model_type(config)
         classes = getattr(modeling_auto, self.mapping).get(kind)
         if classes is None or (self.types is not None and kind not in self.types):
@@ -87,8 +89,8 @@ class ModelTypes:
     def needs(self) -> str:
         return f"one of the model types {', '.join(sorted(self.types))}"
 
-    def fits(self, config: dict[str, Any]) -> bool:
-        return model_type(config) in self.types
+    def fits(self, config: Any) -> bool:
+        return isinstance(config, dict) and model_type(config) in self.types
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ class SentenceTransformerModules:
 
 @dataclass(frozen=True)
 class DiffusersPipeline:
-    """Fits a model_index.json naming these components' classes (what the loader builds), and no others."""
+    """Fits a model_index.json naming these components' classes (what the loader builds) and no second
+    text encoder (SDXL's), which the loader would leave out."""
 
     components: tuple[tuple[str, str], ...]  # (component, class name)
     label: str
@@ -135,6 +138,10 @@ class Layout:
     marker: str  # config.json, modules.json, model_index.json
     load: Loader
     accepts: AutoClass | ModelTypes | SentenceTransformerModules | DiffusersPipeline
+    unless: str | None = None  # a file whose presence means the library reads the folder another way
+
+    def applies(self, folder: Path) -> bool:
+        return (folder / self.marker).is_file() and not (self.unless and (folder / self.unless).exists())
 
     def missing_files(self, folder: Path, parsed: Any) -> str | None:
         """Which file the loader needs is missing from `folder`, or None."""
@@ -171,7 +178,7 @@ class GenericTask:
         WeightsMissing when the folder holds none of the layouts' marker files or a needed weight
         file; ModelUnfit when it holds a model of an architecture that cannot do the task.
         """
-        present = [layout for layout in self.layouts if (folder / layout.marker).is_file()]
+        present = [layout for layout in self.layouts if layout.applies(folder)]
         if not present:
             markers = dict.fromkeys(f"{layout.marker} ({layout.library})" for layout in self.layouts)
             wanted = " or ".join(markers)
@@ -281,7 +288,7 @@ GENERIC_TASKS: dict[str, GenericTask] = {
             Layout("sentence-transformers", "modules.json", text.load_sentence_transformer,
                    SentenceTransformerModules()),
             Layout("sentence-transformers", "config.json", text.load_sentence_transformer,
-                   AutoClass("AutoModel", "MODEL_MAPPING_NAMES", check_head=False)),
+                   AutoClass("AutoModel", "MODEL_MAPPING_NAMES", check_head=False), unless="modules.json"),
         )),
         GenericTask(text_generation.TEXT_GENERATION, (_transformers(
             text_generation.load_text_generation, "AutoModelForCausalLM", "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES"),)),
