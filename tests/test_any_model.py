@@ -9,6 +9,7 @@ neighbours that serve.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -100,6 +101,9 @@ def test_configured_models_answer_the_controller_over_http(any_client: FlaskClie
     assert response.status_code == 200, response.get_json()
     with Image.open(public_dir / response.get_json()["path"].lstrip("/")) as image:
         assert image.size == (64, 64)
+
+    assert any_client.post(f"/models/{CLASSIFIER}", json={"inputs": "I love it"}).status_code == 200  # Inference API
+    assert f"/models/{PAINTER}" in any_client.get("/openapi.json").get_json()["paths"]
 
     for model_id, task, framework in ((CLASSIFIER, "text-classification", "transformers"),
                                       (VISION, "image-classification", "transformers"),
@@ -214,6 +218,8 @@ def test_list_and_check_show_the_configured_models(config_file: Path, capsys):
 
 
 def test_download_picks_a_configured_models_files_by_the_usual_rules(settings: Settings):
+    with pytest.raises(LookupError, match=re.escape(f"add `{EMBEDDER}: {{task: ...}}` under `models:`")):
+        choose_repos(catalog_rows(), [EMBEDDER])  # without the config, the id is unknown and the hint says why
     (repo,) = choose_repos(served_rows(settings), [EMBEDDER])
     assert repo == Repo(EMBEDDER, CONFIGURED_FAMILY) and repo.files == ()
     # a sentence-transformers repo as the Hub lists it: one copy of the weights, every config
