@@ -56,8 +56,9 @@ class GroupDeployment:
         wanted = set(models)
         rows = [row for row in catalog_rows() if row.id in wanted]
         replica = serve.get_replica_context().replica_id.unique_id
-        self.worker = GroupWorker(name, replica, group_settings(settings, models, max_gpu_memory, max_cpu_memory),
-                                  rows)
+        node = ray.get_runtime_context().get_node_id()
+        self.worker = GroupWorker(name, replica, node, group_settings(settings, models, max_gpu_memory,
+                                                                      max_cpu_memory), rows)
         self.pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"{name}-work")
         self.worker.start()
 
@@ -189,7 +190,7 @@ class Ingress:
 
 def build_app(settings: Settings, ingress_node: str) -> tuple[Any, list[GroupPlan]]:
     """The Serve application for these settings (not yet running), and its groups; the ingress
-    goes on `ingress_node` (this machine's Ray address), where public/ is."""
+    goes on the node whose resource `ingress_node` is (this machine's), where public/ is."""
     plans = plan_groups(catalog_rows(), settings)
     handles = {}
     for plan in plans:
@@ -210,7 +211,7 @@ def build_app(settings: Settings, ingress_node: str) -> tuple[Any, list[GroupPla
     ingress = serve.deployment(
         name=INGRESS_NAME,
         num_replicas=1,  # the one writer of public/, on the machine that has it
-        ray_actor_options={"num_cpus": 0, "resources": {f"node:{ingress_node}": 0.01}},
+        ray_actor_options={"num_cpus": 0, "resources": {ingress_node: 0.01}},
         max_ongoing_requests=settings.ray.ingress_max_ongoing_requests,
         max_queued_requests=settings.max_pending,  # beyond: Ray's proxy answers 503, as waitress's guard does
     )(Ingress)

@@ -51,14 +51,13 @@ def start_ray(settings: Settings, address: str | None) -> None:
 def deploy(settings: Settings, address: str | None = None) -> Any:
     """Deploy the app without waiting for the groups; returns once the ingress answers `/running`."""
     start_ray(settings, address)
-    import ray
     from ray import serve
 
     from models_server.ray_engine.deployments import APP_NAME, build_app
 
     OutputStore(settings.public_dir).remove_leftovers()
     serve.start(http_options={"host": settings.host, "port": settings.port, "location": "HeadOnly"})
-    app, plans = build_app(settings, ingress_node=ray.util.get_node_ip_address())
+    app, plans = build_app(settings, ingress_node=this_node_resource())
     for plan in plans:
         log.info("group %s asks for %s per replica (x%d): %s", plan.name, plan.resources(), plan.config.replicas,
                  ", ".join(plan.models))
@@ -67,6 +66,18 @@ def deploy(settings: Settings, address: str | None = None) -> Any:
                      name="serve-run", daemon=True).start()
     wait_for_ingress(settings, settings.ray.deploy_timeout)
     return app
+
+
+def this_node_resource() -> str:
+    """Ray's resource naming the node this command runs on (where public/ is): the head's own
+    name when it is the head, as several nodes of one machine share an address."""
+    import ray
+
+    here = ray.get_runtime_context().get_node_id()
+    for node in ray.nodes():
+        if node["NodeID"] == here and "node:__internal_head__" in node["Resources"]:
+            return "node:__internal_head__"
+    return f"node:{ray.util.get_node_ip_address()}"
 
 
 def wait_for_ingress(settings: Settings, timeout: float) -> None:

@@ -68,6 +68,7 @@ class GroupReport:
 
     group: str
     replica: str
+    node: str  # Ray's id of the node the replica runs on
     pid: int
     slots: dict[str, SlotReport]
     device: DeviceReport
@@ -92,9 +93,10 @@ def group_settings(settings: Settings, models: tuple[str, ...], max_gpu_memory: 
 
 
 class GroupWorker:
-    def __init__(self, name: str, replica: str, settings: Settings, rows: list[ModelSpec]) -> None:
+    def __init__(self, name: str, replica: str, node: str, settings: Settings, rows: list[ModelSpec]) -> None:
         self.name = name
         self.replica = replica
+        self.node = node
         self.runtime = Runtime(settings, rows)
         self.limits = settings.limits
         self.store = OutputStore(settings.public_dir)  # never written: `answer` stops before delivery
@@ -112,7 +114,7 @@ class GroupWorker:
     def report(self) -> GroupReport:
         devices = self.runtime.devices
         return GroupReport(
-            self.name, self.replica, os.getpid(),
+            self.name, self.replica, self.node, os.getpid(),
             {model_id: SlotReport.of(view) for model_id, view in self.runtime.views().items()},
             DeviceReport(devices.device, devices.kind, devices.dtype_name),
             self.runtime.resident_bytes(),
