@@ -30,7 +30,8 @@ KEY = "ray-test-key"
 SD_GROUP = [f"lllyasviel/sd-controlnet-{name}" for name in
             ("canny", "depth", "hed", "mlsd", "normal", "openpose", "scribble", "seg")]
 ANNOTATORS = ["canny-control", "hed-control", "scribble-control", "mlsd-control", "openpose-control",
-              "depth-control", "normal-control", "seg-control"]
+              "depth-control", "normal-control"]
+UNPLACEABLE = "seg-control"  # its group asks for a resource no node has
 READY_WITHIN = 240.0  # seconds for the groups to load on a busy 2-core machine: a wait, not a figure
 
 
@@ -60,10 +61,11 @@ def ray_settings(tiny_root: Path, public_dir: Path, port: int) -> Settings:
         api_key=KEY, allowed_clients=["10.0.0.0/8"], limits={"max_body_bytes": "1MiB"},
         ray={
             "status_interval": 0.2,
-            "deploy_timeout": 120,
+            "deploy_timeout": 20,
             "groups": {
                 "sd": {"models": SD_GROUP, "num_cpus": 0, "resources": {"sd_node": 0.01}},
                 "annotators": {"models": ANNOTATORS, "num_cpus": 0, "resources": {"head_node": 0.01}},
+                "unplaceable": {"models": [UNPLACEABLE], "num_cpus": 0, "resources": {"nowhere": 1}},
             },
         },
     )
@@ -168,6 +170,21 @@ def test_a_body_over_the_limit_is_a_413(ray_served: RayServed) -> None:
                              headers={"Content-Type": "application/json"})
     assert answer.status_code == 413
     assert answer.json()["error"]["type"] == "request_entity_too_large"
+
+
+def test_a_group_ray_cannot_place_is_failed_with_what_it_asks_and_what_there_is(ray_served: RayServed) -> None:
+    deadline = time.monotonic() + READY_WITHIN
+    while (status := ray_served.get(f"/status/{UNPLACEABLE}").json())["state"] != "failed":
+        assert status["state"] == "loading" and "group unplaceable is starting" in status["reason"], status
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    message = status["error"]["message"]
+    assert "each replica asks for {CPU: 0, nowhere: 1}" in message
+    assert "the cluster has {CPU: 2, head_node: 1, sd_node: 1} in total" in message
+    assert "the cluster has no nowhere at all" in message
+    refused = ray_served.post(f"/models/{UNPLACEABLE}", json={"img_url": "public/examples/photo.jpg"})
+    assert refused.status_code == 503 and refused.json()["error"]["message"].startswith(
+        f"model {UNPLACEABLE} is failed: group unplaceable got no running replica")
 
 
 def test_ten_status_requests_at_once(ray_served: RayServed) -> None:

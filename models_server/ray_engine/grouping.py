@@ -5,8 +5,9 @@ base with its ControlNets and the text-to-image rows that load the same base; th
 normal annotators with the DPT depth model. Loaders share such weights inside one runtime
 (`SharedComponents`), so a unit is never split — split, each part would load its own copy.
 Units are then packed, largest first, into groups of at most `ray.group_bytes` (fp16 bytes);
-a unit larger than that is a group of its own. Groups the config names come first; the rest
-is packed. Pure: no Ray here, so the plan can be printed and tested anywhere.
+a unit larger than that is a group of its own. Groups the config names come first (a named model
+brings its unit along); the rest is packed. Sizes are the catalog's fp16 estimates: a base is
+counted once only when its own row is served too. Pure: no Ray here, so the plan can be printed and tested anywhere.
 """
 
 from __future__ import annotations
@@ -108,12 +109,19 @@ def plan_groups(rows: list[ModelSpec], settings: Settings) -> list[GroupPlan]:
                                   f"{placed[spec.id]!r}")
             placed[spec.id] = name
             ids.append(spec.id)
-        plans.append(GroupPlan(name, tuple(ids), group, _bytes_of(ids, served)))
-    for model_id, name in placed.items():
-        apart = [other for other in unit_of[model_id].models if placed.get(other, name) != name]
-        if apart:
-            raise ConfigError(f"config key 'ray.groups.{name}': {model_id!r} shares weights with {apart[0]!r}, "
-                              f"which is in group {placed[apart[0]]!r}; models sharing weights go in one group")
+        plans.append(GroupPlan(name, tuple(ids), group, 0))
+    for index, plan in enumerate(plans):  # a named model brings the models it shares weights with
+        ids = list(plan.models)
+        for model_id in plan.models:
+            for other in unit_of[model_id].models:
+                if placed.setdefault(other, plan.name) != plan.name:
+                    raise ConfigError(
+                        f"config key 'ray.groups.{plan.name}': {model_id!r} shares weights with {other!r}, which "
+                        f"is in group {placed[other]!r}; models sharing weights go in one group")
+                if other not in ids:
+                    ids.append(other)
+        plans[index] = GroupPlan(plan.name, tuple(ids), plan.config.model_copy(update={"models": ids}),
+                                 _bytes_of(ids, served))
     rest = {unit.models: unit for unit in unit_of.values() if unit.models[0] not in placed}
     plans.extend(pack(list(rest.values()), settings, start=len(plans) + 1))
     return plans
