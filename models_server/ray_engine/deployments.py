@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -53,13 +54,16 @@ class GroupDeployment:
         from models_server.logs import configure
 
         configure("info")
+        niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + settings.ray.group_niceness)
+        lower_priority(niceness)
         wanted = set(models)
         rows = [row for row in catalog_rows() if row.id in wanted]
         replica = serve.get_replica_context().replica_id.unique_id
         node = ray.get_runtime_context().get_node_id()
         self.worker = GroupWorker(name, replica, node, group_settings(settings, models, max_gpu_memory,
                                                                       max_cpu_memory), rows)
-        self.pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"{name}-work")
+        self.pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"{name}-work",
+                                       initializer=lower_priority, initargs=(niceness,))
         self.worker.start()
 
     async def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure:
@@ -70,6 +74,17 @@ class GroupDeployment:
 
     async def report(self) -> GroupReport:
         return self.worker.report()  # snapshots under a lock held only while copying: never waits on a model
+
+
+def lower_priority(niceness: int) -> None:
+    """Raise the nice value of every thread of this process to `niceness` (Linux keeps it per
+    thread; threads started later — torch's among them — inherit their creator's)."""
+    for task in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else [str(os.getpid())]:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, int(task)) < niceness:
+                os.setpriority(os.PRIO_PROCESS, int(task), niceness)
+        except OSError:  # a thread that ended meanwhile
+            pass
 
 
 class RayGroupClient:
