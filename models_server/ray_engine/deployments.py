@@ -220,6 +220,7 @@ def build_app(settings: Settings, ingress_node: str) -> tuple[Any, list[GroupPla
             max_ongoing_requests=settings.ray.group_max_ongoing_requests,
             health_check_period_s=5,
             health_check_timeout_s=30,
+            logging_config={"enable_access_log": False},  # the ingress polls every status_interval
         )(GroupDeployment)
         handles[plan.name] = deployment.bind(plan.name, settings, plan.models, group.max_gpu_memory,
                                              group.max_cpu_memory)
@@ -229,5 +230,6 @@ def build_app(settings: Settings, ingress_node: str) -> tuple[Any, list[GroupPla
         ray_actor_options={"num_cpus": 0, "resources": {ingress_node: 0.01}},
         max_ongoing_requests=settings.ray.ingress_max_ongoing_requests,
         max_queued_requests=settings.max_pending,  # beyond: Ray's proxy answers 503, as waitress's guard does
+        logging_config={"enable_access_log": False},  # the app logs each request itself
     )(Ingress)
     return ingress.bind(settings, plans, handles), plans

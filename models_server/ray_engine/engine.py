@@ -107,13 +107,14 @@ def _connectable(host: str) -> str:
 
 def serve_on_ray(settings: Settings, address: str | None = None) -> None:
     """`models-server serve --engine ray`: deploy, then wait for SIGTERM/SIGINT and shut Serve down."""
+    deploy(settings, address)  # first: a local Ray's binding is chosen before ray is imported
     from ray import serve
 
-    deploy(settings, address)
     log.info("serving tier %s on Ray at http://%s:%s", settings.tier, settings.host, settings.port)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(timeout=1.0):  # a timed wait: signal handlers run in between
+        pass
     log.info("stopping: shutting down the Serve app")
     serve.shutdown()
