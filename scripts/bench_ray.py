@@ -5,8 +5,9 @@ per-request time (canny; ControlNet 64x64, 2 steps), memory per process, time to
 
     .venv/bin/python scripts/bench_ray.py [--model-root .cache/tiny-models] [--out bench-results/ray.json]
 
-Both servers run as `models-server serve` subprocesses with one config (two Ray groups: the SD
-ControlNets, and the annotators), one after the other, measured by the same HTTP client.
+Both servers run at once as `models-server serve` subprocesses with one config (two Ray groups:
+the SD ControlNets, and the annotators); per-request times alternate between them, so both see
+the same background load; /status under load is measured on one while the other is idle.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_config(folder: Path, model_root: Path, public_dir: Path, port: int) -> Path:
+def write_config(folder: Path, model_root: Path, public_dir: Path) -> Path:
     config = {
-        "tier": "minimal", "model_root": str(model_root), "public_dir": str(public_dir), "port": port,
+        "tier": "minimal", "model_root": str(model_root), "public_dir": str(public_dir),
         "device": "cpu", "threads": 32,
         "ray": {"num_cpus": 2, "groups": {
             "sd": {"models": SD_GROUP, "num_cpus": 0},
@@ -66,7 +67,8 @@ def write_config(folder: Path, model_root: Path, public_dir: Path, port: int) ->
 def server(config: Path, port: int, engine: str) -> Iterator[dict]:
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "models_server", "serve", "--config", str(config), "--engine", engine],
+        [sys.executable, "-m", "models_server", "serve", "--config", str(config), "--engine", engine,
+         "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)},
         start_new_session=True,
     )
@@ -99,15 +101,18 @@ def _wait(ready, process, timeout: float = 600) -> None:
     raise RuntimeError("server not ready in time")
 
 
-def per_request(base: str, model: str, body: dict, count: int) -> dict:
-    times = []
-    for _ in range(count + 2):
-        started = time.perf_counter()
-        answer = requests.post(f"{base}/models/{model}", json=body, timeout=120)
-        answer.raise_for_status()
-        times.append(time.perf_counter() - started)
-    times = times[2:]  # the first runs warm caches
-    return {"median_ms": statistics.median(times) * 1000, "mean_ms": statistics.fmean(times) * 1000}
+def per_request(bases: dict[str, str], model: str, body: dict, count: int) -> dict[str, dict]:
+    """Requests alternating between the engines, so both see the same background load."""
+    times: dict[str, list[float]] = {engine: [] for engine in bases}
+    for round_ in range(count + 2):
+        for engine, base in bases.items():
+            started = time.perf_counter()
+            answer = requests.post(f"{base}/models/{model}", json=body, timeout=120)
+            answer.raise_for_status()
+            if round_ >= 2:  # the first rounds warm caches
+                times[engine].append(time.perf_counter() - started)
+    return {engine: {"median_ms": statistics.median(values) * 1000, "mean_ms": statistics.fmean(values) * 1000}
+            for engine, values in times.items()}
 
 
 def status_under_load(base: str, body: dict, samples: int = 200) -> dict:
@@ -157,18 +162,25 @@ def memory(root_pid: int, engine: str) -> dict[str, float]:
     return roles
 
 
-def measure(config: Path, port: int, engine: str, photo: str, count: int) -> dict:
-    with server(config, port, engine) as running:
-        base = running["url"]
-        canny = requests.post(f"{base}/models/{CANNY}", json={"img_url": photo}, timeout=60).json()["path"]
-        body = {**CONTROLNET_BODY, "img_url": canny}
-        return {
-            "to_running_s": running["to_running_s"], "to_ready_s": running["to_ready_s"],
-            "canny": per_request(base, CANNY, {"img_url": photo}, count),
-            "controlnet_64_2steps": per_request(base, CONTROLNET, body, count),
-            "memory_mib": memory(running["pid"], engine),
-            "status_under_12_generations": status_under_load(base, body),
-        }
+def measure(config: Path, ports: dict[str, int], photo: str, count: int) -> dict:
+    results: dict[str, dict] = {}
+    with server(config, ports["single"], "single") as single, server(config, ports["ray"], "ray") as ray:
+        running = {"single": single, "ray": ray}
+        bases = {engine: info["url"] for engine, info in running.items()}
+        canny = {engine: requests.post(f"{base}/models/{CANNY}", json={"img_url": photo}, timeout=60).json()["path"]
+                 for engine, base in bases.items()}
+        canny_times = per_request(bases, CANNY, {"img_url": photo}, count)
+        body = {**CONTROLNET_BODY, "img_url": canny["single"]}  # public/ is shared: either path reads
+        controlnet_times = per_request(bases, CONTROLNET, body, count)
+        for engine, info in running.items():
+            results[engine] = {
+                "to_running_s": info["to_running_s"], "to_ready_s": info["to_ready_s"],
+                "canny": canny_times[engine], "controlnet_64_2steps": controlnet_times[engine],
+                "memory_mib": memory(info["pid"], engine),
+            }
+        for engine, base in bases.items():  # one engine loaded at a time, the other idle
+            results[engine]["status_under_12_generations"] = status_under_load(base, body)
+    return results
 
 
 def main() -> int:
@@ -183,10 +195,9 @@ def main() -> int:
         buffer = io.BytesIO()
         Image.effect_mandelbrot((512, 512), (-2, -1.5, 1, 1.5), 100).convert("RGB").save(buffer, "JPEG")
         (public / "examples" / "photo.jpg").write_bytes(buffer.getvalue())
-        port = free_port()
-        config = write_config(Path(folder), args.model_root.resolve(), public, port)
-        results = {engine: measure(config, port, engine, "public/examples/photo.jpg", args.count)
-                   for engine in ("single", "ray")}
+        ports = {"single": free_port(), "ray": free_port()}
+        config = write_config(Path(folder), args.model_root.resolve(), public)
+        results = measure(config, ports, "public/examples/photo.jpg", args.count)
     single, ray = results["single"], results["ray"]
     for name in ("canny", "controlnet_64_2steps"):
         ratio = ray[name]["median_ms"] / single[name]["median_ms"]
