@@ -62,10 +62,21 @@ def deploy(settings: Settings, address: str | None = None) -> Any:
         log.info("group %s asks for %s per replica (x%d): %s", plan.name, plan.resources(), plan.config.replicas,
                  ", ".join(plan.models))
     # serve.run waits for every deployment to run, forever if a group cannot be placed: on a thread
-    threading.Thread(target=serve.run, kwargs={"target": app, "name": APP_NAME, "route_prefix": "/"},
-                     name="serve-run", daemon=True).start()
+    threading.Thread(target=_run_app, args=(app, APP_NAME), name="serve-run", daemon=True).start()
     wait_for_ingress(settings, settings.ray.deploy_timeout)
     return app
+
+
+def _run_app(app: Any, name: str) -> None:
+    """`serve.run`, which returns only once every group runs: the groups' state is the poller's to
+    report, so its outcome here is only logged (it fails when Serve shuts down while it waits)."""
+    from ray import serve
+
+    try:
+        serve.run(app, name=name, route_prefix="/")
+        log.info("every group of %s is running", name)
+    except Exception as exc:
+        log.debug("serve.run ended without every group running: %s", exc)
 
 
 def this_node_resource() -> str:
