@@ -158,6 +158,16 @@ def test_openapi_and_metrics_come_from_the_same_app(ray_served: RayServed, singl
     assert 'models_server_model_state{model="canny-control",state="loaded"} 1.0' in metrics
 
 
+def test_a_request_id_comes_back_once_and_as_sent(ray_served: RayServed) -> None:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", ray_served.settings.port, timeout=30)
+    connection.request("GET", "/status/canny-control", headers={"X-Request-ID": "abc-123", "X-API-Key": KEY})
+    answer = connection.getresponse()
+    assert answer.status == 200
+    assert [value for name, value in answer.getheaders() if name.lower() == "x-request-id"] == ["abc-123"]
+
+
 def test_the_access_rule_sees_the_real_client(ray_served: RayServed) -> None:
     refused = requests.get(ray_served.url + "/status", timeout=30)
     assert refused.status_code == 403

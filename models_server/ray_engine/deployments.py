@@ -195,8 +195,9 @@ class Ingress:
         pool = self.reads if request.method in READ_METHODS else self.work
         answer = await asyncio.get_running_loop().run_in_executor(pool, call_wsgi, self.app, environ)
         response = Response(answer.body, status_code=answer.status)
+        # Ray's proxy adds X-Request-ID itself, with the id it handed the app in the request
         response.raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
-                                for name, value in answer.headers]
+                                for name, value in answer.headers if name.lower() != "x-request-id"]
         return response
 
     def __del__(self) -> None:
