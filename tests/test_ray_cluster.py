@@ -84,6 +84,8 @@ def test_a_group_past_the_deadline_names_what_it_asks_and_what_the_cluster_has(c
     assert late.state is State.FAILED
     assert "asks for {CPU: 0, GPU: 1}; the cluster has {CPU: 2} in total, {CPU: 1} free" in late.reason
     assert "the cluster has no GPU at all" in late.reason
+    restarting = condition_without_replica(plan, 5, 60, "HEALTHY", None, {"CPU": 2}, {"CPU": 2}, was_live=True)
+    assert restarting.state is State.LOADING and "lost its replica; Ray is starting another" in restarting.reason
     given_up = condition_without_replica(plan, 1, 60, "DEPLOY_FAILED", "the constructor raised", {}, {})
     assert given_up.state is State.FAILED and "the constructor raised" in given_up.reason
 

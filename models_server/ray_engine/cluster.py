@@ -58,15 +58,16 @@ class GroupCondition:
         return bool(self.reports)
 
 
-def condition_without_replica(plan: GroupPlan, since_deploy: float, deadline: float, ray_status: str | None,
+def condition_without_replica(plan: GroupPlan, without_for: float, deadline: float, ray_status: str | None,
                               ray_message: str | None, cluster_total: Mapping[str, float],
-                              cluster_free: Mapping[str, float]) -> GroupCondition:
+                              cluster_free: Mapping[str, float], was_live: bool = False) -> GroupCondition:
     """Why a group has no live replica, as a model's state: failed when Ray gave up on it, or when
-    the deploy deadline passed (naming what it asks for and what the cluster has); else loading."""
+    it has had none for `deadline` s (since the deploy, or since it lost its last one), naming what
+    it asks for and what the cluster has; else loading (starting, or Ray is restarting it)."""
     said = f" (Ray: {ray_status}{': ' + ray_message if ray_message else ''})" if ray_status else ""
     if ray_status in ("DEPLOY_FAILED", "UNHEALTHY"):
         return GroupCondition((), State.FAILED, f"group {plan.name} has no live replica{said}")
-    if since_deploy > deadline:
+    if without_for > deadline:
         asked = _resources_text(plan.resources())
         missing = [name for name, amount in plan.resources().items() if amount > cluster_total.get(name, 0.0)]
         lacking = f"; the cluster has no {', '.join(missing)} at all" if missing else ""
@@ -74,6 +75,8 @@ def condition_without_replica(plan: GroupPlan, since_deploy: float, deadline: fl
             f"group {plan.name} got no running replica within ray.deploy_timeout ({deadline:g}s): "
             f"each replica asks for {asked}; the cluster has {_resources_text(cluster_total)} in total, "
             f"{_resources_text(cluster_free)} free{lacking}{said}"))
+    if was_live:
+        return GroupCondition((), State.LOADING, f"group {plan.name} lost its replica; Ray is starting another{said}")
     return GroupCondition((), State.LOADING, f"group {plan.name} is starting{said}")
 
 

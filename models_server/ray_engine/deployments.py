@@ -122,7 +122,9 @@ class GroupPoller:
         self.handles = handles
         self.deadline = deadline
         self.timeout = timeout
-        self.started = time.monotonic()
+        started = time.monotonic()
+        self.live_at = {name: started for name in self.plans}  # when each group last reported (or deploy)
+        self.was_live: set[str] = set()
 
     def __call__(self) -> dict[str, GroupCondition]:
         deployments = deployment_statuses()
@@ -146,13 +148,15 @@ class GroupPoller:
                 reports[report.replica] = report
             if reports:
                 conditions[name] = GroupCondition(tuple(reports.values()))
+                self.live_at[name] = time.monotonic()
+                self.was_live.add(name)
                 continue
             if cluster_total is None:
                 cluster_total, cluster_free = ray.cluster_resources(), ray.available_resources()
             status, message, _ = deployments.get(deployment_name(name), (None, None, {}))
             conditions[name] = condition_without_replica(
-                self.plans[name], time.monotonic() - self.started, self.deadline, status, message,
-                cluster_total, cluster_free or {})
+                self.plans[name], time.monotonic() - self.live_at[name], self.deadline, status, message,
+                cluster_total, cluster_free or {}, was_live=name in self.was_live)
         return conditions
 
 
