@@ -7,7 +7,7 @@ import pytest
 from models_server.catalog import catalog_rows
 from models_server.config import load_settings
 from models_server.errors import ConfigError
-from models_server.ray_engine.grouping import plan_groups, served_rows, units
+from models_server.ray_engine.grouping import enabled_rows, plan_groups, units
 
 CONTROLNETS = [f"lllyasviel/sd-controlnet-{name}" for name in
                ("canny", "depth", "hed", "mlsd", "normal", "openpose", "scribble", "seg")]
@@ -18,7 +18,7 @@ def settings(**values):
 
 
 def unit_holding(model_id: str, tier: str = "full") -> set[str]:
-    found = [unit for unit in units(served_rows(catalog_rows(), settings(tier=tier))) if model_id in unit.models]
+    found = [unit for unit in units(enabled_rows(catalog_rows(), settings(tier=tier))) if model_id in unit.models]
     assert len(found) == 1
     return set(found[0].models)
 
@@ -41,7 +41,7 @@ def test_a_named_model_brings_the_models_it_shares_weights_with() -> None:
 
 
 def test_a_unit_counts_a_shared_base_once() -> None:
-    sd = next(unit for unit in units(served_rows(catalog_rows(), settings()))
+    sd = next(unit for unit in units(enabled_rows(catalog_rows(), settings()))
               if "lllyasviel/sd-controlnet-canny" in unit.models)
     rows = {row.id: row for row in catalog_rows()}
     assert sd.bytes < sum(rows[model_id].fp16_bytes or 0 for model_id in sd.models) / 2
@@ -50,9 +50,9 @@ def test_a_unit_counts_a_shared_base_once() -> None:
 def test_default_groups_hold_every_served_model_once_and_never_split_a_unit() -> None:
     plans = plan_groups(catalog_rows(), settings(ray={"group_bytes": "8GB"}))
     placed = [model_id for plan in plans for model_id in plan.models]
-    assert sorted(placed) == sorted(row.id for row in served_rows(catalog_rows(), settings()))
+    assert sorted(placed) == sorted(row.id for row in enabled_rows(catalog_rows(), settings()))
     group_of = {model_id: plan.name for plan in plans for model_id in plan.models}
-    for unit in units(served_rows(catalog_rows(), settings())):
+    for unit in units(enabled_rows(catalog_rows(), settings())):
         assert len({group_of[model_id] for model_id in unit.models}) == 1, unit.models
     for plan in plans:
         assert plan.bytes <= 8 * 10**9 or len(units([r for r in catalog_rows() if r.id in plan.models])) == 1
@@ -63,7 +63,7 @@ def test_named_groups_come_first_and_the_rest_is_packed() -> None:
         "sd": {"models": CONTROLNETS, "num_gpus": 1, "resources": {"sd_node": 1}}}}))
     assert plans[0].name == "sd" and plans[0].resources() == {"CPU": 1.0, "GPU": 1.0, "sd_node": 1}
     assert {model_id for plan in plans[1:] for model_id in plan.models} == {
-        row.id for row in served_rows(catalog_rows(), settings(tier="minimal"))} - set(CONTROLNETS)
+        row.id for row in enabled_rows(catalog_rows(), settings(tier="minimal"))} - set(CONTROLNETS)
 
 
 @pytest.mark.parametrize(("groups", "message"), [

@@ -20,7 +20,7 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import Response
 
-from models_server.catalog import catalog_rows
+from models_server.catalog import served_rows
 from models_server.config import Settings
 from models_server.errors import TimedOut
 from models_server.pipeline.protocols import Encoded, RawRequest
@@ -57,7 +57,7 @@ class GroupDeployment:
         niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + settings.ray.group_niceness)
         lower_priority(niceness)
         wanted = set(models)
-        rows = [row for row in catalog_rows() if row.id in wanted]
+        rows = [row for row in served_rows(settings) if row.id in wanted]
         replica = serve.get_replica_context().replica_id.unique_id
         node = ray.get_runtime_context().get_node_id()
         self.worker = GroupWorker(name, replica, node, group_settings(settings, models, max_gpu_memory,
@@ -185,7 +185,7 @@ class Ingress:
         configure("info")
         timeout = settings.limits.request_timeout + 30
         clients = {name: RayGroupClient(name, handle, timeout) for name, handle in handles.items()}
-        self.cluster = ClusterRuntime(settings, catalog_rows(), plans, clients)
+        self.cluster = ClusterRuntime(settings, served_rows(settings), plans, clients)
         self.app = create_app(settings, self.cluster.as_runtime(), pipeline=ClusterPipeline(self.cluster, settings))
         poll = GroupPoller(plans, handles, settings.ray.deploy_timeout, timeout=max(2.0, settings.ray.status_interval))
         self.poller = Poller(self.cluster, poll, settings.ray.status_interval)
@@ -211,7 +211,7 @@ class Ingress:
 def build_app(settings: Settings, ingress_node: str) -> tuple[Any, list[GroupPlan]]:
     """The Serve application for these settings (not yet running), and its groups; the ingress
     goes on the node whose resource `ingress_node` is (this machine's), where public/ is."""
-    plans = plan_groups(catalog_rows(), settings)
+    plans = plan_groups(served_rows(settings), settings)
     handles = {}
     for plan in plans:
         group = plan.config

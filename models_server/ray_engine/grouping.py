@@ -44,7 +44,7 @@ class GroupPlan:
         return asked
 
 
-def served_rows(rows: Iterable[ModelSpec], settings: Settings) -> list[ModelSpec]:
+def enabled_rows(rows: Iterable[ModelSpec], settings: Settings) -> list[ModelSpec]:
     """Rows a server with these settings serves (in its tier, not disabled): the ones groups hold."""
     return [row for row in rows if row.in_tier(settings.tier) and settings.override(row.id).enabled]
 
@@ -89,7 +89,7 @@ def _unit_bytes(rows: list[ModelSpec]) -> int:
 def plan_groups(rows: list[ModelSpec], settings: Settings) -> list[GroupPlan]:
     """The groups `--engine ray` deploys; ConfigError for a group naming an unknown or unserved
     model, or splitting a unit."""
-    served = served_rows(rows, settings)
+    served = enabled_rows(rows, settings)
     catalog = build_catalog(rows)
     served_ids = {row.id for row in served}
     unit_of = {model_id: unit for unit in units(served) for model_id in unit.models}
