@@ -80,3 +80,12 @@ def test_named_groups_are_checked(groups, message) -> None:
 def test_a_model_in_two_groups_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="'canny-control' is in groups 'a' and 'b'"):
         settings(ray={"groups": {"a": {"models": ["canny-control"]}, "b": {"models": ["canny-control"]}}})
+
+
+def test_a_model_the_config_adds_by_its_task_gets_a_group() -> None:
+    from models_server.catalog import served_rows
+
+    configured = load_settings(None, {"tier": "minimal", "models": {"someone/my-classifier": {
+        "task": "text-classification"}}}, environ={})
+    placed = {model for plan in plan_groups(served_rows(configured), configured) for model in plan.models}
+    assert "someone/my-classifier" in placed
