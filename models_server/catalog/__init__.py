@@ -72,9 +72,9 @@ def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
 
 def catalog_rows() -> list[ModelSpec]:
     """All rows, minimal tier first."""
-    from models_server.catalog import full, minimal, standard, text_coverage
+    from models_server.catalog import audio_coverage, full, minimal, standard, text_coverage
 
-    return [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text_coverage.MODELS]
+    return [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text_coverage.MODELS, *audio_coverage.MODELS]
 
 
 def unique_repos(rows: Iterable[ModelSpec]) -> list[Repo]:

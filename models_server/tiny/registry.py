@@ -10,6 +10,7 @@ from pathlib import Path
 from models_server.tiny import (
     annotators,
     audio_classification,
+    audio_coverage,
     speech,
     speech_synthesis,
     stable_diffusion,
@@ -79,6 +80,10 @@ TINY_BUILDERS: dict[str, Builder] = {
     "st-labse": text_coverage.build_st_labse,
     "st-chinese-bert": text_coverage.build_st_chinese_bert,
     "st-instructor": text_coverage.build_st_instructor,
+    # The controller's audio candidates (catalog/audio_coverage.py).
+    "wav2vec2-large-ctc": audio_coverage.build_wav2vec2_large_ctc,
+    "ast-classification": audio_coverage.build_ast_classifier,
+    "hubert-classification": audio_coverage.build_hubert_classifier,
 }
 
 
