@@ -76,12 +76,51 @@ def test_audio_classification_scores_every_label_best_first(client, tiny_root, r
 
 
 def model_labels(tiny_root: Path, row: ModelSpec) -> set[str]:
-    return config_labels(tiny_root, row)
+    """The labels a miniature was built with: config.json's id2label or speechbrain's label_encoder.txt."""
+    folder = tiny_root / row.weights[0].name
+    if (folder / "config.json").is_file():
+        return config_labels(tiny_root, row)
+    lines = (folder / "label_encoder.txt").read_text().splitlines()
+    return {line.split(" => ")[0].strip("'") for line in lines if " => " in line and "starting_index" not in line}
+
+
+def read_wav(public_dir: Path, path: str) -> tuple[np.ndarray, int]:
+    assert path.startswith("/audios/") and path.endswith(".wav"), path
+    samples, rate = soundfile.read(public_dir / path.lstrip("/"), dtype="float32")
+    assert samples.ndim == 1 and len(samples) > 0
+    return samples, rate
+
+
+SEPARATORS = {"speechbrain/sepformer-wsj02mix": 2, "speechbrain/sepformer-wham": 2}
+
+
+@pytest.mark.parametrize("row", _rows("audio-to-audio"), ids=_ids(_rows("audio-to-audio")))
+def test_audio_to_audio_answers_path_and_generated_audio(client, public_dir, row):
+    """The file is under both keys the controller reads; a separator's speakers all under `sources`."""
+    body = post(client, row.id, {"audio_url": AUDIO_URL})
+    speakers = SEPARATORS.get(row.id, 1)
+    assert set(body) == ({"path", "generated audio", "sources"} if speakers > 1 else {"path", "generated audio"})
+    first, rate = read_wav(public_dir, body["path"])
+    again, same_rate = read_wav(public_dir, body["generated audio"])
+    assert rate == same_rate and np.array_equal(first, again)
+    assert rate in (8000, 16000)  # the model's own rate, whatever the input's (22.05 kHz here)
+    assert abs(len(first) / rate - 1.0) < 0.05  # as long as the input
+    if speakers > 1:
+        assert len(body["sources"]) == speakers
+        sources = [read_wav(public_dir, path)[0] for path in body["sources"]]
+        assert np.array_equal(sources[0], first) and not np.array_equal(sources[0], sources[1])
+
+
+@pytest.mark.parametrize("row", _rows("text-to-speech"), ids=_ids(_rows("text-to-speech")))
+def test_text_to_speech_writes_a_wav(client, public_dir, row):
+    body = post(client, row.id, {"text": "Hello world, this is a test."})
+    samples, rate = read_wav(public_dir, body["path"])
+    assert rate in (16000, 22050) and np.abs(samples).max() > 0
 
 
 def test_lazy_candidates_answer_loaded_before_their_first_request(client):
     lazy = [row.id for row in ROWS if not row.preload]
-    assert {"openai/whisper-large-v2", "openai/whisper-medium"} <= set(lazy)
+    assert {"openai/whisper-large-v2", "openai/whisper-medium", "speechbrain/sepformer-wham-enhancement"} <= set(lazy)
     for model_id in lazy:
         assert client.get(f"/status/{model_id}").get_json()["loaded"] is True, model_id
 
@@ -89,6 +128,14 @@ def test_lazy_candidates_answer_loaded_before_their_first_request(client):
 # --- InferenceClient, one row per family -------------------------------------------------------
 
 FAMILY_ROWS = list({row.weights[0].family: row for row in reversed(ROWS)}.values())
+# hf_api's audio-to-audio adapter still reads a bare `Audio`, not the {"path", "generated audio"}
+# answer the controller needs (PROTOCOL.md); it is the lead's file to change (see the branch's report).
+# Strict: this fails as soon as the adapter reads the answer, so the mark cannot outlive the gap.
+ADAPTER_GAP = pytest.mark.xfail(strict=True, reason="hf_api.answers.converted_voice expects a bare Audio")
+FAMILY_PARAMS = [
+    pytest.param(row, id=row.weights[0].family, marks=[ADAPTER_GAP] if row.task.name == "audio-to-audio" else [])
+    for row in FAMILY_ROWS
+]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +143,7 @@ def hub(live_server):
     return lambda model_id: InferenceClient(model=f"{live_server.url}/models/{model_id}", timeout=60)
 
 
-@pytest.mark.parametrize("row", FAMILY_ROWS, ids=[row.weights[0].family for row in FAMILY_ROWS])
+@pytest.mark.parametrize("row", FAMILY_PARAMS)
 def test_inference_client_reads_every_family(hub, tiny_root, row):
     client = hub(row.id)
     task = row.task.name
@@ -105,18 +152,41 @@ def test_inference_client_reads_every_family(hub, tiny_root, row):
     elif task == "audio-classification":
         labels = client.audio_classification(WAV, top_k=2)
         assert len(labels) == 2 and {item.label for item in labels} <= model_labels(tiny_root, row)
+    elif task == "text-to-speech":
+        samples, rate = soundfile.read(io.BytesIO(client.text_to_speech("Hello world.")))
+        assert rate in (16000, 22050) and len(samples) > 0
+    elif task == "audio-to-audio":
+        outputs = client.audio_to_audio(WAV)
+        assert outputs and all(item.content_type.startswith("audio/") for item in outputs)
+        assert all(len(soundfile.read(io.BytesIO(item.blob))[0]) > 0 for item in outputs)
     else:
         raise AssertionError(f"no InferenceClient check for {task}")
 
 
 # --- download: each new family's files from a recorded listing ---------------------------------
 
+SEPFORMER_FILES = ("decoder.ckpt", "encoder.ckpt", "hyperparams.yaml", "masknet.ckpt")
+ECAPA_FILES = ("classifier.ckpt", "embedding_model.ckpt", "hyperparams.yaml")
 # repo: (the only weight files picked, files that must come with them)
 EXPECTED_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "openai/whisper-large-v2": (("model.safetensors",), ("vocab.json", "merges.txt", "preprocessor_config.json")),
     "facebook/wav2vec2-large-960h-lv60-self": (("model.safetensors",), ("vocab.json", "preprocessor_config.json")),
     "MIT/ast-finetuned-audioset-10-10-0.4593": (("model.safetensors",), ("config.json", "preprocessor_config.json")),
     "superb/hubert-base-superb-er": (("pytorch_model.bin",), ("config.json", "preprocessor_config.json")),
+    # speechbrain: hyperparams.yaml and the pretrainer's files, never the example audio
+    "speechbrain/sepformer-wsj02mix": (SEPFORMER_FILES, ()),
+    "speechbrain/sepformer-wham16k-enhancement": (SEPFORMER_FILES, ()),
+    "speechbrain/sepformer-wham-enhancement": (SEPFORMER_FILES, ()),
+    "speechbrain/metricgan-plus-voicebank": (("enhance_model.ckpt", "hyperparams.yaml"), ()),
+    "speechbrain/mtl-mimic-voicebank": (("enhance_model.ckpt", "hyperparams.yaml"), ()),
+    "speechbrain/lang-id-voxlingua107-ecapa": (ECAPA_FILES, ("label_encoder.txt",)),
+    "speechbrain/lang-id-commonlanguage_ecapa": (ECAPA_FILES, ("label_encoder.txt",)),
+    "speechbrain/spkrec-xvect-voxceleb": (
+        ("classifier.ckpt", "embedding_model.ckpt", "hyperparams.yaml", "mean_var_norm_emb.ckpt"),
+        ("label_encoder.txt",),
+    ),
+    "speechbrain/tts-tacotron2-ljspeech": (("hyperparams.yaml", "model.ckpt"), ()),
+    "speechbrain/tts-hifigan-ljspeech": (("generator.ckpt", "hyperparams.yaml"), ()),
 }
 
 
@@ -141,3 +211,46 @@ def test_every_new_family_has_a_recorded_listing():
     elsewhere = {repo.family for row in catalog_rows() if row not in ROWS for repo in row.weights}
     new_families = {repo.family for row in ROWS for repo in row.weights} - elsewhere
     assert new_families <= {_repo(name).family for name in EXPECTED_FILES}
+
+
+# --- speechbrain: local folders only, nothing written -------------------------------------------
+
+
+def _copy_of(tiny_root: Path, name: str, target: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(tiny_root / name, target / name.replace("/", "--")))
+
+
+def test_speechbrain_loads_in_place_and_writes_nothing(tiny_root, tmp_path, monkeypatch):
+    """savedir=None: no `pretrained_models/` in the working directory, no link or copy in the weights."""
+    import torch
+
+    from models_server.tasks import speechbrain_models as sb
+    from models_server.tasks.loading import LoadContext
+
+    folder = _copy_of(tiny_root, "speechbrain/spkrec-xvect-voxceleb", tmp_path / "weights")
+    before = sorted((path.name, path.stat().st_mtime_ns) for path in folder.iterdir())
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    model = sb.load_encoder_classifier(LoadContext("x", (folder,), "cpu", torch.float32))
+    assert model.hparams.label_encoder.ind2lab  # the labels came from the local label_encoder.txt
+    assert sorted((path.name, path.stat().st_mtime_ns) for path in folder.iterdir()) == before
+    assert list(workdir.iterdir()) == []
+
+
+def test_speechbrain_paths_naming_the_hub_are_read_locally_and_a_missing_file_is_no_download(tiny_root, tmp_path):
+    """The miniature's yaml names its files `speechbrain/<repo>/<file>`, as the real ones do."""
+    import torch
+
+    from models_server.tasks import speechbrain_models as sb
+    from models_server.tasks.loading import LoadContext
+
+    folder = _copy_of(tiny_root, "speechbrain/metricgan-plus-voicebank", tmp_path)
+    assert "pretrained_path: speechbrain/metricgan-plus-voicebank" in (folder / "hyperparams.yaml").read_text()
+    local = {"enhance_model": str(folder / "enhance_model.ckpt")}
+    assert sb.local_overrides(folder) == {"pretrainer": {"paths": local}}
+    (folder / "enhance_model.ckpt").unlink()
+    with pytest.raises(Exception, match=r"enhance_model\.ckpt"):
+        sb.load_spectral_mask_enhancer(LoadContext("x", (folder,), "cpu", torch.float32))

@@ -19,6 +19,7 @@ from __future__ import annotations
 from models_server.catalog import ModelSpec, Repo
 from models_server.tasks import audio_classification as audio_cls
 from models_server.tasks import speech
+from models_server.tasks import speechbrain_models as sb
 from models_server.tasks.base import Task
 from models_server.tasks.loading import Loader
 
@@ -30,9 +31,36 @@ _TASKS: dict[str, tuple[Task, Loader, str]] = {
     "whisper": (speech.TRANSCRIBE, speech.load_whisper, "transformers"),
     "ctc": (speech.TRANSCRIBE, speech.load_ctc, "transformers"),
     "classify": (audio_cls.AUDIO_CLASSIFICATION, audio_cls.load_audio_classification, "transformers"),
+    "sb-separate": (sb.ENHANCE, sb.load_separator, "speechbrain"),
+    "sb-mask": (sb.ENHANCE, sb.load_spectral_mask_enhancer, "speechbrain"),
+    "sb-waveform": (sb.ENHANCE, sb.load_waveform_enhancer, "speechbrain"),
+    "sb-classify": (sb.CLASSIFY, sb.load_encoder_classifier, "speechbrain"),
+    "sb-tts": (sb.SPEAK, sb.load_tacotron2, "speechbrain"),
 }
 
-# (controller's id, task key, family, place in the controller's first ten, fp16 bytes, extra weight repos)
+# speechbrain repos: hyperparams.yaml and one file per pretrainer loadable (the download rules
+# know neither); example wavs and custom interface code are left on the Hub.
+_SPEECHBRAIN_FILES = ("hyperparams.yaml", "*.ckpt")
+_SPEECHBRAIN_CLASSIFIER_FILES = (*_SPEECHBRAIN_FILES, "label_encoder.txt")
+_FILES: dict[str, tuple[str, ...]] = {
+    "speechbrain-sepformer-2spk-8k": _SPEECHBRAIN_FILES,
+    "speechbrain-sepformer-enhancement-8k": _SPEECHBRAIN_FILES,
+    "speechbrain-sepformer-enhancement-16k": _SPEECHBRAIN_FILES,
+    "speechbrain-metricgan": _SPEECHBRAIN_FILES,
+    "speechbrain-mtl-mimic": _SPEECHBRAIN_FILES,
+    "speechbrain-ecapa-voxlingua107": _SPEECHBRAIN_CLASSIFIER_FILES,
+    "speechbrain-ecapa-commonlanguage": _SPEECHBRAIN_CLASSIFIER_FILES,
+    "speechbrain-xvector-voxceleb": _SPEECHBRAIN_CLASSIFIER_FILES,
+    "speechbrain-tacotron2": _SPEECHBRAIN_FILES,
+    "speechbrain-hifigan": _SPEECHBRAIN_FILES,
+}
+# The vocoder speechbrain's Tacotron2 card pairs it with: 2 x 13.9 M parameters (LJSpeech HiFi-GAN V1).
+SPEECHBRAIN_HIFIGAN = Repo("speechbrain/tts-hifigan-ljspeech", "speechbrain-hifigan", files=_SPEECHBRAIN_FILES)
+_EXTRA: dict[str, tuple[Repo, ...]] = {"speechbrain/tts-tacotron2-ljspeech": (SPEECHBRAIN_HIFIGAN,)}
+
+# (controller's id, task key, family, place in the controller's first ten, fp16 bytes)
+# speechbrain sizes: 2 bytes x the parameters of the architecture each repo's hyperparams.yaml
+# describes (instantiated with those dimensions; the checkpoints are fp32 state dicts of it).
 _ROWS: tuple[tuple[str, str, str, int, int], ...] = (
     # automatic-speech-recognition (4 and 6 are in catalog/standard.py; 3 and 10 are pyannote pipelines)
     ("openai/whisper-large-v2", "whisper", "whisper", 1, 3_086_609_920),
@@ -42,15 +70,31 @@ _ROWS: tuple[tuple[str, str, str, int, int], ...] = (
     ("jonatasgrosman/wav2vec2-large-xlsr-53-english", "ctc", "wav2vec2-large-ctc", 8, 630_945_090),
     ("openai/whisper-medium", "whisper", "whisper", 9, 1_527_715_840),
     # audio-classification (1 is in catalog/full.py)
+    ("TalTechNLP/voxlingua107-epaca-tdnn", "sb-classify", "speechbrain-ecapa-voxlingua107", 3, 42_492_886),
+    ("speechbrain/lang-id-voxlingua107-ecapa", "sb-classify", "speechbrain-ecapa-voxlingua107", 4, 42_492_886),
+    ("speechbrain/lang-id-commonlanguage_ecapa", "sb-classify", "speechbrain-ecapa-commonlanguage", 6, 41_552_384),
     ("MIT/ast-finetuned-audioset-10-10-0.4593", "classify", "ast-classification", 8, 173_188_126),
+    ("speechbrain/spkrec-xvect-voxceleb", "sb-classify", "speechbrain-xvector-voxceleb", 9, 16_344_946),
     ("superb/hubert-base-superb-er", "classify", "hubert-classification", 10, 189_139_234),
+    # audio-to-audio (4 is in catalog/full.py)
+    ("speechbrain/metricgan-plus-voicebank", "sb-mask", "speechbrain-metricgan", 1, 3_791_028),
+    ("speechbrain/mtl-mimic-voicebank", "sb-waveform", "speechbrain-mtl-mimic", 2, 44_581_122),
+    ("speechbrain/sepformer-wsj02mix", "sb-separate", "speechbrain-sepformer-2spk-8k", 3, 51_358_722),
+    ("speechbrain/sepformer-wham", "sb-separate", "speechbrain-sepformer-2spk-8k", 5, 51_358_722),
+    ("speechbrain/sepformer-wham16k-enhancement", "sb-separate", "speechbrain-sepformer-enhancement-16k", 9,
+     51_227_138),
+    ("speechbrain/sepformer-wham-enhancement", "sb-separate", "speechbrain-sepformer-enhancement-8k", 10,
+     51_227_138),
+    # text-to-speech (4 is in catalog/full.py); the vocoder's 27.9 MB come on top
+    ("speechbrain/tts-tacotron2-ljspeech", "sb-tts", "speechbrain-tacotron2", 5, 56_386_306 + 27_872_260),
 )
 
 
 def _spec(model_id: str, task_key: str, family: str, place: int, fp16_bytes: int) -> ModelSpec:
     task, loader, framework = _TASKS[task_key]
+    weights = (Repo(model_id, family, files=_FILES.get(family, ())), *_EXTRA.get(model_id, ()))
     return ModelSpec(
-        model_id, task, "full", (Repo(model_id, family),), loader, framework=framework,
+        model_id, task, "full", weights, loader, framework=framework,
         preload=place <= EAGER_CANDIDATES and fp16_bytes < ONE_GB, fp16_bytes=fp16_bytes,
     )
 

@@ -13,6 +13,7 @@ from models_server.tiny import (
     audio_coverage,
     speech,
     speech_synthesis,
+    speechbrain_models,
     stable_diffusion,
     text,
     text_coverage,
@@ -84,6 +85,16 @@ TINY_BUILDERS: dict[str, Builder] = {
     "wav2vec2-large-ctc": audio_coverage.build_wav2vec2_large_ctc,
     "ast-classification": audio_coverage.build_ast_classifier,
     "hubert-classification": audio_coverage.build_hubert_classifier,
+    "speechbrain-sepformer-2spk-8k": speechbrain_models.build_sepformer_2spk_8k,
+    "speechbrain-sepformer-enhancement-8k": speechbrain_models.build_sepformer_enhancement_8k,
+    "speechbrain-sepformer-enhancement-16k": speechbrain_models.build_sepformer_enhancement_16k,
+    "speechbrain-metricgan": speechbrain_models.build_metricgan,
+    "speechbrain-mtl-mimic": speechbrain_models.build_mtl_mimic,
+    "speechbrain-ecapa-voxlingua107": speechbrain_models.build_ecapa_voxlingua,
+    "speechbrain-ecapa-commonlanguage": speechbrain_models.build_ecapa_commonlanguage,
+    "speechbrain-xvector-voxceleb": speechbrain_models.build_xvector_speakers,
+    "speechbrain-tacotron2": speechbrain_models.build_tacotron2,
+    "speechbrain-hifigan": speechbrain_models.build_hifigan_vocoder,
 }
 
 
