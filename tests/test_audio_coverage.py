@@ -91,7 +91,8 @@ def read_wav(public_dir: Path, path: str) -> tuple[np.ndarray, int]:
     return samples, rate
 
 
-SEPARATORS = {"speechbrain/sepformer-wsj02mix": 2, "speechbrain/sepformer-wham": 2}
+SEPARATORS = {"speechbrain/sepformer-wsj02mix": 2, "speechbrain/sepformer-wham": 2,
+              "mpariente/DPRNNTasNet-ks2_WHAM_sepclean": 2, "Awais/Audio_Source_Separation": 2}
 
 
 @pytest.mark.parametrize("row", _rows("audio-to-audio"), ids=_ids(_rows("audio-to-audio")))
@@ -187,6 +188,10 @@ EXPECTED_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "speechbrain/tts-tacotron2-ljspeech": (("hyperparams.yaml", "model.ckpt"), ()),
     "speechbrain/tts-hifigan-ljspeech": (("generator.ckpt", "hyperparams.yaml"), ()),
+    # asteroid: the model package alone
+    "JorisCos/DCCRNet_Libri1Mix_enhsingle_16k": (("pytorch_model.bin",), ()),
+    "mpariente/DPRNNTasNet-ks2_WHAM_sepclean": (("pytorch_model.bin",), ()),
+    "Awais/Audio_Source_Separation": (("pytorch_model.bin",), ()),
 }
 
 

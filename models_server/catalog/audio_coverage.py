@@ -17,6 +17,7 @@ answer `loaded: true` and load on first use.
 from __future__ import annotations
 
 from models_server.catalog import ModelSpec, Repo
+from models_server.tasks import asteroid_models as asteroid
 from models_server.tasks import audio_classification as audio_cls
 from models_server.tasks import speech
 from models_server.tasks import speechbrain_models as sb
@@ -36,6 +37,7 @@ _TASKS: dict[str, tuple[Task, Loader, str]] = {
     "sb-waveform": (sb.ENHANCE, sb.load_waveform_enhancer, "speechbrain"),
     "sb-classify": (sb.CLASSIFY, sb.load_encoder_classifier, "speechbrain"),
     "sb-tts": (sb.SPEAK, sb.load_tacotron2, "speechbrain"),
+    "asteroid": (asteroid.SEPARATE, asteroid.load_asteroid, "asteroid"),
 }
 
 # speechbrain repos: hyperparams.yaml and one file per pretrainer loadable (the download rules
@@ -53,14 +55,20 @@ _FILES: dict[str, tuple[str, ...]] = {
     "speechbrain-xvector-voxceleb": _SPEECHBRAIN_CLASSIFIER_FILES,
     "speechbrain-tacotron2": _SPEECHBRAIN_FILES,
     "speechbrain-hifigan": _SPEECHBRAIN_FILES,
+    # asteroid: the serialized model package only (a repo's model.safetensors, if a bot added
+    # one, holds the bare state dict, which asteroid cannot build a model from)
+    "asteroid-dccrnet": ("pytorch_model.bin",),
+    "asteroid-dprnn-tasnet": ("pytorch_model.bin",),
+    "asteroid-convtasnet": ("pytorch_model.bin",),
 }
 # The vocoder speechbrain's Tacotron2 card pairs it with: 2 x 13.9 M parameters (LJSpeech HiFi-GAN V1).
 SPEECHBRAIN_HIFIGAN = Repo("speechbrain/tts-hifigan-ljspeech", "speechbrain-hifigan", files=_SPEECHBRAIN_FILES)
 _EXTRA: dict[str, tuple[Repo, ...]] = {"speechbrain/tts-tacotron2-ljspeech": (SPEECHBRAIN_HIFIGAN,)}
 
 # (controller's id, task key, family, place in the controller's first ten, fp16 bytes)
-# speechbrain sizes: 2 bytes x the parameters of the architecture each repo's hyperparams.yaml
-# describes (instantiated with those dimensions; the checkpoints are fp32 state dicts of it).
+# speechbrain and asteroid sizes: 2 bytes x the parameters of the architecture each repo's
+# hyperparams.yaml / model package describes, instantiated with those dimensions (DCCRN-CL;
+# DPRNN-TasNet with kernel 2, 64 filters, 6 repeats; ConvTasNet with asteroid's defaults).
 _ROWS: tuple[tuple[str, str, str, int, int], ...] = (
     # automatic-speech-recognition (4 and 6 are in catalog/standard.py; 3 and 10 are pyannote pipelines)
     ("openai/whisper-large-v2", "whisper", "whisper", 1, 3_086_609_920),
@@ -81,6 +89,9 @@ _ROWS: tuple[tuple[str, str, str, int, int], ...] = (
     ("speechbrain/mtl-mimic-voicebank", "sb-waveform", "speechbrain-mtl-mimic", 2, 44_581_122),
     ("speechbrain/sepformer-wsj02mix", "sb-separate", "speechbrain-sepformer-2spk-8k", 3, 51_358_722),
     ("speechbrain/sepformer-wham", "sb-separate", "speechbrain-sepformer-2spk-8k", 5, 51_358_722),
+    ("mpariente/DPRNNTasNet-ks2_WHAM_sepclean", "asteroid", "asteroid-dprnn-tasnet", 6, 7_302_146),
+    ("JorisCos/DCCRNet_Libri1Mix_enhsingle_16k", "asteroid", "asteroid-dccrnet", 7, 7_338_672),
+    ("Awais/Audio_Source_Separation", "asteroid", "asteroid-convtasnet", 8, 10_101_090),
     ("speechbrain/sepformer-wham16k-enhancement", "sb-separate", "speechbrain-sepformer-enhancement-16k", 9,
      51_227_138),
     ("speechbrain/sepformer-wham-enhancement", "sb-separate", "speechbrain-sepformer-enhancement-8k", 10,

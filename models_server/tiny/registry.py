@@ -9,6 +9,7 @@ from pathlib import Path
 
 from models_server.tiny import (
     annotators,
+    asteroid_models,
     audio_classification,
     audio_coverage,
     speech,
@@ -95,6 +96,9 @@ TINY_BUILDERS: dict[str, Builder] = {
     "speechbrain-xvector-voxceleb": speechbrain_models.build_xvector_speakers,
     "speechbrain-tacotron2": speechbrain_models.build_tacotron2,
     "speechbrain-hifigan": speechbrain_models.build_hifigan_vocoder,
+    "asteroid-dccrnet": asteroid_models.build_dccrnet,
+    "asteroid-dprnn-tasnet": asteroid_models.build_dprnn_tasnet,
+    "asteroid-convtasnet": asteroid_models.build_convtasnet,
 }
 
 
