@@ -19,6 +19,7 @@ from __future__ import annotations
 from models_server.catalog import ModelSpec, Repo
 from models_server.tasks import asteroid_models as asteroid
 from models_server.tasks import audio_classification as audio_cls
+from models_server.tasks import espnet_models as espnet
 from models_server.tasks import speech
 from models_server.tasks import speechbrain_models as sb
 from models_server.tasks.base import Task
@@ -38,6 +39,7 @@ _TASKS: dict[str, tuple[Task, Loader, str]] = {
     "sb-classify": (sb.CLASSIFY, sb.load_encoder_classifier, "speechbrain"),
     "sb-tts": (sb.SPEAK, sb.load_tacotron2, "speechbrain"),
     "asteroid": (asteroid.SEPARATE, asteroid.load_asteroid, "asteroid"),
+    "espnet-tts": (espnet.SPEAK, espnet.load_text2speech, "espnet"),
 }
 
 # speechbrain repos: hyperparams.yaml and one file per pretrainer loadable (the download rules
@@ -60,6 +62,10 @@ _FILES: dict[str, tuple[str, ...]] = {
     "asteroid-dccrnet": ("pytorch_model.bin",),
     "asteroid-dprnn-tasnet": ("pytorch_model.bin",),
     "asteroid-convtasnet": ("pytorch_model.bin",),
+    # espnet: the training run's config and averaged model (and, for FastSpeech2, the feature,
+    # pitch and energy statistics its normalisers read); not the training logs and images
+    "espnet-vits": ("exp/*config.yaml", "exp/*.pth"),
+    "espnet-fastspeech2-hifigan": ("exp/*config.yaml", "exp/*.pth", "exp/*.npz"),
 }
 # The vocoder speechbrain's Tacotron2 card pairs it with: 2 x 13.9 M parameters (LJSpeech HiFi-GAN V1).
 SPEECHBRAIN_HIFIGAN = Repo("speechbrain/tts-hifigan-ljspeech", "speechbrain-hifigan", files=_SPEECHBRAIN_FILES)
@@ -96,7 +102,14 @@ _ROWS: tuple[tuple[str, str, str, int, int], ...] = (
      51_227_138),
     ("speechbrain/sepformer-wham-enhancement", "sb-separate", "speechbrain-sepformer-enhancement-8k", 10,
      51_227_138),
-    # text-to-speech (4 is in catalog/full.py); the vocoder's 27.9 MB come on top
+    # text-to-speech (4 is in catalog/full.py; 1, 6, 7 and 9 are fairseq, 8 is NeMo). espnet loads the
+    # whole GAN (generator and discriminators): sizes are both, from espnet's VITS and JointText2Wav
+    # built with the LJSpeech recipes' dimensions.
+    ("espnet/kan-bayashi_ljspeech_vits", "espnet-tts", "espnet-vits", 2, 173_197_628),
+    ("mio/amadeus", "espnet-tts", "espnet-vits", 3, 173_197_628),
+    ("espnet/kan-bayashi_ljspeech_joint_finetune_conformer_fastspeech2_hifigan", "espnet-tts",
+     "espnet-fastspeech2-hifigan", 10, 200_915_138),
+    # the Tacotron2 row's size includes its HiFi-GAN vocoder's 27.9 MB
     ("speechbrain/tts-tacotron2-ljspeech", "sb-tts", "speechbrain-tacotron2", 5, 56_386_306 + 27_872_260),
 )
 

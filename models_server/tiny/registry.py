@@ -12,6 +12,7 @@ from models_server.tiny import (
     asteroid_models,
     audio_classification,
     audio_coverage,
+    espnet_models,
     speech,
     speech_synthesis,
     speechbrain_models,
@@ -99,6 +100,8 @@ TINY_BUILDERS: dict[str, Builder] = {
     "asteroid-dccrnet": asteroid_models.build_dccrnet,
     "asteroid-dprnn-tasnet": asteroid_models.build_dprnn_tasnet,
     "asteroid-convtasnet": asteroid_models.build_convtasnet,
+    "espnet-vits": espnet_models.build_vits,
+    "espnet-fastspeech2-hifigan": espnet_models.build_fastspeech2_hifigan,
 }
 
 
