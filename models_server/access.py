@@ -17,7 +17,8 @@ from flask import Flask, jsonify, request
 from models_server.config import Settings
 
 EXTENSION = "models_server.access"
-OPEN_PATHS = frozenset({"/running"})
+# /playground is a page of code with no data in it: it must open for a person to type the key into it.
+OPEN_PATHS = frozenset({"/running", "/playground"})
 _LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from models_server.config import TIERS, load_settings
 from models_server.errors import ConfigError
+from models_server.logs import LEVELS, configure
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-root", type=Path, help="folder holding <org>/<name>/ weight folders")
     serve.add_argument("--public-dir", type=Path, help="the public/ folder shared with the controller")
     serve.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    _log_level(serve)
     serve.set_defaults(run=_serve)
 
     fetch = commands.add_parser("download", help="fetch the weights a tier (or some models) reads from the Hub")
@@ -43,12 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--dry-run", action="store_true", help="list the files and their sizes; download nothing")
     fetch.add_argument("--no-fp16", action="store_true",
                        help="full-precision diffusers weights even where fp16 ones exist (for a float32 server)")
+    _log_level(fetch)
     fetch.set_defaults(run=_download)
 
     tiny = commands.add_parser("make-tiny", help="write tiny random-weight models for every catalog entry")
     tiny.add_argument("--out", type=Path, required=True, help="folder to write <org>/<name>/ into")
     tiny.add_argument("--force", action="store_true", help="rebuild repos that are already complete")
+    tiny.add_argument("--scale", choices=("tiny", "real"), default="tiny",
+                      help="tiny: miniatures of every repo (seconds); real: the minimal tier's repos at their "
+                           "real published size and file names, random values (~13 GB, minutes)")
     tiny.set_defaults(run=_make_tiny)
+
+    check = commands.add_parser("check", help="check a tier's model folders (and, with --load, loading) before serving")
+    check.add_argument("--config", type=Path, help="YAML config file (configs/default.yaml, configs/tiny.yaml)")
+    check.add_argument("--tier", choices=TIERS, help="which tier to check (default: the config's)")
+    check.add_argument("--model-root", type=Path, help="folder holding <org>/<name>/ weight folders")
+    check.add_argument("--device", help="auto, cpu, cuda or cuda:N (the budget and --load use it)")
+    check.add_argument("--model", action="append", metavar="ID", help="check only this served id; repeat for more")
+    check.add_argument("--load", action="store_true", help="also load each model that passed, one at a time")
+    _log_level(check)
+    check.set_defaults(run=_check)
 
     listing = commands.add_parser("list", help="print the catalog as a table")
     listing.add_argument("--tier", choices=TIERS, help="only the models this tier serves")
@@ -58,9 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_level(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--log-level", choices=LEVELS, default="info",
+                         help="debug also shows the libraries' warnings and progress bars (default info)")
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from models_server import ready
     from models_server.server import serve
 
+    ready.install()
     flags = {
         "tier": args.tier, "host": args.host, "port": args.port, "model_root": args.model_root,
         "public_dir": args.public_dir, "device": args.device,
@@ -94,11 +117,53 @@ def _make_tiny(args: argparse.Namespace) -> int:
 
     from models_server.catalog import catalog_rows, unique_repos
     from models_server.tiny import make_tiny
+    from models_server.tiny.registry import REAL_SIZE_BUILDERS, TINY_BUILDERS
 
     started = time.perf_counter()
-    written = make_tiny(args.out, unique_repos(catalog_rows()), force=args.force)
-    print(f"built {len(written)} tiny repos into {args.out} in {time.perf_counter() - started:.1f}s")
+    builders = REAL_SIZE_BUILDERS if args.scale == "real" else TINY_BUILDERS
+    repos = [repo for repo in unique_repos(catalog_rows()) if repo.family in builders]
+    written = make_tiny(args.out, repos, force=args.force, builders=builders)
+    print(f"built {len(written)} {args.scale}-size repos into {args.out} in {time.perf_counter() - started:.1f}s")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    import time
+
+    from models_server.catalog import catalog_rows
+    from models_server.check import Target, check_models, checked_rows, report
+
+    settings = load_settings(args.config, {"tier": args.tier, "model_root": args.model_root, "device": args.device})
+    try:
+        rows = checked_rows(catalog_rows(), settings, args.model or ())
+    except LookupError as exc:
+        print(f"models-server: error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    # the table says why a model failed; the loaders' own log lines and tracebacks only at debug
+    if args.log_level != "debug":
+        logging.getLogger("models_server.runtime").setLevel(logging.CRITICAL)
+    started = time.perf_counter()
+    from models_server.controller_candidates import CANDIDATES
+
+    results = check_models(rows, settings, load=args.load, progress=_progress_printer(sys.stderr))
+    for line in report(results, Target.of(settings), time.perf_counter() - started, candidates=CANDIDATES):
+        print(line)
+    return 1 if any(result.blocks_start for result in results) else 0
+
+
+def _progress_printer(stream):
+    """Progress on one rewritten line on a terminal; to a file or pipe, a line per load (the slow part)."""
+    terminal = stream.isatty()
+
+    def show(step: int, total: int, what: str) -> None:
+        if terminal:
+            end = "\n" if step == total else ""
+            stream.write(f"\r\033[K[{step}/{total}] {what}"[:200] + end)
+        elif what.startswith("loading"):
+            stream.write(f"[{step}/{total}] {what}\n")
+        stream.flush()
+
+    return show
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -127,7 +192,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(getattr(args, "log_level", "info"))
     try:
         return args.run(args)
     except ConfigError as exc:

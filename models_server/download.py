@@ -9,15 +9,17 @@ Files land where `serve` looks: `<model_root>/<org>/<name>/...`, or the Hugging 
 
 from __future__ import annotations
 
-import glob
 import re
+import sys
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import IO, Any
 
 from models_server.catalog import ModelSpec, Repo, unique_repos
+from models_server.lfs import is_lfs_pointer
 
 Listing = list[tuple[str, int]]  # (path in repo, size in bytes)
 
@@ -144,7 +146,13 @@ def choose_repos(rows: Sequence[ModelSpec], wanted: Sequence[str]) -> list[Repo]
 
 
 class Hub:
-    """The two Hub calls we make; `HF_ENDPOINT` and `HF_TOKEN` are read by huggingface_hub itself."""
+    """The Hub calls we make; `HF_ENDPOINT` and `HF_TOKEN` are read by huggingface_hub itself.
+
+    `endpoint` overrides HF_ENDPOINT for file downloads (a mirror given in-process).
+    """
+
+    def __init__(self, endpoint: str | None = None) -> None:
+        self.endpoint = endpoint
 
     def listing(self, name: str, kind: str) -> Listing | None:
         """Every file of the repo with its size, or None when no repo has that name."""
@@ -160,13 +168,71 @@ class Hub:
         except RepositoryNotFoundError:
             return None
 
-    def fetch(self, name: str, kind: str, files: Sequence[str], local_dir: Path | None) -> Path:
-        """Download `files` (resuming partial ones) and return the folder holding the repo."""
-        from huggingface_hub import snapshot_download
+    def cached(self, name: str, kind: str, path: str, local_dir: Path | None) -> Path | None:
+        """Where `path` of the repo already is on disk (in `local_dir`, else the HF cache), if it is."""
+        if local_dir is not None:
+            candidate = local_dir / path
+            return candidate if candidate.is_file() else None
+        from huggingface_hub import try_to_load_from_cache
 
-        # Exact names, escaped: allow_patterns are fnmatch patterns.
-        patterns = [glob.escape(path) for path in files]
-        return Path(snapshot_download(name, repo_type=kind, local_dir=local_dir, allow_patterns=patterns))
+        found = try_to_load_from_cache(name, path, repo_type=kind)
+        return Path(found) if isinstance(found, str) else None
+
+    def fetch(
+        self, name: str, kind: str, files: Sequence[str], local_dir: Path | None, progress: Progress | None = None
+    ) -> Path:
+        """Download `files` one by one (resuming partial ones); return the folder holding the repo.
+
+        Each file's bytes are added to `progress` as they arrive.
+        """
+        from huggingface_hub import hf_hub_download
+
+        folder = local_dir
+        for path in files:
+            bar_class = progress.file_bar_class(path) if progress else None
+            where = Path(hf_hub_download(name, path, repo_type=kind, local_dir=local_dir,
+                                              tqdm_class=bar_class, endpoint=self.endpoint))
+            folder = folder or where.parents[len(Path(path).parts) - 1]
+            if progress:
+                progress.file_done(path)
+        assert folder is not None or not files
+        return folder or Path()
+
+
+class Progress:
+    """One bar for the bytes of a whole download, on a terminal (hidden when output is not one)."""
+
+    def __init__(self, total: int, stream: IO[str] | None = None, shown: bool | None = None) -> None:
+        from tqdm import tqdm
+
+        disable = None if shown is None else not shown  # None: shown on a terminal only
+        self.bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1000, disable=disable,
+                        file=stream or sys.stderr, desc="downloading", dynamic_ncols=True, leave=True)
+
+    def file_bar_class(self, path: str) -> type:
+        """A tqdm class for huggingface_hub's per-file bar that shows nothing and feeds this bar."""
+        from tqdm import tqdm
+
+        overall = self.bar
+        overall.set_postfix_str(path, refresh=False)
+
+        class _FeedsOverall(tqdm):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                kwargs["disable"] = True
+                super().__init__(*args, **kwargs)
+
+            def update(self, n: float | None = 1) -> bool | None:
+                if n:
+                    overall.update(n)
+                return super().update(n)
+
+        return _FeedsOverall
+
+    def file_done(self, path: str) -> None:
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def format_size(size: int) -> str:
@@ -179,6 +245,17 @@ def format_size(size: int) -> str:
     return f"{value:.1f} TB"
 
 
+@dataclass
+class _Plan:
+    """One repo's selection, split into the files to fetch and those already on disk."""
+
+    repo: Repo
+    name: str
+    local_dir: Path | None
+    fetch: list[tuple[str, int]]
+    present: list[tuple[str, int]]
+
+
 def download(
     repos: Sequence[Repo],
     model_root: Path | None,
@@ -187,30 +264,57 @@ def download(
     prefer_fp16: bool = True,
     hub: Hub | None = None,
     out: Callable[[str], None] = print,
+    progress_stream: IO[str] | None = None,
 ) -> int:
     """Fetch (or, dry, only list) each repo's selected files; return how many repos failed.
 
-    One repo failing (missing, gated, network) is reported and the others still come.
+    Files already on disk with their Hub size are skipped. One repo failing (missing, gated,
+    network) is reported and the others still come. A progress bar counts the bytes of the
+    whole download; the last line says what was fetched, skipped and failed.
     """
     hub = hub or Hub()
-    failed = total_files = total_bytes = 0
+    failed = 0
+    plans: list[_Plan] = []
     for repo in repos:
         try:
-            count, size = _download_one(repo, model_root, dry_run, prefer_fp16, hub, out)
+            plans.append(_plan(repo, model_root, prefer_fp16, hub, out))
         except Exception as exc:  # reported, counted in the exit code; the other repos still download
             out(f"{repo.name}: error: {type(exc).__name__}: {_first_line(exc)}")
             failed += 1
-            continue
-        total_files, total_bytes = total_files + count, total_bytes + size
-    done = "dry run: nothing downloaded" if dry_run else "downloaded"
-    failures = f", {failed} failed" if failed else ""
-    out(f"total: {total_files} files, {format_size(total_bytes)} in {len(repos) - failed} repos{failures} ({done})")
+    if dry_run:
+        files = [item for plan in plans for item in plan.fetch + plan.present]
+        failures = f", {failed} failed" if failed else ""
+        out(f"total: {len(files)} files, {format_size(sum(size for _, size in files))} in {len(plans)} repos"
+            f"{failures} (dry run: nothing downloaded)")
+        return failed
+    progress = Progress(sum(size for plan in plans for _, size in plan.fetch), progress_stream)
+    fetched: list[tuple[str, int]] = []
+    try:
+        for plan in plans:
+            try:
+                folder = hub.fetch(plan.name, plan.repo.repo_type, [path for path, _ in plan.fetch], plan.local_dir,
+                                   progress)
+                _unpack_archives(folder if plan.fetch else plan.local_dir, [path for path, _ in plan.fetch], out)
+            except Exception as exc:
+                out(f"{plan.name}: error: {type(exc).__name__}: {_first_line(exc)}")
+                failed += 1
+                continue
+            fetched += plan.fetch
+    finally:
+        progress.close()
+    skipped = [item for plan in plans for item in plan.present]
+    out(summary(fetched, skipped, len(plans) + failed, failed))
     return failed
 
 
-def _download_one(
-    repo: Repo, model_root: Path | None, dry_run: bool, prefer_fp16: bool, hub: Hub, out: Callable[[str], None]
-) -> tuple[int, int]:
+def summary(fetched: Sequence[tuple[str, int]], skipped: Sequence[tuple[str, int]], repos: int, failed: int) -> str:
+    """What a download did, in one line."""
+    failures = f"; {failed} of {repos} repos failed (see the errors above)" if failed else ""
+    return (f"fetched {len(fetched)} files ({format_size(sum(size for _, size in fetched))}), "
+            f"skipped {len(skipped)} already present ({format_size(sum(size for _, size in skipped))}){failures}")
+
+
+def _plan(repo: Repo, model_root: Path | None, prefer_fp16: bool, hub: Hub, out: Callable[[str], None]) -> _Plan:
     kind = repo.repo_type
     for name in repo.names:
         listing = hub.listing(name, kind)
@@ -226,23 +330,24 @@ def _download_one(
         raise LookupError(f"{name}: no weight file matches the download rules; list the files in Repo.files")
     sizes = dict(listing)
     local_dir = None if model_root is None else model_root / name
+    plan = _Plan(repo, name, local_dir, [], [])
     out(f"{name} -> {local_dir or 'the Hugging Face cache'}")
     for path in files:
-        out(f"  {format_size(sizes[path]):>9}  {path}")
+        on_disk = hub.cached(name, kind, path, local_dir)
+        present = on_disk is not None and on_disk.stat().st_size == sizes[path] and not is_lfs_pointer(on_disk)
+        (plan.present if present else plan.fetch).append((path, sizes[path]))
+        out(f"  {format_size(sizes[path]):>9}  {path}{'  (already present)' if present else ''}")
     size = sum(sizes[path] for path in files)
     out(f"  {len(files)} files, {format_size(size)}")
-    if not dry_run:
-        folder = hub.fetch(name, kind, files, local_dir)
-        _unpack_archives(folder, files, out)
-    return len(files), size
+    return plan
 
 
-def _unpack_archives(folder: Path, files: Iterable[str], out: Callable[[str], None]) -> None:
+def _unpack_archives(folder: Path | None, files: Iterable[str], out: Callable[[str], None]) -> None:
     """Unpack fetched .zip files beside themselves: loaders read their members as plain files
     (the x-vectors come as one zip of .npy files). Members already there are left alone, so a
     second run costs nothing; zipfile strips `..` and absolute parts from member names."""
     for path in files:
-        if not path.endswith(".zip"):
+        if folder is None or not path.endswith(".zip"):
             continue
         target = (folder / path).parent
         with zipfile.ZipFile(folder / path) as archive:

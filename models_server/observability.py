@@ -33,6 +33,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from models_server.errors import NotFound
+from models_server.playground import install_playground
+from models_server.redact import redact_urls
 from models_server.runtime import Runtime, State
 from models_server.status_body import model_status
 
@@ -242,11 +244,12 @@ def _progress(status: dict[str, Any]) -> str:
 
 
 def _error(status: dict[str, Any], last_error: str | None) -> str:
-    """A load failure (from the runtime) first, else the latest failed request seen here."""
+    """A load failure (from the runtime) first, else the latest failed request seen here; any URL
+    in it without password or query, since every client can read the page."""
     error = status.get("error")
     if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    return str(status.get("last_error") or last_error or "")
+        return redact_urls(str(error["message"]))
+    return redact_urls(str(status.get("last_error") or last_error or ""))
 
 
 def page_rows(observer: Observer) -> list[dict[str, Any]]:
@@ -301,5 +304,6 @@ def install_observability(app: Flask, runtime: Runtime) -> None:
 
     app.add_url_rule("/", "observability.page", status_page, methods=["GET"])
     app.add_url_rule("/metrics", "observability.metrics", metrics, methods=["GET"])
+    install_playground(app, runtime.settings.public_dir)  # the page to try models, beside the status page
     app.before_request(_before_request)
     app.after_request(_after_request)

@@ -11,19 +11,40 @@ from typing import Any
 from models_server.access import warn_if_open
 from models_server.app import create_app
 from models_server.config import Settings
+from models_server.http_server import GuardedServer, ServingOptions, make_server
 from models_server.media.outputs import OutputStore
 from models_server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def serve(settings: Settings) -> None:
-    import waitress
+def serving_options(settings: Settings) -> ServingOptions:
+    """The HTTP server's knobs from the settings; the one place that reads them.
 
+    Only `threads` and `limits.max_body_bytes` exist in config.py today; the others are read
+    when present (proposed fields of the same names), else the defaults of ServingOptions.
+    """
+    defaults = ServingOptions()
+    names = ("status_threads", "max_pending", "connection_limit", "header_timeout", "request_read_timeout",
+             "idle_timeout")
+    chosen = {name: getattr(settings, name, getattr(defaults, name)) for name in names}
+    # by default one client may hold every work thread and queued request and still reach /status
+    per_client = getattr(settings, "connections_per_client", None) or (
+        settings.threads + chosen["max_pending"] + 32
+    )
+    return ServingOptions(
+        threads=settings.threads,
+        max_body_bytes=settings.limits.max_body_bytes,
+        connections_per_client=per_client,
+        **chosen,
+    )
+
+
+def serve(settings: Settings) -> None:
     runtime = Runtime(settings)
     OutputStore(settings.public_dir).remove_leftovers()  # of a process killed mid-write
     app = create_app(settings, runtime)
-    server = waitress.create_server(app, host=settings.host, port=settings.port, threads=settings.threads)
+    server = make_server(app, settings.host, settings.port, serving_options(settings))
     stopper = GracefulStop(server, settings.shutdown_grace_seconds)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stopper.request)
@@ -31,7 +52,7 @@ def serve(settings: Settings) -> None:
     runtime.start_loading()
     log.info("serving tier %s on http://%s:%s", settings.tier, settings.host, server.effective_port)
     server.run()
-    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+    server.shutdown_lanes(timeout=5)
     log.info("stopped")
 
 
@@ -42,7 +63,7 @@ class GracefulStop:
     done on the loop's own thread through its trigger.
     """
 
-    def __init__(self, server: Any, grace: float) -> None:
+    def __init__(self, server: GuardedServer, grace: float) -> None:
         self.server = server
         self.grace = grace
         self.stopping = threading.Event()
@@ -74,9 +95,8 @@ class GracefulStop:
     def _busy(self) -> bool:
         """Requests running or queued, or answers not yet sent: a finished task's response can
         still sit in its channel's output buffer, and closing the channel would lose it."""
-        dispatcher = self.server.task_dispatcher
         unsent = any(getattr(channel, "total_outbufs_len", 0) for channel in list(self.server._map.values()))
-        return bool(dispatcher.active_count or dispatcher.queue or unsent)
+        return self.server.busy() or unsent
 
     def _close_all(self) -> None:
         for channel in list(self.server._map.values()):

@@ -159,3 +159,78 @@ def test_tiny_transformers_repos_are_reproducible(tmp_path: Path) -> None:
             build(folder)
             outputs.append((folder / "model.safetensors").read_bytes())
         assert outputs[0] == outputs[1]
+
+
+# -- bounded cost: the size every stage works at is computed first --------------------------------
+
+SMALL_BUDGET = 160 * 1024  # a small work budget keeps these runs quick; the code path is the same
+
+
+def _first_conv(annotator: Any) -> torch.nn.Module | None:
+    """The first convolution of the torch network inside a controlnet_aux detector: it sees the
+    network's whole input (None for canny, which has no network)."""
+    detector = annotator.detector
+    for path in ("model", "netNetwork", "body_estimation.model"):
+        found: Any = detector
+        for name in path.split("."):
+            found = getattr(found, name, None)
+        if isinstance(found, torch.nn.Module):
+            return next(m for m in found.modules() if isinstance(m, torch.nn.Conv2d))
+    return None
+
+
+AUX_IDS = ["canny-control", "hed-control", "scribble-control", "mlsd-control", "openpose-control"]
+
+
+@pytest.mark.parametrize("model_id", AUX_IDS)
+def test_a_tiny_elongated_png_works_within_the_budget_and_comes_back_at_its_size(
+    loaded: dict[str, Any], model_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1x20 image made controlnet_aux work at 512x10240 (gigabytes); every stage now stays in budget."""
+    from models_server.tasks import work_size
+
+    monkeypatch.setattr(work_size, "MAX_WORK_PIXELS", SMALL_BUDGET)
+    annotator = loaded[model_id]
+    given: list[tuple[int, int]] = []
+    real_detector = annotator.detector
+
+    def spy(image: Image.Image, **kwargs: Any) -> Image.Image:
+        given.append(image.size)
+        return real_detector(image, **kwargs)
+
+    seen: list[int] = []
+    network = _first_conv(annotator)
+    hook = network.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[-2] * args[0].shape[-1])) \
+        if network is not None else None
+    try:
+        import dataclasses
+
+        spied = dataclasses.replace(annotator, detector=spy)
+        result = run(spied, Image.new("RGB", (1, 20), (200, 30, 90)))
+    finally:
+        if hook is not None:
+            hook.remove()
+    assert (result.mode, result.size) == ("RGB", (1, 20))
+    assert given and all(w * h <= SMALL_BUDGET for w, h in given)
+    assert all(pixels <= SMALL_BUDGET for pixels in seen)
+    if network is not None:
+        assert seen, "the network never ran"
+
+
+@pytest.mark.parametrize("model_id", AUX_IDS)
+def test_an_image_too_elongated_for_any_working_size_is_a_400_naming_the_limit(
+    loaded: dict[str, Any], model_id: str
+) -> None:
+    from models_server.errors import BadInput
+
+    with pytest.raises(BadInput, match=r"1x49000000.*limit of 1048576 pixels \(MAX_WORK_PIXELS\)"):
+        run(loaded[model_id], Image.new("RGB", (1, 49_000_000)))
+
+
+@pytest.mark.parametrize("model_id", ["depth-control", "normal-control", "seg-control"])
+@pytest.mark.parametrize("size", [(1, 20), (20, 1), (1, 200_000)])
+def test_fixed_size_networks_take_any_aspect_and_answer_at_the_input_size(
+    loaded: dict[str, Any], model_id: str, size: tuple[int, int]
+) -> None:
+    result = run(loaded[model_id], Image.new("RGB", size, (90, 140, 200)))
+    assert (result.mode, result.size) == ("RGB", size)

@@ -18,7 +18,7 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["make-tiny"], ["list"], ["download"]])
+@pytest.mark.parametrize("command", [[], ["serve"], ["make-tiny"], ["list"], ["download"], ["check"]])
 def test_help_everywhere(command):
     result = cli(*command, "--help")
     assert result.returncode == 0

@@ -73,3 +73,26 @@ def test_blank_page_is_400(client, public_dir: Path) -> None:
     response = client.post(f"/models/{MODEL_ID}", json=body)
     assert response.status_code == 400
     assert "no text" in response.get_json()["error"]["message"]
+
+
+def test_a_page_larger_than_ocr_reads_is_scaled_down_keeping_its_aspect(invoice) -> None:
+    """Tesseract refuses a side over ~30,000 px (it was a 500) and takes time per pixel: the page
+    is read at OCR_MAX_PIXELS / OCR_MAX_SIDE at most; word boxes are relative to the page."""
+    tall = Image.new("RGB", (640, 40_000), "white")
+    page = document_qa.ocr_page(tall)
+    assert max(page.size) <= document_qa.OCR_MAX_SIDE
+    assert page.size[0] * page.size[1] <= document_qa.OCR_MAX_PIXELS
+    assert page.size[1] / page.size[0] == pytest.approx(40_000 / 640, rel=0.02)  # the aspect is kept
+    assert document_qa.ocr_page(invoice) is invoice  # an ordinary page is read as it is
+
+
+def test_a_strip_tesseract_cannot_read_is_400_not_500(client) -> None:
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 49_000_000), "white").save(buffer, format="PNG")
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    response = client.post(f"/models/{MODEL_ID}", json={"img_url": uri, "text": "total?"})
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"]["message"]

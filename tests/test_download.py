@@ -10,6 +10,7 @@ answers, gated repos and HF_TOKEN, Xet-stored transfers, a large file resumed ha
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -204,6 +205,7 @@ class RecordedHub(dl.Hub):
     """Answers from the recorded listings; `fetch` writes nothing but remembers what it was asked."""
 
     def __init__(self, missing: tuple[str, ...] = ()) -> None:
+        super().__init__()
         self.missing = missing
         self.fetched: list[tuple[str, str, list[str], Path | None]] = []
 
@@ -212,7 +214,7 @@ class RecordedHub(dl.Hub):
             return None
         return listing(name)
 
-    def fetch(self, name: str, kind: str, files, local_dir: Path | None) -> Path:
+    def fetch(self, name: str, kind: str, files, local_dir: Path | None, progress=None) -> Path:
         self.fetched.append((name, kind, list(files), local_dir))
         return local_dir or Path("/nonexistent")
 
@@ -356,6 +358,12 @@ def test_download_through_hf_endpoint_fetches_the_selection_then_nothing(fake_hu
     ]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 1, first.stderr  # the fake Hub has no vit-gpt2: reported, whisper still comes
+    count = len(select("openai/whisper-base"))
+    size = sum(len(_FakeHubHandler.files[path]) for path in select("openai/whisper-base"))
+    assert first.stdout.splitlines()[-1] == (
+        f"fetched {count} files ({dl.format_size(size)}), skipped 0 already present (0 B); "
+        "1 of 2 repos failed (see the errors above)"
+    )
     assert "nlpconnect/vit-gpt2-image-captioning: error: LookupError: no model repo named" in first.stdout
     folder = tmp_path / "models" / "openai" / "whisper-base"
     fetched = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
@@ -365,7 +373,23 @@ def test_download_through_hf_endpoint_fetches_the_selection_then_nothing(fake_hu
     _FakeHubHandler.requests.clear()
     again = subprocess.run(command[:-2], env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1] == (
+        f"fetched 0 files (0 B), skipped {count} already present ({dl.format_size(size)})"
+    )
+    assert "(already present)" in again.stdout
     assert not [line for line in _FakeHubHandler.requests if "/resolve/" in line]  # nothing fetched twice
+
+
+def test_the_progress_bar_counts_every_byte_fetched(fake_hub, tmp_path):
+    files = select("openai/whisper-base")
+    total = sum(len(_FakeHubHandler.files[path]) for path in files)
+    stream = io.StringIO()
+    progress = dl.Progress(total, stream, shown=True)
+    folder = dl.Hub(endpoint=fake_hub).fetch("openai/whisper-base", "model", files, tmp_path / "whisper", progress)
+    progress.close()
+    assert folder == tmp_path / "whisper" and (folder / "config.json").is_file()
+    assert progress.bar.n == total
+    assert f"100%|##########| {total}/{total} [" in stream.getvalue()  # tqdm's bar, in bytes
 
 
 # -- the command ----------------------------------------------------------------------------

@@ -3,7 +3,10 @@ import io
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
+from messages import assert_plain
 from PIL import Image
 
 from models_server.config import Limits
@@ -95,6 +98,55 @@ def test_pixel_cap_is_checked_before_decoding():
 def test_garbage_is_bad_input():
     with pytest.raises(BadInput, match="cannot decode image"):
         decode_image(b"definitely not an image", max_pixels=100)
+
+
+def _noise_jpeg() -> bytes:
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    return _encoded(Image.fromarray(pixels), "JPEG")
+
+
+def _wav() -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(1600, np.float32), 16000, format="WAV")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"", "empty"),
+        (b"definitely not an image", "not an image"),
+        (_wav(), "not an image"),  # a real file of another kind
+        (_encoded(Image.new("RGB", (64, 64)), "PNG")[:60], "PNG data is truncated or corrupt"),
+        (_noise_jpeg()[:1000], "JPEG data is truncated or corrupt"),
+        (_noise_jpeg()[:300], "truncated or corrupt"),
+    ],
+    ids=["empty", "garbage", "wav", "png-cut", "jpeg-half", "jpeg-header-cut"],
+)
+def test_undecodable_images_say_what_is_wrong_without_internals(data, says):
+    with pytest.raises(BadInput) as raised:
+        decode_image(data, max_pixels=10_000)
+    assert raised.value.message.startswith("cannot decode image:") and says in raised.value.message
+    assert_plain(raised.value.message)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "field", "data"),
+    [
+        ("canny-control", "img_url", b"not an image at all"),
+        ("canny-control", "img_url", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40),
+        ("openai/whisper-base", "audio_url", b"not audio at all" * 8),
+        ("openai/whisper-base", "audio_url", b"RIFF\x10\x00\x00\x00WAVEfmt " + b"\xff" * 40),
+    ],
+    ids=["image-garbage", "png-signature-only", "audio-garbage", "wav-bad-header"],
+)
+def test_decode_errors_reach_the_client_as_plain_400s(client, model_id, field, data):
+    ref = "data:application/octet-stream;base64," + base64.b64encode(data).decode()
+    response = client.post(f"/models/{model_id}", json={field: ref})
+    assert response.status_code == 400
+    message = response.get_json()["error"]["message"]
+    assert message.startswith("cannot decode")
+    assert_plain(message)
 
 
 def test_outputs_get_distinct_new_files_and_paths(tmp_path):

@@ -259,3 +259,31 @@ def test_a_pinned_model_is_never_claimed_and_a_claimed_one_is_never_pinned(tiny_
     assert not slots.pin_if_ready("test/a", Job("test/a", deadline=0.0))  # being moved: wait for residency
     slots.unclaim("test/a")
     assert slots.pin_if_ready("test/a", Job("test/a", deadline=0.0))
+
+
+def test_requests_arriving_while_a_lazy_model_loads_wait_for_it_instead_of_503(tiny_root, public_dir):
+    loading, gate = threading.Event(), threading.Event()
+
+    def slow_load(ctx):
+        loading.set()
+        assert gate.wait(timeout=60)
+        return _load_linear(ctx)
+
+    rows = [ModelSpec("test/slow", ECHO, "minimal", (), slow_load)]
+    runtime, client = make_runtime(tiny_root, public_dir, rows, preload=False)
+    answers = []
+    first = threading.Thread(target=lambda: answers.append(client.post("/models/test/slow", json={"text": "1"})))
+    first.start()
+    try:
+        assert loading.wait(timeout=60)
+        second = threading.Thread(target=lambda: answers.append(client.post("/models/test/slow", json={"text": "2"})))
+        second.start()
+        for _ in range(6000):  # until the second request is admitted (it then waits for its turn)
+            if runtime.view("test/slow").queue == 2 or len(answers) == 1:
+                break
+            threading.Event().wait(0.01)
+    finally:
+        gate.set()
+        first.join(timeout=60)
+        second.join(timeout=60)
+    assert sorted(answer.status_code for answer in answers) == [200, 200]

@@ -6,6 +6,7 @@ A row says which task a served id runs, in which tier, which weight repositories
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -72,9 +73,21 @@ def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
 
 def catalog_rows() -> list[ModelSpec]:
     """All rows, minimal tier first."""
-    from models_server.catalog import audio_coverage, full, minimal, standard, text_coverage
+    from models_server.catalog import (
+        audio_coverage,
+        diffusion_coverage,
+        full,
+        minimal,
+        standard,
+        text_coverage,
+        vision_coverage,
+    )
+    from models_server.catalog.sizes import FP16_BYTES
 
-    return [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text_coverage.MODELS, *audio_coverage.MODELS]
+    rows = [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text_coverage.MODELS, *vision_coverage.MODELS,
+            *diffusion_coverage.MODELS, *audio_coverage.MODELS]
+    return [row if row.fp16_bytes is not None or row.id not in FP16_BYTES
+            else dataclasses.replace(row, fp16_bytes=FP16_BYTES[row.id]) for row in rows]
 
 
 def unique_repos(rows: Iterable[ModelSpec]) -> list[Repo]:

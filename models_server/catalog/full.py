@@ -12,7 +12,10 @@ from models_server.catalog.minimal import SD15
 from models_server.tasks import audio_classification as audio_cls
 from models_server.tasks import speech_synthesis, text, text_generation, text_to_image, video
 
-TEXT_TO_VIDEO = Repo("damo-vilab/text-to-video-ms-1.7b", "text-to-video-sd")
+# damo-vilab moved to ali-vilab on the Hub.
+TEXT_TO_VIDEO = Repo(
+    "damo-vilab/text-to-video-ms-1.7b", "text-to-video-sd", aliases=("ali-vilab/text-to-video-ms-1.7b",)
+)
 SPEECHT5_TTS = Repo("microsoft/speecht5_tts", "speecht5-tts")
 SPEECHT5_VC = Repo("microsoft/speecht5_vc", "speecht5-vc")
 HIFIGAN = Repo("microsoft/speecht5_hifigan", "speecht5-hifigan")

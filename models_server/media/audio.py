@@ -16,6 +16,8 @@ import numpy as np
 from models_server.errors import BadInput
 from models_server.media.types import Audio
 
+UNKNOWN_FORMAT = "the data is not audio in a format this server reads (wav, flac, ogg, mp3, m4a, webm) or is corrupt"
+
 
 def decode_audio(data: bytes, max_seconds: float) -> Audio:
     """Mono float32 samples at the file's own rate; refuses audio longer than `max_seconds`."""
@@ -64,8 +66,8 @@ def _decode_soundfile(data: bytes, max_seconds: float) -> Audio | None:
         check_duration(info.frames / info.samplerate, max_seconds)
     try:
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except soundfile.LibsndfileError as exc:
-        raise BadInput(f"cannot decode audio ({info.format}): {exc}") from None
+    except soundfile.LibsndfileError:
+        raise BadInput(f"cannot decode audio: the {info.format} data is truncated or corrupt") from None
     if len(samples) == 0:
         raise BadInput("cannot decode audio: it holds no samples")
     return Audio(samples=mono(samples), sample_rate=int(rate))
@@ -76,7 +78,7 @@ def _decode_av(data: bytes) -> Audio:
     try:
         import av
     except ImportError:
-        raise BadInput("cannot decode audio: not wav, flac, ogg or mp3") from None
+        raise BadInput("cannot decode audio: not wav, flac, ogg or mp3 (m4a and webm need PyAV)") from None
     try:
         with av.open(io.BytesIO(data)) as container:
             if not container.streams.audio:
@@ -90,8 +92,10 @@ def _decode_av(data: bytes) -> Audio:
                 for out in to_mono.resample(frame)
             ]
             chunks += [out.to_ndarray().reshape(-1) for out in to_mono.resample(None)]
-    except av.error.FFmpegError as exc:
-        raise BadInput(f"cannot decode audio: {exc}") from None
+    except av.error.InvalidDataError:
+        raise BadInput(f"cannot decode audio: {UNKNOWN_FORMAT}") from None
+    except av.error.FFmpegError:  # ffmpeg's messages carry its error numbers and "<none>" file names
+        raise BadInput("cannot decode audio: the data is truncated or corrupt") from None
     if not chunks:
         raise BadInput("cannot decode audio: it holds no samples")
     return Audio(samples=mono(np.concatenate(chunks)), sample_rate=int(rate))

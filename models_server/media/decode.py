@@ -9,17 +9,25 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from models_server.errors import BadInput
 
+UNKNOWN_FORMAT = "the data is not an image in a format this server reads (e.g. PNG, JPEG, WebP, GIF, BMP, TIFF)"
+
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     """An RGB image, upright as the camera saw it; refuses images over `max_pixels`.
 
     The size is checked from the header before any pixel is decoded, so a decompression
-    bomb costs nothing. Transparent areas are laid on white, as viewers show them.
+    bomb costs nothing. Transparent areas are laid on white, as viewers show them. Errors say
+    what is wrong with the data in our words: Pillow's own messages name Python objects
+    ("<_io.BytesIO object at 0x...>") and decoder internals.
     """
+    if not data:
+        raise BadInput("cannot decode image: the resource is empty")
+    image_format: str | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image: Image.Image = Image.open(io.BytesIO(data))
+            image_format = image.format
             width, height = image.size
             if width * height > max_pixels:
                 raise BadInput(
@@ -28,8 +36,12 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
                 )
             image.load()
             image = ImageOps.exif_transpose(image)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-        raise BadInput(f"cannot decode image: {exc}") from None
+    except UnidentifiedImageError:
+        raise BadInput(f"cannot decode image: {UNKNOWN_FORMAT}") from None
+    except Image.DecompressionBombError:
+        raise BadInput("cannot decode image: it declares more pixels than the decoder accepts") from None
+    except (OSError, SyntaxError, ValueError):
+        raise BadInput(f"cannot decode image: the {image_format or 'image'} data is truncated or corrupt") from None
     return to_rgb(image)
 
 

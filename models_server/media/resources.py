@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 from models_server.config import Limits
-from models_server.errors import BadInput
+from models_server.errors import BadInput, Busy
 from models_server.media.fetch import fetch_url
+
+# URL fetches in flight at once, per server: each holds a worker thread and a socket for up to
+# url_connect_timeout + url_read_timeout, so without a cap slow URL servers could hold them all.
+DEFAULT_MAX_CONCURRENT_FETCHES = 8
+FETCH_RETRY_AFTER_SECONDS = 2
+
+
+def max_concurrent_fetches(limits: Limits) -> int:
+    """The cap on URL fetches in flight (`limits.max_concurrent_fetches` once config.py has it)."""
+    return int(getattr(limits, "max_concurrent_fetches", DEFAULT_MAX_CONCURRENT_FETCHES))
 
 
 class ResourceReader:
@@ -23,19 +34,14 @@ class ResourceReader:
         self.public_dir = public_dir.resolve()
         self.limits = limits
         self.allow_private = allow_private
+        self.fetch_slots = threading.BoundedSemaphore(max_concurrent_fetches(limits))
 
     def read(self, ref: str, field: str) -> bytes:
         if not isinstance(ref, str) or not ref.strip():
             raise BadInput(f"field '{field}' must be a URL, a data: URI or a path under public/")
         ref = ref.strip()
         if ref.startswith(("http://", "https://")):
-            return fetch_url(
-                ref,
-                self.limits.max_download_bytes,
-                self.limits.url_connect_timeout,
-                self.limits.url_read_timeout,
-                allow_private=self.allow_private,
-            )
+            return self.fetch(ref)
         if ref.startswith("data:"):
             return decode_data_uri(ref, field)
         if "://" in ref:
@@ -44,6 +50,26 @@ class ResourceReader:
             return self.public_file(ref, field).read_bytes()
         except (OSError, ValueError):  # a NUL byte, a name too long, a file we may not read
             raise BadInput(f"field '{field}': {ref[:100]!r} is not a readable path under public/") from None
+
+    def fetch(self, url: str) -> bytes:
+        """`fetch_url` within the cap on fetches in flight: a fetch waits for a slot at most as
+        long as a connection attempt may take (url_connect_timeout), then gets a 503."""
+        if not self.fetch_slots.acquire(timeout=self.limits.url_connect_timeout):
+            cap = max_concurrent_fetches(self.limits)
+            raise Busy(
+                f"{cap} URL fetches are in flight, the limit max_concurrent_fetches; retry shortly",
+                headers={"Retry-After": str(FETCH_RETRY_AFTER_SECONDS)},
+            )
+        try:
+            return fetch_url(
+                url,
+                self.limits.max_download_bytes,
+                self.limits.url_connect_timeout,
+                self.limits.url_read_timeout,
+                allow_private=self.allow_private,
+            )
+        finally:
+            self.fetch_slots.release()
 
     def public_file(self, ref: str, field: str) -> Path:
         relative = ref.lstrip("/")

@@ -93,7 +93,7 @@ class Admission:
             if view.state is State.NOT_LOADED:
                 if not self.resolve_device():
                     raise NotReady(f"model {model_id} cannot load: {self.slots.view(model_id).reason}", state="failed")
-                self.loader.load(model_id)
+                self.loader.load(model_id, on_demand=True)
             elif view.state is State.LOADED and self.slots.moved_down(model_id):
                 if not self.residency.make_room(view.bytes, protect=model_id):
                     raise Busy(f"model {model_id} waits for memory held by busy models; try again",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from models_server.catalog import ModelSpec
 from models_server.config import Settings
@@ -27,23 +28,26 @@ class ModelLoader:
         self.residency = residency
         self.device = device
 
-    def load(self, model_id: str) -> None:
+    def load(self, model_id: str, on_demand: bool = False) -> None:
         """Load one model; the caller holds `residency.lock` and has resolved the device.
 
         A broken model ends `failed` with the reason and never stops the others. Raises Busy
         (the model stays `not_loaded`) when it fits the budget only once busy models finish.
+        A load `on_demand` (a request's, for a lazy or evicted model) keeps the state servable,
+        so requests arriving meanwhile queue for the model instead of being refused.
         """
         spec = self.slots.view(model_id).spec
         started = time.perf_counter()
-        self.slots.loading(model_id)
+        if not on_demand:
+            self.slots.loading(model_id)
         try:
             folders = weight_dirs(spec, self.settings)
         except WeightsMissing as exc:
             self._fail(model_id, str(exc))
             return
-        # best effort before loading: the estimate (last measured size, else the files' size)
-        # overcounts shared components; the measured size after loading is what is enforced
-        self.residency.make_room(self.slots.view(model_id).bytes or disk_bytes(folders), protect=model_id)
+        # best effort before loading, so the weights never land beyond the budget first; the
+        # estimate overcounts shared components, and the measured size after loading is enforced
+        self.residency.make_room(self.slots.view(model_id).bytes or self._estimate(spec, folders), protect=model_id)
         try:
             assert self.device.dtype is not None, "the device is resolved before any load"
             context = LoadContext(spec.id, folders, self.device.device, self.device.dtype, self.residency.shared)
@@ -59,6 +63,13 @@ class ModelLoader:
         view = self.slots.view(model_id)
         log.info("loaded %s in %.2fs (%s, %d bytes)", spec.id, view.load_seconds, view.placement, view.bytes)
         self._enforce_budget(model_id, view.bytes)
+
+    def _estimate(self, spec: ModelSpec, folders: tuple[Path, ...]) -> int:
+        """Bytes a model never loaded here will take: its real fp16 size at the configured dtype,
+        else the size of its weight files."""
+        if spec.fp16_bytes is not None and self.device.dtype is not None:
+            return spec.fp16_bytes * self.device.dtype.itemsize // 2
+        return disk_bytes(folders)
 
     def _enforce_budget(self, model_id: str, size: int) -> None:
         kind = self.device.kind

@@ -77,7 +77,8 @@ class Runtime:
                 except Busy as exc:  # room only once busy models finish: it loads on its first request
                     log.info("%s not preloaded: %s", model_id, exc.message)
         loaded = sum(view.state is State.LOADED for view in self.slots.views().values())
-        log.info("tier %s: %d models loaded in %.1fs", self.settings.tier, loaded, time.perf_counter() - started)
+        log.info("tier %s: %d models loaded in %.1fs", self.settings.tier, loaded, time.perf_counter() - started,
+                 extra={"event": "tier_loaded"})
 
     def _resolve_device(self) -> bool:
         if self.devices.resolve():

@@ -4,6 +4,10 @@ Every annotator is a callable `model(image) -> image`; `annotate` only calls it.
 per detector family, chosen by the catalog row's loader, never by model id. The maps always come
 back at the input's size, whatever resolution the detector works at, so the controller can
 overlay or chain them without caring which annotator made them.
+
+Each annotator works at a size computed before it runs (`work_size`): at most MAX_WORK_PIXELS at
+any stage, so an extreme aspect ratio (a 1x20 PNG) cannot make it allocate gigabytes. Images too
+elongated to fit even the smallest working size are refused with a 400 naming the limit.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.work_size import aux_work_size, crop_box, fit_within, processor_input, scale_to
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,17 +51,20 @@ ANNOTATE = Task(
 
 def _fit(result: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
     """`result` as RGB at `size`: detectors round their working size to multiples of 64."""
-    result = result.convert("RGB")
-    return result if result.size == size else result.resize(size, resample)
+    return scale_to(result, size, resample).convert("RGB")
 
 
-MIN_AUX_SIDE = 64
+# OpenPose's body network rescales whatever it is given to this height (boxsize 368 x scale 0.5).
+OPENPOSE_NET_HEIGHT = 184
 
 
 @dataclass(frozen=True)
 class AuxAnnotator:
     """A controlnet_aux detector run at `resolution` (None: the input's shorter side).
 
+    The image is resized here to the working size `aux_work_size` computed (multiples of 64, so
+    the detector's own resize is a no-op), which keeps every stage within MAX_WORK_PIXELS.
+    `fixed_height` is the height a network rescales to on its own (OpenPose), counted too.
     Binary maps (canny, scribble) are resized back with NEAREST so they stay binary.
     """
 
@@ -64,14 +72,22 @@ class AuxAnnotator:
     resolution: int | None
     resample: Image.Resampling = Image.Resampling.BILINEAR
     options: dict[str, Any] = field(default_factory=dict)
+    fixed_height: int | None = None
+    name: str = "the annotator"
+
+    def work_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return aux_work_size(size, self.resolution or min(size), self.fixed_height, name=self.name)
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        # controlnet_aux rounds sizes to multiples of 64: below that an image would shrink to nothing
-        side = max(MIN_AUX_SIDE, self.resolution or min(image.size))
+        size = image.size
+        work = self.work_size(size)
+        if work != image.size:
+            image = image.resize(work, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        side = min(work)
         result = self.detector(
             image, detect_resolution=side, image_resolution=side, output_type="pil", **self.options
         )
-        return _fit(result, image.size, self.resample)
+        return _fit(result, size, self.resample)
 
 
 @dataclass(frozen=True)
@@ -82,16 +98,24 @@ class RelativeDepth:
     processor: Any
 
     def depth(self, image: Image.Image) -> np.ndarray:
-        """Relative inverse depth (larger is nearer) as float32 at the image's size."""
+        """Relative inverse depth (larger is nearer) as float32, at about `fit_within(image.size)`.
+
+        The network sees its own fixed size; its answer is scaled to the image's size but no
+        further than MAX_WORK_PIXELS: float maps of a 50-megapixel photo would cost gigabytes.
+        Callers scale the map they make from it to the image's size.
+        """
         import torch
 
-        pixels = self.processor(images=image, return_tensors="pt")["pixel_values"]
+        prepared, canvas = processor_input(image, self.processor)
+        pixels = self.processor(images=prepared, return_tensors="pt")["pixel_values"]
         pixels = pixels.to(self.model.device, self.model.dtype)
         predicted = self.model(pixel_values=pixels).predicted_depth.float()
+        work = fit_within(canvas)
+        left, top, right, bottom = crop_box(canvas, work, image.size)
         resized = torch.nn.functional.interpolate(
-            predicted[:, None], size=(image.height, image.width), mode="bicubic", align_corners=False
+            predicted[:, None], size=(work[1], work[0]), mode="bicubic", align_corners=False
         )
-        return resized[0, 0].cpu().numpy()
+        return resized[0, 0, top:bottom, left:right].cpu().numpy()
 
 
 def _unit_range(values: np.ndarray) -> np.ndarray:
@@ -110,7 +134,7 @@ class DepthMap:
         import numpy as np
 
         grey = (_unit_range(self.estimator.depth(image)) * 255.0).round().astype(np.uint8)
-        return Image.fromarray(grey).convert("RGB")
+        return _fit(Image.fromarray(grey), image.size, Image.Resampling.BICUBIC)
 
 
 @dataclass(frozen=True)
@@ -138,7 +162,8 @@ class NormalMap:
         slope_y[far] = 0.0
         normal = np.stack([slope_x, slope_y, np.full_like(depth, self.z)], axis=2)
         normal /= np.linalg.norm(normal, axis=2, keepdims=True)
-        return Image.fromarray(np.clip(normal * 127.5 + 127.5, 0, 255).astype(np.uint8))
+        rgb = Image.fromarray(np.clip(normal * 127.5 + 127.5, 0, 255).astype(np.uint8))
+        return _fit(rgb, image.size, Image.Resampling.BILINEAR)
 
 
 @dataclass(frozen=True)
@@ -150,12 +175,14 @@ class SegmentationMap:
     palette: np.ndarray  # (num_classes, 3) uint8
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        pixels = self.processor(images=image, return_tensors="pt")["pixel_values"]
+        prepared, canvas = processor_input(image, self.processor)
+        pixels = self.processor(images=prepared, return_tensors="pt")["pixel_values"]
         pixels = pixels.to(self.model.device, self.model.dtype)
         # argmax at the model's resolution, then a NEAREST resize: upsampling 150 logit planes to a
         # large photo first would cost gigabytes for the same picture.
-        labels = self.model(pixel_values=pixels).logits[0].argmax(dim=0).to("cpu", copy=True)
-        painted = Image.fromarray(self.palette[labels.numpy()])
+        labels = self.model(pixel_values=pixels).logits[0].argmax(dim=0).to("cpu", copy=True).numpy()
+        left, top, right, bottom = crop_box(canvas, (labels.shape[1], labels.shape[0]), image.size)
+        painted = Image.fromarray(self.palette[labels[top:bottom, left:right]])
         return painted.resize(image.size, Image.Resampling.NEAREST)
 
 
@@ -169,7 +196,7 @@ def load_canny(ctx: LoadContext) -> AuxAnnotator:
 
     return AuxAnnotator(
         CannyDetector(), resolution=None, resample=Image.Resampling.NEAREST,
-        options={"low_threshold": 100, "high_threshold": 200},
+        options={"low_threshold": 100, "high_threshold": 200}, name="canny",
     )
 
 
@@ -191,14 +218,14 @@ def _hed_resolution(ctx: LoadContext) -> int:
 
 def load_hed(ctx: LoadContext) -> AuxAnnotator:
     """Soft HED edges (grey levels)."""
-    return AuxAnnotator(_hed(ctx), resolution=_hed_resolution(ctx))
+    return AuxAnnotator(_hed(ctx), resolution=_hed_resolution(ctx), name="HED")
 
 
 def load_scribble(ctx: LoadContext) -> AuxAnnotator:
     """HED edges thinned and thresholded to white strokes on black, like a user's scribble."""
     return AuxAnnotator(
         _hed(ctx), resolution=_hed_resolution(ctx), resample=Image.Resampling.NEAREST,
-        options={"scribble": True},
+        options={"scribble": True}, name="HED",
     )
 
 
@@ -207,7 +234,7 @@ def load_mlsd(ctx: LoadContext) -> AuxAnnotator:
     from controlnet_aux import MLSDdetector
 
     detector = MLSDdetector.from_pretrained(str(ctx.weight_dirs[0])).to(ctx.device)
-    return AuxAnnotator(detector, resolution=AUX_RESOLUTION)
+    return AuxAnnotator(detector, resolution=AUX_RESOLUTION, name="M-LSD")
 
 
 def load_openpose(ctx: LoadContext) -> AuxAnnotator:
@@ -220,7 +247,9 @@ def load_openpose(ctx: LoadContext) -> AuxAnnotator:
     from controlnet_aux.open_pose.body import Body
 
     body = Body(str(Path(ctx.weight_dirs[0]) / "body_pose_model.pth")).to(ctx.device)
-    return AuxAnnotator(OpenposeDetector(body), resolution=AUX_RESOLUTION)
+    return AuxAnnotator(
+        OpenposeDetector(body), resolution=AUX_RESOLUTION, fixed_height=OPENPOSE_NET_HEIGHT, name="OpenPose"
+    )
 
 
 def _dpt(ctx: LoadContext) -> RelativeDepth:

@@ -1,8 +1,11 @@
-"""Document question answering: OCR the page with Tesseract, then let LayoutLM pick a span.
+"""Document question answering: OCR the page with Tesseract, then let LayoutLM pick a span;
+or let Donut read the page and write the answer.
 
-LayoutLM reads words with their boxes (0-1000 page coordinates) and scores, per token,
-where the answer starts and ends. The answer is always a run of the OCR'd words, which is
-why `start` and `end` are word indices, as in transformers' pipeline output.
+LayoutLM (v1, and v3 which also sees the page image) reads words with their boxes (0-1000 page
+coordinates) and scores, per token, where the answer starts and ends. Its answer is always a
+run of the OCR'd words, which is why `start` and `end` are word indices, as in transformers'
+pipeline output. Donut needs no OCR; its answers carry no word indices, as in the pipeline.
+LayoutLMv2 is not served: its visual backbone needs detectron2, which is not on PyPI.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
+from models_server.tasks import donut
 from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.hf_models import load_pretrained
+from models_server.tasks.hf_models import load_image_processor, load_pretrained, to_model
 from models_server.tasks.vision import IMAGE
+from models_server.tasks.vision_text import PromptedAnswerer, load_donut
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -21,18 +26,26 @@ if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
 
 MAX_ANSWER_TOKENS = 15
+MAX_INPUT_TOKENS = 512  # LayoutLM's positions; some tokenizers save no limit of their own
 Box = tuple[int, int, int, int]
+# Tesseract's time grows with the pixels it reads, and it refuses sides over ~30,000 px (a 500
+# before): pages are read at most at 8 MP (an A4 page at about 300 dpi) and 16,384 px a side.
+OCR_MAX_PIXELS = 8 * 2**20
+OCR_MAX_SIDE = 16_384
 
 
 def ocr_words(image: Image.Image, language: str = "eng") -> list[tuple[str, Box]]:
     """The page's words in reading order, each with its box in 0-1000 page coordinates."""
     import pytesseract
 
+    page = ocr_page(image)
     try:
-        data = pytesseract.image_to_data(image, lang=language, output_type=pytesseract.Output.DICT)
+        data = pytesseract.image_to_data(page, lang=language, output_type=pytesseract.Output.DICT)
     except pytesseract.TesseractNotFoundError:
         raise RuntimeError("document QA needs Tesseract: install the Debian package tesseract-ocr") from None
-    width, height = image.size
+    except pytesseract.TesseractError:
+        raise BadInput(f"Tesseract could not read this {image.width}x{image.height} image as a page") from None
+    width, height = page.size
     words = []
     for text, left, top, w, h in zip(
         data["text"], data["left"], data["top"], data["width"], data["height"], strict=True
@@ -44,32 +57,63 @@ def ocr_words(image: Image.Image, language: str = "eng") -> list[tuple[str, Box]
     return words
 
 
+def ocr_page(image: Image.Image) -> Image.Image:
+    """`image` scaled down, keeping its aspect, to OCR_MAX_PIXELS and OCR_MAX_SIDE at most;
+    word boxes are relative to the page, so they do not change."""
+    from PIL import Image
+
+    from models_server.tasks.work_size import fit_within
+
+    width, height = fit_within(image.size, OCR_MAX_PIXELS)
+    longest = max(width, height)
+    if longest > OCR_MAX_SIDE:
+        width, height = max(1, width * OCR_MAX_SIDE // longest), max(1, height * OCR_MAX_SIDE // longest)
+    if (width, height) == image.size:
+        return image
+    return image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
 @dataclass
 class DocumentReader:
+    """LayoutLM on OCR'd words. `images` is set for LayoutLMv3, which also reads the page's pixels
+    (its tokenizer takes the words' boxes itself)."""
+
     model: Any
     tokenizer: Any
+    images: Any = None
 
-    def __call__(self, words: list[tuple[str, Box]], question: str, top_k: int) -> list[dict[str, Any]]:
+    def __call__(self, image: Image.Image, question: str, top_k: int) -> list[dict[str, Any]]:
         import torch
 
-        encoding = self.tokenizer(
-            question.split(), [word for word, _ in words], is_split_into_words=True,
-            truncation="only_second", max_length=self.tokenizer.model_max_length, return_tensors="pt",
-        )
+        words = ocr_words(image)
+        if not words:
+            raise BadInput("document question answering found no text in the image")
+        encoding, inputs = self._encode(image, words, question)
         word_ids, sequence_ids = encoding.word_ids(0), encoding.sequence_ids(0)
+        with torch.inference_mode():
+            output = self.model(**to_model(inputs, self.model))
+        in_page = torch.tensor([s == 1 for s in sequence_ids], device=self.model.device)
+        text = len(sequence_ids)  # LayoutLMv3 also scores its image patches, which follow the text
+        start = output.start_logits[0, :text].float().masked_fill(~in_page, -1e4).softmax(-1)
+        end = output.end_logits[0, :text].float().masked_fill(~in_page, -1e4).softmax(-1)
+        return _best_spans(start.cpu(), end.cpu(), word_ids, words, top_k)
+
+    def _encode(self, image: Image.Image, words: list[tuple[str, Box]], question: str) -> tuple[Any, dict]:
+        import torch
+
+        length = min(self.tokenizer.model_max_length, MAX_INPUT_TOKENS)
+        limit = {"truncation": "only_second", "max_length": length, "return_tensors": "pt"}
+        if self.images is not None:
+            encoding = self.tokenizer(question, [word for word, _ in words], boxes=[box for _, box in words], **limit)
+            pixels = self.images(images=image, return_tensors="pt").pixel_values
+            return encoding, {**encoding, "pixel_values": pixels}
+        encoding = self.tokenizer(question.split(), [word for word, _ in words], is_split_into_words=True, **limit)
         tokens = encoding["input_ids"][0].tolist()
         boxes = [
             _token_box(words, word, sequence, token == self.tokenizer.sep_token_id)
-            for word, sequence, token in zip(word_ids, sequence_ids, tokens, strict=True)
+            for word, sequence, token in zip(encoding.word_ids(0), encoding.sequence_ids(0), tokens, strict=True)
         ]
-        inputs = {key: value.to(self.model.device) for key, value in encoding.items()}
-        inputs["bbox"] = torch.tensor([boxes], device=self.model.device)
-        with torch.inference_mode():
-            output = self.model(**inputs)
-        in_page = torch.tensor([s == 1 for s in sequence_ids], device=self.model.device)
-        start = output.start_logits[0].float().masked_fill(~in_page, -1e4).softmax(-1)
-        end = output.end_logits[0].float().masked_fill(~in_page, -1e4).softmax(-1)
-        return _best_spans(start.cpu(), end.cpu(), word_ids, words, top_k)
+        return encoding, {**encoding, "bbox": torch.tensor([boxes])}
 
 
 def _token_box(words: list[tuple[str, Box]], word: int | None, sequence: int | None, separator: bool) -> Box:
@@ -102,23 +146,51 @@ def _best_spans(start, end, word_ids, words, top_k: int) -> list[dict[str, Any]]
     ]
 
 
-def load_document_reader(ctx: LoadContext) -> DocumentReader:
-    """The model and its tokenizer. OCR words arrive one by one, so a byte-level BPE tokenizer
-    (RoBERTa's, as impira's repo ships) must add the space each word had on the page;
-    WordPiece tokenizers ignore the flag."""
+def _layoutlm(ctx: LoadContext) -> DocumentReader:
+    """OCR words arrive one by one, so a byte-level BPE tokenizer (RoBERTa's, as impira's repos
+    ship) must add the space each word had on the page; WordPiece tokenizers ignore the flag."""
     from transformers import AutoTokenizer
 
     model, _ = load_pretrained(ctx, "AutoModelForDocumentQuestionAnswering", None)
     tokenizer = AutoTokenizer.from_pretrained(ctx.weight_dirs[0], add_prefix_space=True, local_files_only=True)
-    return DocumentReader(model, tokenizer)
+    images = None
+    if model.config.model_type == "layoutlmv3":
+        images = load_image_processor(ctx.weight_dirs[0], model.config)
+        images.apply_ocr = False  # the words come from our OCR, with the boxes LayoutLM was given
+    return DocumentReader(model, tokenizer, images)
 
 
-def answer_document(model: DocumentReader, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict]:
-    """`[{"score", "answer", "start", "end"}]`, best first; start/end index the OCR'd words."""
-    words = ocr_words(inputs["img_url"])
-    if not words:
-        raise BadInput("document question answering found no text in the image")
-    return model(words, inputs["text"], params["top_k"])
+def _donut(ctx: LoadContext) -> PromptedAnswerer:
+    return PromptedAnswerer(load_donut(ctx, (donut.DOCVQA,)))
+
+
+def _needs_detectron2(ctx: LoadContext) -> Any:
+    raise RuntimeError("LayoutLMv2 checkpoints need detectron2 for their visual backbone; it is not on PyPI")
+
+
+_READERS = {
+    "layoutlm": _layoutlm,
+    "layoutlmv3": _layoutlm,
+    "layoutlmv2": _needs_detectron2,
+    "vision-encoder-decoder": _donut,
+}
+
+
+def load_document_reader(ctx: LoadContext) -> DocumentReader | PromptedAnswerer:
+    """LayoutLM (v1, v3) or a DocVQA Donut, chosen by the checkpoint's model type."""
+    from transformers import AutoConfig
+
+    kind = AutoConfig.from_pretrained(ctx.weight_dirs[0], local_files_only=True).model_type
+    if kind not in _READERS:
+        raise ValueError(f"{kind} checkpoints cannot answer questions about documents here; "
+                         f"known: {', '.join(sorted(_READERS))}")
+    return _READERS[kind](ctx)
+
+
+def answer_document(model: DocumentReader | PromptedAnswerer, inputs: dict[str, Any], params: dict[str, Any]) -> list:
+    """`[{"score", "answer", "start", "end"}]`, best first; start/end index the OCR'd words.
+    Donut, which reads the page itself, answers `[{"answer", "score"}]`."""
+    return model(inputs["img_url"], inputs["text"], params["top_k"])
 
 
 ANSWER_DOCUMENT = Task(

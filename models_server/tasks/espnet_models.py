@@ -71,6 +71,6 @@ def speak(tts: Any, inputs: dict[str, Any], params: dict[str, Any]) -> Audio:
 
 SPEAK = Task(
     "text-to-speech",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",)),),
+    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",), non_empty=True),),
     handler=speak,
 )

@@ -207,6 +207,6 @@ def speak(voice: Tacotron2Voice, inputs: dict[str, Any], params: dict[str, Any])
 
 SPEAK = Task(
     "text-to-speech",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",)),),
+    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",), non_empty=True),),
     handler=speak,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,10 @@ GENERATION_PARAMS = (
 
 @dataclass(frozen=True)
 class SDBase:
-    """The heavy, read-only modules of SD1.5; pipelines hold references, never copies."""
+    """The heavy, read-only modules of SD1.5; pipelines hold references, never copies.
+
+    The tokenizer is the exception: `components()` hands each pipeline a copy of its own.
+    """
 
     vae: Any
     text_encoder: Any
@@ -35,7 +39,22 @@ class SDBase:
     scheduler_config: dict[str, Any]
 
     def components(self) -> dict[str, Any]:
-        return {"vae": self.vae, "text_encoder": self.text_encoder, "tokenizer": self.tokenizer, "unet": self.unet}
+        """The modules for one new pipeline: the shared UNet, VAE and text encoder, its own tokenizer.
+
+        A fast tokenizer is not read-only: every call first sets its padding and truncation
+        (the pipeline asks for "pad to 77, truncate", then "longest, don't truncate" to warn
+        about cut prompts), then encodes. Pipelines of different models run at the same time,
+        so a shared tokenizer would encode one request's prompt with another's settings (prompts
+        not cut to 77 tokens, or not padded). A copy of a tokenizer of CLIP's size (49,408 tokens)
+        costs ~8 MB and ~0.2 s of CPU at load; a lock would save that but make the nine pipelines
+        take turns at every prompt.
+        """
+        return {
+            "vae": self.vae,
+            "text_encoder": self.text_encoder,
+            "tokenizer": copy.deepcopy(self.tokenizer),
+            "unet": self.unet,
+        }
 
 
 def sd_base(ctx: LoadContext, folder: Path) -> SDBase:

@@ -1,7 +1,10 @@
 """Image in, labels/boxes/maps out: classification, detection, segmentation, depth.
 
-Each model family is a small class: the loader builds it once from a local folder, calling
-it runs one image. The handlers turn its output into the controller's shapes. Boxes are
+Each way of answering is a small class: the loader builds it once from a local folder through
+transformers' Auto classes, so the architecture comes from the checkpoint's own config (ViT, BEiT,
+DeiT, ResNet and timm checkpoints classify; DETR, YOLOS and Table Transformer detect; DETR
+panoptic, MaskFormer, SegFormer and CLIPSeg segment; DPT and GLPN estimate depth). Calling it
+runs one image; the handlers turn its output into the controller's shapes. Boxes are
 post-processed to the size of the image as sent (after EXIF rotation), which is the
 picture the controller draws them on.
 """
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.media.types import Segmentation
 from models_server.tasks.base import Field, Kind, Task
 from models_server.tasks.hf_models import load_pretrained, to_model
+from models_server.tasks.work_size import crop_box, fit_within, processor_input, scale_to
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -50,7 +54,8 @@ class Classifier:
     def __call__(self, image: Image.Image, top_k: int) -> list[dict[str, Any]]:
         import torch
 
-        inputs = to_model(self.processor(images=image, return_tensors="pt"), self.model)
+        pixels, _ = processor_input(image, self.processor)
+        inputs = to_model(self.processor(images=pixels, return_tensors="pt"), self.model)
         with torch.inference_mode():
             logits = self.model(**inputs).logits[0].float()
         multi = getattr(self.model.config, "problem_type", None) == "multi_label_classification"
@@ -92,13 +97,14 @@ class Detector:
         import torch
 
         threshold = self.default_threshold if threshold is None else threshold
+        pixels, canvas = processor_input(image, self.processor)
         if labels is None:
-            inputs = self.processor(images=image, return_tensors="pt")
+            inputs = self.processor(images=pixels, return_tensors="pt")
         else:
-            inputs = self.processor(images=image, text=[labels], padding=True, return_tensors="pt")
+            inputs = self.processor(images=pixels, text=[labels], padding=True, return_tensors="pt")
         with torch.inference_mode():
             outputs = self.model(**to_model(inputs, self.model))
-        sizes = [(image.height, image.width)]
+        sizes = [(canvas[1], canvas[0])]  # boxes in `image`'s pixels; padding lies right of or below it
         # Open-vocabulary processors name it "grounded"; both give label indices.
         post_process = getattr(self.processor, "post_process_grounded_object_detection", None)
         post_process = post_process or self.processor.post_process_object_detection
@@ -155,50 +161,117 @@ DETECT_OPEN_VOCABULARY = Task(
 
 # --- segmentation -------------------------------------------------------------------------------
 
+# What CLIPSeg looks for when a request names nothing: broad things most photos hold.
+DEFAULT_SEGMENT_PROMPTS = (
+    "person", "animal", "vehicle", "building", "road", "sky", "tree", "grass", "water", "furniture",
+    "food", "text",
+)
+
+# Masks and class scores are computed at this size at most, then scaled to the image (see Segmenter).
+SEGMENT_WORK_PIXELS = 512 * 512
+
 
 @dataclass
 class Segmenter:
-    """DETR panoptic (query masks, scored) or SegFormer (per-pixel classes).
+    """Mask classification (DETR panoptic, MaskFormer: one scored mask per query) or per-pixel
+    classes (SegFormer).
 
     Calling it gives a map of segment ids at the image's size and, per id, its label and
     score. SegFormer's score for a class is its mean probability over the pixels it won.
+    Masks and class scores are computed at SEGMENT_WORK_PIXELS at most (one float plane per
+    query or class: 150 planes of a 12-megapixel photo would be 7 GB), then the id map is
+    scaled to the image's size without interpolation.
     """
 
     model: Any
     processor: Any
     panoptic: bool
 
-    def __call__(self, image: Image.Image, threshold: float | None, mask_threshold: float | None):
+    def __call__(
+        self, image: Image.Image, threshold: float | None, mask_threshold: float | None, overlap: float | None = None
+    ):
+        """`overlap`: how much of a query's mask must survive the other masks for it to count."""
+        import numpy as np
         import torch
+        from PIL import Image
 
-        inputs = to_model(self.processor(images=image, return_tensors="pt"), self.model)
+        pixels, canvas = processor_input(image, self.processor)
+        inputs = to_model(self.processor(images=pixels, return_tensors="pt"), self.model)
         with torch.inference_mode():
             outputs = self.model(**inputs)
-        size = [(image.height, image.width)]
+        work = fit_within(canvas, SEGMENT_WORK_PIXELS)
+        ids, segments = self._segments(outputs, (work[1], work[0]), threshold, mask_threshold, overlap)
+        left, top, right, bottom = crop_box(canvas, work, image.size)
+        ids = np.ascontiguousarray(ids[top:bottom, left:right].astype("int32"))
+        if ids.shape != (image.height, image.width):
+            ids = np.asarray(Image.fromarray(ids).resize(image.size, Image.Resampling.NEAREST))
+        return ids, segments
+
+    def _segments(self, outputs: Any, work: tuple[int, int], threshold: float | None,
+                  mask_threshold: float | None, overlap: float | None) -> tuple[Any, dict[int, dict[str, Any]]]:
+        """int32 segment ids at `work` (height, width), and each id's label and score."""
+        import torch
+
+        size = [work]
         names = self.model.config.id2label
         if self.panoptic:
             found = self.processor.post_process_panoptic_segmentation(
                 outputs, threshold=0.85 if threshold is None else threshold,
-                mask_threshold=0.5 if mask_threshold is None else mask_threshold, target_sizes=size,
+                mask_threshold=0.5 if mask_threshold is None else mask_threshold,
+                overlap_mask_area_threshold=0.8 if overlap is None else overlap, target_sizes=size,
             )[0]
             segments = {
                 info["id"]: {"label": names[info["label_id"]], "score": round(float(info["score"]), 4)}
                 for info in found["segments_info"]
             }
-            return found["segmentation"].cpu().numpy().astype("int64"), segments
+            return found["segmentation"].cpu().numpy().astype("int32"), segments
         logits = torch.nn.functional.interpolate(
             outputs.logits.float(), size=size[0], mode="bilinear", align_corners=False
         )[0]
-        probs, classes = logits.softmax(0).max(0)
-        segments = {
-            int(c) + 1: {"label": names[int(c)], "score": round(float(probs[classes == c].mean()), 4)}
-            for c in classes.unique()
-        }
-        return classes.cpu().numpy().astype("int64") + 1, segments
+        return _winners(logits.softmax(0), [names[i] for i in range(len(names))], 0.0)
 
 
-def load_panoptic_segmenter(ctx: LoadContext) -> Segmenter:
-    model, processor = load_pretrained(ctx, "DetrForSegmentation", "AutoImageProcessor")
+def _winners(probs: Any, labels: list[str], threshold: float):
+    """Each pixel to the label of highest probability, or to no segment (0) below `threshold`.
+
+    Segment ids are label index + 1; a segment's score is its mean probability over its pixels.
+    """
+    best, classes = probs.max(0)
+    ids = (classes + 1).masked_fill(best < threshold, 0)
+    segments = {
+        segment_id: {"label": labels[segment_id - 1], "score": round(float(best[ids == segment_id].mean()), 4)}
+        for segment_id in ids.unique().tolist()
+        if segment_id > 0
+    }
+    return ids.cpu().numpy().astype("int64"), segments
+
+
+@dataclass
+class PromptedSegmenter:
+    """CLIPSeg: one probability map per text prompt; each pixel goes to its most likely prompt."""
+
+    model: Any
+    processor: Any
+
+    def __call__(self, image: Image.Image, prompts: list[str], threshold: float | None):
+        import torch
+
+        inputs = self.processor(
+            text=prompts, images=[image] * len(prompts), padding=True, return_tensors="pt"
+        )
+        with torch.inference_mode():
+            logits = self.model(**to_model(inputs, self.model)).logits.float()
+        logits = logits.reshape(len(prompts), 1, *logits.shape[-2:])
+        probs = torch.nn.functional.interpolate(
+            logits.sigmoid(), size=(image.height, image.width), mode="bilinear", align_corners=False
+        )[:, 0]
+        return _winners(probs, prompts, 0.4 if threshold is None else threshold)
+
+
+def load_mask_segmenter(ctx: LoadContext) -> Segmenter:
+    """DETR panoptic, MaskFormer, Mask2Former: transformers' universal segmentation models,
+    post-processed as panoptic segmentation (as its pipeline does by default)."""
+    model, processor = load_pretrained(ctx, "AutoModelForUniversalSegmentation", "AutoImageProcessor")
     return Segmenter(model, processor, panoptic=True)
 
 
@@ -207,37 +280,57 @@ def load_semantic_segmenter(ctx: LoadContext) -> Segmenter:
     return Segmenter(model, processor, panoptic=False)
 
 
+def load_prompted_segmenter(ctx: LoadContext) -> PromptedSegmenter:
+    return PromptedSegmenter(*load_pretrained(ctx, "CLIPSegForImageSegmentation", "AutoProcessor"))
+
+
 def segment(model: Segmenter, inputs: dict[str, Any], params: dict[str, Any]) -> Segmentation:
     """The overlay, `[{"label", "score", "area"}]` largest first, and each segment's mask.
 
     The overlay paints each segment in its own colour over the photo; with no segment
     found it is the photo itself, so the controller's `path` is always there.
     """
+    image = inputs["img_url"]
+    found = model(image, params["threshold"], params["mask_threshold"], params["overlap_mask_area_threshold"])
+    return _segmentation(image, *found)
+
+
+def segment_by_prompts(model: PromptedSegmenter, inputs: dict[str, Any], params: dict[str, Any]) -> Segmentation:
+    """As `segment`, for the things named in `text` ("cat, sofa") or, without them, DEFAULT_SEGMENT_PROMPTS."""
+    image = inputs["img_url"]
+    prompts = inputs["text"] or list(DEFAULT_SEGMENT_PROMPTS)
+    return _segmentation(image, *model(image, prompts, params["threshold"]))
+
+
+def _segmentation(image: Image.Image, ids: Any, segments: dict[int, dict[str, Any]]) -> Segmentation:
     import numpy as np
     from PIL import Image
 
-    image = inputs["img_url"]
-    ids, segments = model(image, params["threshold"], params["mask_threshold"])
-    areas = {segment_id: int((ids == segment_id).sum()) for segment_id in segments}
-    palette = np.random.default_rng(0).integers(40, 256, size=(int(ids.max(initial=0)) + 2, 3))
-    colours = np.where((ids > 0)[..., None], palette[np.clip(ids, 0, None)], 0).astype(np.uint8)
-    photo = np.asarray(image, dtype=np.float32)
-    alpha = np.where(ids > 0, 0.5, 0.0)[..., None]
-    overlay = (photo * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+    counts = np.bincount(np.clip(ids, 0, None).ravel())
+    areas = {segment_id: int(counts[segment_id]) if 0 <= segment_id < len(counts) else 0 for segment_id in segments}
+    palette = np.random.default_rng(0).integers(40, 256, size=(int(ids.max(initial=0)) + 2, 3)).astype(np.uint16)
+    # Integer arithmetic on uint8/uint16 planes: a few bytes per pixel, not float32 copies of the photo.
+    inside = ids > 0
+    overlay = np.array(image, dtype=np.uint8)
+    blended = (overlay[inside].astype(np.uint16) + palette[ids[inside]] + 1) // 2
+    overlay[inside] = blended.astype(np.uint8)
     ordered = sorted(segments, key=lambda segment_id: areas[segment_id], reverse=True)
     kept = [i for i in ordered if areas[i] > 0]
     return Segmentation(
         overlay=Image.fromarray(overlay),
         segments=[{**segments[i], "area": round(areas[i] / ids.size, 4)} for i in kept],
-        masks=[Image.fromarray(((ids == i) * 255).astype(np.uint8), mode="L") for i in kept],
+        masks=[Image.fromarray((ids == i).view(np.uint8) * np.uint8(255), mode="L") for i in kept],
     )
 
 
-SEGMENT = Task(
+MASK_THRESHOLD = Field("mask_threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)
+OVERLAP = Field("overlap_mask_area_threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)
+SEGMENT = Task("image-segmentation", (IMAGE,), segment, params=(THRESHOLD, MASK_THRESHOLD, OVERLAP))
+SEGMENT_BY_PROMPTS = Task(
     "image-segmentation",
-    (IMAGE,),
-    segment,
-    params=(THRESHOLD, Field("mask_threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)),
+    (IMAGE, Field("text", Kind.TEXT_LIST, aliases=("candidate_labels", "labels", "prompts"))),
+    segment_by_prompts,
+    params=(THRESHOLD,),
 )
 
 
@@ -255,15 +348,19 @@ class DepthEstimator:
         import torch
         from PIL import Image
 
-        inputs = to_model(self.processor(images=image, return_tensors="pt"), self.model)
+        pixels, canvas = processor_input(image, self.processor)
+        inputs = to_model(self.processor(images=pixels, return_tensors="pt"), self.model)
         with torch.inference_mode():
             predicted = self.model(**inputs).predicted_depth.float()
+        work = fit_within(canvas)  # float planes of the full photo would cost gigabytes
+        left, top, right, bottom = crop_box(canvas, work, image.size)
         depth = torch.nn.functional.interpolate(
-            predicted[:, None], size=(image.height, image.width), mode="bicubic", align_corners=False
-        )[0, 0].cpu().numpy()
+            predicted[:, None], size=(work[1], work[0]), mode="bicubic", align_corners=False
+        )[0, 0, top:bottom, left:right].cpu().numpy()
         low, high = float(depth.min()), float(depth.max())
         scaled = (depth - low) / (high - low) if high > low else np.zeros_like(depth)
-        return Image.fromarray((scaled * 255).round().astype(np.uint8))  # 2-D uint8: mode L
+        grey = Image.fromarray((scaled * 255).round().astype(np.uint8))  # 2-D uint8: mode L
+        return scale_to(grey, image.size, Image.Resampling.BICUBIC)
 
 
 def load_depth_estimator(ctx: LoadContext) -> DepthEstimator:

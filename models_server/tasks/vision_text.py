@@ -1,18 +1,22 @@
 """Image + text models: captioning (image-to-text) and visual question answering.
 
-transformers 5 has no pipeline for either, so each family is a small class over the model
-class itself: generate and decode for the generative ones (ViT-GPT2, BLIP), a classifier
-over a fixed answer list for ViLT.
+transformers 5 has no pipeline for either, so each task has one generic loader that reads the
+architecture from the checkpoint's config and a small class per way of answering: generate and
+decode for the generative ones (ViT-GPT2, TrOCR, Donut, BLIP, BLIP-2, Pix2Struct, GIT), a
+classifier over a fixed answer list for ViLT.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from models_server.tasks import donut
 from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.hf_models import load_pretrained, to_model
+from models_server.tasks.hf_models import load_image_processor, load_pretrained, to_model
 from models_server.tasks.vision import IMAGE, TOP_K
+from models_server.tasks.work_size import processor_input
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -20,6 +24,44 @@ if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
 
 MAX_NEW_TOKENS = Field("max_new_tokens", Kind.INT, default=30, minimum=1, maximum=256)
+MAX_ANSWER_TOKENS = 20
+
+
+def _auto(name: str) -> Any:
+    import transformers
+
+    return getattr(transformers, name)
+
+
+def _model_type(ctx: LoadContext) -> str:
+    return _auto("AutoConfig").from_pretrained(ctx.weight_dirs[0], local_files_only=True).model_type
+
+
+def _tokenizer(ctx: LoadContext) -> Any:
+    return _auto("AutoTokenizer").from_pretrained(ctx.weight_dirs[0], local_files_only=True)
+
+
+def _processor(ctx: LoadContext) -> Any:
+    return _auto("AutoProcessor").from_pretrained(ctx.weight_dirs[0], local_files_only=True)
+
+
+@dataclass
+class ImagesAndText:
+    """An image processor and a tokenizer called as one processor (VisionEncoderDecoder repos
+    save the two side by side, with no processor class tying them)."""
+
+    images: Any
+    tokenizer: Any
+
+    def __call__(self, images: Any, return_tensors: str = "pt") -> Any:
+        return self.images(images=images, return_tensors=return_tensors)
+
+    def batch_decode(self, ids: Any, **options: Any) -> list[str]:
+        texts = self.tokenizer.batch_decode(ids, **options)
+        if getattr(self.tokenizer, "subword_tokenizer_type", None) == "character":
+            # Character-level Japanese (manga-ocr) decodes with a space between characters; Japanese has none.
+            texts = ["".join(text.split()) for text in texts]
+        return texts
 
 
 # --- image-to-text ------------------------------------------------------------------------------
@@ -27,41 +69,57 @@ MAX_NEW_TOKENS = Field("max_new_tokens", Kind.INT, default=30, minimum=1, maximu
 
 @dataclass
 class Captioner:
-    """`processor` turns image (and prompt) into model inputs; `decoder` turns ids into text.
+    """`processor` turns image (and prompt) into model inputs and decodes ids into text.
 
-    ViT-GPT2 has an image processor plus a GPT-2 tokenizer and no prompt; BLIP has one
-    processor for both and continues a prompt when one is given ("a photography of").
+    BLIP and BLIP-2 continue a prompt when one is given ("a photography of"); encoder-decoder
+    models start from `decoder_prompt` (Donut's reading task token) or their start token.
     """
 
     model: Any
     processor: Any
-    decoder: Any
     takes_prompt: bool
+    decoder_prompt: Any = None  # token ids, 1 x n
 
     def __call__(self, image: Image.Image, prompt: str | None, max_new_tokens: int) -> str:
         import torch
 
+        image, _ = processor_input(image, self.processor)
         if prompt and self.takes_prompt:
             inputs = self.processor(images=image, text=prompt, return_tensors="pt")
         else:
             inputs = self.processor(images=image, return_tensors="pt")
+        inputs = to_model(inputs, self.model)
+        if self.decoder_prompt is not None:
+            inputs["decoder_input_ids"] = self.decoder_prompt.to(self.model.device)
         with torch.inference_mode():
-            ids = self.model.generate(**to_model(inputs, self.model), max_new_tokens=max_new_tokens)
-        return self.decoder.batch_decode(ids, skip_special_tokens=True)[0].strip()
+            ids = self.model.generate(**inputs, max_new_tokens=max_new_tokens)
+        return self.processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
 
 
-def load_encoder_decoder_captioner(ctx: LoadContext) -> Captioner:
-    """A VisionEncoderDecoderModel repo: image processor and tokenizer saved side by side."""
-    from transformers import AutoTokenizer
+def _encoder_decoder_captioner(ctx: LoadContext, model: Any) -> Captioner:
+    """ViT-GPT2, TrOCR, manga-ocr, Donut: image processor and tokenizer saved side by side."""
+    processor = ImagesAndText(load_image_processor(ctx.weight_dirs[0], model.config.encoder), _tokenizer(ctx))
+    reading = donut.task_of(processor.tokenizer, donut.READING)
+    prompt = None
+    if reading is not None:
+        prompt = processor.tokenizer(reading.prompt, add_special_tokens=False, return_tensors="pt").input_ids
+    return Captioner(model, processor, takes_prompt=False, decoder_prompt=prompt)
 
-    model, processor = load_pretrained(ctx, "VisionEncoderDecoderModel", "AutoImageProcessor")
-    tokenizer = AutoTokenizer.from_pretrained(ctx.weight_dirs[0], local_files_only=True)
-    return Captioner(model, processor, tokenizer, takes_prompt=False)
+
+# How each architecture captions: whether it continues a user's prompt. Pix2Struct's base
+# checkpoint is not a VQA model: a prompt would only be decoder text it was never trained on.
+_PROMPTED_CAPTIONERS = {"blip": True, "blip-2": True, "pix2struct": False}
 
 
-def load_blip_captioner(ctx: LoadContext) -> Captioner:
-    model, processor = load_pretrained(ctx, "BlipForConditionalGeneration", "BlipProcessor")
-    return Captioner(model, processor, processor, takes_prompt=True)
+def load_captioner(ctx: LoadContext) -> Captioner:
+    """Any image-to-text checkpoint transformers' AutoModelForImageTextToText loads."""
+    model, _ = load_pretrained(ctx, "AutoModelForImageTextToText", None)
+    kind = model.config.model_type
+    if kind == "vision-encoder-decoder":
+        return _encoder_decoder_captioner(ctx, model)
+    if kind not in _PROMPTED_CAPTIONERS:
+        raise ValueError(f"{kind} checkpoints are not captioners this server knows how to run")
+    return Captioner(model, _processor(ctx), takes_prompt=_PROMPTED_CAPTIONERS[kind])
 
 
 def caption(model: Captioner, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, str]:
@@ -85,7 +143,8 @@ class AnswerClassifier:
     def __call__(self, image: Image.Image, question: str, top_k: int) -> list[dict[str, Any]]:
         import torch
 
-        inputs = self.processor(images=image, text=question, truncation=True, return_tensors="pt")
+        pixels, _ = processor_input(image, self.processor)
+        inputs = self.processor(images=pixels, text=question, truncation=True, return_tensors="pt")
         with torch.inference_mode():
             probs = self.model(**to_model(inputs, self.model)).logits[0].float().sigmoid()
         scores, ids = probs.topk(min(top_k, probs.numel()))
@@ -97,43 +156,101 @@ class AnswerClassifier:
 
 @dataclass
 class AnswerGenerator:
-    """BLIP VQA: writes the answer. Its score is the probability of the whole answer sequence
-    (the product of its tokens' probabilities under greedy decoding), so one answer only."""
+    """BLIP, GIT: write the answer. Its score is the probability of the whole answer (the
+    product of its tokens' probabilities under greedy decoding), so one answer only.
+
+    `encode(image, question)` gives the model's inputs; the answer is the generated tokens after them.
+    """
 
     model: Any
     processor: Any
+    encode: Callable[[Any, Image.Image, str], dict[str, Any]]
 
     def __call__(self, image: Image.Image, question: str, top_k: int) -> list[dict[str, Any]]:
         import torch
 
-        inputs = to_model(self.processor(images=image, text=question, return_tensors="pt"), self.model)
+        pixels, _ = processor_input(image, self.processor)
+        inputs = to_model(self.encode(self.processor, pixels, question), self.model)
         with torch.inference_mode():
             out = self.model.generate(
-                **inputs, max_new_tokens=20, output_scores=True, return_dict_in_generate=True
+                **inputs, max_new_tokens=MAX_ANSWER_TOKENS, output_scores=True, return_dict_in_generate=True
             )
-        answer = self.processor.batch_decode(out.sequences, skip_special_tokens=True)[0].strip()
-        return [{"answer": answer, "score": round(_sequence_probability(out), 4)}]
+        generated = out.sequences[0, -len(out.scores):] if out.scores else out.sequences[0, :0]
+        answer = self.processor.batch_decode(generated[None], skip_special_tokens=True)[0].strip()
+        return [{"answer": answer, "score": round(donut.sequence_probability(out), 4)}]
 
 
-def _sequence_probability(out: Any) -> float:
-    """exp(sum of log-probabilities of the chosen tokens), from the per-step scores."""
+@dataclass
+class PromptedAnswerer:
+    """Donut checkpoints fine-tuned on a question task (DocVQA, UI referring expressions)."""
+
+    generator: donut.DonutGenerator
+
+    def __call__(self, image: Image.Image, question: str, top_k: int) -> list[dict[str, Any]]:
+        answer, score = self.generator(image, question)
+        return [{"answer": answer, "score": round(score, 4)}]
+
+
+def _blip_inputs(processor: Any, image: Image.Image, question: str) -> dict[str, Any]:
+    return dict(processor(images=image, text=question, return_tensors="pt"))
+
+
+def _git_inputs(processor: Any, image: Image.Image, question: str) -> dict[str, Any]:
+    """GIT reads [CLS] + the question (no [SEP]) after the image and continues with the answer."""
     import torch
 
-    generated = out.sequences[0, -len(out.scores):]
-    steps = zip(out.scores, generated, strict=True)
-    total = sum(torch.log_softmax(step[0].float(), -1)[token] for step, token in steps)
-    return float(torch.exp(torch.as_tensor(total)))
+    tokenizer = processor.tokenizer
+    ids = [tokenizer.cls_token_id, *tokenizer(question, add_special_tokens=False).input_ids]
+    pixels = processor(images=image, return_tensors="pt").pixel_values
+    return {"pixel_values": pixels, "input_ids": torch.tensor([ids])}
 
 
-def load_vilt(ctx: LoadContext) -> AnswerClassifier:
-    return AnswerClassifier(*load_pretrained(ctx, "ViltForQuestionAnswering", "ViltProcessor"))
+def _vilt(ctx: LoadContext) -> AnswerClassifier:
+    return AnswerClassifier(*load_pretrained(ctx, "AutoModelForVisualQuestionAnswering", "AutoProcessor"))
 
 
-def load_blip_vqa(ctx: LoadContext) -> AnswerGenerator:
-    return AnswerGenerator(*load_pretrained(ctx, "BlipForQuestionAnswering", "BlipProcessor"))
+def _blip(ctx: LoadContext) -> AnswerGenerator:
+    model, processor = load_pretrained(ctx, "AutoModelForVisualQuestionAnswering", "AutoProcessor")
+    return AnswerGenerator(model, processor, _blip_inputs)
 
 
-def answer(model: AnswerClassifier | AnswerGenerator, inputs: dict[str, Any], params: dict[str, Any]) -> list:
+def _git(ctx: LoadContext) -> AnswerGenerator:
+    model, processor = load_pretrained(ctx, "AutoModelForImageTextToText", "AutoProcessor")
+    return AnswerGenerator(model, processor, _git_inputs)
+
+
+def _donut(ctx: LoadContext) -> PromptedAnswerer:
+    return PromptedAnswerer(load_donut(ctx, donut.QUESTIONS))
+
+
+def load_donut(ctx: LoadContext, tasks: tuple[donut.DonutTask, ...]) -> donut.DonutGenerator:
+    """A Donut checkpoint asked with the first of `tasks` its tokenizer was trained for."""
+    model, processor = load_pretrained(ctx, "VisionEncoderDecoderModel", "AutoProcessor")
+    task = donut.task_of(processor.tokenizer, tasks)
+    if task is None:
+        known = ", ".join(task.start for task in tasks)
+        raise ValueError(f"this encoder-decoder checkpoint's tokenizer has none of the task tokens {known}")
+    return donut.DonutGenerator(model, processor, task)
+
+
+_ANSWERERS: dict[str, Callable[[LoadContext], Any]] = {
+    "vilt": _vilt,
+    "blip": _blip,
+    "git": _git,
+    "vision-encoder-decoder": _donut,
+}
+
+
+def load_visual_question_answerer(ctx: LoadContext) -> AnswerClassifier | AnswerGenerator | PromptedAnswerer:
+    """ViLT, BLIP, GIT or a question-answering Donut, chosen by the checkpoint's model type."""
+    kind = _model_type(ctx)
+    if kind not in _ANSWERERS:
+        raise ValueError(f"{kind} checkpoints cannot answer questions about images here; "
+                         f"known: {', '.join(sorted(_ANSWERERS))}")
+    return _ANSWERERS[kind](ctx)
+
+
+def answer(model: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list:
     """`[{"answer", "score"}]`, best first."""
     return model(inputs["img_url"], inputs["text"], params["top_k"])
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from models_server.catalog import Repo
-from models_server.tiny.registry import builder_for
+from models_server.tiny.registry import TINY_BUILDERS, Builder, builder_for
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,12 @@ def seed_for(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
 
 
-def make_tiny(out: Path, repos: Iterable[Repo], force: bool = False) -> list[Path]:
-    """Build each repo into `out/<org>/<name>`; skip folders already complete unless `force`."""
+def make_tiny(
+    out: Path, repos: Iterable[Repo], force: bool = False, builders: dict[str, Builder] = TINY_BUILDERS
+) -> list[Path]:
+    """Build each repo into `out/<org>/<name>` with `builders[repo.family]`; skip folders already
+    complete unless `force`.
+    """
     import numpy as np
     import torch
 
@@ -46,7 +50,7 @@ def make_tiny(out: Path, repos: Iterable[Repo], force: bool = False) -> list[Pat
         started = time.perf_counter()
         torch.manual_seed(seed_for(repo.name))
         np.random.seed(seed_for(repo.name))
-        builder_for(repo.family)(staging)
+        builder_for(repo.family, builders)(staging)
         (staging / ".tiny-complete").write_text("random weights built by models-server make-tiny\n")
         staging.rename(folder)
         log.info("built %s in %.1fs", repo.name, time.perf_counter() - started)

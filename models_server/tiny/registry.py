@@ -12,7 +12,10 @@ from models_server.tiny import (
     asteroid_models,
     audio_classification,
     audio_coverage,
+    diffusion_coverage,
     espnet_models,
+    keras_image,
+    real_size,
     speech,
     speech_synthesis,
     speechbrain_models,
@@ -21,6 +24,7 @@ from models_server.tiny import (
     text_coverage,
     video,
     vision,
+    vision_coverage,
 )
 
 Builder = Callable[[Path], None]
@@ -83,6 +87,31 @@ TINY_BUILDERS: dict[str, Builder] = {
     "st-labse": text_coverage.build_st_labse,
     "st-chinese-bert": text_coverage.build_st_chinese_bert,
     "st-instructor": text_coverage.build_st_instructor,
+    # vision coverage (issue 12)
+    "beit-classification": vision_coverage.build_beit_classifier,
+    "deit-distilled-classification": vision_coverage.build_deit_distilled,
+    "timm-vit-clip": vision_coverage.build_timm_vit_clip,
+    "table-transformer": vision_coverage.build_table_transformer,
+    "maskformer-swin": vision_coverage.build_maskformer_swin,
+    "clipseg": vision_coverage.build_clipseg,
+    "glpn": vision_coverage.build_glpn,
+    "trocr": vision_coverage.build_trocr,
+    "manga-ocr": vision_coverage.build_manga_ocr,
+    "donut-base": vision_coverage.build_donut_base,
+    "donut-docvqa": vision_coverage.build_donut_docvqa,
+    "donut-refexp": vision_coverage.build_donut_refexp,
+    "pix2struct": vision_coverage.build_pix2struct,
+    "blip2-opt": vision_coverage.build_blip2_opt,
+    "git-vqa": vision_coverage.build_git_vqa,
+    "layoutlmv3-qa": vision_coverage.build_layoutlmv3_qa,
+    # diffusion and image-to-image coverage (issue 12)
+    "stable-diffusion-2": diffusion_coverage.build_sd2,
+    "stable-diffusion-inpainting": diffusion_coverage.build_sd_inpainting,
+    "compvis-sd1-ckpt": diffusion_coverage.build_compvis_sd1_ckpt,
+    "orangemixs": diffusion_coverage.build_orangemixs,
+    "keras-image-enhancement": keras_image.build_keras_enhancement,
+    "keras-super-resolution": keras_image.build_keras_super_resolution,
+    "maxim": keras_image.build_maxim,
     # The controller's audio candidates (catalog/audio_coverage.py).
     "wav2vec2-large-ctc": audio_coverage.build_wav2vec2_large_ctc,
     "ast-classification": audio_coverage.build_ast_classifier,
@@ -105,8 +134,19 @@ TINY_BUILDERS: dict[str, Builder] = {
 }
 
 
-def builder_for(family: str) -> Builder:
+def builder_for(family: str, builders: dict[str, Builder] = TINY_BUILDERS) -> Builder:
     try:
-        return TINY_BUILDERS[family]
+        return builders[family]
     except KeyError:
         raise KeyError(f"no tiny builder for the architecture family {family!r}; add one to TINY_BUILDERS") from None
+
+
+# Random weights at the real published size (`make-tiny --scale real`), for the minimal tier's
+# families only: the same family names, so a catalog row picks its builder the same way.
+REAL_SIZE_BUILDERS: dict[str, Builder] = {
+    "stable-diffusion": real_size.build_sd15_real,
+    "controlnet": real_size.build_controlnet_real,
+    "controlnet-annotators": real_size.build_annotators_real,
+    "dpt-hybrid": real_size.build_dpt_hybrid_real,
+    "upernet": real_size.build_upernet_real,
+}

@@ -87,14 +87,26 @@ def build_sd15(folder: Path) -> None:
 
 
 def build_controlnet(folder: Path) -> None:
-    """One ControlNet matching the tiny UNet; make_tiny's per-repo seed makes each one distinct."""
+    """One ControlNet matching the tiny UNet; make_tiny's per-repo seed makes each one distinct.
+
+    A new ControlNet's "zero convolutions" (the 1x1 convs that add its residuals to the UNet and
+    the last conv of the control-map embedding) are all zeros, so an untrained one changes
+    nothing and all eight kinds would draw the very same image: a request answered by the wrong
+    ControlNet could not be told apart. Here they get a conv's usual random initialisation from
+    the repo's seed, so each kind leaves its own mark on the image.
+    """
     from diffusers import ControlNetModel
 
-    ControlNetModel(
+    controlnet = ControlNetModel(
         block_out_channels=_BLOCK_CHANNELS, layers_per_block=2, in_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), cross_attention_dim=CROSS_ATTENTION_DIM,
         conditioning_embedding_out_channels=(16, 32), norm_num_groups=1,
-    ).save_pretrained(folder)
+    )
+    zero_convs = [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                  controlnet.controlnet_cond_embedding.conv_out]
+    for conv in zero_convs:
+        conv.reset_parameters()
+    controlnet.save_pretrained(folder)
 
 
 def build_image_variations(folder: Path) -> None:

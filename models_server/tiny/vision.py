@@ -28,21 +28,21 @@ ADE20K = ("wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", 
 VQA_ANSWERS = ("yes", "no", "2", "1", "3", "white", "red", "blue", "cat", "dog", "nothing", "tennis")
 
 # A small ViT-like transformer: sizes from transformers' own tiny test configs.
-_TRANSFORMER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37}
+TINY_TRANSFORMER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37}
 
 
 def labels(names: tuple[str, ...]) -> dict[int, str]:
     return dict(enumerate(names))
 
 
-def _save(folder: Path, model: Any, *processors: Any) -> None:
+def save(folder: Path, model: Any, *processors: Any) -> None:
     model.eval()
     model.save_pretrained(folder)
     for processor in processors:
         processor.save_pretrained(folder)
 
 
-def _resnet(**overrides: Any):
+def resnet_config(**overrides: Any):
     from transformers import ResNetConfig
 
     settings = {"embedding_size": 8, "hidden_sizes": [8, 8, 16, 16], "depths": [1, 1, 1, 1]}
@@ -56,29 +56,29 @@ def build_vit_classifier(folder: Path) -> None:
     """google/vit-base-patch16-224: ViTForImageClassification + ViTImageProcessor."""
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
-    config = ViTConfig(image_size=32, patch_size=8, id2label=labels(IMAGENET), **_TRANSFORMER)
+    config = ViTConfig(image_size=32, patch_size=8, id2label=labels(IMAGENET), **TINY_TRANSFORMER)
     processor = ViTImageProcessor(size={"height": 32, "width": 32})
-    _save(folder, ViTForImageClassification(config), processor)
+    save(folder, ViTForImageClassification(config), processor)
 
 
 def build_resnet_classifier(folder: Path) -> None:
     """microsoft/resnet-50: ResNetForImageClassification + ConvNextImageProcessor (as on the Hub)."""
     from transformers import ConvNextImageProcessor, ResNetForImageClassification
 
-    config = _resnet(id2label=labels(IMAGENET))
+    config = resnet_config(id2label=labels(IMAGENET))
     processor = ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875)
-    _save(folder, ResNetForImageClassification(config), processor)
+    save(folder, ResNetForImageClassification(config), processor)
 
 
 # --- detection and segmentation -----------------------------------------------------------------
 
 
-def _detr_config(**overrides: Any):
+def detr_config(**overrides: Any):
     from transformers import DetrConfig
 
     settings = {
         "use_timm_backbone": False,
-        "backbone_config": _resnet(out_features=["stage1", "stage2", "stage3", "stage4"]),
+        "backbone_config": resnet_config(out_features=["stage1", "stage2", "stage3", "stage4"]),
         "d_model": 32,  # the panoptic mask head needs d_model + heads divisible by 8
         "encoder_layers": 1,
         "decoder_layers": 1,
@@ -105,14 +105,14 @@ def build_detr(folder: Path) -> None:
     """facebook/detr-resnet-50 and -101: DetrForObjectDetection + DetrImageProcessor."""
     from transformers import DetrForObjectDetection
 
-    _save(folder, DetrForObjectDetection(_detr_config()), _detr_processor())
+    save(folder, DetrForObjectDetection(detr_config()), _detr_processor())
 
 
 def build_detr_panoptic(folder: Path) -> None:
     """facebook/detr-resnet-50-panoptic: DetrForSegmentation (boxes + mask head)."""
     from transformers import DetrForSegmentation
 
-    _save(folder, DetrForSegmentation(_detr_config()), _detr_processor())
+    save(folder, DetrForSegmentation(detr_config()), _detr_processor())
 
 
 def build_yolos(folder: Path) -> None:
@@ -121,10 +121,10 @@ def build_yolos(folder: Path) -> None:
 
     config = YolosConfig(
         image_size=[64, 96], patch_size=16, num_detection_tokens=10,
-        id2label=labels(COCO_DETECTION), **_TRANSFORMER,
+        id2label=labels(COCO_DETECTION), **TINY_TRANSFORMER,
     )
     processor = YolosImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
-    _save(folder, YolosForObjectDetection(config), processor)
+    save(folder, YolosForObjectDetection(config), processor)
 
 
 def build_owlvit(folder: Path) -> None:
@@ -133,15 +133,15 @@ def build_owlvit(folder: Path) -> None:
 
     tokenizer = clip_tokenizer(model_max_length=16)
     text = {
-        **_TRANSFORMER, "vocab_size": len(tokenizer), "max_position_embeddings": 16,
+        **TINY_TRANSFORMER, "vocab_size": len(tokenizer), "max_position_embeddings": 16,
         "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
     }
-    vision = {**_TRANSFORMER, "image_size": 32, "patch_size": 8}
+    vision = {**TINY_TRANSFORMER, "image_size": 32, "patch_size": 8}
     config = OwlViTConfig(text_config=text, vision_config=vision, projection_dim=32)
     images = OwlViTImageProcessor(size={"height": 32, "width": 32}, crop_size={"height": 32, "width": 32})
     processor = OwlViTProcessor(image_processor=images, tokenizer=tokenizer)
-    _save(folder, OwlViTForObjectDetection(config), processor)
+    save(folder, OwlViTForObjectDetection(config), processor)
 
 
 def build_segformer(folder: Path) -> None:
@@ -153,7 +153,7 @@ def build_segformer(folder: Path) -> None:
         decoder_hidden_size=16, id2label=labels(ADE20K),
     )
     processor = SegformerImageProcessor(size={"height": 64, "width": 64})
-    _save(folder, SegformerForSemanticSegmentation(config), processor)
+    save(folder, SegformerForSemanticSegmentation(config), processor)
 
 
 def build_dpt(folder: Path) -> None:
@@ -161,12 +161,12 @@ def build_dpt(folder: Path) -> None:
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
     config = DPTConfig(
-        **{**_TRANSFORMER, "num_hidden_layers": 4}, image_size=32, patch_size=8,
+        **{**TINY_TRANSFORMER, "num_hidden_layers": 4}, image_size=32, patch_size=8,
         backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16,
         head_in_index=-1,
     )
     processor = DPTImageProcessor(size={"height": 32, "width": 32})  # square, as dpt-large's
-    _save(folder, DPTForDepthEstimation(config), processor)
+    save(folder, DPTForDepthEstimation(config), processor)
 
 
 # --- image + text -------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def build_vit_gpt2(folder: Path) -> None:
 
     tokenizer = gpt2_tokenizer()
     special = tokenizer.eos_token_id
-    encoder = ViTConfig(image_size=32, patch_size=8, **_TRANSFORMER)
+    encoder = ViTConfig(image_size=32, patch_size=8, **TINY_TRANSFORMER)
     decoder = GPT2Config(
         vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2,
         bos_token_id=special, eos_token_id=special, pad_token_id=special,
@@ -195,7 +195,7 @@ def build_vit_gpt2(folder: Path) -> None:
     model = VisionEncoderDecoderModel(config=config)
     model.generation_config.decoder_start_token_id = special
     model.generation_config.pad_token_id = model.generation_config.eos_token_id = special
-    _save(folder, model, ViTImageProcessor(size={"height": 32, "width": 32}), tokenizer)
+    save(folder, model, ViTImageProcessor(size={"height": 32, "width": 32}), tokenizer)
 
 
 def _blip_config():
@@ -205,11 +205,11 @@ def _blip_config():
     tokenizer = bert_tokenizer(bos_token="[DEC]")
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     text = {
-        **_TRANSFORMER, "vocab_size": len(tokenizer), "max_position_embeddings": 64,
+        **TINY_TRANSFORMER, "vocab_size": len(tokenizer), "max_position_embeddings": 64,
         "bos_token_id": tokenizer.bos_token_id, "sep_token_id": tokenizer.sep_token_id,
         "eos_token_id": tokenizer.sep_token_id, "pad_token_id": tokenizer.pad_token_id,
     }
-    vision = {**_TRANSFORMER, "image_size": 32, "patch_size": 8}
+    vision = {**TINY_TRANSFORMER, "image_size": 32, "patch_size": 8}
     return BlipConfig(text_config=text, vision_config=vision, projection_dim=32), tokenizer
 
 
@@ -225,7 +225,7 @@ def build_blip_caption(folder: Path) -> None:
     from transformers import BlipForConditionalGeneration
 
     config, tokenizer = _blip_config()
-    _save(folder, BlipForConditionalGeneration(config), _blip_processor(tokenizer))
+    save(folder, BlipForConditionalGeneration(config), _blip_processor(tokenizer))
 
 
 def build_blip_vqa(folder: Path) -> None:
@@ -233,7 +233,7 @@ def build_blip_vqa(folder: Path) -> None:
     from transformers import BlipForQuestionAnswering
 
     config, tokenizer = _blip_config()
-    _save(folder, BlipForQuestionAnswering(config), _blip_processor(tokenizer))
+    save(folder, BlipForQuestionAnswering(config), _blip_processor(tokenizer))
 
 
 def build_vilt_vqa(folder: Path) -> None:
@@ -242,12 +242,12 @@ def build_vilt_vqa(folder: Path) -> None:
 
     tokenizer = bert_tokenizer(model_max_length=40)
     config = ViltConfig(
-        **_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=40, image_size=32,
+        **TINY_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=40, image_size=32,
         patch_size=8, max_image_length=-1, id2label=labels(VQA_ANSWERS),
     )
     images = ViltImageProcessor(size={"shortest_edge": 32}, size_divisor=8)
     processor = ViltProcessor(image_processor=images, tokenizer=tokenizer)
-    _save(folder, ViltForQuestionAnswering(config), processor)
+    save(folder, ViltForQuestionAnswering(config), processor)
 
 
 def build_layoutlm_qa(folder: Path) -> None:
@@ -257,7 +257,7 @@ def build_layoutlm_qa(folder: Path) -> None:
 
     tokenizer = roberta_tokenizer(model_max_length=512)
     config = LayoutLMConfig(
-        **_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=514, type_vocab_size=1,
+        **TINY_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=514, type_vocab_size=1,
         max_2d_position_embeddings=1024, pad_token_id=tokenizer.pad_token_id,
     )
-    _save(folder, LayoutLMForQuestionAnswering(config), tokenizer)
+    save(folder, LayoutLMForQuestionAnswering(config), tokenizer)
