@@ -45,10 +45,29 @@ def local_overrides(folder: Path) -> dict[str, Any]:
     return {"pretrainer": {"paths": {name: str(path) for name, path in local.items()}}}
 
 
+def quiet_lazy_modules() -> None:
+    """Give speechbrain's not-yet-imported lazy modules a `__file__` of None.
+
+    `import speechbrain` puts lazy proxies in sys.modules (deprecated redirects, optional k2,
+    spacy, flair integrations). Reading any attribute imports the target, and when that
+    dependency is missing the proxy raises ImportError, even for `getattr(module, "__file__",
+    None)`, which tools that scan sys.modules rely on (hypothesis does, and crashed the
+    server's fuzz tests). An instance attribute answers that lookup without importing.
+    """
+    import sys
+
+    from speechbrain.utils.importutils import LazyModule
+
+    for module in list(sys.modules.values()):
+        if isinstance(module, LazyModule) and module.lazy_module is None and "__file__" not in vars(module):
+            module.__file__ = None
+
+
 def from_folder(interface: Any, folder: Path, device: str, overrides: dict[str, Any] | None = None) -> Any:
     """`interface.from_hparams` on a local folder: no network, nothing written anywhere."""
     from speechbrain.utils.fetching import FetchConfig
 
+    quiet_lazy_modules()
     merged = {**local_overrides(folder), **(overrides or {})}
     model = interface.from_hparams(
         source=str(folder), hparams_file=HPARAMS_FILE, savedir=None, overrides=merged,

@@ -103,3 +103,15 @@ def build_fastspeech2_hifigan(folder: Path) -> None:
         "--pitch_extract", "dio", "--pitch_extract_conf", _conf({"fs": 22050, "n_fft": 1024, "hop_length": 256}),
         "--energy_extract", "energy", "--energy_extract_conf", _conf({"fs": 22050, "n_fft": 1024, "hop_length": 256}),
     ])
+    _write_stats(folder / "exp" / "tts_stats_raw_char" / "train", {"feats": 80, "pitch": 1, "energy": 1})
+
+
+def _write_stats(folder: Path, dims: dict[str, int]) -> None:
+    """The statistics files of espnet's stats stage (count, sum, sum of squares: GlobalMVN's format),
+    as the real FastSpeech2 repos ship them. The miniature's config does not normalise, so they are
+    carried for the layout (and the download rules), not read."""
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    for name, dim in dims.items():
+        np.savez(folder / f"{name}_stats.npz", count=np.array(100), sum=np.zeros(dim), sum_square=np.full(dim, 100.0))
