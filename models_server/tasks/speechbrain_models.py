@@ -46,21 +46,31 @@ def local_overrides(folder: Path) -> dict[str, Any]:
 
 
 def quiet_lazy_modules() -> None:
-    """Give speechbrain's not-yet-imported lazy modules a `__file__` of None.
+    """Make speechbrain's lazy modules answer dunder lookups they cannot import with AttributeError.
 
-    `import speechbrain` puts lazy proxies in sys.modules (deprecated redirects, optional k2,
-    spacy, flair integrations). Reading any attribute imports the target, and when that
+    `import speechbrain` puts lazy proxies in sys.modules (deprecated redirects, the optional k2,
+    spacy and flair integrations). Reading any attribute imports the target, and when that
     dependency is missing the proxy raises ImportError, even for `getattr(module, "__file__",
-    None)`, which tools that scan sys.modules rely on (hypothesis does, and crashed the
-    server's fuzz tests). An instance attribute answers that lookup without importing.
+    None)`, which tools that scan sys.modules rely on (hypothesis does, and crashed the server's
+    fuzz tests). For dunder names only, the ImportError becomes the AttributeError Python's
+    getattr protocol expects; every other attribute behaves as before. Idempotent.
     """
-    import sys
-
     from speechbrain.utils.importutils import LazyModule
 
-    for module in list(sys.modules.values()):
-        if isinstance(module, LazyModule) and module.lazy_module is None and "__file__" not in vars(module):
-            module.__file__ = None
+    original = LazyModule.__getattr__
+    if getattr(original, "answers_dunders", False):
+        return
+
+    def __getattr__(self: Any, attr: str) -> Any:
+        try:
+            return original(self, attr)
+        except ImportError:
+            if attr.startswith("__") and attr.endswith("__"):
+                raise AttributeError(attr) from None
+            raise
+
+    __getattr__.answers_dunders = True
+    LazyModule.__getattr__ = __getattr__  # type: ignore[method-assign]
 
 
 def from_folder(interface: Any, folder: Path, device: str, overrides: dict[str, Any] | None = None) -> Any:
