@@ -69,8 +69,8 @@ def quiet_lazy_modules() -> None:
                 raise AttributeError(attr) from None
             raise
 
-    __getattr__.answers_dunders = True
-    LazyModule.__getattr__ = __getattr__  # type: ignore[method-assign]
+    __getattr__.answers_dunders = True  # type: ignore[attr-defined]
+    LazyModule.__getattr__ = __getattr__
 
 
 def from_folder(interface: Any, folder: Path, device: str, overrides: dict[str, Any] | None = None) -> Any:
