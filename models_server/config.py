@@ -61,7 +61,9 @@ class Limits(_Strict):
     max_frames: int = 64
     url_connect_timeout: float = 5.0
     url_read_timeout: float = 30.0
-    max_queue_per_model: int = Field(default=16, ge=1)
+    max_concurrent_fetches: int = Field(default=8, ge=1)
+    # Half the work threads (16): one busy model cannot hold every thread while others wait.
+    max_queue_per_model: int = Field(default=8, ge=1)
     request_timeout: float = Field(default=600.0, gt=0)
 
     @field_validator("max_body_bytes", "max_download_bytes", mode="before")
@@ -96,6 +98,15 @@ class Settings(_Strict):
     allowed_clients: list[str] = []
     api_key: str | None = None
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # The HTTP server's guards (http_server.py): a status lane inference cannot occupy, admission,
+    # connection caps and read deadlines.
+    status_threads: int = Field(default=4, ge=1, le=64)
+    max_pending: int = Field(default=16, ge=0)
+    connection_limit: int = Field(default=512, ge=1)
+    connections_per_client: int | None = Field(default=None, ge=1)  # None: threads + max_pending + 32
+    header_timeout: float = Field(default=10.0, gt=0)
+    request_read_timeout: float = Field(default=120.0, gt=0)
+    idle_timeout: int = Field(default=60, ge=1)
     limits: Limits = Limits()
     models: dict[str, ModelOverride] = {}
 

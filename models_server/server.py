@@ -19,24 +19,17 @@ log = logging.getLogger(__name__)
 
 
 def serving_options(settings: Settings) -> ServingOptions:
-    """The HTTP server's knobs from the settings; the one place that reads them.
-
-    Only `threads` and `limits.max_body_bytes` exist in config.py today; the others are read
-    when present (proposed fields of the same names), else the defaults of ServingOptions.
-    """
-    defaults = ServingOptions()
-    names = ("status_threads", "max_pending", "connection_limit", "header_timeout", "request_read_timeout",
-             "idle_timeout")
-    chosen = {name: getattr(settings, name, getattr(defaults, name)) for name in names}
-    # by default one client may hold every work thread and queued request and still reach /status
-    per_client = getattr(settings, "connections_per_client", None) or (
-        settings.threads + chosen["max_pending"] + 32
-    )
+    """The HTTP server's knobs from the settings; the one place that reads them."""
     return ServingOptions(
         threads=settings.threads,
         max_body_bytes=settings.limits.max_body_bytes,
-        connections_per_client=per_client,
-        **chosen,
+        status_threads=settings.status_threads,
+        max_pending=settings.max_pending,
+        connection_limit=settings.connection_limit,
+        connections_per_client=settings.connections_per_client or settings.threads + settings.max_pending + 32,
+        header_timeout=settings.header_timeout,
+        request_read_timeout=settings.request_read_timeout,
+        idle_timeout=settings.idle_timeout,
     )
 
 

@@ -77,3 +77,8 @@ def test_sizes(text, size):
 def test_size_setting_rejects_nonsense(tmp_path):
     with pytest.raises(ConfigError, match=r"limits\.max_body_bytes"):
         load_settings(write(tmp_path, "limits:\n  max_body_bytes: lots\n"), {}, environ={})
+
+
+def test_by_default_one_busy_model_leaves_work_threads_for_the_others():
+    settings = load_settings(None, {}, environ={})
+    assert settings.limits.max_queue_per_model <= settings.threads // 2

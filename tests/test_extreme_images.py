@@ -57,3 +57,20 @@ def test_extreme_aspect_ratios_are_answered_or_refused_never_a_500(client, publi
     if row.task.name in MAP_TASKS:
         with Image.open(public_dir / answer["path"].lstrip("/")) as written:
             assert written.size == size  # maps and overlays come back at the input's size
+
+
+# A strip just under `max_image_pixels`, on the generators that scale their input themselves:
+# diffusers and CLIP would allocate gigabytes (a MemoryError, a 500) before the model ran.
+GENERATOR_BODIES = {
+    "lllyasviel/sd-controlnet-canny": {"text": "a cat", "num_inference_steps": 1},
+    "lambdalabs/sd-image-variations-diffusers": {"num_inference_steps": 1},
+}
+
+
+@pytest.mark.parametrize("model_id", GENERATOR_BODIES)
+def test_generators_answer_the_longest_strip_the_decoder_admits(client, public_dir: Path, model_id) -> None:
+    body = {"img_url": png_uri((1, 49_000_000)), **GENERATOR_BODIES[model_id]}
+    response = client.post(f"/models/{model_id}", json=body)
+    assert response.status_code == 200, response.get_json()
+    with Image.open(public_dir / response.get_json()["path"].lstrip("/")) as generated:
+        assert max(generated.size) <= 512  # at the model's own size, not the strip's

@@ -77,3 +77,29 @@ def test_missing_speaker_embedding_says_where_it_looked(tmp_path):
 def test_text_to_speech_refuses_text_past_speecht5_positions(client):
     response = client.post("/models/microsoft/speecht5_tts", json={"text": "a" * 600})
     assert response.status_code == 400 and "at most 450" in response.get_json()["error"]["message"]
+
+
+def test_converted_voice_chains_into_speech_recognition_as_the_controller_does(client, served, speech_ref,
+                                                                               monkeypatch):
+    """The controller hands a dependency's audio to the next task only through `generated audio`
+    (prefixed with public/); the transcription must read the converted file, not the recording."""
+    from models_server.media.resources import ResourceReader
+
+    converted = client.post("/models/microsoft/speecht5_vc", json={"audio_url": speech_ref}).get_json()
+    assert converted["generated audio"] == converted["path"]
+    assert len(list((served.public_dir / "audios").glob(converted["path"].rsplit("/", 1)[1]))) == 1
+    read = []
+    real_read = ResourceReader.read
+
+    def recording_read(self, ref, field):
+        read.append(ref)
+        return real_read(self, ref, field)
+
+    monkeypatch.setattr(ResourceReader, "read", recording_read)
+    chained = "public" + converted["generated audio"]
+    response = client.post("/models/openai/whisper-base", json={"audio_url": chained})
+    assert response.status_code == 200, response.get_json()
+    assert read == [chained]
+    samples, rate = read_wav(served, converted["generated audio"])
+    original, _ = soundfile.read(served.public_dir / "examples" / "tone.wav", dtype="float32")
+    assert rate == 16000 and not np.array_equal(samples[: len(original)], original[: len(samples)])

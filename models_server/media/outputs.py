@@ -46,8 +46,18 @@ class OutputStore:
         self.public_dir = public_dir
 
     def publish(self, encoded: Any) -> Any:
-        """JSON-able data: every EncodedFile written, and replaced by its path."""
-        return _replace(encoded, lambda value: self.write(value) if isinstance(value, EncodedFile) else value)
+        """JSON-able data: every EncodedFile written, and replaced by its path (one file, however
+        many places name it)."""
+        paths: dict[int, str] = {}
+
+        def path_of(value: Any) -> Any:
+            if not isinstance(value, EncodedFile):
+                return value
+            if id(value) not in paths:
+                paths[id(value)] = self.write(value)
+            return paths[id(value)]
+
+        return _replace(encoded, path_of)
 
     def write(self, file: EncodedFile) -> str:
         """Write a new file `public/<folder>/<uuid>.<extension>`; return "/<folder>/<name>"."""

@@ -12,15 +12,14 @@ from models_server.config import Limits
 from models_server.errors import BadInput, Busy
 from models_server.media.fetch import fetch_url
 
-# URL fetches in flight at once, per server: each holds a worker thread and a socket for up to
-# url_connect_timeout + url_read_timeout, so without a cap slow URL servers could hold them all.
-DEFAULT_MAX_CONCURRENT_FETCHES = 8
+# URL fetches in flight at once (limits.max_concurrent_fetches): each holds a worker thread and a
+# socket for up to url_connect_timeout + url_read_timeout, so without a cap slow URL servers could
+# hold them all.
 FETCH_RETRY_AFTER_SECONDS = 2
 
 
 def max_concurrent_fetches(limits: Limits) -> int:
-    """The cap on URL fetches in flight (`limits.max_concurrent_fetches` once config.py has it)."""
-    return int(getattr(limits, "max_concurrent_fetches", DEFAULT_MAX_CONCURRENT_FETCHES))
+    return limits.max_concurrent_fetches
 
 
 class ResourceReader:

@@ -12,6 +12,7 @@ from models_server.tasks.stable_diffusion import (
     new_scheduler,
     sd_base,
 )
+from models_server.tasks.work_size import processor_input
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -60,7 +61,9 @@ def load_image_variations(ctx: LoadContext):
 def image_variation(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> Image.Image:
     kwargs = generation_kwargs(params, legacy_callback=True)
     kwargs.pop("negative_prompt")  # the variations pipeline has no text to negate
-    return pipeline(image=inputs["img_url"], **kwargs).images[0]
+    # Its CLIP feature extractor scales the short side up to 224 with torch: PIL bounds the cost first.
+    image, _ = processor_input(inputs["img_url"], pipeline.feature_extractor)
+    return pipeline(image=image, **kwargs).images[0]
 
 
 IMAGE_VARIATIONS = Task(
