@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import WeightsMissing
+from models_server.media import Audio
 from models_server.tasks.audio_outputs import audio_answer, clipped
 from models_server.tasks.base import Field, Kind, Task
 
@@ -77,7 +78,9 @@ def load_asteroid(ctx: LoadContext) -> Separator:
     return Separator(model.to(ctx.device).eval())
 
 
-def separate(separator: Separator, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def separate(
+    separator: Separator, inputs: dict[str, Any], params: dict[str, Any]
+) -> Audio | dict[str, Any]:
     """The enhanced speech, or each separated speaker, at the model's rate; see `audio_answer`.
 
     Separated speakers come at arbitrary scale and are each brought to full scale; a single

@@ -1,8 +1,9 @@
 """The answer of an audio-to-audio model, and waveform tensors made into `Audio`.
 
-The controller reads an audio-to-audio answer's file under `path` and chains it into a later
-task only through `generated audio` (PROTOCOL.md): both keys carry the same sound. A
-separator's speakers all come under `sources`, the first one also under those two keys.
+One output is a bare `Audio`: the controller protocol files it under `path` and `generated audio`
+(the key through which the controller chains audio into a later task, PROTOCOL.md). A separator's
+speakers all come under `sources`, the first one (the same object, so the same file) also under
+`path`; the Inference API answers one labelled blob per source.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ from typing import Any
 from models_server.media import Audio
 
 
-def audio_answer(sources: list[Audio]) -> dict[str, Any]:
-    """`{"path", "generated audio"}` for the (first) output; `sources` too when there are several."""
-    first = sources[0]
-    answer: dict[str, Any] = {"path": first, "generated audio": first}
-    if len(sources) > 1:
-        answer["sources"] = list(sources)
-    return answer
+def audio_answer(sources: list[Audio]) -> Audio | dict[str, Any]:
+    """The single output as is; several as `{"path": first, "sources": [all]}`."""
+    if len(sources) == 1:
+        return sources[0]
+    return {"path": sources[0], "sources": list(sources)}
 
 
 def clipped(waveform: Any, sample_rate: int) -> Audio:

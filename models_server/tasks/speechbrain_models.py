@@ -147,7 +147,7 @@ def load_waveform_enhancer(ctx: LoadContext) -> Enhancer:
     return Enhancer(from_folder(WaveformEnhancement, ctx.weight_dirs[0], ctx.device), "waveform")
 
 
-def enhance(enhancer: Enhancer, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def enhance(enhancer: Enhancer, inputs: dict[str, Any], params: dict[str, Any]) -> Audio | dict[str, Any]:
     """The cleaned speech, or each separated speaker, at the model's rate; see `audio_answer`."""
     rate = enhancer.sample_rate
     mixture = _waveform(inputs["audio"], rate, enhancer.model.device)
