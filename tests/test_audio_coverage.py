@@ -268,3 +268,24 @@ def test_speechbrain_paths_naming_the_hub_are_read_locally_and_a_missing_file_is
     (folder / "enhance_model.ckpt").unlink()
     with pytest.raises(Exception, match=r"enhance_model\.ckpt"):
         sb.load_spectral_mask_enhancer(LoadContext("x", (folder,), "cpu", torch.float32))
+
+
+SCAN_MODULES = "import sys; [getattr(module, '__file__', None) for module in list(sys.modules.values())]"
+
+
+@pytest.mark.parametrize("importer, scan_works", [
+    ("from models_server.libraries import import_library; import_library('speechbrain')", True),
+    ("import importlib; importlib.import_module('speechbrain')", False),  # the library alone: the scan breaks
+])
+def test_speechbrain_imported_our_way_leaves_sys_modules_scannable(importer, scan_works):
+    """hypothesis reads `__file__` off every module in sys.modules; `models-server check`, the loaders
+    and the tiny builders import speechbrain through `import_library`, so that scan keeps working.
+    In a fresh interpreter: in this one speechbrain's LazyModule is already patched."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", f"{importer}; {SCAN_MODULES}"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert (done.returncode == 0) == scan_works, done.stderr[-2000:]

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import WeightsMissing
+from models_server.libraries import import_library
 from models_server.media import Audio
 from models_server.tasks.audio_outputs import audio_answer, clipped
 from models_server.tasks.base import Field, Kind, Task
@@ -45,39 +46,11 @@ def local_overrides(folder: Path) -> dict[str, Any]:
     return {"pretrainer": {"paths": {name: str(path) for name, path in local.items()}}}
 
 
-def quiet_lazy_modules() -> None:
-    """Make speechbrain's lazy modules answer dunder lookups they cannot import with AttributeError.
-
-    `import speechbrain` puts lazy proxies in sys.modules (deprecated redirects, the optional k2,
-    spacy and flair integrations). Reading any attribute imports the target, and when that
-    dependency is missing the proxy raises ImportError, even for `getattr(module, "__file__",
-    None)`, which tools that scan sys.modules rely on (hypothesis does, and crashed the server's
-    fuzz tests). For dunder names only, the ImportError becomes the AttributeError Python's
-    getattr protocol expects; every other attribute behaves as before. Idempotent.
-    """
-    from speechbrain.utils.importutils import LazyModule
-
-    original = LazyModule.__getattr__
-    if getattr(original, "answers_dunders", False):
-        return
-
-    def __getattr__(self: Any, attr: str) -> Any:
-        try:
-            return original(self, attr)
-        except ImportError:
-            if attr.startswith("__") and attr.endswith("__"):
-                raise AttributeError(attr) from None
-            raise
-
-    __getattr__.answers_dunders = True  # type: ignore[attr-defined]
-    LazyModule.__getattr__ = __getattr__
-
-
 def from_folder(interface: Any, folder: Path, device: str, overrides: dict[str, Any] | None = None) -> Any:
     """`interface.from_hparams` on a local folder: no network, nothing written anywhere."""
+    import_library("speechbrain")  # first: the process stays usable with speechbrain imported
     from speechbrain.utils.fetching import FetchConfig
 
-    quiet_lazy_modules()
     merged = {**local_overrides(folder), **(overrides or {})}
     model = interface.from_hparams(
         source=str(folder), hparams_file=HPARAMS_FILE, savedir=None, overrides=merged,

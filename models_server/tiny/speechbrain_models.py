@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from models_server.libraries import import_library
+
 # VoxLingua107 labels as its label_encoder.txt spells them (a few of the 107).
 VOXLINGUA_LANGUAGES = ("en: English", "de: German", "fr: French", "es: Spanish", "zh: Chinese", "ja: Japanese")
 # CommonLanguage labels (a few of the 45).
@@ -29,6 +31,8 @@ def _build(folder: Path, yaml_text: str, labels: Iterable[str] = ()) -> None:
     """Write the yaml, instantiate it, fill the label encoder, save every pretrainer loadable."""
     import torch
     from hyperpyyaml import load_hyperpyyaml
+
+    import_library("speechbrain")  # first: the process stays usable with speechbrain imported
     from speechbrain.utils.checkpoints import DEFAULT_SAVE_HOOKS, get_default_hook
 
     (folder / "hyperparams.yaml").write_text(yaml_text)
