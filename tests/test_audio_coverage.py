@@ -126,6 +126,22 @@ def test_lazy_candidates_answer_loaded_before_their_first_request(client):
         assert client.get(f"/status/{model_id}").get_json()["loaded"] is True, model_id
 
 
+def test_every_audio_row_is_in_the_24gb_replay_with_its_size_and_heavy_ones_lazy():
+    """tests/test_replay.py replays every full-tier row of catalog_rows() with its fp16 size on the
+    box of configs/gpu-24gb.yaml: each audio row must be one of them, and not switched off there."""
+    from models_server.config import load_settings
+
+    box = load_settings(Path(__file__).parents[1] / "configs" / "gpu-24gb.yaml",
+                        {"device": "cpu", "model_root": Path("/nonexistent"), "public_dir": Path("/nonexistent")},
+                        environ={})
+    replayed = {row.id: row for row in catalog_rows() if row.in_tier("full")}
+    for row in ROWS:
+        assert replayed.get(row.id) == row and row.fp16_bytes, row.id
+        assert box.override(row.id).enabled, row.id
+        if row.fp16_bytes >= audio_coverage.ONE_GB:
+            assert not row.preload, row.id
+
+
 # --- InferenceClient, one row per family -------------------------------------------------------
 
 FAMILY_ROWS = list({row.weights[0].family: row for row in reversed(ROWS)}.values())

@@ -5,11 +5,11 @@ One generic loader per task and library, the architecture read from each repo's 
 (transformers' config.json, speechbrain's hyperparams.yaml, asteroid's serialized model
 config, espnet's config.yaml), so a row is an id, a task and a family.
 
-`fp16_bytes` per family:
-- transformers: 2 bytes x the parameter count of the real architecture (its published
-  dimensions instantiated on PyTorch's meta device);
-- speechbrain, asteroid, espnet: half the size of the real checkpoint files on the Hub (they
-  are stored in fp32), rounded; each figure's source is in a comment beside it.
+`fp16_bytes` is, for every row, 2 bytes x the parameter count of the real architecture: the
+dimensions the repo's own config publishes (config.json, hyperparams.yaml, the asteroid package's
+model args, espnet's config.yaml) instantiated with the library's own classes, without weights.
+(This machine cannot read the Hub's file sizes, so none comes from them.) Comments beside the
+rows say what each counts.
 Candidates past the fifth of their task, and anything over ~1 GB in fp16, are lazy: they
 answer `loaded: true` and load on first use.
 """
@@ -72,9 +72,10 @@ SPEECHBRAIN_HIFIGAN = Repo("speechbrain/tts-hifigan-ljspeech", "speechbrain-hifi
 _EXTRA: dict[str, tuple[Repo, ...]] = {"speechbrain/tts-tacotron2-ljspeech": (SPEECHBRAIN_HIFIGAN,)}
 
 # (controller's id, task key, family, place in the controller's first ten, fp16 bytes)
-# speechbrain and asteroid sizes: 2 bytes x the parameters of the architecture each repo's
-# hyperparams.yaml / model package describes, instantiated with those dimensions (DCCRN-CL;
-# DPRNN-TasNet with kernel 2, 64 filters, 6 repeats; ConvTasNet with asteroid's defaults).
+# Sizes: 2 bytes x parameters (see the module docstring). transformers rows: the published config
+# on PyTorch's meta device. speechbrain and asteroid: the architecture each repo's hyperparams.yaml
+# / model package describes (DCCRN-CL; DPRNN-TasNet with kernel 2, 64 filters, 6 repeats;
+# ConvTasNet with asteroid's defaults).
 _ROWS: tuple[tuple[str, str, str, int, int], ...] = (
     # automatic-speech-recognition (4 and 6 are in catalog/standard.py; 3 and 10 are pyannote pipelines)
     ("openai/whisper-large-v2", "whisper", "whisper", 1, 3_086_609_920),
