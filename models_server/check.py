@@ -33,6 +33,7 @@ _LIBRARIES = {
     "diffusers": "diffusers",
     "controlnet_aux": "controlnet_aux",
     "sentence-transformers": "sentence_transformers",
+    "scikit-learn": "sklearn",
 }
 # Diffusers components that hold no weights, or that no pipeline of ours loads.
 _WEIGHTLESS_COMPONENTS = frozenset({"scheduler", "tokenizer", "tokenizer_2", "feature_extractor", "safety_checker"})

@@ -55,6 +55,7 @@ class Limits(_Strict):
     max_audio_seconds: float = 600.0
     max_prompt_chars: int = 4000
     max_text_chars: int = 200_000
+    max_table_cells: int = Field(default=100_000, ge=1)
     max_steps: int = 100
     max_width: int = 1024
     max_height: int = 1024

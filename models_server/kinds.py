@@ -36,6 +36,7 @@ class Kind(Enum):
     INT = "int"
     FLOAT = "float"
     BOOL = "bool"
+    TABLE = "table"  # columns by name, each a list of cells (the Inference API's `table`)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,36 @@ def _bool(field: Field, raw: Any, context: DecodeContext) -> bool:
     return raw
 
 
+def _table(field: Field, raw: Any, context: DecodeContext) -> dict[str, list[Any]]:
+    shape = f"field '{field.name}' must be an object of columns, each a list of numbers or strings"
+    if not isinstance(raw, dict) or not raw:
+        raise BadInput(shape)
+    lengths = set()
+    for name, cells in raw.items():
+        if not isinstance(cells, list) or not all(
+            cell is None or (isinstance(cell, (str, int, float)) and not isinstance(cell, bool)) for cell in cells
+        ):
+            raise BadInput(f"{shape}; column '{name}' is not")
+        lengths.add(len(cells))
+    if len(lengths) != 1 or 0 in lengths:
+        raise BadInput(f"field '{field.name}': every column must hold the same number of rows, at least one")
+    cells = len(raw) * lengths.pop()
+    if cells > context.limits.max_table_cells:
+        raise BadInput(f"field '{field.name}' has {cells} cells; the limit max_table_cells is "
+                       f"{context.limits.max_table_cells}")
+    return raw
+
+
+def _table_schema(field: Field, limits: Limits) -> dict[str, Any]:
+    cell = {"type": ["number", "string", "null"]}
+    return {
+        "type": "object", "minProperties": 1,
+        "additionalProperties": {"type": "array", "items": cell, "minItems": 1},
+        "description": f"Columns by name, each a list of cells, all of one length; at most "
+                       f"{limits.max_table_cells} cells (max_table_cells).",
+    }
+
+
 def _resource_schema(field: Field, limits: Limits) -> dict[str, Any]:
     return {"type": "string", "description": f"The {field.kind.value}: {RESOURCE}."}
 
@@ -202,6 +233,7 @@ KINDS: dict[Kind, KindSpec] = {
     Kind.INT: KindSpec(_int, _number_schema("integer"), lambda: 1, numeric=True),
     Kind.FLOAT: KindSpec(_float, _number_schema("number"), lambda: 0.5, numeric=True),
     Kind.BOOL: KindSpec(_bool, lambda field, limits: {"type": "boolean"}, lambda: False),
+    Kind.TABLE: KindSpec(_table, _table_schema, lambda: {"feature": [0.5]}),
 }
 
 MEDIA_KINDS = frozenset(kind for kind, spec in KINDS.items() if spec.api_part is not None)

@@ -234,3 +234,52 @@ def test_fixed_size_networks_take_any_aspect_and_answer_at_the_input_size(
 ) -> None:
     result = run(loaded[model_id], Image.new("RGB", size, (90, 140, 200)))
     assert (result.mode, result.size) == ("RGB", size)
+
+
+SIXTEEN_BIT_ROWS = {"hed-control": "netNetwork", "mlsd-control": "model", "openpose-control": "model"}
+
+
+def _network_dtypes(annotator: Any) -> set[Any]:
+    from models_server.runtime import memory
+
+    return {tensor.dtype for module in memory.modules_of(annotator) for tensor in module.parameters()}
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_in_a_16_bit_server_the_aux_networks_run_16_bit_and_still_draw_maps(weights_root: Path, photo, dtype):
+    rows = {row.id: row for row in minimal.MODELS}
+    for model_id in SIXTEEN_BIT_ROWS:
+        row = rows[model_id]
+        ctx = LoadContext(model_id=model_id, weight_dirs=tuple(weights_root / repo.name for repo in row.weights),
+                          device="cpu", dtype=dtype, shared_components=SharedComponents())
+        annotator = row.loader(ctx)
+        # HED sees raw 0-255 pixels: float16's range is too short for its VGG layers, bfloat16's is not.
+        expected = torch.float32 if (model_id == "hed-control" and dtype == torch.float16) else dtype
+        assert _network_dtypes(annotator) == {expected}, model_id
+        drawn = annotators.annotate(annotator, {"img_url": photo}, {})
+        assert drawn.size == photo.size, model_id
+
+
+NETWORKS = {  # where each detector keeps its network, and an input of the shape it is fed
+    "hed-control": (lambda detector: detector.netNetwork, lambda: torch.rand(1, 3, 64, 64) * 255),
+    "mlsd-control": (lambda detector: detector.model, lambda: torch.rand(1, 4, 64, 64) * 2 - 1),
+    "openpose-control": (lambda detector: detector.body_estimation.model, lambda: torch.rand(1, 3, 64, 64) - 0.5),
+}
+
+
+@pytest.mark.parametrize("model_id", NETWORKS)
+def test_a_16_bit_network_answers_in_float32_what_the_float32_one_answers(loaded: dict[str, Any], model_id):
+    import copy
+
+    pick, sample = NETWORKS[model_id]
+    network = pick(loaded[model_id].detector)
+    wrapped = annotators.SixteenBitNetwork(copy.deepcopy(network), torch.bfloat16)
+    torch.manual_seed(0)
+    x = sample()
+    with torch.no_grad():
+        full, half = network(x), wrapped(x)
+    pairs = [(full, half)] if torch.is_tensor(full) else list(zip(full, half, strict=True))
+    for expected, got in pairs:
+        assert got.dtype == torch.float32
+        scale = expected.abs().max().item() or 1.0
+        assert (got - expected).abs().max().item() <= 0.05 * scale  # bfloat16 rounding, not a different answer

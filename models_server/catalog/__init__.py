@@ -79,13 +79,14 @@ def catalog_rows() -> list[ModelSpec]:
         full,
         minimal,
         standard,
+        tabular,
         text_coverage,
         vision_coverage,
     )
     from models_server.catalog.sizes import FP16_BYTES
 
     rows = [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text_coverage.MODELS, *vision_coverage.MODELS,
-            *diffusion_coverage.MODELS, *audio_coverage.MODELS]
+            *diffusion_coverage.MODELS, *tabular.MODELS, *audio_coverage.MODELS]
     return [row if row.fp16_bytes is not None or row.id not in FP16_BYTES
             else dataclasses.replace(row, fp16_bytes=FP16_BYTES[row.id]) for row in rows]
 

@@ -17,11 +17,11 @@ The output's size over the input's is the model's scale (1 for enhancement, 3 fo
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.tensorflow_runtime import import_tensorflow
 from models_server.tasks.work_size import MIN_PROCESSOR_SIDE, pad_to_aspect
 
 if TYPE_CHECKING:
@@ -49,8 +49,7 @@ class SavedModelImage:
 
 
 def load_saved_model_image(ctx: LoadContext) -> SavedModelImage:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     folder = ctx.weight_dirs[0]
     loaded = tf.saved_model.load(str(folder))

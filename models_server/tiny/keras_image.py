@@ -8,18 +8,16 @@ signature's shape (channels, fixed or free size, output scale) is what the loade
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from models_server.tasks.tensorflow_runtime import import_keras
 
 MAXIM_SIZE = 256  # MAXIM's TensorFlow ports take fixed 256x256 patches
 SUPER_RESOLUTION_SCALE = 3
 
 
 def _keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    return keras
+    return import_keras()
 
 
 def _export(model, folder: Path) -> None:

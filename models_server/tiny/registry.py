@@ -20,6 +20,7 @@ from models_server.tiny import (
     speech_synthesis,
     speechbrain_models,
     stable_diffusion,
+    tabular,
     text,
     text_coverage,
     video,
@@ -131,6 +132,12 @@ TINY_BUILDERS: dict[str, Builder] = {
     "asteroid-convtasnet": asteroid_models.build_convtasnet,
     "espnet-vits": espnet_models.build_vits,
     "espnet-fastspeech2-hifigan": espnet_models.build_fastspeech2_hifigan,
+    # tabular classification
+    "keras-census-classifier": tabular.build_keras_census_classifier,
+    "keras-matrix-classifier": tabular.build_keras_matrix_classifier,
+    "sklearn-pipeline": tabular.build_sklearn_wine_pipeline,
+    "autotrain-sklearn": tabular.build_autotrain_sklearn,
+    "autotrain-xgboost": tabular.build_autotrain_xgboost,
 }
 
 

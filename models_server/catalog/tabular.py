@@ -1,0 +1,42 @@
+"""The controller's tabular-classification candidates that a maintained library loads.
+
+Not served, each for its reason (README, docs/coverage-notes.md): `templates/tabular-classification`
+(a template whose serving code lives in the repo), `keras-io/TF_Decision_Trees` (needs
+tensorflow_decision_forests, which pins TensorFlow 2.19 exactly; we run 2.21), and the two ML
+Console models (TensorFlow.js networks no Python library serves as table classifiers).
+"""
+
+from __future__ import annotations
+
+from models_server.catalog import ModelSpec, Repo
+from models_server.catalog.diffusion_coverage import SAVED_MODEL_FILES
+from models_server.tasks import tabular
+
+JOBLIB_FILES = ("config.json", "*.joblib")
+KB = 1024
+
+# (repo, loader, library, fp16 bytes). Sizes are estimates, not Hub file sizes: Keras rows from their Keras
+# examples' parameter counts (TabTransformer ~90k, GRN/VSN ~60k, the fraud MLP ~140k; two bytes
+# each, rounded up); joblib rows are small scikit-learn pipelines (under 1 MB as pickles).
+TABULAR_MODELS = (
+    (Repo("julien-c/wine-quality", "sklearn-pipeline", files=JOBLIB_FILES), tabular.load_joblib_table,
+     "scikit-learn", 1024 * KB),
+    (Repo("omarques/autotrain-in-class-test-demo-1659958767", "autotrain-sklearn", files=JOBLIB_FILES),
+     tabular.load_joblib_table, "scikit-learn", 1024 * KB),
+    (Repo("keras-io/tab_transformer", "keras-census-classifier", files=SAVED_MODEL_FILES),
+     tabular.load_keras_table, "tensorflow", 180 * KB),
+    (Repo("keras-io/imbalanced_classification", "keras-matrix-classifier", files=SAVED_MODEL_FILES),
+     tabular.load_keras_table, "tensorflow", 280 * KB),
+    (Repo("abhishek/autotrain-iris-xgboost", "autotrain-xgboost", files=JOBLIB_FILES),
+     tabular.load_joblib_table, "xgboost", 1024 * KB),
+    (Repo("keras-io/structured-data-classification-grn-vsn", "keras-census-classifier", files=SAVED_MODEL_FILES),
+     tabular.load_keras_table, "tensorflow", 120 * KB),
+)
+
+# Lazy: the controller never sends this task to a local server (its local_model_inference has no
+# branch for it), but it does ask /status, where a served row counts; TensorFlow loads on first use.
+MODELS: list[ModelSpec] = [
+    ModelSpec(repo.name, tabular.CLASSIFY_TABLE, "full", (repo,), loader, framework=library,
+              preload=False, fp16_bytes=size)
+    for repo, loader, library, size in TABULAR_MODELS
+]

@@ -1,0 +1,174 @@
+"""Tabular classification: a table (columns by name, one list of cells each) in, one class label
+per row out, as the Inference API's `tabular_classification` answers (`["1", "0", ...]`).
+
+Two families, each read by what its files declare rather than by model id:
+
+- **Keras SavedModels** (keras-io). TensorFlow loads the graph and runs its `serving_default`
+  signature; no Keras or repo code runs. The signature names what the model takes: one input per
+  column (number or string cells, matched by name), or a single matrix input whose width is the
+  table's column count (the columns in the table's order).
+- **scikit-learn estimators saved with joblib**: the Hub's scikit-learn layout (`config.json` with
+  a `sklearn` section naming the file and the columns) and AutoTrain's (`model.joblib`, with
+  `config.json`'s `features`; AutoTrain trained on columns renamed `feat_<name>`). Estimators from
+  XGBoost are unpickled by XGBoost's own classes. joblib files are Python pickles, scikit-learn's
+  own format: loading one runs what the file says, so serve only repos you trust (README).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from models_server.errors import BadInput
+from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.tensorflow_runtime import import_tensorflow
+
+if TYPE_CHECKING:
+    from models_server.tasks.loading import LoadContext
+
+Table = dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class SignatureInput:
+    name: str
+    is_string: bool
+    shape: tuple[int | None, ...]  # as declared, batch first
+
+
+@dataclass
+class KerasTable:
+    """A SavedModel's serving function and its inputs; `saved_model` keeps its variables alive."""
+
+    saved_model: Any
+    function: Any
+    inputs: tuple[SignatureInput, ...]
+
+    @property
+    def matrix_width(self) -> int | None:
+        """The column count of a model that takes the whole table as one matrix, else None."""
+        if len(self.inputs) == 1 and len(self.inputs[0].shape) == 2 and (self.inputs[0].shape[1] or 0) > 1:
+            return self.inputs[0].shape[1]
+        return None
+
+
+@dataclass
+class JoblibTable:
+    """A scikit-learn estimator and the columns it was trained on, by the names the table uses."""
+
+    estimator: Any
+    columns: tuple[str, ...] | None  # None: whatever the table holds, in its order
+    prefix: str = ""  # what training prepended to each column name (AutoTrain: "feat_")
+
+
+def load_keras_table(ctx: LoadContext) -> KerasTable:
+    tf = import_tensorflow()
+
+    folder = ctx.weight_dirs[0]
+    loaded = tf.saved_model.load(str(folder))
+    if "serving_default" not in loaded.signatures:
+        raise ValueError(f"{folder.name}: the SavedModel has no serving_default signature")
+    function = loaded.signatures["serving_default"]
+    _, specs = function.structured_input_signature
+    inputs = tuple(
+        SignatureInput(name, spec.dtype == tf.string, tuple(spec.shape.as_list()))
+        for name, spec in sorted(specs.items())
+    )
+    return KerasTable(loaded, function, inputs)
+
+
+def load_joblib_table(ctx: LoadContext) -> JoblibTable:
+    import joblib
+
+    folder = ctx.weight_dirs[0]
+    config = _json(folder / "config.json")
+    if "features" in config:  # AutoTrain
+        return JoblibTable(joblib.load(folder / "model.joblib"), tuple(config["features"]), "feat_")
+    section = config.get("sklearn", {})
+    file = section.get("model", {}).get("file", "sklearn_model.joblib")
+    columns = section.get("columns")
+    return JoblibTable(joblib.load(folder / file), tuple(columns) if columns else None)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def classify_table(model: KerasTable | JoblibTable, inputs: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    table: Table = inputs["table"]
+    if isinstance(model, KerasTable):
+        return _keras_labels(model, table)
+    return _joblib_labels(model, table)
+
+
+def _keras_labels(model: KerasTable, table: Table) -> list[str]:
+    import numpy as np
+
+    width = model.matrix_width
+    if width is not None:
+        if len(table) != width:
+            raise BadInput(f"this model takes {width} columns; the table has {len(table)}")
+        matrix = np.stack([_numbers(name, cells) for name, cells in table.items()], axis=1)
+        feeds = {model.inputs[0].name: matrix}
+    else:
+        missing = [spec.name for spec in model.inputs if spec.name not in table]
+        if missing:
+            raise BadInput(f"the table lacks the column(s) this model takes: {', '.join(missing)}")
+        feeds = {spec.name: _column(spec, table[spec.name]) for spec in model.inputs}
+    outputs = model.function(**feeds)
+    scores = np.asarray(next(iter(outputs.values())), dtype=np.float64).reshape(len(next(iter(table.values()))), -1)
+    if scores.shape[1] == 1:  # one sigmoid: the probability of class 1
+        return ["1" if score >= 0.5 else "0" for score in scores[:, 0]]
+    return [str(index) for index in scores.argmax(axis=1)]
+
+
+def _column(spec: SignatureInput, cells: list[Any]) -> Any:
+    import numpy as np
+
+    values = np.array(["" if cell is None else str(cell) for cell in cells], dtype=object) if spec.is_string \
+        else _numbers(spec.name, cells)
+    return values.reshape((len(cells),) + (1,) * (len(spec.shape) - 1))
+
+
+def _numbers(name: str, cells: list[Any]) -> Any:
+    import numpy as np
+
+    try:
+        values = np.array([math.nan if cell is None else float(cell) for cell in cells], dtype=np.float32)
+    except ValueError:
+        raise BadInput(f"column '{name}' must hold numbers") from None
+    return values
+
+
+def _joblib_labels(model: JoblibTable, table: Table) -> list[str]:
+    import pandas as pd
+
+    columns = model.columns if model.columns is not None else tuple(table)
+    missing = [name for name in columns if name not in table]
+    if missing:
+        raise BadInput(f"the table lacks the column(s) this model takes: {', '.join(missing)}")
+    frame = pd.DataFrame({model.prefix + name: _cells(table[name]) for name in columns})
+    try:
+        labels = model.estimator.predict(frame)
+    except (ValueError, TypeError):
+        raise BadInput(f"the table's cells do not fit this model; it takes the columns {', '.join(columns)}") from None
+    return [str(label) for label in labels]
+
+
+def _cells(cells: list[Any]) -> list[Any]:
+    """Numbers where every cell reads as one (the Inference API sends them as strings), else as sent."""
+    try:
+        return [math.nan if cell is None else float(cell) for cell in cells]
+    except ValueError:
+        return cells
+
+
+CLASSIFY_TABLE = Task(
+    name="tabular-classification",
+    inputs=(Field("table", Kind.TABLE, required=True, aliases=("data",)),),
+    params=(),
+    handler=classify_table,
+)
