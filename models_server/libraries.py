@@ -14,14 +14,16 @@ from typing import Any
 
 
 def quiet_speechbrain_lazy_modules() -> None:
-    """Make speechbrain's lazy modules answer dunder lookups they cannot import with AttributeError.
+    """Make speechbrain's lazy modules answer `__file__` and failed dunder lookups as modules do.
 
     `import speechbrain` puts lazy proxies in sys.modules (deprecated redirects, the optional k2,
-    spacy and flair integrations). Reading any attribute imports the target, and when that
-    dependency is missing the proxy raises ImportError, even for `getattr(module, "__file__",
-    None)`, which tools that scan sys.modules rely on (hypothesis does, and crashed the server's
-    fuzz tests). For dunder names only, the ImportError becomes the AttributeError Python's
-    getattr protocol expects; every other attribute behaves as before. Idempotent.
+    spacy, flair and huggingface integrations). Reading any attribute imports the target: for
+    `getattr(module, "__file__", None)`, which tools that scan sys.modules use (hypothesis does),
+    that meant importing every integration (~40 s on a cold install) and, when its dependency is
+    missing, an ImportError that crashed the scan. Now a proxy not yet loaded has no `__file__`
+    (AttributeError, nothing imported), and any other dunder whose import fails is the
+    AttributeError Python's getattr protocol expects; every other lookup behaves as before.
+    Idempotent.
     """
     from speechbrain.utils.importutils import LazyModule
 
@@ -30,6 +32,8 @@ def quiet_speechbrain_lazy_modules() -> None:
         return
 
     def __getattr__(self: Any, attr: str) -> Any:
+        if attr == "__file__" and self.lazy_module is None:
+            raise AttributeError(attr)
         try:
             return original(self, attr)
         except ImportError:
