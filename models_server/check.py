@@ -25,6 +25,7 @@ from models_server.download import format_size, has_weights, select_files
 from models_server.errors import WeightsMissing
 from models_server.lfs import find_lfs_pointers
 from models_server.libraries import import_library
+from models_server.tasks.generic import GenericLoader, ModelUnfit
 from models_server.weights import WEIGHT_SUFFIXES, disk_bytes, locate_weights
 
 # The module each catalog `framework` is imported as.
@@ -162,6 +163,12 @@ def check_offline(
         folders.append(folder)
         for problem, fix in repo_problems(repo, folder):
             result.fail(problem, fix)
+        if index == 0 and isinstance(spec.loader, GenericLoader):  # a model added by a config line
+            refusal = spec.loader.refusal(folder)
+            if refusal is not None:
+                fix = (f"give models.{spec.id}.task a task this architecture can do" if isinstance(refusal, ModelUnfit)
+                       else f"models-server download --model {repo.name}")
+                result.fail(str(refusal), fix)
     _size(result, folders, target)
     return result
 

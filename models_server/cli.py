@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check)
 
     listing = commands.add_parser("list", help="print the catalog as a table")
+    listing.add_argument("--config", type=Path, help="also list the Hub models this config adds by task")
     listing.add_argument("--tier", choices=TIERS, help="only the models this tier serves")
     listing.add_argument("--coverage", action="store_true",
                          help="per controller task: how many of its first ten candidates are served")
@@ -95,11 +96,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from models_server.catalog import catalog_rows, unique_repos
+    from models_server.catalog import served_rows, unique_repos
     from models_server.download import choose_repos, download
 
     settings = load_settings(args.config, {"tier": args.tier, "model_root": args.model_root})
-    rows = catalog_rows()
+    rows = served_rows(settings)
     if args.model:
         try:
             repos = choose_repos(rows, args.model)
@@ -131,12 +132,12 @@ def _make_tiny(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import time
 
-    from models_server.catalog import catalog_rows
+    from models_server.catalog import served_rows
     from models_server.check import Target, check_models, checked_rows, report
 
     settings = load_settings(args.config, {"tier": args.tier, "model_root": args.model_root, "device": args.device})
     try:
-        rows = checked_rows(catalog_rows(), settings, args.model or ())
+        rows = checked_rows(served_rows(settings), settings, args.model or ())
     except LookupError as exc:
         print(f"models-server: error: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -168,19 +169,21 @@ def _progress_printer(stream):
 
 
 def _list(args: argparse.Namespace) -> int:
-    from models_server.catalog import catalog_rows
+    from models_server.catalog import catalog_rows, served_rows
+    from models_server.catalog.configured import is_configured
 
+    served = catalog_rows() if args.config is None else served_rows(load_settings(args.config))
     if args.coverage:
         from models_server.coverage import coverage, coverage_table
 
-        print(coverage_table(coverage(catalog_rows(), args.tier)))
+        print(coverage_table(coverage(served, args.tier)))
         return 0
-    rows = [row for row in catalog_rows() if args.tier is None or row.in_tier(args.tier)]
+    rows = [row for row in served if args.tier is None or row.in_tier(args.tier)]
     table = [("id", "task", "tier", "weights")] + [
         (
             row.id + "".join(f" (= {alias})" for alias in row.aliases),
             row.task.name,
-            row.tier,
+            "config" if is_configured(row) else row.tier,
             ", ".join(repo.name for repo in row.weights) or "-",
         )
         for row in rows

@@ -74,8 +74,13 @@ class Limits(_Strict):
 
 
 class ModelOverride(_Strict):
-    """Per-model settings: switch a model off, read its weights from another folder, load it lazily."""
+    """Per-model settings: switch a model off, read its weights from another folder, load it lazily.
 
+    `task` serves a Hub model the catalog does not list with that task's generic loader
+    (catalog/configured.py checks the name against the tasks that have one).
+    """
+
+    task: str | None = None
     enabled: bool = True
     weights: Path | None = None
     preload: bool | None = None

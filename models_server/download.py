@@ -138,7 +138,8 @@ def choose_repos(rows: Sequence[ModelSpec], wanted: Sequence[str]) -> list[Repo]
             repos = (by_repo[entry],)
         else:
             raise LookupError(
-                f"{entry!r} is neither a served model id nor a weights repo; `models-server list` shows both"
+                f"{entry!r} is neither a served model id nor a weights repo; `models-server list` shows both "
+                f"(a Hub model the catalog lacks: add `{entry}: {{task: ...}}` under `models:` and pass --config)"
             )
         for repo in repos:
             picked.setdefault(repo.name, repo)

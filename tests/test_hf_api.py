@@ -26,6 +26,7 @@ SAME_SHAPE = {
     "object-detection", "zero-shot-object-detection", "visual-question-answering",
     "document-question-answering", "question-answering", "token-classification",
     "sentence-similarity", "summarization", "translation", "text2text-generation",
+    "tabular-classification",  # a list of labels, one per row (tests/test_tabular.py, with the client)
 }
 
 

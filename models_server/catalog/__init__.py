@@ -9,10 +9,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from models_server.config import TIERS, Tier
 from models_server.tasks.base import Task
 from models_server.tasks.loading import Loader
+
+if TYPE_CHECKING:
+    from models_server.config import Settings
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,14 @@ def catalog_rows() -> list[ModelSpec]:
             *diffusion_coverage.MODELS, *tabular.MODELS, *audio_coverage.MODELS]
     return [row if row.fp16_bytes is not None or row.id not in FP16_BYTES
             else dataclasses.replace(row, fp16_bytes=FP16_BYTES[row.id]) for row in rows]
+
+
+def served_rows(settings: Settings) -> list[ModelSpec]:
+    """The catalog's rows, then the Hub models the config adds by naming a task (`configured.py`)."""
+    from models_server.catalog.configured import configured_rows
+
+    rows = catalog_rows()
+    return [*rows, *configured_rows(settings, rows)]
 
 
 def unique_repos(rows: Iterable[ModelSpec]) -> list[Repo]:

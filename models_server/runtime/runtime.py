@@ -12,7 +12,7 @@ import time
 from contextlib import AbstractContextManager
 from typing import Any
 
-from models_server.catalog import ModelSpec, build_catalog, catalog_rows
+from models_server.catalog import ModelSpec, build_catalog, served_rows
 from models_server.config import Settings
 from models_server.errors import Busy, ConfigError, NotFound, NotReady, TimedOut, WeightsMissing
 from models_server.runtime.admission import Admission, Ticket
@@ -20,6 +20,7 @@ from models_server.runtime.devices import DeviceChoice
 from models_server.runtime.loading import ModelLoader
 from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
+from models_server.tasks.generic import GenericLoader
 from models_server.tasks.loading import SharedComponents
 from models_server.weights import weight_dirs
 
@@ -28,12 +29,13 @@ log = logging.getLogger(__name__)
 
 class Runtime:
     def __init__(self, settings: Settings, rows: list[ModelSpec] | None = None) -> None:
-        rows = catalog_rows() if rows is None else rows
+        rows = served_rows(settings) if rows is None else rows
         self.settings = settings
         self.catalog = build_catalog(rows)
         unknown = sorted(set(settings.models) - set(self.catalog))
         if unknown:
-            raise ConfigError(f"config key 'models.{unknown[0]}': no such model id in the catalog")
+            raise ConfigError(f"config key 'models.{unknown[0]}': no such model id in the catalog "
+                              "(to serve a Hub model it lacks, give its task: `{task: image-classification}`)")
         self.devices = DeviceChoice(settings.device, settings.dtype)
         self.slots = SlotTable((row, *self._initial_state(row)) for row in rows)
         budgets = Budgets(cpu=settings.max_cpu_memory, gpu=settings.max_gpu_memory)
@@ -50,9 +52,12 @@ class Runtime:
         preload = (self.settings.preload and row.preload) if override.preload is None else override.preload
         if not preload:
             try:  # a lazy model whose weights are missing must not answer "loaded" now and fail later
-                weight_dirs(row, self.settings)
+                folders = weight_dirs(row, self.settings)
             except WeightsMissing as exc:
                 return State.FAILED, str(exc)
+            refusal = row.loader.refusal(folders[0]) if isinstance(row.loader, GenericLoader) else None
+            if refusal is not None:  # nor one added by a config line that is the wrong architecture
+                return State.FAILED, f"{type(refusal).__name__}: {refusal}"
             return State.NOT_LOADED, None
         return State.LOADING, None
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.tensorflow_runtime import import_tensorflow
+from models_server.tasks.tensorflow_runtime import load_serving_function
 from models_server.tasks.work_size import MIN_PROCESSOR_SIDE, pad_to_aspect
 
 if TYPE_CHECKING:
@@ -49,14 +49,8 @@ class SavedModelImage:
 
 
 def load_saved_model_image(ctx: LoadContext) -> SavedModelImage:
-    tf = import_tensorflow()
-
     folder = ctx.weight_dirs[0]
-    loaded = tf.saved_model.load(str(folder))
-    if "serving_default" not in loaded.signatures:
-        raise ValueError(f"{folder.name}: the SavedModel has no serving_default signature")
-    function = loaded.signatures["serving_default"]
-    _, inputs = function.structured_input_signature
+    loaded, function, inputs = load_serving_function(folder)
     if len(inputs) != 1:
         raise ValueError(f"{folder.name}: the model takes {len(inputs)} inputs, not one image")
     (name, spec), = inputs.items()

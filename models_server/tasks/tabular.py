@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
 from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.tensorflow_runtime import import_tensorflow
+from models_server.tasks.tensorflow_runtime import import_tensorflow, load_serving_function
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
@@ -67,12 +67,7 @@ class JoblibTable:
 def load_keras_table(ctx: LoadContext) -> KerasTable:
     tf = import_tensorflow()
 
-    folder = ctx.weight_dirs[0]
-    loaded = tf.saved_model.load(str(folder))
-    if "serving_default" not in loaded.signatures:
-        raise ValueError(f"{folder.name}: the SavedModel has no serving_default signature")
-    function = loaded.signatures["serving_default"]
-    _, specs = function.structured_input_signature
+    loaded, function, specs = load_serving_function(ctx.weight_dirs[0])
     inputs = tuple(
         SignatureInput(name, spec.dtype == tf.string, tuple(spec.shape.as_list()))
         for name, spec in sorted(specs.items())

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 
 def import_tensorflow() -> ModuleType:
@@ -26,3 +28,15 @@ def import_keras() -> ModuleType:
     import keras
 
     return keras
+
+
+def load_serving_function(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """A SavedModel (kept alive: its function reads its variables), its `serving_default`
+    function, and the inputs that function declares by name. No Python code from the repo runs."""
+    tf = import_tensorflow()
+    loaded = tf.saved_model.load(str(folder))
+    if "serving_default" not in loaded.signatures:
+        raise ValueError(f"{folder.name}: the SavedModel has no serving_default signature")
+    function = loaded.signatures["serving_default"]
+    _, inputs = function.structured_input_signature
+    return loaded, function, inputs
