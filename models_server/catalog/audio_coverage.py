@@ -30,7 +30,7 @@ EAGER_CANDIDATES = 5  # the first five of each task's ten load at startup (when 
 
 _TASKS: dict[str, tuple[Task, Loader, str]] = {
     # key: (task, loader, framework)
-    "whisper": (speech.TRANSCRIBE, speech.load_whisper, "transformers"),
+    "whisper": (speech.TRANSCRIBE, speech.load_speech_to_text, "transformers"),
     "ctc": (speech.TRANSCRIBE, speech.load_ctc, "transformers"),
     "classify": (audio_cls.AUDIO_CLASSIFICATION, audio_cls.load_audio_classification, "transformers"),
     "sb-separate": (sb.ENHANCE, sb.load_separator, "speechbrain"),
