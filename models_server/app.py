@@ -102,12 +102,14 @@ def _unexpected_error(exc: Exception):
     return jsonify({"error": {"message": f"internal error ({type(exc).__name__}); see the server log"}}), 500
 
 
-def create_app(settings: Settings, runtime: Runtime) -> Flask:
+def create_app(settings: Settings, runtime: Runtime, pipeline: RequestPipeline | None = None) -> Flask:
+    """`pipeline`: another engine's (the Ray ingress runs models elsewhere); default: run them here."""
     app = Flask("models_server")
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's setting
-    reader = ResourceReader(settings.public_dir, settings.limits, allow_private=settings.allow_private_urls)
-    pipeline = RequestPipeline(runtime, FieldDecoder(reader, settings.limits), OutputStore(settings.public_dir))
+    if pipeline is None:
+        reader = ResourceReader(settings.public_dir, settings.limits, allow_private=settings.allow_private_urls)
+        pipeline = RequestPipeline(runtime, FieldDecoder(reader, settings.limits), OutputStore(settings.public_dir))
     app.extensions[EXTENSION] = Services(settings=settings, runtime=runtime, pipeline=pipeline)
     app.register_blueprint(routes)
     app.register_error_handler(ServerError, _server_error)

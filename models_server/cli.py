@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-root", type=Path, help="folder holding <org>/<name>/ weight folders")
     serve.add_argument("--public-dir", type=Path, help="the public/ folder shared with the controller")
     serve.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    serve.add_argument("--engine", choices=("single", "ray"),
+                       help="single: this process (default); ray: on Ray Serve, models in groups (README)")
+    serve.add_argument("--ray-address", help="with --engine ray: join this Ray cluster (auto, or host:port) "
+                                             "instead of starting a local one")
     _log_level(serve)
     serve.set_defaults(run=_serve)
 
@@ -88,9 +92,14 @@ def _serve(args: argparse.Namespace) -> int:
     ready.install()
     flags = {
         "tier": args.tier, "host": args.host, "port": args.port, "model_root": args.model_root,
-        "public_dir": args.public_dir, "device": args.device,
+        "public_dir": args.public_dir, "device": args.device, "engine": args.engine,
     }
     settings = load_settings(args.config, flags)
+    if settings.engine == "ray":
+        from models_server.ray_engine.engine import serve_on_ray
+
+        serve_on_ray(settings, args.ray_address or settings.ray.address)
+        return 0
     serve(settings)
     return 0
 

@@ -87,6 +87,58 @@ class ModelOverride(_Strict):
     compile: bool = False
 
 
+class RayGroup(_Strict):
+    """One group of models on Ray Serve: its replicas each own a runtime for these models."""
+
+    models: list[str] = Field(min_length=1)
+    replicas: int = Field(default=1, ge=1)
+    num_cpus: float = Field(default=1.0, ge=0)
+    num_gpus: float = Field(default=0.0, ge=0)
+    resources: dict[str, float] = {}  # custom Ray resources, e.g. {"sd_node": 1} to pin a group to nodes
+    max_gpu_memory: int | None = None
+    max_cpu_memory: int | None = None
+
+    @field_validator("max_gpu_memory", "max_cpu_memory", mode="before")
+    @classmethod
+    def _budgets(cls, value: Any) -> int | None:
+        return None if value is None else parse_size(value)
+
+
+class RaySettings(_Strict):
+    """The `ray:` section, read by `--engine ray` only (models_server/ray_engine/)."""
+
+    address: str | None = None  # None: start a local Ray; "auto" or host:port: join that cluster
+    groups: dict[str, RayGroup] = {}  # empty: derived from the catalog (ray_engine/grouping.py)
+    group_bytes: int = 16 * 10**9  # default grouping packs units of models up to this many fp16 bytes
+    default_num_cpus: float = Field(default=0.0, ge=0)  # what each derived group's replica asks Ray for
+    default_num_gpus: float = Field(default=0.0, ge=0)
+    ingress_max_ongoing_requests: int = Field(default=256, ge=1)
+    group_max_ongoing_requests: int = Field(default=256, ge=1)
+    status_interval: float = Field(default=0.5, gt=0)
+    deploy_timeout: float = Field(default=300.0, gt=0)  # a group with no live replica by then is failed
+    # Group processes run this much nicer than Ray started them, so the ingress and Ray's proxy
+    # answer /status promptly while generations take every core.
+    group_niceness: int = Field(default=10, ge=0, le=19)
+    dashboard: bool = False
+    num_cpus: int | None = Field(default=None, ge=1)  # of a local Ray this command starts
+
+    @field_validator("group_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int:
+        return parse_size(value)
+
+    @field_validator("groups")
+    @classmethod
+    def _disjoint(cls, value: dict[str, RayGroup]) -> dict[str, RayGroup]:
+        seen: dict[str, str] = {}
+        for name, group in value.items():
+            for model_id in group.models:
+                if model_id in seen:
+                    raise ValueError(f"model {model_id!r} is in groups {seen[model_id]!r} and {name!r}")
+                seen[model_id] = name
+        return value
+
+
 class Settings(_Strict):
     tier: Tier = "minimal"
     model_root: Path | None = None
@@ -115,6 +167,8 @@ class Settings(_Strict):
     idle_timeout: int = Field(default=60, ge=1)
     limits: Limits = Limits()
     models: dict[str, ModelOverride] = {}
+    engine: Literal["single", "ray"] = "single"  # ray: serve on Ray Serve (models_server/ray_engine/)
+    ray: RaySettings = RaySettings()
 
     @field_validator("device")
     @classmethod

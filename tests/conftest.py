@@ -113,3 +113,33 @@ def live_server(served: Served) -> Iterator[LiveServer]:
     yield live
     server.close()
     thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """A two-node Ray on this machine: the head (this process's node) and a node offering `sd_node`."""
+
+    address: str
+    head_node: str
+    sd_node: str
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """Started once for the session, on loopback, one CPU per node (tests/test_ray_*.py)."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback; read when ray is imported
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "resources": {"head_node": 1}, "include_dashboard": False})
+    worker = cluster.add_node(num_cpus=1, resources={"sd_node": 1})
+    ray.init(address=cluster.address, namespace="models-server", log_to_driver=False)
+    try:
+        yield RayCluster(cluster.address, cluster.head_node.node_id, worker.node_id)
+    finally:
+        from ray import serve
+
+        serve.shutdown()
+        ray.shutdown()
+        cluster.shutdown()

@@ -47,13 +47,18 @@ class RequestPipeline:
 
     def handle(self, request: RawRequest) -> Reply:
         """The answer to `request`; raises ServerError (see `error_reply`) for every refusal."""
+        return self.deliver(self.answer(request))
+
+    def answer(self, request: RawRequest) -> Encoded:
+        """The answer encoded, not yet delivered: what a host running the model sends back to
+        the host that writes public/ (the Ray engine's replicas)."""
         model_id = self.runtime.resolve(request.model_id)
         task = self.runtime.catalog[model_id].task
         with self.runtime.admit(model_id) as ticket:  # refused at once when full: before any fetch
             call = self.decode(task, request)
             inputs, params = self.fields.decode(task, call.body)
             result = ticket.run(inputs, params)
-        return self.deliver(call.encode(result))
+        return call.encode(result)
 
     def decode(self, task: Task, request: RawRequest) -> Call:
         json_body = parse_json(request.mimetype, request.body)

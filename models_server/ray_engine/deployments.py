@@ -1,0 +1,240 @@
+"""The Ray Serve deployments: one per group (replicas own a `GroupWorker`) and the ingress.
+
+The ingress takes every HTTP request from Ray's proxy and hands it to the project's Flask app
+(ClusterRuntime + ClusterPipeline inside): reads (GET) on their own thread pool, so `/status`
+never queues behind generations; generations on another, each thread waiting on its group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import ray
+from ray import serve
+from starlette.requests import Request
+from starlette.responses import Response
+
+from models_server.catalog import served_rows
+from models_server.config import Settings
+from models_server.errors import TimedOut
+from models_server.pipeline.protocols import Encoded, RawRequest
+from models_server.ray_engine.cluster import (
+    ClusterPipeline,
+    ClusterRuntime,
+    GroupCondition,
+    Poller,
+    condition_without_replica,
+    error_for,
+)
+from models_server.ray_engine.grouping import GroupPlan, plan_groups
+from models_server.ray_engine.worker import Failure, GroupReport, GroupWorker, group_settings
+from models_server.ray_engine.wsgi import call_wsgi, environ_of
+
+log = logging.getLogger(__name__)
+APP_NAME = "models-server"
+INGRESS_NAME = "ingress"
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def deployment_name(group: str) -> str:
+    return f"group-{group}" if not group.startswith("group-") else group
+
+
+class GroupDeployment:
+    """A replica of one group: a runtime for its models, loading in the background from the start."""
+
+    def __init__(self, name: str, settings: Settings, models: tuple[str, ...], max_gpu_memory: int | None,
+                 max_cpu_memory: int | None) -> None:
+        from models_server.logs import configure
+
+        configure("info")
+        niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + settings.ray.group_niceness)
+        lower_priority(niceness)
+        wanted = set(models)
+        rows = [row for row in served_rows(settings) if row.id in wanted]
+        replica = serve.get_replica_context().replica_id.unique_id
+        node = ray.get_runtime_context().get_node_id()
+        self.worker = GroupWorker(name, replica, node, group_settings(settings, models, max_gpu_memory,
+                                                                      max_cpu_memory), rows)
+        self.pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"{name}-work",
+                                       initializer=lower_priority, initargs=(niceness,))
+        self.worker.start()
+
+    async def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.worker.answer, request, resources)
+
+    async def reload(self, model_id: str) -> dict[str, Any] | Failure:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.worker.reload, model_id)
+
+    async def report(self) -> GroupReport:
+        return self.worker.report()  # snapshots under a lock held only while copying: never waits on a model
+
+
+def lower_priority(niceness: int) -> None:
+    """Raise the nice value of every thread of this process to `niceness` (Linux keeps it per
+    thread; threads started later — torch's among them — inherit their creator's)."""
+    for task in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else [str(os.getpid())]:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, int(task)) < niceness:
+                os.setpriority(os.PRIO_PROCESS, int(task), niceness)
+        except OSError:  # a thread that ended meanwhile
+            pass
+
+
+class RayGroupClient:
+    """A group through its deployment handle, from the ingress's worker threads (never its event loop)."""
+
+    def __init__(self, name: str, handle: Any, timeout: float) -> None:
+        self.name = name
+        self.handle = handle
+        self.timeout = timeout
+
+    def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure:
+        return self._call("answer", request, resources)
+
+    def reload(self, model_id: str) -> dict[str, Any] | Failure:
+        return self._call("reload", model_id)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        response = getattr(self.handle, method).remote(*args)
+        try:
+            return response.result(timeout_s=self.timeout)
+        except TimeoutError:
+            response.cancel()
+            raise TimedOut(f"group {self.name} did not answer within {self.timeout:g}s") from None
+        except ray.exceptions.RayTaskError:
+            raise  # the replica's own code failed: the app's handler logs it and answers 500
+        except (ray.exceptions.RayError, serve.exceptions.RayServeException) as exc:
+            raise error_for(exc, self.name) from None
+
+
+class GroupPoller:
+    """One poll: Ray's view of each group's deployment, then a report from each group with running replicas."""
+
+    def __init__(self, plans: list[GroupPlan], handles: Mapping[str, Any], deadline: float, timeout: float) -> None:
+        self.plans = {plan.name: plan for plan in plans}
+        self.handles = handles
+        self.deadline = deadline
+        self.timeout = timeout
+        started = time.monotonic()
+        self.live_at = {name: started for name in self.plans}  # when each group last reported (or deploy)
+        self.was_live: set[str] = set()
+
+    def __call__(self) -> dict[str, GroupCondition]:
+        deployments = deployment_statuses()
+        asked: dict[str, list[Any]] = {}
+        for name, plan in self.plans.items():
+            running = deployments.get(deployment_name(name), ("", "", {}))[2].get("RUNNING", 0)
+            # only groups Ray runs a replica of: a call to one with none would wait in Ray's queue
+            asked[name] = [self.handles[name].report.remote() for _ in range(min(running, plan.config.replicas))]
+        conditions: dict[str, GroupCondition] = {}
+        cluster_total: dict[str, float] | None = None
+        cluster_free: dict[str, float] | None = None
+        until = time.monotonic() + self.timeout
+        for name, responses in asked.items():
+            reports: dict[str, GroupReport] = {}
+            for response in responses:
+                try:
+                    report = response.result(timeout_s=max(0.01, until - time.monotonic()))
+                except Exception:  # a replica that died or is stuck counts as not live
+                    response.cancel()
+                    continue
+                reports[report.replica] = report
+            if reports:
+                conditions[name] = GroupCondition(tuple(reports.values()))
+                self.live_at[name] = time.monotonic()
+                self.was_live.add(name)
+                continue
+            if cluster_total is None:
+                cluster_total, cluster_free = ray.cluster_resources(), ray.available_resources()
+            status, message, _ = deployments.get(deployment_name(name), (None, None, {}))
+            conditions[name] = condition_without_replica(
+                self.plans[name], time.monotonic() - self.live_at[name], self.deadline, status, message,
+                cluster_total, cluster_free or {}, was_live=name in self.was_live)
+        return conditions
+
+
+def deployment_statuses() -> dict[str, tuple[str, str, dict[str, int]]]:
+    """name -> (status, message, replica counts by state) of this app's deployments."""
+    try:
+        application = serve.status().applications.get(APP_NAME)
+    except Exception:
+        log.warning("could not read Serve's status", exc_info=True)
+        return {}
+    if application is None:
+        return {}
+    return {name: (str(getattr(overview.status, "value", overview.status)), overview.message,
+                   {str(getattr(state, "value", state)): count
+                    for state, count in (overview.replica_states or {}).items()})
+            for name, overview in application.deployments.items()}
+
+
+class Ingress:
+    """The HTTP side: the project's Flask app over the groups."""
+
+    def __init__(self, settings: Settings, plans: list[GroupPlan], handles: dict[str, Any]) -> None:
+        from models_server.app import create_app
+        from models_server.logs import configure
+
+        configure("info")
+        timeout = settings.limits.request_timeout + 30
+        clients = {name: RayGroupClient(name, handle, timeout) for name, handle in handles.items()}
+        self.cluster = ClusterRuntime(settings, served_rows(settings), plans, clients)
+        self.app = create_app(settings, self.cluster.as_runtime(), pipeline=ClusterPipeline(self.cluster, settings))
+        poll = GroupPoller(plans, handles, settings.ray.deploy_timeout, timeout=max(2.0, settings.ray.status_interval))
+        self.poller = Poller(self.cluster, poll, settings.ray.status_interval)
+        self.poller.start()
+        self.reads = ThreadPoolExecutor(max_workers=settings.status_threads, thread_name_prefix="ingress-read")
+        self.work = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="ingress-work")
+
+    async def __call__(self, request: Request) -> Response:
+        body = await request.body()
+        environ = environ_of(request.scope, body)
+        pool = self.reads if request.method in READ_METHODS else self.work
+        answer = await asyncio.get_running_loop().run_in_executor(pool, call_wsgi, self.app, environ)
+        response = Response(answer.body, status_code=answer.status)
+        # Ray's proxy adds X-Request-ID itself, with the id it handed the app in the request
+        response.raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                                for name, value in answer.headers if name.lower() != "x-request-id"]
+        return response
+
+    def __del__(self) -> None:
+        self.poller.stopped.set()
+
+
+def build_app(settings: Settings, ingress_node: str) -> tuple[Any, list[GroupPlan]]:
+    """The Serve application for these settings (not yet running), and its groups; the ingress
+    goes on the node whose resource `ingress_node` is (this machine's), where public/ is."""
+    plans = plan_groups(served_rows(settings), settings)
+    handles = {}
+    for plan in plans:
+        group = plan.config
+        options: dict[str, Any] = {"num_cpus": group.num_cpus, "num_gpus": group.num_gpus}
+        if group.resources:
+            options["resources"] = dict(group.resources)
+        deployment = serve.deployment(
+            name=deployment_name(plan.name),
+            num_replicas=group.replicas,
+            ray_actor_options=options,
+            max_ongoing_requests=settings.ray.group_max_ongoing_requests,
+            health_check_period_s=5,
+            health_check_timeout_s=30,
+            logging_config={"enable_access_log": False},  # the ingress polls every status_interval
+        )(GroupDeployment)
+        handles[plan.name] = deployment.bind(plan.name, settings, plan.models, group.max_gpu_memory,
+                                             group.max_cpu_memory)
+    ingress = serve.deployment(
+        name=INGRESS_NAME,
+        num_replicas=1,  # the one writer of public/, on the machine that has it
+        ray_actor_options={"num_cpus": 0, "resources": {ingress_node: 0.01}},
+        max_ongoing_requests=settings.ray.ingress_max_ongoing_requests,
+        max_queued_requests=settings.max_pending,  # beyond: Ray's proxy answers 503, as waitress's guard does
+        logging_config={"enable_access_log": False},  # the app logs each request itself
+    )(Ingress)
+    return ingress.bind(settings, plans, handles), plans

@@ -1,0 +1,108 @@
+"""The Ray engine's two halves without Ray: the ingress's ClusterRuntime/ClusterPipeline over a
+real in-process GroupWorker (the object a replica holds), and the status rules for groups."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import tiny_settings
+
+from models_server.app import create_app
+from models_server.catalog import catalog_rows
+from models_server.config import Settings
+from models_server.ray_engine.cluster import (
+    ClusterPipeline,
+    ClusterRuntime,
+    GroupCondition,
+    condition_without_replica,
+    merge_slot,
+)
+from models_server.ray_engine.grouping import plan_groups
+from models_server.ray_engine.worker import GroupWorker, SlotReport
+from models_server.runtime import State
+
+
+@pytest.fixture(scope="module")
+def cluster_settings(tiny_root: Path, public_dir: Path) -> Settings:
+    return tiny_settings(tiny_root, public_dir, tier="minimal",
+                         ray={"groups": {"annotators": {"models": ["canny-control"]}}})
+
+
+@pytest.fixture(scope="module")
+def worker(cluster_settings: Settings) -> GroupWorker:
+    rows = [row for row in catalog_rows() if row.id == "canny-control"]
+    worker = GroupWorker("annotators", "replica-1", "node-1", cluster_settings, rows)
+    worker.runtime.load_all()
+    return worker
+
+
+def make_cluster(settings: Settings, worker: GroupWorker) -> ClusterRuntime:
+    plans = [plan for plan in plan_groups(catalog_rows(), settings) if plan.name == "annotators"]
+    return ClusterRuntime(settings, catalog_rows(), plans, {"annotators": worker})
+
+
+def ingress_client(settings: Settings, cluster: ClusterRuntime):
+    return create_app(settings, cluster.as_runtime(), ClusterPipeline(cluster, settings)).test_client()
+
+
+def test_models_of_a_group_not_yet_reporting_are_loading_and_refused_at_once(cluster_settings, worker) -> None:
+    cluster = make_cluster(cluster_settings, worker)
+    client = ingress_client(cluster_settings, cluster)
+    status = client.get("/status/canny-control").json
+    assert (status["state"], status["reason"]) == ("loading", "group annotators is starting")
+    refused = client.post("/models/canny-control", json={"img_url": "public/examples/photo.jpg"})
+    assert refused.status_code == 503 and refused.json["error"]["state"] == "loading"
+    assert client.get("/status/hed-control").json["state"] == "disabled"  # in no group here
+
+
+def test_the_ingress_ships_bytes_and_writes_the_answer_itself(cluster_settings, worker, public_dir) -> None:
+    cluster = make_cluster(cluster_settings, worker)
+    cluster.update({"annotators": GroupCondition((worker.report(),))})
+    client = ingress_client(cluster_settings, cluster)
+    assert client.get("/status/canny-control").json["state"] == "loaded"
+    answer = client.post("/models/canny-control", json={"img_url": "public/examples/photo.jpg"})
+    assert answer.status_code == 200, answer.json
+    assert (public_dir / answer.json["path"].lstrip("/")).read_bytes().startswith(b"\x89PNG")
+    # what crossed to the worker: the request and the photo's bytes, never a path it would have to read
+    pipeline = ClusterPipeline(cluster, cluster_settings)
+    task = cluster.catalog["canny-control"].task
+    shipped = pipeline.ship(task, {"img_url": "public/examples/photo.jpg"})
+    assert shipped == {"public/examples/photo.jpg": (public_dir / "examples" / "photo.jpg").read_bytes()}
+    missing = client.post("/models/canny-control", json={"img_url": "public/examples/none.jpg"})
+    assert missing.status_code == 400 and "no file" in missing.json["error"]["message"]
+
+
+def test_a_group_past_the_deadline_names_what_it_asks_and_what_the_cluster_has(cluster_settings) -> None:
+    plan = plan_groups(catalog_rows(), cluster_settings.model_copy(update={"ray": cluster_settings.ray.model_copy(
+        update={"groups": {}})}))[0]
+    waiting = condition_without_replica(plan, 5, 60, "UPDATING", "", {"CPU": 2}, {"CPU": 1})
+    assert waiting.state is State.LOADING and "is starting (Ray: UPDATING)" in waiting.reason
+    late = condition_without_replica(replace(plan, config=plan.config.model_copy(update={"num_gpus": 1})),
+                                     61, 60, "UPDATING", None, {"CPU": 2, "memory": 9}, {"CPU": 1})
+    assert late.state is State.FAILED
+    assert "asks for {CPU: 0, GPU: 1}; the cluster has {CPU: 2} in total, {CPU: 1} free" in late.reason
+    assert "the cluster has no GPU at all" in late.reason
+    restarting = condition_without_replica(plan, 5, 60, "HEALTHY", None, {"CPU": 2}, {"CPU": 2}, was_live=True)
+    assert restarting.state is State.LOADING and "lost its replica; Ray is starting another" in restarting.reason
+    given_up = condition_without_replica(plan, 1, 60, "DEPLOY_FAILED", "the constructor raised", {}, {})
+    assert given_up.state is State.FAILED and "the constructor raised" in given_up.reason
+
+
+def test_replicas_merge_to_the_best_state_and_summed_queues(worker) -> None:
+    loaded = SlotReport.of(worker.runtime.view("canny-control"))
+    other = replace(loaded, state="loading", queue=3, running=True, progress=(1, 4))
+    merged = merge_slot(worker.runtime.catalog["canny-control"], [other, replace(loaded, queue=2)])
+    assert (merged.state, merged.queue, merged.running, merged.progress) == (State.LOADED, 5, True, (1, 4))
+
+
+def test_a_group_runs_with_its_own_budgets_and_only_its_models_overrides(cluster_settings: Settings) -> None:
+    from models_server.ray_engine.worker import group_settings
+
+    settings = cluster_settings.model_copy(update={
+        "max_cpu_memory": 10**9, "models": {"canny-control": {"preload": False}, "gpt2": {"enabled": False}}})
+    settings = Settings.model_validate(settings.model_dump())
+    mine = group_settings(settings, ("canny-control",), max_gpu_memory=2**30, max_cpu_memory=None)
+    assert (mine.max_gpu_memory, mine.max_cpu_memory) == (2**30, 10**9)  # its own, else the top-level one
+    assert set(mine.models) == {"canny-control"}  # another group's model would be unknown to its runtime
