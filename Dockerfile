@@ -32,6 +32,7 @@ COPY setup.cfg pyproject.toml README.md ./
 RUN python -c "import configparser; c = configparser.ConfigParser(); c.read('setup.cfg'); \
 print(c['options']['install_requires'])" > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt \
+ && pip install --no-deps "espnet==202511" \
  && rm /tmp/requirements.txt
 
 COPY models_server ./models_server

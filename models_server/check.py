@@ -9,7 +9,6 @@ the memory budget. With `load=True` it then loads each model that passed, throug
 
 from __future__ import annotations
 
-import importlib
 import json
 import struct
 import time
@@ -25,6 +24,7 @@ from models_server.controller_candidates import HYBRID_FLOOR
 from models_server.download import format_size, has_weights, select_files
 from models_server.errors import WeightsMissing
 from models_server.lfs import find_lfs_pointers
+from models_server.libraries import import_library
 from models_server.tasks.generic import GenericLoader, ModelUnfit
 from models_server.weights import WEIGHT_SUFFIXES, disk_bytes, locate_weights
 
@@ -289,7 +289,7 @@ def preloaded_bytes(results: Iterable[ModelCheck]) -> int:
 
 def _import_error(module: str) -> str | None:
     try:
-        importlib.import_module(module)
+        import_library(module)
     except Exception as exc:  # ImportError, or a broken install raising anything at import
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return None

@@ -239,6 +239,11 @@ _NOT_GENERIC = {
     "CIDAS/clipseg-rd64-refined": "a task of its own (segmentation by prompts)",
     "CompVis/stable-diffusion-v-1-4-original": "a single checkpoint file read with SD1.5's configs",
     "WarriorMama777/OrangeMixs": "a single checkpoint file read with SD1.5's configs",
+    # speechbrain classifiers: hyperparams.yaml, no config.json; the generic table reads transformers' only
+    "TalTechNLP/voxlingua107-epaca-tdnn": "load_encoder_classifier: speechbrain's format",
+    "speechbrain/lang-id-voxlingua107-ecapa": "load_encoder_classifier: speechbrain's format",
+    "speechbrain/lang-id-commonlanguage_ecapa": "load_encoder_classifier: speechbrain's format",
+    "speechbrain/spkrec-xvect-voxceleb": "load_encoder_classifier: speechbrain's format",
 }
 
 

@@ -171,6 +171,15 @@ def test_audio_output_is_a_wav(tmp_path):
     assert soundfile.info(tmp_path / path.lstrip("/")).samplerate == 16000
 
 
+def test_one_media_named_in_several_places_is_one_file(tmp_path):
+    """A separator names its first speaker under `path` and in `sources`: one file, one path."""
+    store = OutputStore(tmp_path)
+    first, second = (Audio(np.full(1600, level, dtype=np.float32), 16000) for level in (0.1, 0.2))
+    answer = store.publish(encode_result({"path": first, "sources": [first, second]}))
+    assert answer["sources"][0] == answer["path"] != answer["sources"][1]
+    assert len(list((tmp_path / "audios").iterdir())) == 2
+
+
 def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     store = OutputStore(tmp_path)
 

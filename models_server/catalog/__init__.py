@@ -78,6 +78,7 @@ def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
 def catalog_rows() -> list[ModelSpec]:
     """All rows, minimal tier first."""
     from models_server.catalog import (
+        audio_coverage,
         diffusion_coverage,
         full,
         minimal,
@@ -89,7 +90,7 @@ def catalog_rows() -> list[ModelSpec]:
     from models_server.catalog.sizes import FP16_BYTES
 
     rows = [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text_coverage.MODELS, *vision_coverage.MODELS,
-            *diffusion_coverage.MODELS, *tabular.MODELS]
+            *diffusion_coverage.MODELS, *tabular.MODELS, *audio_coverage.MODELS]
     return [row if row.fp16_bytes is not None or row.id not in FP16_BYTES
             else dataclasses.replace(row, fp16_bytes=FP16_BYTES[row.id]) for row in rows]
 

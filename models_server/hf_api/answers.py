@@ -75,11 +75,18 @@ def depth(result: Image.Image, request: HFRequest) -> tuple[Any, str]:
     return {"depth": _b64(image_bytes(result, "PNG"))}, JSON
 
 
-def converted_voice(result: Audio, request: HFRequest) -> tuple[Any, str]:
-    """The sound as a file when the client asks for audio, else the API's labelled base64 blobs."""
-    if request.best([JSON, *AUDIO_TYPES]) != JSON:
-        return sound(result, request)
-    return [{"label": "response", "blob": _b64(audio_bytes(result, "FLAC")), "content-type": "audio/flac"}], JSON
+def converted_voice(result: Audio | dict[str, Any], request: HFRequest) -> tuple[Any, str]:
+    """The API's labelled base64 blobs, one per output (a separator's speakers are `label_0`,
+    `label_1`, ...); a single output as a file when the client asks for audio."""
+    outputs = result["sources"] if isinstance(result, dict) else [result]
+    if len(outputs) == 1 and request.best([JSON, *AUDIO_TYPES]) != JSON:
+        return sound(outputs[0], request)
+    labels = ["response"] if len(outputs) == 1 else [f"label_{index}" for index in range(len(outputs))]
+    answer = [
+        {"label": label, "blob": _b64(audio_bytes(output, "FLAC")), "content-type": "audio/flac"}
+        for label, output in zip(labels, outputs, strict=True)
+    ]
+    return answer, JSON
 
 
 def segments(result: Segmentation, request: HFRequest) -> tuple[Any, str]:

@@ -30,7 +30,17 @@ def encode_result(result: Any) -> Any:
         return {"path": encode_file(result)}
     if isinstance(result, Segmentation):  # the overlay is the file; masks are for API clients
         return {"path": encode_file(result.overlay), "segments": result.segments}
-    return _replace(result, lambda value: encode_file(value) if is_media(value) else value)
+    files: dict[int, EncodedFile] = {}
+
+    def file_of(value: Any) -> Any:
+        """One EncodedFile per media object, however many places name it (so publish writes it once)."""
+        if not is_media(value):
+            return value
+        if id(value) not in files:
+            files[id(value)] = encode_file(value)
+        return files[id(value)]
+
+    return _replace(result, file_of)
 
 
 def _replace(value: Any, leaf: Any) -> Any:

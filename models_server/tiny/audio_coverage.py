@@ -1,0 +1,81 @@
+"""Tiny transformers audio models for the coverage rows: large wav2vec2 CTC, AST and HuBERT classifiers.
+
+Each keeps what distinguishes its real repos from the standard tier's miniatures: the large
+wav2vec2 recognisers use layer norm in the CNN, the "stable" pre-norm transformer and a
+normalising feature extractor that returns an attention mask; AST reads 128-bin log-mel
+patches over 1024 frames; HuBERT's emotion classifier pools a weighted sum of its layers.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+# superb/hubert-base-superb-er (IEMOCAP emotions, as the SUPERB benchmark names them).
+SUPERB_EMOTIONS = ("neu", "hap", "ang", "sad")
+# A few AudioSet classes of MIT/ast-finetuned-audioset-10-10-0.4593 (the real head has 527).
+AUDIOSET_CLASSES = ("Speech", "Music", "Dog", "Cat", "Vehicle", "Silence")
+
+
+def build_wav2vec2_large_ctc(folder: Path) -> None:
+    """facebook/wav2vec2-large-960h-lv60-self, jonatasgrosman/wav2vec2-large-xlsr-53-english:
+    Wav2Vec2ForCTC (layer-norm CNN, stable layer norm) + Wav2Vec2Processor over letters."""
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
+
+    symbols = ["<pad>", "<s>", "</s>", "<unk>", "|", "'", *string.ascii_uppercase]
+    vocab_file = folder / "vocab.json"
+    vocab_file.write_text(json.dumps({symbol: i for i, symbol in enumerate(symbols)}))
+    tokenizer = Wav2Vec2CTCTokenizer(str(vocab_file), word_delimiter_token="|")
+    features = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=True
+    )
+    config = Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        conv_dim=(32, 32, 32), conv_stride=(5, 4, 4), conv_kernel=(10, 8, 8), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2, feat_extract_norm="layer", do_stable_layer_norm=True,
+        vocab_size=len(symbols), pad_token_id=0, ctc_loss_reduction="mean",
+    )
+    Wav2Vec2ForCTC(config).save_pretrained(folder)
+    Wav2Vec2Processor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(folder)
+
+
+def _labels(labels: tuple[str, ...]) -> dict:
+    return {"id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
+
+
+def build_ast_classifier(folder: Path) -> None:
+    """MIT/ast-finetuned-audioset-*: ASTForAudioClassification + ASTFeatureExtractor with the real
+    settings (128 mel bins, 1024 frames, AudioSet mean/std), so the patch grid is the real one."""
+    from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
+
+    config = ASTConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+        patch_size=16, frequency_stride=10, time_stride=10, max_length=1024, num_mel_bins=128,
+        **_labels(AUDIOSET_CLASSES),
+    )
+    ASTForAudioClassification(config).save_pretrained(folder)
+    ASTFeatureExtractor(num_mel_bins=128, max_length=1024, sampling_rate=16000).save_pretrained(folder)
+
+
+def build_hubert_classifier(folder: Path) -> None:
+    """superb/hubert-base-superb-er: HubertForSequenceClassification over a weighted layer sum,
+    raw (unnormalised) 16 kHz input as SUPERB's base models take it."""
+    from transformers import HubertConfig, HubertForSequenceClassification, Wav2Vec2FeatureExtractor
+
+    config = HubertConfig(
+        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=20,
+        conv_dim=(16, 16, 16), conv_stride=(5, 8, 8), conv_kernel=(10, 8, 8),
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, classifier_proj_size=16,
+        use_weighted_layer_sum=True, **_labels(SUPERB_EMOTIONS),
+    )
+    HubertForSequenceClassification(config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=False, return_attention_mask=False).save_pretrained(
+        folder
+    )

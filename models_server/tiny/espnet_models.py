@@ -1,0 +1,117 @@
+"""Tiny espnet TTS models in the Hub's espnet layout: `exp/<train dir>/config.yaml` plus the model
+file (`train.total_count.ave_10best.pth`, a state dict), written by espnet's own tools.
+
+espnet writes the config itself (`TTSTask.main(--dry_run true ...)`, as its own tests do) with
+small model dimensions; the model is then built from that config by `Text2Speech` and its
+random state dict saved. The miniatures read characters (token_type char, no g2p), so they
+need neither NLTK data nor pyopenjtalk; the real models' configs name their phonemisers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+TOKENS = ("<blank>", "<unk>", *"abcdefghijklmnopqrstuvwxyz", " ", ",", ".", "'", "?", "!", "<sos/eos>")
+MODEL_FILE = "train.total_count.ave_10best.pth"
+
+_VITS_CONF = {
+    "generator_type": "vits_generator",
+    "generator_params": {
+        "hidden_channels": 16, "spks": -1, "global_channels": -1, "segment_size": 8,
+        "text_encoder_attention_heads": 2, "text_encoder_ffn_expand": 2, "text_encoder_blocks": 1,
+        "decoder_channels": 16, "decoder_upsample_scales": [4, 4, 4, 4],
+        "decoder_upsample_kernel_sizes": [8, 8, 8, 8], "decoder_resblock_kernel_sizes": [3],
+        "decoder_resblock_dilations": [[1, 3, 5]], "flow_flows": 1, "flow_layers": 1, "flow_base_dilation": 1,
+        "flow_kernel_size": 3, "posterior_encoder_layers": 1, "posterior_encoder_kernel_size": 3,
+        "stochastic_duration_predictor_flows": 1, "stochastic_duration_predictor_kernel_size": 3,
+        "stochastic_duration_predictor_dropout_rate": 0.0,
+    },
+    "discriminator_type": "hifigan_multi_scale_multi_period_discriminator",
+    "discriminator_params": {
+        "scales": 1, "periods": [2],
+        "scale_discriminator_params": {"channels": 4, "max_downsample_channels": 8, "downsample_scales": [2]},
+        "period_discriminator_params": {"channels": 4, "max_downsample_channels": 8, "downsample_scales": [3]},
+    },
+    "sampling_rate": 22050,
+}
+
+
+def _build(folder: Path, run: str, model_args: list[str]) -> None:
+    import torch
+    from espnet2.bin.tts_inference import Text2Speech
+    from espnet2.tasks.tts import TTSTask
+
+    run_dir = folder / "exp" / run
+    tokens = folder / "tokens.txt"
+    tokens.write_text("\n".join(TOKENS) + "\n")
+    common = ["--dry_run", "true", "--output_dir", str(run_dir), "--token_list", str(tokens), "--token_type", "char",
+              "--cleaner", "none", "--g2p", "none", "--normalize", "none"]
+    with redirect_stdout(io.StringIO()):  # --dry_run prints the whole model
+        TTSTask.main(cmd=[*common, *model_args])
+    tokens.unlink()  # the config holds the token list itself, as the real ones do
+    tts = Text2Speech(train_config=str(run_dir / "config.yaml"), device="cpu")
+    torch.save(tts.model.state_dict(), run_dir / MODEL_FILE)
+
+
+def _conf(conf: dict[str, Any]) -> str:
+    return json.dumps(conf)  # espnet's nested-dict options read YAML, of which JSON is a subset
+
+
+def build_vits(folder: Path) -> None:
+    """espnet/kan-bayashi_ljspeech_vits, mio/amadeus: a VITS text-to-waveform model at 22.05 kHz."""
+    _build(folder, "tts_train_vits_raw_char", [
+        "--tts", "vits", "--tts_conf", _conf(_VITS_CONF), "--feats_extract", "linear_spectrogram",
+        "--feats_extract_conf", _conf({"n_fft": 1024, "hop_length": 256, "win_length": None}),
+    ])
+
+
+_JOINT_CONF = {
+    "text2mel_type": "fastspeech2",
+    "text2mel_params": {
+        "adim": 16, "aheads": 2, "elayers": 1, "eunits": 16, "dlayers": 1, "dunits": 16,
+        "positionwise_layer_type": "conv1d", "positionwise_conv_kernel_size": 3,
+        "duration_predictor_layers": 1, "duration_predictor_chans": 8,
+        "pitch_predictor_layers": 1, "pitch_predictor_chans": 8,
+        "energy_predictor_layers": 1, "energy_predictor_chans": 8,
+        "postnet_layers": 1, "postnet_chans": 8, "encoder_type": "conformer", "decoder_type": "conformer",
+        "conformer_pos_enc_layer_type": "rel_pos", "conformer_self_attn_layer_type": "rel_selfattn",
+        "conformer_enc_kernel_size": 3, "conformer_dec_kernel_size": 3,
+    },
+    "vocoder_type": "hifigan_generator",
+    "vocoder_params": {
+        "channels": 16, "upsample_scales": [4, 4, 4, 4], "upsample_kernel_sizes": [8, 8, 8, 8],
+        "resblock_kernel_sizes": [3], "resblock_dilations": [[1, 3, 5]],
+    },
+    "discriminator_type": "hifigan_multi_scale_multi_period_discriminator",
+    "discriminator_params": _VITS_CONF["discriminator_params"],
+    "segment_size": 8,
+    "sampling_rate": 22050,
+}
+
+
+def build_fastspeech2_hifigan(folder: Path) -> None:
+    """espnet/kan-bayashi_ljspeech_joint_finetune_conformer_fastspeech2_hifigan: a conformer
+    FastSpeech2 and a HiFi-GAN generator fine-tuned as one text-to-waveform model (22.05 kHz)."""
+    _build(folder, "tts_train_joint_conformer_fastspeech2_hifigan_raw_char", [
+        "--tts", "joint_text2wav", "--tts_conf", _conf(_JOINT_CONF),
+        "--feats_extract", "fbank", "--feats_extract_conf",
+        _conf({"n_fft": 1024, "hop_length": 256, "win_length": None, "fs": 22050, "n_mels": 80}),
+        "--pitch_extract", "dio", "--pitch_extract_conf", _conf({"fs": 22050, "n_fft": 1024, "hop_length": 256}),
+        "--energy_extract", "energy", "--energy_extract_conf", _conf({"fs": 22050, "n_fft": 1024, "hop_length": 256}),
+    ])
+    _write_stats(folder / "exp" / "tts_stats_raw_char" / "train", {"feats": 80, "pitch": 1, "energy": 1})
+
+
+def _write_stats(folder: Path, dims: dict[str, int]) -> None:
+    """The statistics files of espnet's stats stage (count, sum, sum of squares: GlobalMVN's format),
+    as the real FastSpeech2 repos ship them. The miniature's config does not normalise, so they are
+    carried for the layout (and the download rules), not read."""
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    for name, dim in dims.items():
+        np.savez(folder / f"{name}_stats.npz", count=np.array(100), sum=np.zeros(dim), sum_square=np.full(dim, 100.0))
