@@ -1,6 +1,9 @@
-"""Importing a third-party library together with what our process needs right after its import.
+"""Importing a third-party library together with what our process needs around its import.
 
-Most libraries need nothing. speechbrain does: `import speechbrain` leaves lazy proxy modules in
+Most libraries need nothing. TensorFlow needs triton imported first: once TensorFlow is loaded,
+importing triton (diffusers and torch's compiler pull it in) segfaults the process, while the
+other order is fine (a CPU server makes triton unimportable instead: tasks/libraries.py).
+speechbrain does too: `import speechbrain` leaves lazy proxy modules in
 sys.modules that raise ImportError on any attribute read, and every path that imports it (the
 loaders, the tiny builders, `models-server check`) must leave the process as usable as before.
 """
@@ -8,6 +11,7 @@ loaders, the tiny builders, `models-server check`) must leave the process as usa
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -45,12 +49,23 @@ def quiet_speechbrain_lazy_modules() -> None:
     LazyModule.__getattr__ = __getattr__
 
 
-# library module name -> what to run once it is imported
+def import_triton_if_installed() -> None:
+    if importlib.util.find_spec("triton") is not None:  # None too when made unimportable
+        importlib.import_module("triton")
+
+
+# library module name -> what to run before it is imported, and once it is imported
+BEFORE_IMPORT: dict[str, Callable[[], None]] = {
+    "tensorflow": import_triton_if_installed, "keras": import_triton_if_installed,
+}
 AFTER_IMPORT: dict[str, Callable[[], None]] = {"speechbrain": quiet_speechbrain_lazy_modules}
 
 
 def import_library(name: str) -> ModuleType:
-    """`importlib.import_module(name)`, then the library's after-import step if it has one."""
+    """`importlib.import_module(name)`, with the library's before- and after-import steps."""
+    prepare = BEFORE_IMPORT.get(name.split(".")[0])
+    if prepare is not None:
+        prepare()
     module = importlib.import_module(name)
     settle = AFTER_IMPORT.get(name.split(".")[0])
     if settle is not None:

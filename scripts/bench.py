@@ -203,7 +203,7 @@ def pipeline_steps(model_root: Path, public_dir: Path) -> Callable[[str, dict], 
     from models_server.pipeline.request import RequestPipeline, json_bytes
     from models_server.runtime import Runtime
     try:
-        from models_server.server import load_tier
+        from models_server.startup import load_tier
     except ImportError:  # an older version of the server, timed for a before/after comparison
         def load_tier(runtime: Runtime) -> None:
             runtime.load_all()

@@ -21,7 +21,7 @@ START_MINIMAL_TIER = textwrap.dedent("""
     from pathlib import Path
     from models_server.config import load_settings
     from models_server.runtime import Runtime
-    from models_server.server import load_tier
+    from models_server.startup import load_tier
 
     settings = load_settings(None, {"tier": "minimal", "model_root": Path(sys.argv[1]),
                                     "public_dir": Path(sys.argv[2]), "device": "cpu"}, environ={})

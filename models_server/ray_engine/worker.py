@@ -9,6 +9,7 @@ are still bytes. It never writes public/ and never reads it: GPU machines need n
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from models_server.pipeline.fields import FieldDecoder
 from models_server.pipeline.protocols import Encoded, RawRequest
 from models_server.pipeline.request import RequestPipeline
 from models_server.runtime import Runtime, SlotView
+from models_server.startup import load_tier
 
 
 class ShippedResources:
@@ -102,7 +104,8 @@ class GroupWorker:
         self.store = OutputStore(settings.public_dir)  # never written: `answer` stops before delivery
 
     def start(self) -> None:
-        self.runtime.start_loading()
+        """Load on a background thread, as the single-process server does (lean imports, pools, trim)."""
+        threading.Thread(target=load_tier, args=(self.runtime,), name="model-loader", daemon=True).start()
 
     def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure:
         pipeline = RequestPipeline(self.runtime, FieldDecoder(ShippedResources(resources), self.limits), self.store)

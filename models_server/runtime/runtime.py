@@ -7,7 +7,6 @@ the slots, admit requests and hand it decoded inputs.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from contextlib import AbstractContextManager
 from typing import Any
@@ -62,12 +61,6 @@ class Runtime:
         return State.LOADING, None
 
     # -- loading -------------------------------------------------------------------------
-
-    def start_loading(self) -> threading.Thread:
-        """Load the tier on a background thread, so the port can open first."""
-        thread = threading.Thread(target=self.load_all, name="model-loader", daemon=True)
-        thread.start()
-        return thread
 
     def load_all(self) -> None:
         if not self._resolve_device():

@@ -1,33 +1,23 @@
-"""TensorFlow, imported the one way that keeps torch's compiler importable in the same process.
-
-Once TensorFlow is loaded, importing triton (which diffusers and torch's compiler pull in) kills
-the process with a segmentation fault; the other order is fine. A server that loads a lazy Keras
-model before its first diffusers model would otherwise die on that load, taking every model with it.
-"""
+"""TensorFlow, imported through `libraries.import_library` (triton first: see there), and its SavedModels."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from models_server.libraries import import_library
+
 
 def import_tensorflow() -> ModuleType:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    if importlib.util.find_spec("triton") is not None:
-        import triton  # noqa: F401  (first: see the module's docstring)
-    import tensorflow
-
-    return tensorflow
+    return import_library("tensorflow")
 
 
 def import_keras() -> ModuleType:
     import_tensorflow()
-    import keras
-
-    return keras
+    return import_library("keras")
 
 
 def load_serving_function(folder: Path) -> tuple[Any, Any, dict[str, Any]]:

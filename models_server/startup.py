@@ -1,0 +1,71 @@
+"""Bringing a runtime's tier up in a process: torch sized to its cores, only the library families
+the rows use, the models, and the heap handed back. The single-process server and each Ray
+group replica start the same way."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
+import time
+
+from models_server.runtime import Runtime
+from models_server.runtime.slots import State
+from models_server.tasks.libraries import import_family, skip_gpu_only_libraries
+
+log = logging.getLogger(__name__)
+
+
+def load_tier(runtime: Runtime) -> dict[str, float]:
+    """Load the tier's preloaded models, timing the steps: torch, the families' libraries, the
+    models (with their warm-ups when `warmup` is on). Logged, and returned for the benchmarks."""
+    started = time.perf_counter()
+    steps: dict[str, float] = {}
+    if runtime.devices.resolve():  # imports torch
+        skipped = skip_gpu_only_libraries(runtime.device)
+        if skipped:
+            log.debug("not importing %s: GPU-only, and the device is the CPU", ", ".join(skipped))
+        size_thread_pools()
+    steps["torch_s"] = time.perf_counter() - started
+    frameworks = {view.spec.framework for view in runtime.views().values() if view.state is State.LOADING}
+    for framework in sorted(frameworks):
+        began = time.perf_counter()
+        try:
+            import_family(framework)
+        except Exception as exc:
+            log.warning("importing %s failed: %s", framework, exc)
+        steps[f"import_{framework}_s"] = time.perf_counter() - began
+    began = time.perf_counter()
+    runtime.load_all()
+    steps["models_s"] = time.perf_counter() - began
+    release_free_memory()
+    steps["total_s"] = time.perf_counter() - started
+    log.info("tier %s ready in %.1fs: %s", runtime.settings.tier, steps["total_s"],
+             ", ".join(f"{name.removesuffix('_s')} {value:.2f}s" for name, value in steps.items() if name != "total_s"),
+             extra={"event": "tier_ready", **steps})
+    return steps
+
+
+def size_thread_pools() -> None:
+    """torch's pools sized to the cores this process may use (cgroup/affinity aware, unlike
+    torch's default), and one inter-op thread: requests already run in parallel on the server's
+    threads, and every extra pool thread competes with them for the same cores."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(cores)
+    with contextlib.suppress(RuntimeError):  # already started (a model ran here): it keeps its size
+        torch.set_num_interop_threads(1)
+
+
+def release_free_memory() -> None:
+    """Hand the heap pages freed by loading (state dicts read then copied) back to the system:
+    glibc keeps them otherwise, and the process looks that much bigger for as long as it runs."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    libc = ctypes.CDLL(name)
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
