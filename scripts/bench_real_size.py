@@ -147,6 +147,33 @@ def run_dtype(dtype: str, model_root: Path, work: Path, steps: list[int], size: 
     return result
 
 
+def in_process(dtype: str, model_root: Path, work: Path, steps: list[int], size: int) -> dict[int, float]:
+    """The same ControlNet call as the HTTP request, made directly on the pipeline the server's own
+    loaders build, in this process (after the server stopped): seconds per step count."""
+    import torch
+    from PIL import Image
+
+    from models_server.catalog import catalog_rows
+    from models_server.config import load_settings
+    from models_server.runtime import Runtime
+    from models_server.startup import load_tier
+
+    settings = load_settings(None, {"tier": "minimal", "model_root": str(model_root), "device": "cpu",
+                                    "dtype": dtype, "public_dir": str(work / "public")}, environ={})
+    runtime = Runtime(settings, [row for row in catalog_rows() if row.id == CONTROLNET])
+    load_tier(runtime)
+    pipeline = runtime.model(CONTROLNET)
+    control = Image.open(work / "public" / "examples" / "photo.jpg").convert("RGB")
+    timings = {}
+    for count in steps:
+        began = time.perf_counter()
+        pipeline(prompt="a photo", image=control, num_inference_steps=count, width=size, height=size,
+                 guidance_scale=7.5, generator=torch.Generator().manual_seed(1))
+        timings[count] = time.perf_counter() - began
+        print(f"[{dtype}] in-process, {count} step(s): {timings[count]:.1f}s", flush=True)
+    return timings
+
+
 def gib(value: float) -> str:
     return f"{value / 2**30:.2f} GiB"
 
@@ -161,6 +188,8 @@ def main() -> int:
                              "0 alone: no request (float16 convolutions are very slow on CPUs without AVX512-FP16)")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--in-process", action="store_true",
+                        help="after each server run, the same ControlNet calls in this process, for the HTTP ratio")
     args = parser.parse_args()
     model_root = args.model_root.resolve()
     files = weight_files(model_root)
@@ -173,6 +202,8 @@ def main() -> int:
         for dtype in args.dtype or ["float16", "bfloat16"]:
             steps = [count for count in (args.steps or [1, 2]) if count > 0]
             run = run_dtype(dtype, model_root, Path(tmp), steps, args.size)
+            if args.in_process and steps:
+                run["in_process"] = in_process(dtype, model_root, Path(tmp), steps, args.size)
             runs.append(run)
             per_model = run["per_model"]
             controlnets = {k: v for k, v in per_model.items() if k.startswith("lllyasviel/sd-controlnet-")}
@@ -191,6 +222,9 @@ def main() -> int:
             for count, timing in run["requests"].items():
                 print(f"  {CONTROLNET} {args.size}x{args.size}, {count} step(s): {timing['s']:.1f}s "
                       f"(HTTP {timing['status']})")
+                if "in_process" in run:
+                    alone = run["in_process"][count]
+                    print(f"    the same call in-process: {alone:.1f}s; HTTP / in-process {timing['s'] / alone:.3f}")
             counts = sorted(run["requests"])
             if len(counts) >= 2:
                 low, high = counts[0], counts[-1]
