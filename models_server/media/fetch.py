@@ -296,17 +296,9 @@ class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
         return sock
 
 
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    """As `_WatchedHTTPConnection`; watched before the TLS handshake, so that is covered too."""
-
-    def __init__(self, *args: Any, deadline: Deadline, **kwargs: Any) -> None:
-        self._deadline = deadline
-        super().__init__(*args, **kwargs)
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        self._deadline.watch(sock)
-        return sock
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, urllib3.connection.HTTPSConnection):
+    """The same for TLS (method order puts the watch before HTTPSConnection): the socket is
+    watched before the handshake, so that is covered too."""
 
 
 def _pool(target: _Target, address: str, timeout: urllib3.Timeout, deadline: Deadline) -> urllib3.HTTPConnectionPool:
