@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from hub_listings import recorded_listing
 from huggingface_hub import InferenceClient
 
 from models_server import download as dl
 from models_server.catalog import ModelSpec, audio_coverage, catalog_rows
 
-LISTINGS = Path(__file__).parent / "data" / "hub_listings"
 ROWS = audio_coverage.MODELS
 
 
@@ -220,11 +220,6 @@ EXPECTED_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def _listing(name: str) -> dl.Listing:
-    data = json.loads((LISTINGS / (name.replace("/", "--") + ".json")).read_text())
-    return [(path, size) for path, size in data["files"]]
-
-
 def _repo(name: str):
     return next(repo for row in ROWS for repo in row.weights if repo.name == name)
 
@@ -232,7 +227,7 @@ def _repo(name: str):
 @pytest.mark.parametrize("name", sorted(EXPECTED_FILES))
 def test_download_picks_the_files_each_family_reads(name):
     weights, companions = EXPECTED_FILES[name]
-    files = dl.select_files(_listing(name), _repo(name))
+    files = dl.select_files(recorded_listing(name), _repo(name))
     assert [path for path in files if not path.endswith(dl._METADATA_SUFFIXES)] == list(weights)
     assert set(companions) <= set(files)
 

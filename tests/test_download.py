@@ -24,12 +24,15 @@ from typing import ClassVar
 from urllib.parse import unquote, urlparse
 
 import pytest
+from hub_listings import (
+    LISTINGS,
+    recorded_listing,
+)
 
 from models_server import download as dl
 from models_server.catalog import Repo, catalog_rows
 from models_server.cli import main
 
-LISTINGS = Path(__file__).parent / "data" / "hub_listings"
 ANNOTATOR_FILES = ("ControlNetHED.pth", "mlsd_large_512_fp32.pth", "body_pose_model.pth")
 
 
@@ -37,9 +40,7 @@ def _no_build(folder: Path) -> None:
     raise AssertionError("not used")
 
 
-def listing(repo_name: str) -> dl.Listing:
-    data = json.loads((LISTINGS / (repo_name.replace("/", "--") + ".json")).read_text())
-    return [(path, size) for path, size in data["files"]]
+listing = recorded_listing
 
 
 def repo(name: str, **fields) -> Repo:

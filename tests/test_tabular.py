@@ -8,12 +8,11 @@ oversized tables).
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from hub_listings import recorded_listing
 from huggingface_hub import InferenceClient
 
 from models_server import download
@@ -25,7 +24,6 @@ from models_server.tasks.tabular import CLASSIFY_TABLE
 from models_server.tiny import tabular as tiny
 
 ROWS = 3
-LISTINGS = Path(__file__).parent / "data" / "hub_listings"
 
 
 def table_for(family: str) -> dict[str, list]:
@@ -128,6 +126,5 @@ def test_torch_compiler_still_imports_after_a_keras_model_loaded() -> None:
     ("abhishek/autotrain-iris-xgboost", ["config.json", "model.joblib"]),
 ])
 def test_download_takes_the_estimator_and_its_config_not_the_data(name, expected) -> None:
-    listing = json.loads((LISTINGS / f"{name.replace('/', '--')}.json").read_text())
     repo = next(row.weights[0] for row in catalog.MODELS if row.id == name)
-    assert download.select_files([(path, size) for path, size in listing["files"]], repo) == expected
+    assert download.select_files(recorded_listing(name), repo) == expected

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hub_listings import recorded_listing
 from huggingface_hub import InferenceClient
 from huggingface_hub.inference._generated import types as hf
 
@@ -18,7 +19,6 @@ from models_server.tasks import text
 from models_server.tasks.loading import LoadContext
 
 CONTEXT = "My name is Clara and I live in Berkeley, California. 我住在北京，在一家面包店工作。"
-LISTINGS = Path(__file__).parent / "data" / "hub_listings"
 ROWS = text_coverage.MODELS
 
 
@@ -174,11 +174,6 @@ EXPECTED_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def _listing(name: str) -> dl.Listing:
-    data = json.loads((LISTINGS / (name.replace("/", "--") + ".json")).read_text())
-    return [(path, size) for path, size in data["files"]]
-
-
 def _repo(name: str):
     return next(repo for row in ROWS for repo in row.weights if repo.name == name)
 
@@ -186,7 +181,7 @@ def _repo(name: str):
 @pytest.mark.parametrize("name", sorted(EXPECTED_FILES))
 def test_download_picks_one_copy_of_the_weights_and_the_tokenizer_files(name):
     weights, companions = EXPECTED_FILES[name]
-    files = dl.select_files(_listing(name), _repo(name))
+    files = dl.select_files(recorded_listing(name), _repo(name))
     assert [path for path in files if not path.endswith(dl._METADATA_SUFFIXES)] == list(weights)
     assert set(companions) <= set(files)
     assert not any(path.startswith(("onnx/", "openvino/")) for path in files)

@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import pytest
+from answers import post, written
 from PIL import Image
 
 from models_server.catalog import standard
@@ -22,17 +23,6 @@ CAT_SIZE = (451, 300)
 
 def ids_of(*tasks) -> list[str]:
     return [row.id for row in standard.MODELS if row.task in tasks]
-
-
-def post(client, model_id: str, body: dict):
-    response = client.post(f"/models/{model_id}", json=body)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def written(public_dir: Path, path: str) -> Image.Image:
-    assert path.startswith("/images/") and path.endswith(".png")
-    return Image.open(public_dir / path.lstrip("/"))
 
 
 @pytest.mark.parametrize("model_id", ids_of(vision.CLASSIFY))

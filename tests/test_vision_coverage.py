@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from answers import post, written
 from huggingface_hub import InferenceClient
 from huggingface_hub.inference._generated import types as hf
 from PIL import Image, ImageDraw, ImageFont
@@ -33,17 +34,6 @@ ROWS = vision_coverage.MODELS
 
 def ids_of(*tasks) -> list[str]:
     return [row.id for row in ROWS if row.task in tasks]
-
-
-def post(client, model_id: str, body: dict):
-    response = client.post(f"/models/{model_id}", json=body)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def written(public_dir: Path, path: str) -> Image.Image:
-    assert path.startswith("/images/") and path.endswith(".png")
-    return Image.open(public_dir / path.lstrip("/"))
 
 
 def ranked(items: list[dict], key: str = "score") -> bool:
