@@ -7,7 +7,8 @@ from conftest import tiny_settings
 
 from models_server.app import create_app
 from models_server.catalog import ModelSpec, catalog_rows
-from models_server.runtime import Budgets, Runtime, State
+from models_server.catalog.sizes import MB, SHARED_REPO_BYTES
+from models_server.runtime import Budgets, Runtime, State, loading
 from models_server.tasks.base import Field, Kind, Task
 
 LINEAR_BYTES = 64 * 64 * 4 + 64 * 4  # one float32 Linear(64, 64): weight + bias
@@ -126,6 +127,42 @@ def test_the_shared_sd_base_is_counted_once_and_kept_while_a_user_is_resident(ti
         runtime.residency.unload(hed.id)
     assert runtime.residency.shared.keys() == []  # last user gone: the base goes too
 
+
+
+def test_a_controlnet_next_to_a_resident_base_makes_room_for_itself_only(tiny_root, public_dir, monkeypatch):
+    """Real sizes scaled down 2**16: the base and each ControlNet as buffers, the base shared.
+    Five ControlNets resident, a budget with room for half a sixth: loading the sixth must move one
+    ControlNet down, not as many as the base's size again would free."""
+    scale = 2**16
+    base_repo = "runwayml/stable-diffusion-v1-5"
+    base, own = SHARED_REPO_BYTES[base_repo] // scale, 723 * MB // scale
+    monkeypatch.setattr(loading, "SHARED_REPO_BYTES", {base_repo: base})
+
+    def buffer(size: int):
+        import torch
+
+        module = torch.nn.Module()
+        module.register_buffer("weights", torch.zeros(size, dtype=torch.uint8))
+        return module
+
+    def load(ctx):
+        return {"base": ctx.shared(("stand-in", base_repo), lambda: buffer(base)), "own": buffer(own)}
+
+    by_id = {row.id: row for row in catalog_rows()}
+    kinds = ("canny", "depth", "hed", "mlsd", "normal", "seg")
+    rows = [ModelSpec(f"lllyasviel/sd-controlnet-{kind}", ECHO, "minimal",
+                      by_id[f"lllyasviel/sd-controlnet-{kind}"].weights, load, fp16_bytes=base + own)
+            for kind in kinds]
+    last = rows[-1].id
+    runtime, client = make_runtime(tiny_root, public_dir, rows, dtype="float16", models={last: {"preload": False}},
+                                   max_cpu_memory=base + 5 * own + own // 2)
+    runtime.load_all()
+    for row in rows[:-1]:  # used in order: canny is the least recently used
+        assert runtime.run(row.id, {"text": "x"}, {}) == {"ok": "x"}
+    assert client.post(f"/models/{last}", json={"text": "x"}).status_code == 200
+    unloaded = [row.id for row in rows if runtime.view(row.id).state is State.NOT_LOADED]
+    assert unloaded == ["lllyasviel/sd-controlnet-canny"]
+    assert runtime.resident_bytes()["cpu"] == base + 5 * own
 
 @pytest.mark.parametrize("limit", [1, 2])
 def test_queue_limit_answers_503_with_retry_after(tiny_root, public_dir, limit):
