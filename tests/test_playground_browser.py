@@ -128,13 +128,20 @@ def test_canny_map_of_an_uploaded_photo_is_shown(live_server, photo, tmp_path):
     async def steps(page: Page) -> Any:
         assert await page.evaluate("document.getElementById('model').value") == "canny-control"
         await page.choose_file("#field-img_url-file", photo)
+        # The gallery as it is the moment the page says "answered" (an observer runs before any
+        # pending fetch can finish): the answer's outputs must be in it already, not on their way.
+        await page.evaluate(
+            "new MutationObserver((changes, observer) => { if (document.body.dataset.state === 'answered') {"
+            " window.galleryWhenAnswered = document.querySelectorAll('#gallery figure').length;"
+            " observer.disconnect(); } }).observe(document.body, { attributes: true, attributeFilter: ['data-state'] })"
+        )
         assert await page.run() == "answered", await page.evaluate("document.getElementById('result').innerText")
+        gallery = await page.evaluate("window.galleryWhenAnswered")
         shown = await page.evaluate(
             "new Promise(done => { const img = document.querySelector('#result img[data-output]');"
             " if (img.complete) done([img.naturalWidth, img.dataset.output]);"
             " else img.onload = () => done([img.naturalWidth, img.dataset.output]); })"
         )
-        gallery = await page.evaluate("document.querySelectorAll('#gallery figure').length")
         shot = await page.screenshot("playground-canny.png")
         return shown, gallery, shot
 
