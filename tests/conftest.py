@@ -7,6 +7,7 @@ between runs while developing (CI always builds them fresh into a temporary fold
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -25,6 +26,19 @@ from models_server.runtime import Runtime
 from models_server.tiny import make_tiny
 
 PHOTO_REF = "public/examples/photo.jpg"
+
+
+@pytest.fixture(autouse=True)
+def _root_log_handlers_restored() -> Iterator[None]:
+    """`models-server` commands run in-process (cli.main) point the root logger at the stderr of
+    the moment, which is pytest's capture file; once that closes, every later log line from a
+    server thread would print a logging error. Such handlers leave with the test."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if type(h) is logging.StreamHandler and h not in before]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
