@@ -131,8 +131,8 @@ def test_the_shared_sd_base_is_counted_once_and_kept_while_a_user_is_resident(ti
 
 def test_a_controlnet_next_to_a_resident_base_makes_room_for_itself_only(tiny_root, public_dir, monkeypatch):
     """Real sizes scaled down 2**16: the base and each ControlNet as buffers, the base shared.
-    Five ControlNets resident, a budget with room for half a sixth: loading the sixth must move one
-    ControlNet down, not as many as the base's size again would free."""
+    Five ControlNets resident, a budget with room for half a sixth: loading the sixth, or bringing
+    back one moved out, must move one ControlNet down, not as many as the base's size again would free."""
     scale = 2**16
     base_repo = "runwayml/stable-diffusion-v1-5"
     base, own = SHARED_REPO_BYTES[base_repo] // scale, 723 * MB // scale
@@ -162,6 +162,12 @@ def test_a_controlnet_next_to_a_resident_base_makes_room_for_itself_only(tiny_ro
     assert client.post(f"/models/{last}", json={"text": "x"}).status_code == 200
     unloaded = [row.id for row in rows if runtime.view(row.id).state is State.NOT_LOADED]
     assert unloaded == ["lllyasviel/sd-controlnet-canny"]
+    assert runtime.resident_bytes()["cpu"] == base + 5 * own
+
+    # canny comes back: its measured size includes the base, which is still resident
+    assert client.post("/models/lllyasviel/sd-controlnet-canny", json={"text": "x"}).status_code == 200
+    unloaded = [row.id for row in rows if runtime.view(row.id).state is State.NOT_LOADED]
+    assert unloaded == ["lllyasviel/sd-controlnet-depth"]
     assert runtime.resident_bytes()["cpu"] == base + 5 * own
 
 @pytest.mark.parametrize("limit", [1, 2])

@@ -47,8 +47,8 @@ class ModelLoader:
             self._fail(model_id, str(exc))
             return
         # best effort before loading, so the weights never land beyond the budget first; the
-        # estimate overcounts shared components, and the measured size after loading is enforced
-        self.residency.make_room(self.slots.view(model_id).bytes or self._estimate(spec, folders), protect=model_id)
+        # measured size after loading is what the budget then enforces
+        self.residency.make_room(self._needed(spec, folders), protect=model_id)
         try:
             assert self.device.dtype is not None, "the device is resolved before any load"
             context = LoadContext(spec.id, folders, self.device.device, self.device.dtype, self.residency.shared)
@@ -65,16 +65,22 @@ class ModelLoader:
         log.info("loaded %s in %.2fs (%s, %d bytes)", spec.id, view.load_seconds, view.placement, view.bytes)
         self._enforce_budget(model_id, view.bytes)
 
-    def _estimate(self, spec: ModelSpec, folders: tuple[Path, ...]) -> int:
-        """Bytes a model never loaded here will take: its real fp16 size at the configured dtype,
-        less the shared repos a resident model already holds (a ControlNet next to a loaded SD
-        base adds its own 0.7 GB, not 2.9 GB: counting the base again evicted three more
-        ControlNets than needed), else the size of its weight files."""
-        if spec.fp16_bytes is not None and self.device.dtype is not None:
-            held = {repo.name for other in self.slots.resident() for repo in self.slots.view(other).spec.weights}
-            shared = sum(SHARED_REPO_BYTES.get(repo.name, 0) for repo in spec.weights if repo.name in held)
-            return max(0, spec.fp16_bytes - shared) * self.device.dtype.itemsize // 2
-        return disk_bytes(folders)
+    def _needed(self, spec: ModelSpec, folders: tuple[Path, ...]) -> int:
+        """Bytes loading this model will add: its size when last loaded here, else its real fp16
+        size at the configured dtype, else its weight files; less the shared repos a resident model
+        already holds. A ControlNet next to a loaded SD base adds its own 0.7 GB, not 2.9 GB: counting
+        the base again moved three to six more models out than the budget needed."""
+        itemsize = self.device.dtype.itemsize if self.device.dtype is not None else 2
+        measured = self.slots.view(spec.id).bytes
+        if measured:
+            size = measured
+        elif spec.fp16_bytes is not None:
+            size = spec.fp16_bytes * itemsize // 2
+        else:
+            return disk_bytes(folders)
+        held = {repo.name for other in self.slots.resident() for repo in self.slots.view(other).spec.weights}
+        shared = sum(SHARED_REPO_BYTES.get(repo.name, 0) for repo in spec.weights if repo.name in held)
+        return max(0, size - shared * itemsize // 2)
 
     def _enforce_budget(self, model_id: str, size: int) -> None:
         kind = self.device.kind
