@@ -48,11 +48,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_config(folder: Path, model_root: Path, public_dir: Path) -> Path:
+def write_config(folder: Path, model_root: Path, public_dir: Path, group_niceness: int) -> Path:
     config = {
         "tier": "minimal", "model_root": str(model_root), "public_dir": str(public_dir),
         "device": "cpu", "threads": 32,
-        "ray": {"num_cpus": 2, "groups": {
+        "ray": {"num_cpus": 2, "group_niceness": group_niceness, "groups": {
             "sd": {"models": SD_GROUP, "num_cpus": 0},
             "annotators": {"models": ["canny-control", "hed-control", "scribble-control", "mlsd-control",
                                       "openpose-control", "depth-control", "normal-control", "seg-control"],
@@ -187,6 +187,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-root", type=Path, default=ROOT / ".cache" / "tiny-models")
     parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--group-niceness", type=int, default=10,
+                        help="how much nicer the group processes run than the ingress (config ray.group_niceness)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "ray.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -196,7 +198,7 @@ def main() -> int:
         Image.effect_mandelbrot((512, 512), (-2, -1.5, 1, 1.5), 100).convert("RGB").save(buffer, "JPEG")
         (public / "examples" / "photo.jpg").write_bytes(buffer.getvalue())
         ports = {"single": free_port(), "ray": free_port()}
-        config = write_config(Path(folder), args.model_root.resolve(), public)
+        config = write_config(Path(folder), args.model_root.resolve(), public, args.group_niceness)
         results = measure(config, ports, "public/examples/photo.jpg", args.count)
     single, ray = results["single"], results["ray"]
     for name in ("canny", "controlnet_64_2steps"):
