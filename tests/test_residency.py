@@ -128,7 +128,6 @@ def test_the_shared_sd_base_is_counted_once_and_kept_while_a_user_is_resident(ti
     assert runtime.residency.shared.keys() == []  # last user gone: the base goes too
 
 
-
 def test_a_controlnet_next_to_a_resident_base_makes_room_for_itself_only(tiny_root, public_dir, monkeypatch):
     """Real sizes scaled down 2**16: the base and each ControlNet as buffers, the base shared.
     Five ControlNets resident, a budget with room for half a sixth: loading the sixth, or bringing
@@ -169,6 +168,7 @@ def test_a_controlnet_next_to_a_resident_base_makes_room_for_itself_only(tiny_ro
     unloaded = [row.id for row in rows if runtime.view(row.id).state is State.NOT_LOADED]
     assert unloaded == ["lllyasviel/sd-controlnet-depth"]
     assert runtime.resident_bytes()["cpu"] == base + 5 * own
+
 
 @pytest.mark.parametrize("limit", [1, 2])
 def test_queue_limit_answers_503_with_retry_after(tiny_root, public_dir, limit):
