@@ -36,6 +36,7 @@ from pathlib import Path
 import psutil
 import requests
 from PIL import Image
+from served_process import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 CANNY = "canny-control"
@@ -73,8 +74,7 @@ def server(tier: str, model_root: Path, public_dir: Path, **env: str) -> Iterato
         yield {"url": base, "process": psutil.Process(process.pid), "to_running_s": to_running,
                "to_loaded_s": loaded_at - started, "ready_steps": _ready_steps(log)}
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        stop(process)
         log.close()
 
 
@@ -110,8 +110,7 @@ def jarvis_baseline(public_dir: Path) -> Iterator[str]:
         _wait(lambda: requests.get(f"{base}/running", timeout=1).status_code == 200, process)
         yield base
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        stop(process)
 
 
 def _wait(ready: Callable[[], bool], process: subprocess.Popen, timeout: float = 600) -> float:

@@ -36,6 +36,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from served_process import stop
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVED = ("canny-control", "lllyasviel/sd-controlnet-canny")
 CONTROLNET = "lllyasviel/sd-controlnet-canny"
@@ -85,11 +87,7 @@ def served(tree: Path, model_root: Path, public_dir: Path) -> Iterator[int]:
             raise TimeoutError("the server did not load")
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def get(port: int, path: str, timeout: float = PROBE_TIMEOUT) -> tuple[int, bytes]:

@@ -32,6 +32,7 @@ import psutil
 import requests
 import yaml
 from PIL import Image
+from served_process import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 CANNY = "canny-control"
@@ -80,11 +81,7 @@ def server(config: Path, port: int, engine: str) -> Iterator[dict]:
                           for s in requests.get(f"{base}/status", timeout=5).json()["models"].values()), process)
         yield {"url": base, "pid": process.pid, "to_running_s": running, "to_ready_s": time.perf_counter() - started}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def _wait(ready, process, timeout: float = 600) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 import psutil
 import requests
+from served_process import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth")
@@ -120,12 +121,7 @@ def serving(settings: dict, work: Path, name: str) -> Iterator[tuple[str, subpro
     try:
         yield f"http://127.0.0.1:{port}", process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=60)
+        stop(process, grace=30)
 
 
 def settled(base: str) -> bool:
