@@ -233,6 +233,7 @@ def _shared_schemas() -> dict[str, Any]:
                 "framework": {"type": "string"},
                 "device": {"type": "string"},
                 "queue": {"type": "integer"},
+                "replicas": {"type": "integer", "description": "--engine ray: live replicas holding the model"},
             },
         },
     }

@@ -32,6 +32,8 @@ def model_status(view: SlotView, runtime: Runtime) -> dict[str, Any]:
     }
     if view.progress is not None:
         status["progress"] = {"step": view.progress[0], "total": view.progress[1]}
+    if view.replicas is not None:
+        status["replicas"] = view.replicas
     if view.spec.aliases:
         status["aliases"] = list(view.spec.aliases)
     if view.state is State.FAILED:

@@ -3,6 +3,8 @@ real in-process GroupWorker (the object a replica holds), and the status rules f
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from conftest import tiny_settings
 from models_server.app import create_app
 from models_server.catalog import catalog_rows
 from models_server.config import Settings
+from models_server.errors import NotReady
+from models_server.ray_engine.board import ReportBoard
 from models_server.ray_engine.cluster import (
     ClusterPipeline,
     ClusterRuntime,
@@ -20,7 +24,15 @@ from models_server.ray_engine.cluster import (
     merge_slot,
 )
 from models_server.ray_engine.grouping import plan_groups
-from models_server.ray_engine.worker import GroupWorker, SlotReport
+from models_server.ray_engine.worker import (
+    DeviceReport,
+    Failure,
+    GroupReport,
+    GroupWorker,
+    ReloadOutcome,
+    ReportPusher,
+    SlotReport,
+)
 from models_server.runtime import State
 
 
@@ -38,9 +50,9 @@ def worker(cluster_settings: Settings) -> GroupWorker:
     return worker
 
 
-def make_cluster(settings: Settings, worker: GroupWorker) -> ClusterRuntime:
+def make_cluster(settings: Settings, worker: GroupWorker, board: ReportBoard | None = None) -> ClusterRuntime:
     plans = [plan for plan in plan_groups(catalog_rows(), settings) if plan.name == "annotators"]
-    return ClusterRuntime(settings, catalog_rows(), plans, {"annotators": worker})
+    return ClusterRuntime(settings, catalog_rows(), plans, {"annotators": worker}, board or ReportBoard(60))
 
 
 def ingress_client(settings: Settings, cluster: ClusterRuntime):
@@ -106,3 +118,110 @@ def test_a_group_runs_with_its_own_budgets_and_only_its_models_overrides(cluster
     mine = group_settings(settings, ("canny-control",), max_gpu_memory=2**30, max_cpu_memory=None)
     assert (mine.max_gpu_memory, mine.max_cpu_memory) == (2**30, 10**9)  # its own, else the top-level one
     assert set(mine.models) == {"canny-control"}  # another group's model would be unknown to its runtime
+
+
+@pytest.fixture
+def twin_workers(cluster_settings: Settings) -> list[GroupWorker]:
+    """Two replicas of one group, as Serve would run them on two processes."""
+    rows = [row for row in catalog_rows() if row.id == "canny-control"]
+    workers = [GroupWorker("annotators", f"replica-{n}", "node-1", cluster_settings, rows) for n in (1, 2)]
+    for worker in workers:
+        worker.runtime.load_all()
+    return workers
+
+
+def pushing(workers: list[GroupWorker], board: ReportBoard, interval: float = 0.05) -> list[ReportPusher]:
+    pushers = [ReportPusher(worker, board.post, interval) for worker in workers]
+    for pusher in pushers:
+        pusher.start()
+    return pushers
+
+
+def poll(cluster: ClusterRuntime, board: ReportBoard, replicas: int) -> None:
+    """What the ingress's poller does, once the group's replicas have posted."""
+    while len(board.live("annotators")) < replicas:
+        time.sleep(0.01)
+    cluster.update({"annotators": GroupCondition(tuple(board.live("annotators")))})
+
+
+def test_a_reload_reaches_every_replica_of_the_group(cluster_settings, twin_workers) -> None:
+    board = ReportBoard(stale_after=5)
+    cluster = make_cluster(cluster_settings, twin_workers[0], board)
+    pushers = pushing(twin_workers, board)
+    poll(cluster, board, 2)
+    try:
+        before = [worker.runtime.slots.model("canny-control") for worker in twin_workers]
+        view = cluster.reload("canny-control")
+        after = [worker.runtime.slots.model("canny-control") for worker in twin_workers]
+    finally:
+        for pusher in pushers:
+            pusher.stopped.set()
+    assert (view.state, view.replicas) == (State.LOADED, 2)
+    assert all(new is not None and new is not old for new, old in zip(after, before, strict=True))  # both loaded anew
+    assert [worker.reloaded()["canny-control"].generation for worker in twin_workers] == [1, 1]
+
+
+def test_status_counts_the_replicas_that_report(cluster_settings, twin_workers) -> None:
+    board = ReportBoard(stale_after=5)
+    for worker in twin_workers:
+        board.post(worker.report())
+    cluster = make_cluster(cluster_settings, twin_workers[0], board)
+    cluster.update({"annotators": GroupCondition(tuple(board.live("annotators")))})
+    status = ingress_client(cluster_settings, cluster).get("/status/canny-control").json
+    assert (status["state"], status["replicas"]) == ("loaded", 2)
+
+
+def test_a_reload_stops_waiting_for_a_replica_that_went_quiet(cluster_settings, twin_workers) -> None:
+    board = ReportBoard(stale_after=0.3)
+    cluster = make_cluster(cluster_settings, twin_workers[0], board)
+    board.post(twin_workers[1].report())  # replica-2 reports once, then never again (killed)
+    pushers = pushing(twin_workers[:1], board)
+    poll(cluster, board, 2)
+    try:
+        started = time.monotonic()
+        view = cluster.reload("canny-control")
+    finally:
+        pushers[0].stopped.set()
+    assert view.replicas == 1 and time.monotonic() - started < 5
+    assert "canny-control" not in twin_workers[1].reloaded()
+
+
+def test_a_refusal_on_any_replica_is_the_reloads_answer(cluster_settings, twin_workers) -> None:
+    board = ReportBoard(stale_after=5)
+    cluster = make_cluster(cluster_settings, twin_workers[0], board)
+    pushers = pushing(twin_workers[:1], board)
+    refused = NotReady("model canny-control stayed busy", state="loading")
+
+    def replica_2_refuses() -> None:  # a replica whose reload was refused reports how it went
+        while not (wanted := board.post(twin_workers[1].report())):
+            time.sleep(0.02)
+        board.post(replace(twin_workers[1].report(),
+                           reloads={"canny-control": ReloadOutcome(wanted["canny-control"], Failure(refused))}))
+
+    board.post(twin_workers[1].report())
+    poll(cluster, board, 2)
+    other = threading.Thread(target=replica_2_refuses)
+    other.start()
+    try:
+        with pytest.raises(NotReady, match="stayed busy"):
+            cluster.reload("canny-control")
+    finally:
+        other.join()
+        pushers[0].stopped.set()
+
+
+def test_a_replica_started_after_a_reload_was_asked_owes_none() -> None:
+    now = [100.0]
+    board = ReportBoard(stale_after=1, clock=lambda: now[0])
+    report = make_report("old", started=time.time() - 60)
+    board.post(report)
+    asked = threading.Thread(target=lambda: board.reload("annotators", "canny-control", timeout=30), daemon=True)
+    asked.start()
+    while not board.post(report):  # the ask is in
+        time.sleep(0.01)
+    assert board.post(make_report("new", started=time.time() + 1)) == {}  # started later: loaded the new weights
+    assert board.post(report) == {"canny-control": 1}  # the old replica still owes it
+
+
+def make_report(replica: str, started: float) -> GroupReport:
+    return GroupReport("annotators", replica, "node-1", 1, {}, DeviceReport("cpu", "cpu", "float32"), {}, started)

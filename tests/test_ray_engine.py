@@ -29,8 +29,8 @@ from models_server.runtime import Runtime
 KEY = "ray-test-key"
 SD_GROUP = [f"lllyasviel/sd-controlnet-{name}" for name in
             ("canny", "depth", "hed", "mlsd", "normal", "openpose", "scribble", "seg")]
-ANNOTATORS = ["canny-control", "hed-control", "scribble-control", "mlsd-control", "openpose-control",
-              "depth-control", "normal-control"]
+ANNOTATORS = ["canny-control", "hed-control", "scribble-control", "mlsd-control", "openpose-control"]
+TWINNED = ["depth-control", "normal-control"]  # their group runs two replicas
 UNPLACEABLE = "seg-control"  # its group asks for a resource no node has
 READY_WITHIN = 240.0  # seconds for the groups to load on a busy 2-core machine: a wait, not a figure
 
@@ -65,6 +65,7 @@ def ray_settings(tiny_root: Path, public_dir: Path, port: int) -> Settings:
             "groups": {
                 "sd": {"models": SD_GROUP, "num_cpus": 0, "resources": {"sd_node": 0.01}},
                 "annotators": {"models": ANNOTATORS, "num_cpus": 0, "resources": {"head_node": 0.01}},
+                "twins": {"models": TWINNED, "replicas": 2, "num_cpus": 0, "resources": {"head_node": 0.01}},
                 "unplaceable": {"models": [UNPLACEABLE], "num_cpus": 0, "resources": {"nowhere": 1}},
             },
         },
@@ -90,7 +91,7 @@ def ray_served(ray_cluster: RayCluster, tiny_root: Path, public_dir: Path) -> It
     session = requests.Session()
     session.headers["X-API-Key"] = KEY
     served = RayServed(f"http://127.0.0.1:{settings.port}", settings, session, ray_cluster)
-    wait_until_loaded(served, SD_GROUP + ANNOTATORS, READY_WITHIN)
+    wait_until_loaded(served, [*SD_GROUP, *ANNOTATORS, *TWINNED], READY_WITHIN)
     yield served
     from ray import serve
 
@@ -141,7 +142,7 @@ def test_status_lists_every_model_as_the_single_process_server_does(ray_served: 
     _, runtime = single
     models = ray_served.get("/status").json()["models"]
     assert set(models) == {row.id for row in catalog_rows()}
-    for model_id in SD_GROUP + ANNOTATORS:
+    for model_id in [*SD_GROUP, *ANNOTATORS, *TWINNED]:
         assert models[model_id]["loaded"] is True and models[model_id]["placement"] == "cpu"
     for model_id, view in runtime.views().items():
         if view.state.value == "disabled":
@@ -149,6 +150,15 @@ def test_status_lists_every_model_as_the_single_process_server_does(ray_served: 
             assert models[model_id]["reason"] == view.reason
     one = ray_served.get("/status/lllyasviel/sd-controlnet-canny").json()
     assert one["state"] == "loaded" and one["compute_type"] == "cpu"
+
+
+def test_both_replicas_of_a_group_report_and_a_reload_reaches_both(ray_served: RayServed) -> None:
+    status = ray_served.get("/status/depth-control").json()
+    assert (status["state"], status["replicas"]) == ("loaded", 2)
+    reloaded = ray_served.post("/admin/reload/depth-control")
+    assert reloaded.status_code == 200, reloaded.text
+    assert (reloaded.json()["state"], reloaded.json()["replicas"]) == ("loaded", 2)  # applied by both
+    assert ray_served.get("/status/canny-control").json()["replicas"] == 1
 
 
 def test_openapi_and_metrics_come_from_the_same_app(ray_served: RayServed, single) -> None:

@@ -29,6 +29,7 @@ from models_server.media.resources import ResourceReader
 from models_server.pipeline.fields import FieldDecoder
 from models_server.pipeline.protocols import Encoded, RawRequest
 from models_server.pipeline.request import Reply, RequestPipeline
+from models_server.ray_engine.board import ReportBoard
 from models_server.ray_engine.grouping import GroupPlan
 from models_server.ray_engine.worker import DeviceReport, Failure, GroupReport, SlotReport
 from models_server.runtime import Runtime, SlotView, State
@@ -41,8 +42,6 @@ class GroupClient(Protocol):
     """How the ingress reaches one group's replicas (the Ray layer implements it)."""
 
     def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure: ...
-
-    def reload(self, model_id: str) -> dict[str, Any] | Failure: ...
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def merge_slot(spec: ModelSpec, reports: Iterable[SlotReport]) -> SlotView:
     used = [report.last_used for report in reports if report.last_used is not None]
     return SlotView(spec, State(best.state), best.reason, best.placement, best.bytes,
                     sum(report.queue for report in reports), any(report.running for report in reports),
-                    max(used) if used else None, best.load_seconds, progress)
+                    max(used) if used else None, best.load_seconds, progress, replicas=len(reports))
 
 
 @dataclass(frozen=True)
@@ -126,13 +125,14 @@ class ClusterRuntime:
     """The runtime the ingress's Flask app reads: every field from the last merged snapshot."""
 
     def __init__(self, settings: Settings, rows: list[ModelSpec], plans: list[GroupPlan],
-                 clients: Mapping[str, GroupClient]) -> None:
+                 clients: Mapping[str, GroupClient], board: ReportBoard) -> None:
         self.settings = settings
         self.rows = rows
         self.catalog = build_catalog(rows)
         self.plans = {plan.name: plan for plan in plans}
         self.group_of = {model_id: plan.name for plan in plans for model_id in plan.models}
         self.clients = clients
+        self.board = board
         self.conditions: dict[str, GroupCondition] = {name: GroupCondition() for name in self.plans}
         self._snapshot = self._merge(self.conditions)
         self._lock = threading.Lock()  # writers only (poller, reload); readers take the snapshot as is
@@ -159,7 +159,7 @@ class ClusterRuntime:
                 views[row.id] = merge_slot(row, reports)
             else:
                 views[row.id] = SlotView(row, condition.state, condition.reason or f"group {group} is starting",
-                                         "unloaded", 0, 0, False, None, None, None)
+                                         "unloaded", 0, 0, False, None, None, None, replicas=0)
         resident: dict[str, int] = {}
         devices = []
         for condition in conditions.values():
@@ -200,17 +200,21 @@ class ClusterRuntime:
         return self._snapshot.devices.device
 
     def reload(self, model_id: str) -> SlotView:
-        """Reload on one replica of the model's group (with several replicas, the one Ray picks)."""
+        """Reload on every live replica of the model's group; the first refusal is the answer."""
         model_id = self.resolve(model_id)
         view = self.view(model_id)
         group = self.group_of.get(model_id)
         if group is None:
             raise NotReady(f"model {model_id} is disabled: {view.reason}", state=view.state.value)
         self.refuse_unless_live(model_id)
-        outcome = self.clients[group].reload(model_id)
-        if isinstance(outcome, Failure):
-            raise outcome.error
-        return merge_slot(self.catalog[model_id], [outcome[model_id]])
+        reports = self.board.reload(group, model_id, self.settings.limits.request_timeout)
+        for report in reports:
+            outcome = report.reloads.get(model_id)
+            if outcome is not None and outcome.failure is not None:
+                raise outcome.failure.error
+        slots = [report.slots[model_id] for report in reports]
+        failed = [slot for slot in slots if slot.state == State.FAILED.value]
+        return merge_slot(self.catalog[model_id], failed or slots)  # a replica it failed on shows
 
     def refuse_unless_live(self, model_id: str) -> None:
         """NotReady at once when the model's group has no live replica, or the model cannot serve."""

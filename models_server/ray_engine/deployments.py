@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,6 +23,7 @@ from models_server.catalog import served_rows
 from models_server.config import Settings
 from models_server.errors import TimedOut
 from models_server.pipeline.protocols import Encoded, RawRequest
+from models_server.ray_engine.board import ReportBoard
 from models_server.ray_engine.cluster import (
     ClusterPipeline,
     ClusterRuntime,
@@ -33,7 +33,7 @@ from models_server.ray_engine.cluster import (
     error_for,
 )
 from models_server.ray_engine.grouping import GroupPlan, plan_groups
-from models_server.ray_engine.worker import Failure, GroupReport, GroupWorker, group_settings
+from models_server.ray_engine.worker import Failure, GroupReport, GroupWorker, ReportPusher, group_settings
 from models_server.ray_engine.wsgi import call_wsgi, environ_of
 
 log = logging.getLogger(__name__)
@@ -65,15 +65,26 @@ class GroupDeployment:
         self.pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix=f"{name}-work",
                                        initializer=lower_priority, initargs=(niceness,))
         self.worker.start()
+        self.post_timeout = max(2.0, settings.ray.status_interval)
+        self._ingress: Any = None
+        self.pusher = ReportPusher(self.worker, self.post, settings.ray.status_interval)
+        self.pusher.start()
+
+    def post(self, report: GroupReport) -> dict[str, int]:
+        """To the ingress's board (from the pusher's thread, never the replica's event loop)."""
+        if self._ingress is None:
+            self._ingress = serve.get_deployment_handle(INGRESS_NAME, app_name=APP_NAME)
+        return self._ingress.post_report.remote(report).result(timeout_s=self.post_timeout)
 
     async def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure:
         return await asyncio.get_running_loop().run_in_executor(self.pool, self.worker.answer, request, resources)
 
-    async def reload(self, model_id: str) -> dict[str, Any] | Failure:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, self.worker.reload, model_id)
-
     async def report(self) -> GroupReport:
+        """This replica's report, on demand (the ingress reads the posted ones; this is for people)."""
         return self.worker.report()  # snapshots under a lock held only while copying: never waits on a model
+
+    def __del__(self) -> None:
+        self.pusher.stopped.set()
 
 
 def lower_priority(niceness: int) -> None:
@@ -98,9 +109,6 @@ class RayGroupClient:
     def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure:
         return self._call("answer", request, resources)
 
-    def reload(self, model_id: str) -> dict[str, Any] | Failure:
-        return self._call("reload", model_id)
-
     def _call(self, method: str, *args: Any) -> Any:
         response = getattr(self.handle, method).remote(*args)
         try:
@@ -115,45 +123,36 @@ class RayGroupClient:
 
 
 class GroupPoller:
-    """One poll: Ray's view of each group's deployment, then a report from each group with running replicas."""
+    """One poll: Ray's view of each group's deployment, and the reports its replicas posted."""
 
-    def __init__(self, plans: list[GroupPlan], handles: Mapping[str, Any], deadline: float, timeout: float) -> None:
+    def __init__(self, plans: list[GroupPlan], board: ReportBoard, deadline: float) -> None:
         self.plans = {plan.name: plan for plan in plans}
-        self.handles = handles
+        self.board = board
         self.deadline = deadline
-        self.timeout = timeout
         started = time.monotonic()
         self.live_at = {name: started for name in self.plans}  # when each group last reported (or deploy)
         self.was_live: set[str] = set()
 
     def __call__(self) -> dict[str, GroupCondition]:
         deployments = deployment_statuses()
-        asked: dict[str, list[Any]] = {}
-        for name, plan in self.plans.items():
-            running = deployments.get(deployment_name(name), ("", "", {}))[2].get("RUNNING", 0)
-            # only groups Ray runs a replica of: a call to one with none would wait in Ray's queue
-            asked[name] = [self.handles[name].report.remote() for _ in range(min(running, plan.config.replicas))]
         conditions: dict[str, GroupCondition] = {}
         cluster_total: dict[str, float] | None = None
         cluster_free: dict[str, float] | None = None
-        until = time.monotonic() + self.timeout
-        for name, responses in asked.items():
-            reports: dict[str, GroupReport] = {}
-            for response in responses:
-                try:
-                    report = response.result(timeout_s=max(0.01, until - time.monotonic()))
-                except Exception:  # a replica that died or is stuck counts as not live
-                    response.cancel()
-                    continue
-                reports[report.replica] = report
+        for name in self.plans:
+            reports = self.board.live(name)
+            known = deployments.get(deployment_name(name))
+            if known is not None:
+                # a killed replica's last report stays fresh a while, and a starting one posts before
+                # Ray routes to it: only as many as Ray runs count, the freshest
+                reports = reports[:known[2].get("RUNNING", 0)]
             if reports:
-                conditions[name] = GroupCondition(tuple(reports.values()))
+                conditions[name] = GroupCondition(tuple(reports))
                 self.live_at[name] = time.monotonic()
                 self.was_live.add(name)
                 continue
             if cluster_total is None:
                 cluster_total, cluster_free = ray.cluster_resources(), ray.available_resources()
-            status, message, _ = deployments.get(deployment_name(name), (None, None, {}))
+            status, message, _ = known or (None, None, {})
             conditions[name] = condition_without_replica(
                 self.plans[name], time.monotonic() - self.live_at[name], self.deadline, status, message,
                 cluster_total, cluster_free or {}, was_live=name in self.was_live)
@@ -185,9 +184,11 @@ class Ingress:
         configure("info")
         timeout = settings.limits.request_timeout + 30
         clients = {name: RayGroupClient(name, handle, timeout) for name, handle in handles.items()}
-        self.cluster = ClusterRuntime(settings, served_rows(settings), plans, clients)
+        # silent this long, a replica is not live (a killed one drops out sooner: see GroupPoller)
+        self.board = ReportBoard(stale_after=max(3.0, 5 * settings.ray.status_interval))
+        self.cluster = ClusterRuntime(settings, served_rows(settings), plans, clients, self.board)
         self.app = create_app(settings, self.cluster.as_runtime(), pipeline=ClusterPipeline(self.cluster, settings))
-        poll = GroupPoller(plans, handles, settings.ray.deploy_timeout, timeout=max(2.0, settings.ray.status_interval))
+        poll = GroupPoller(plans, self.board, settings.ray.deploy_timeout)
         self.poller = Poller(self.cluster, poll, settings.ray.status_interval)
         self.poller.start()
         self.reads = ThreadPoolExecutor(max_workers=settings.status_threads, thread_name_prefix="ingress-read")
@@ -203,6 +204,10 @@ class Ingress:
         response.raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
                                 for name, value in answer.headers if name.lower() != "x-request-id"]
         return response
+
+    async def post_report(self, report: GroupReport) -> dict[str, int]:
+        """A replica's report (every `ray.status_interval`); answers the reloads it owes."""
+        return self.board.post(report)
 
     def __del__(self) -> None:
         self.poller.stopped.set()

@@ -8,10 +8,13 @@ are still bytes. It never writes public/ and never reads it: GPU machines need n
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from models_server.catalog import ModelSpec
 from models_server.config import Settings
@@ -22,6 +25,8 @@ from models_server.pipeline.protocols import Encoded, RawRequest
 from models_server.pipeline.request import RequestPipeline
 from models_server.runtime import Runtime, SlotView
 from models_server.startup import load_tier
+
+log = logging.getLogger(__name__)
 
 
 class ShippedResources:
@@ -65,8 +70,21 @@ class DeviceReport:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A refusal (a `ServerError`) returned as a value: its status, message and headers cross intact."""
+
+    error: ServerError
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    generation: int  # the latest reload generation of the model this replica has carried out
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True)
 class GroupReport:
-    """One replica's state, polled by the ingress."""
+    """One replica's state, posted to the ingress every `ray.status_interval`."""
 
     group: str
     replica: str
@@ -75,13 +93,8 @@ class GroupReport:
     slots: dict[str, SlotReport]
     device: DeviceReport
     resident: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A refusal (a `ServerError`) returned as a value: its status, message and headers cross intact."""
-
-    error: ServerError
+    started: float = 0.0  # wall clock, when the replica's runtime was made (before it loaded anything)
+    reloads: dict[str, ReloadOutcome] = field(default_factory=dict)
 
 
 def group_settings(settings: Settings, models: tuple[str, ...], max_gpu_memory: int | None,
@@ -99,9 +112,12 @@ class GroupWorker:
         self.name = name
         self.replica = replica
         self.node = node
+        self.started = time.time()
         self.runtime = Runtime(settings, rows)
         self.limits = settings.limits
         self.store = OutputStore(settings.public_dir)  # never written: `answer` stops before delivery
+        self._reloads: dict[str, ReloadOutcome] = {}
+        self._reloads_lock = threading.Lock()
 
     def start(self) -> None:
         """Load on a background thread, as the single-process server does (lean imports, pools, trim)."""
@@ -121,11 +137,61 @@ class GroupWorker:
             {model_id: SlotReport.of(view) for model_id, view in self.runtime.views().items()},
             DeviceReport(devices.device, devices.kind, devices.dtype_name),
             self.runtime.resident_bytes(),
+            self.started,
+            self.reloaded(),
         )
 
-    def reload(self, model_id: str) -> dict[str, Any] | Failure:
+    def reloaded(self) -> dict[str, ReloadOutcome]:
+        with self._reloads_lock:
+            return dict(self._reloads)
+
+    def reload(self, model_id: str, generation: int) -> None:
+        """Carry out reload `generation` of a model; its outcome goes out with the next reports."""
         try:
-            view = self.runtime.reload(model_id)
+            self.runtime.reload(model_id)
+            outcome = ReloadOutcome(generation)
         except ServerError as exc:
-            return Failure(exc)
-        return {view.spec.id: SlotReport.of(view)}
+            outcome = ReloadOutcome(generation, Failure(exc))
+        with self._reloads_lock:
+            self._reloads[model_id] = outcome
+
+
+class ReportPusher:
+    """A replica's side of the ingress's `ReportBoard`: post the report every `interval`, and
+    carry out the reloads the answer names, one at a time on their own thread, so that the
+    reports (a reload's `loading` among them) go on meanwhile."""
+
+    def __init__(self, worker: GroupWorker, post: Callable[[GroupReport], dict[str, int]], interval: float) -> None:
+        self.worker = worker
+        self.post = post
+        self.interval = interval
+        self.stopped = threading.Event()
+        self._due = threading.Event()  # post now: a reload just finished
+        self._reloads: queue.Queue[tuple[str, int]] = queue.Queue()
+        self._queued: dict[str, int] = {}  # model -> the newest generation queued; read and written by _post_loop
+
+    def start(self) -> None:
+        threading.Thread(target=self._post_loop, name="report-poster", daemon=True).start()
+        threading.Thread(target=self._reload_loop, name="reloader", daemon=True).start()
+
+    def _post_loop(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                wanted = self.post(self.worker.report())
+            except Exception as exc:  # the ingress not up yet, or restarting: the next post may reach it
+                log.debug("posting the report failed: %s", exc)
+                wanted = {}
+            for model_id, generation in wanted.items():
+                if generation > self._queued.get(model_id, 0):
+                    self._queued[model_id] = generation
+                    self._reloads.put((model_id, generation))
+            self._due.wait(self.interval)
+            self._due.clear()
+
+    def _reload_loop(self) -> None:
+        while not self.stopped.is_set():
+            model_id, generation = self._reloads.get()
+            if generation < self._queued.get(model_id, 0):
+                continue  # a newer reload of the model is queued behind this one: one load does
+            self.worker.reload(model_id, generation)
+            self._due.set()

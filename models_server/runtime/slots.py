@@ -46,6 +46,7 @@ class SlotView:
     last_used: float | None
     load_seconds: float | None
     progress: tuple[int, int] | None  # (step, total) of the running request, when it reports any
+    replicas: int | None = None  # on Ray, how many live replicas of its group hold this view
 
     @property
     def servable(self) -> bool:
