@@ -203,11 +203,23 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+# How long torch's idle OpenMP threads spin before they sleep. Each model's calls run on a thread
+# of its own (runtime/lanes.py), so one team per model spins, and only briefly: GOMP_SPINCOUNT
+# 30000 is ~0.3 ms by libgomp's own estimate (1000 when more threads than cores), KMP_BLOCKTIME
+# 1 ms for Intel's and LLVM's runtimes. Sleeping at once (PASSIVE) paid a wake-up at every op: a
+# tiny ControlNet request took 190 ms against 80; spinning with no bound, with requests on many
+# server threads, took the cores from the one working (3.2x). Read when torch's OpenMP starts.
+OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "30000", "KMP_BLOCKTIME": "1"}
+
+
+def set_openmp_defaults() -> None:
+    """Before torch is imported; a value already in the environment wins."""
+    for name, value in OPENMP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    # Idle OpenMP threads sleep instead of spinning: with requests on many server threads, spinning
-    # teams took the CPU from the one working (a tiny ControlNet request: ~0.9 s of CPU, ~0.1 s
-    # passive, on 2 cores). Read by torch's OpenMP when it starts, so set before torch is imported.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    set_openmp_defaults()
     args = build_parser().parse_args(argv)
     configure(getattr(args, "log_level", "info"))
     try:

@@ -102,7 +102,9 @@ def jarvis_baseline(public_dir: Path) -> Iterator[str]:
     work = Path(tempfile.mkdtemp(prefix="bench-jarvis-"))
     (work / "public").symlink_to(public_dir)
     script = ROOT / "scripts" / "jarvis_canny_baseline.py"
-    original_env = {name: value for name, value in os.environ.items() if name != "OMP_WAIT_POLICY"}
+    from models_server.cli import OPENMP_DEFAULTS
+
+    original_env = {name: value for name, value in os.environ.items() if name not in OPENMP_DEFAULTS}
     process = subprocess.Popen([sys.executable, str(script), "--port", str(port)], cwd=work, env=original_env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -322,9 +324,10 @@ def main() -> int:
                         help="in `request`: time scripts/jarvis_canny_baseline.py's canny next to ours")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    # the in-process figures run torch as the server does (models_server/cli.py): idle OpenMP
-    # threads sleep; spinning ones took a 2-core machine from every other process here (6x slower)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # the in-process figures run torch's OpenMP as the server does (models_server/cli.py)
+    from models_server.cli import set_openmp_defaults
+
+    set_openmp_defaults()
 
     from skimage import data
 

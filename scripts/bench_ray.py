@@ -105,7 +105,8 @@ def per_request(bases: dict[str, str], model: str, body: dict, count: int) -> di
         for engine, base in bases.items():
             started = time.perf_counter()
             answer = requests.post(f"{base}/models/{model}", json=body, timeout=120)
-            answer.raise_for_status()
+            if answer.status_code != 200:
+                raise RuntimeError(f"{engine} answered {answer.status_code}: {answer.text}")
             if round_ >= 2:  # the first rounds warm caches
                 times[engine].append(time.perf_counter() - started)
     return {engine: {"median_ms": statistics.median(values) * 1000, "mean_ms": statistics.fmean(values) * 1000}

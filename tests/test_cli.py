@@ -1,5 +1,6 @@
 """The `models-server` command as a user runs it: a subprocess, real flags, real exit codes."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -173,3 +174,14 @@ def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(tin
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_openmp_defaults_bound_the_spin_and_leave_a_users_choice(monkeypatch) -> None:
+    from models_server.cli import set_openmp_defaults
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("KMP_BLOCKTIME", raising=False)
+    set_openmp_defaults()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"  # the user's
+    assert (os.environ["GOMP_SPINCOUNT"], os.environ["KMP_BLOCKTIME"]) == ("30000", "1")  # never an unbounded spin

@@ -1,5 +1,7 @@
 """Loading, states and failure isolation of the runtime, on tiny models."""
 
+import threading
+
 import pytest
 from conftest import tiny_settings
 
@@ -176,3 +178,41 @@ def test_out_of_memory_in_a_request_is_a_503_and_the_model_serves_on(tiny_root, 
     assert "out of memory" in response.get_json()["error"]["message"]
     assert client.post("/models/test/oom", json={"text": "small"}).get_json() == {"ok": True}
     assert not runtime.slots.run_lock("test/oom").locked() and runtime.view("test/oom").queue == 0
+
+
+def test_a_models_calls_run_on_one_thread_of_its_own_whichever_thread_asks(tiny_root, public_dir):
+    """torch's OpenMP keeps a team per calling thread: a model called from every server thread in
+    turn woke a cold team each time (runtime/lanes.py)."""
+    import torch
+
+    seen: list[tuple[str, int, bool]] = []
+
+    def where(model, inputs, params):
+        seen.append((model, threading.get_ident(), torch.is_inference_mode_enabled()))
+        return {}
+
+    task = Task("where", (Field("text", Kind.TEXT, required=True),), where)
+    specs = [ModelSpec(f"test/{name}", task, "minimal", (), lambda ctx, name=name: name) for name in ("a", "b")]
+    runtime = Runtime(tiny_settings(tiny_root, public_dir), specs)
+    runtime.load_all()
+    done = threading.Event()  # callers stay alive to the end, so no thread id is reused meanwhile
+
+    def call(model_id: str, ran: threading.Event) -> None:
+        runtime.run(model_id, {"text": "x"}, {})
+        ran.set()
+        done.wait(timeout=60)
+
+    callers = []
+    for model_id in ("test/a", "test/b", "test/a", "test/a", "test/b"):
+        ran = threading.Event()
+        caller = threading.Thread(target=call, args=(model_id, ran))
+        caller.start()
+        assert ran.wait(timeout=60)
+        callers.append(caller)
+    done.set()
+    for caller in callers:
+        caller.join()
+    threads = {model: {ident for name, ident, _ in seen if name == model} for model in ("a", "b")}
+    assert len(threads["a"]) == 1 and len(threads["b"]) == 1 and threads["a"] != threads["b"]
+    assert not (threads["a"] | threads["b"]) & {caller.ident for caller in callers}
+    assert all(inference for _, _, inference in seen)  # per-thread state is set where the call runs

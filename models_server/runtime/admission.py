@@ -18,6 +18,7 @@ from typing import Any
 from models_server.config import Limits
 from models_server.errors import Busy, InferenceFailed, NotReady, ServerError, TimedOut
 from models_server.progress import Job, tracking
+from models_server.runtime.lanes import ComputeLanes
 from models_server.runtime.loading import ModelLoader
 from models_server.runtime.residency import Residency
 from models_server.runtime.slots import SlotTable, State
@@ -36,12 +37,13 @@ class Ticket:
 
 class Admission:
     def __init__(self, slots: SlotTable, residency: Residency, loader: ModelLoader, limits: Limits,
-                 resolve_device: Callable[[], bool]) -> None:
+                 resolve_device: Callable[[], bool], lanes: ComputeLanes) -> None:
         self.slots = slots
         self.residency = residency
         self.loader = loader
         self.limits = limits
         self.resolve_device = resolve_device
+        self.lanes = lanes
 
     @contextmanager
     def admit(self, model_id: str) -> Iterator[Ticket]:
@@ -63,8 +65,7 @@ class Admission:
             job = Job(model_id, deadline)
             self._pin(model_id, job)
             try:
-                with tracking(job), torch.inference_mode():
-                    return self._call(model_id, inputs, params)
+                return self.lanes.run(model_id, self._call, job, inputs, params)
             finally:
                 self.slots.unpin(model_id)
         except ServerError:
@@ -80,9 +81,13 @@ class Admission:
         finally:
             run_lock.release()
 
-    def _call(self, model_id: str, inputs: dict[str, Any], params: dict[str, Any]) -> Any:
-        view = self.slots.view(model_id)
-        return view.spec.task.handler(self.slots.model(model_id), inputs, params)
+    def _call(self, job: Job, inputs: dict[str, Any], params: dict[str, Any]) -> Any:
+        """On the model's lane: inference mode and progress tracking are per thread, so set here."""
+        import torch
+
+        view = self.slots.view(job.model_id)
+        with tracking(job), torch.inference_mode():
+            return view.spec.task.handler(self.slots.model(job.model_id), inputs, params)
 
     def _pin(self, model_id: str, job: Job) -> None:
         """Pin a ready model; load a lazy or evicted one, or bring a moved-down one back, first."""

@@ -16,6 +16,7 @@ from models_server.config import Settings
 from models_server.errors import Busy, ConfigError, NotFound, NotReady, TimedOut, WeightsMissing
 from models_server.runtime.admission import Admission, Ticket
 from models_server.runtime.devices import DeviceChoice
+from models_server.runtime.lanes import ComputeLanes
 from models_server.runtime.loading import ModelLoader
 from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
@@ -40,7 +41,8 @@ class Runtime:
         budgets = Budgets(cpu=settings.max_cpu_memory, gpu=settings.max_gpu_memory)
         self.residency = Residency(self.slots, budgets, self.devices, SharedComponents())
         self.loader = ModelLoader(settings, self.slots, self.residency, self.devices)
-        self.admission = Admission(self.slots, self.residency, self.loader, settings.limits, self._resolve_device)
+        self.admission = Admission(self.slots, self.residency, self.loader, settings.limits, self._resolve_device,
+                                   ComputeLanes())
 
     def _initial_state(self, row: ModelSpec) -> tuple[State, str | None]:
         override = self.settings.override(row.id)
