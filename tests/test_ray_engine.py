@@ -87,15 +87,14 @@ def ray_served(ray_cluster: RayCluster, tiny_root: Path, public_dir: Path) -> It
     from models_server.ray_engine.engine import deploy
 
     settings = ray_settings(tiny_root, public_dir, free_port())
-    deploy(settings, ray_cluster.address)
+    deployed = deploy(settings, ray_cluster.address)
     session = requests.Session()
     session.headers["X-API-Key"] = KEY
     served = RayServed(f"http://127.0.0.1:{settings.port}", settings, session, ray_cluster)
     wait_until_loaded(served, [*SD_GROUP, *ANNOTATORS, *TWINNED], READY_WITHIN)
     yield served
-    from ray import serve
-
-    serve.delete("models-server")
+    deployed.shutdown()  # also ends serve.run's wait for the unplaceable group before Ray goes
+    assert not deployed.runner.is_alive()
 
 
 @pytest.fixture(scope="module")

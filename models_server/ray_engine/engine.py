@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 from models_server.config import Settings
@@ -48,7 +49,23 @@ def start_ray(settings: Settings, address: str | None) -> None:
     ray.init(**options)
 
 
-def deploy(settings: Settings, address: str | None = None) -> Any:
+@dataclass(frozen=True)
+class Deployed:
+    """The running app, and the thread still inside `serve.run` while a group has not started."""
+
+    app: Any
+    runner: threading.Thread
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Shut Serve down and let `serve.run` return before anyone shuts Ray down: Ray ends the
+        whole process (exit code 1) when a thread calls into it after `ray.shutdown()`."""
+        from ray import serve
+
+        serve.shutdown()
+        self.runner.join(timeout)
+
+
+def deploy(settings: Settings, address: str | None = None) -> Deployed:
     """Deploy the app without waiting for the groups; returns once the ingress answers `/running`."""
     start_ray(settings, address)
     from ray import serve
@@ -62,9 +79,10 @@ def deploy(settings: Settings, address: str | None = None) -> Any:
         log.info("group %s asks for %s per replica (x%d): %s", plan.name, plan.resources(), plan.config.replicas,
                  ", ".join(plan.models))
     # serve.run waits for every deployment to run, forever if a group cannot be placed: on a thread
-    threading.Thread(target=_run_app, args=(app, APP_NAME), name="serve-run", daemon=True).start()
+    runner = threading.Thread(target=_run_app, args=(app, APP_NAME), name="serve-run", daemon=True)
+    runner.start()
     wait_for_ingress(settings, settings.ray.deploy_timeout)
-    return app
+    return Deployed(app, runner)
 
 
 def _run_app(app: Any, name: str) -> None:
@@ -118,9 +136,7 @@ def _connectable(host: str) -> str:
 
 def serve_on_ray(settings: Settings, address: str | None = None) -> None:
     """`models-server serve --engine ray`: deploy, then wait for SIGTERM/SIGINT and shut Serve down."""
-    deploy(settings, address)  # first: a local Ray's binding is chosen before ray is imported
-    from ray import serve
-
+    deployed = deploy(settings, address)  # first: a local Ray's binding is chosen before ray is imported
     log.info("serving tier %s on Ray at http://%s:%s", settings.tier, settings.host, settings.port)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -128,4 +144,4 @@ def serve_on_ray(settings: Settings, address: str | None = None) -> None:
     while not stop.wait(timeout=1.0):  # a timed wait: signal handlers run in between
         pass
     log.info("stopping: shutting down the Serve app")
-    serve.shutdown()
+    deployed.shutdown()
