@@ -14,7 +14,7 @@ from models_server.runtime import Runtime, SlotView, State
 
 
 def model_status(view: SlotView, runtime: Runtime) -> dict[str, Any]:
-    devices = runtime.devices
+    devices = view.devices or runtime.devices
     status: dict[str, Any] = {
         "loaded": view.servable,
         "state": view.state.value,

@@ -225,3 +225,15 @@ def test_a_replica_started_after_a_reload_was_asked_owes_none() -> None:
 
 def make_report(replica: str, started: float) -> GroupReport:
     return GroupReport("annotators", replica, "node-1", 1, {}, DeviceReport("cpu", "cpu", "float32"), {}, started)
+
+
+def test_a_models_status_names_its_own_groups_device(cluster_settings, worker) -> None:
+    plans = plan_groups(catalog_rows(), cluster_settings)
+    other = next(plan.name for plan in plans if plan.name != "annotators")
+    cluster = ClusterRuntime(cluster_settings, catalog_rows(), plans, {}, ReportBoard(60))
+    on_gpu = replace(worker.report(), device=DeviceReport("cuda:1", "gpu", "float16"))
+    on_cpu = replace(worker.report(), group=other, slots={}, device=DeviceReport("cpu", "cpu", "float32"))
+    cluster.update({"annotators": GroupCondition((on_gpu,)), other: GroupCondition((on_cpu,))})
+    status = ingress_client(cluster_settings, cluster).get("/status/canny-control").json
+    assert (status["device"], status["compute_type"], status["dtype"]) == ("cuda:1", "gpu", "float16")
+    assert cluster.devices.device == "cuda:1,cpu"  # the server as a whole runs on both

@@ -88,7 +88,7 @@ def _resources_text(resources: Mapping[str, float]) -> str:
 _STATE_RANK = {State.LOADED: 0, State.NOT_LOADED: 1, State.LOADING: 2, State.FAILED: 3, State.DISABLED: 4}
 
 
-def merge_slot(spec: ModelSpec, reports: Iterable[SlotReport]) -> SlotView:
+def merge_slot(spec: ModelSpec, reports: Iterable[SlotReport], devices: MergedDevices | None = None) -> SlotView:
     """One model over its group's replicas: the best state any has, queues summed."""
     reports = list(reports)
     best = min(reports, key=lambda report: _STATE_RANK[State(report.state)])
@@ -96,7 +96,7 @@ def merge_slot(spec: ModelSpec, reports: Iterable[SlotReport]) -> SlotView:
     used = [report.last_used for report in reports if report.last_used is not None]
     return SlotView(spec, State(best.state), best.reason, best.placement, best.bytes,
                     sum(report.queue for report in reports), any(report.running for report in reports),
-                    max(used) if used else None, best.load_seconds, progress, replicas=len(reports))
+                    max(used) if used else None, best.load_seconds, progress, replicas=len(reports), devices=devices)
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,8 @@ class ClusterRuntime:
             condition = conditions[group]
             reports = [report.slots[row.id] for report in condition.reports if row.id in report.slots]
             if reports:
-                views[row.id] = merge_slot(row, reports)
+                group_devices = MergedDevices.of([report.device for report in condition.reports], self.settings)
+                views[row.id] = merge_slot(row, reports, group_devices)
             else:
                 views[row.id] = SlotView(row, condition.state, condition.reason or f"group {group} is starting",
                                          "unloaded", 0, 0, False, None, None, None, replicas=0)
@@ -214,7 +215,8 @@ class ClusterRuntime:
                 raise outcome.failure.error
         slots = [report.slots[model_id] for report in reports]
         failed = [slot for slot in slots if slot.state == State.FAILED.value]
-        return merge_slot(self.catalog[model_id], failed or slots)  # a replica it failed on shows
+        devices = MergedDevices.of([report.device for report in reports], self.settings)
+        return merge_slot(self.catalog[model_id], failed or slots, devices)  # a replica it failed on shows
 
     def refuse_unless_live(self, model_id: str) -> None:
         """NotReady at once when the model's group has no live replica, or the model cannot serve."""

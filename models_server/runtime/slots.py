@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from models_server.catalog import ModelSpec
 from models_server.errors import Busy, NotReady
@@ -32,6 +32,19 @@ class State(StrEnum):
 SERVABLE = (State.LOADED, State.NOT_LOADED)
 
 
+class DeviceFacts(Protocol):
+    """Where a model runs, as `/status` shows it."""
+
+    @property
+    def device(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def dtype_name(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class SlotView:
     """A model's slot as it was at one instant."""
@@ -47,6 +60,7 @@ class SlotView:
     load_seconds: float | None
     progress: tuple[int, int] | None  # (step, total) of the running request, when it reports any
     replicas: int | None = None  # on Ray, how many live replicas of its group hold this view
+    devices: DeviceFacts | None = None  # on Ray, its own group's; else the runtime's
 
     @property
     def servable(self) -> bool:
