@@ -22,6 +22,7 @@ from models_server.config import Settings
 from models_server.media.outputs import OutputStore
 
 log = logging.getLogger(__name__)
+INGRESS_START_TIMEOUT = 120.0  # seconds
 # Ray's switch for "this node is part of a multi-machine cluster": off, a local Ray takes loopback
 LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
@@ -81,7 +82,9 @@ def deploy(settings: Settings, address: str | None = None) -> Deployed:
     # serve.run waits for every deployment to run, forever if a group cannot be placed: on a thread
     runner = threading.Thread(target=_run_app, args=(app, APP_NAME), name="serve-run", daemon=True)
     runner.start()
-    wait_for_ingress(settings, settings.ray.deploy_timeout)
+    # the ingress holds no model: it is up in seconds, but a loaded machine may take a minute or two
+    # to start Ray's and Serve's processes, whatever deadline a config gives its groups
+    wait_for_ingress(settings, max(settings.ray.deploy_timeout, INGRESS_START_TIMEOUT))
     return Deployed(app, runner)
 
 
