@@ -96,6 +96,35 @@ def test_a_busy_model_is_never_evicted(tiny_root, public_dir):
         worker.join(timeout=60)
 
 
+def test_a_model_that_fits_once_a_busy_one_finishes_waits_for_it_instead_of_a_503(tiny_root, public_dir):
+    runtime, client = make_runtime(
+        tiny_root, public_dir, linear_rows("a", "b", "c"), preload=False, max_cpu_memory=2 * LINEAR_BYTES
+    )
+    runtime.load_all()
+    for name in ("a", "b"):
+        client.post(f"/models/test/{name}", json={"text": name})
+    held = [runtime.model(f"test/{name}") for name in ("a", "b")]
+    holders = [threading.Thread(target=lambda name=name: client.post(f"/models/test/{name}", json={"text": "hold"}))
+               for name in ("a", "b")]
+    answer = []
+    late = threading.Thread(target=lambda: answer.append(client.post("/models/test/c", json={"text": "c"})))
+    try:
+        for holder, model in zip(holders, held, strict=True):
+            holder.start()
+            assert model["entered"].wait(timeout=60)
+        late.start()  # every resident model is busy: room for c comes only when one finishes
+        late.join(timeout=1.0)  # (long enough for a 503 to have come back, had there been one)
+        held[0]["gate"].set()
+        late.join(timeout=60)
+        assert answer and answer[0].status_code == 200, answer and answer[0].get_json()
+        assert states(runtime) == {"a": "not_loaded", "b": "loaded", "c": "loaded"}
+    finally:
+        for model in held:
+            model["gate"].set()
+        for holder in holders:
+            holder.join(timeout=60)
+
+
 def test_a_model_larger_than_the_budget_fails_with_the_reason(tiny_root, public_dir):
     runtime, client = make_runtime(tiny_root, public_dir, linear_rows("a"), preload=False, max_cpu_memory=1000)
     response = client.post("/models/test/a", json={"text": "x"})

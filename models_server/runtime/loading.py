@@ -46,9 +46,9 @@ class ModelLoader:
         except WeightsMissing as exc:
             self._fail(model_id, str(exc))
             return
-        # best effort before loading, so the weights never land beyond the budget first; the
-        # measured size after loading is what the budget then enforces
-        self.residency.make_room(self._needed(spec, folders), protect=model_id)
+        # before loading, so the weights never land beyond the budget first; the measured size
+        # after loading is what the budget then enforces
+        self._wait_for_room(model_id, self._needed(spec, folders))
         try:
             assert self.device.dtype is not None, "the device is resolved before any load"
             context = LoadContext(spec.id, folders, self.device.device, self.device.dtype, self.residency.shared)
@@ -82,9 +82,20 @@ class ModelLoader:
         shared = sum(SHARED_REPO_BYTES.get(repo.name, 0) for repo in spec.weights if repo.name in held)
         return max(0, size - shared * itemsize // 2)
 
+    def _wait_for_room(self, model_id: str, needed: int) -> None:
+        """Move idle models out until `needed` bytes fit. When only busy ones would free enough,
+        wait for them to finish a run (seconds, as a rule) rather than answer 503 at once, up to
+        `request_timeout`. Best effort: it gives up when nothing is busy or the wait ends."""
+        deadline = time.monotonic() + self.settings.limits.request_timeout
+        while not self.residency.make_room(needed, protect=model_id):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.slots.wait_for_unpin(model_id, min(1.0, remaining)):
+                return
+
     def _enforce_budget(self, model_id: str, size: int) -> None:
         kind = self.device.kind
-        if self.residency.over_budget(kind) <= 0 or self.residency.make_room(0, protect=model_id):
+        self._wait_for_room(model_id, 0)  # a model with no size known before loading overshoots here
+        if self.residency.over_budget(kind) <= 0:
             return
         budget = self.residency.budgets.of(kind)
         self.residency.unload(model_id)

@@ -96,6 +96,7 @@ class SlotTable:
 
     def __init__(self, initial: Iterable[tuple[ModelSpec, State, str | None]]) -> None:
         self._lock = threading.Lock()
+        self._unpinned = threading.Condition(self._lock)
         self._slots = {spec.id: _Slot(spec, state, reason) for spec, state, reason in initial}
 
     # -- reading -------------------------------------------------------------------------
@@ -160,6 +161,16 @@ class SlotTable:
             slot = self._slots[model_id]
             slot.pins -= 1
             slot.job = None
+            self._unpinned.notify_all()
+
+    def wait_for_unpin(self, other_than: str, timeout: float) -> bool:
+        """Wait until a busy model finishes a run, or `timeout`; False at once, without waiting,
+        when no model but `other_than` is busy, as then waiting changes nothing."""
+        with self._lock:
+            if not any(slot.pins for model_id, slot in self._slots.items() if model_id != other_than):
+                return False
+            self._unpinned.wait(timeout)
+            return True
 
     # -- loading -------------------------------------------------------------------------
 
