@@ -8,6 +8,7 @@ collecting this file imports no Ray.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import socket
@@ -158,6 +159,20 @@ def test_both_replicas_of_a_group_report_and_a_reload_reaches_both(ray_served: R
     assert reloaded.status_code == 200, reloaded.text
     assert (reloaded.json()["state"], reloaded.json()["replicas"]) == ("loaded", 2)  # applied by both
     assert ray_served.get("/status/canny-control").json()["replicas"] == 1
+
+
+def test_no_replica_listens_beyond_loopback(ray_served: RayServed) -> None:
+    """Serve binds each replica's gRPC server for calls between deployments to every interface;
+    on this loopback cluster the replicas keep it on loopback (deployments.py)."""
+    import psutil
+
+    replicas = {process.pid for process in psutil.process_iter(["cmdline"])
+                if "ServeReplica:models-server" in " ".join(process.info["cmdline"] or [])}
+    listening = [connection for connection in psutil.net_connections("tcp")
+                 if connection.status == psutil.CONN_LISTEN and connection.pid in replicas]
+    assert replicas and listening
+    addresses = [ipaddress.ip_address(connection.laddr.ip) for connection in listening]
+    assert all((getattr(address, "ipv4_mapped", None) or address).is_loopback for address in addresses), listening
 
 
 def test_openapi_and_metrics_come_from_the_same_app(ray_served: RayServed, single) -> None:

@@ -8,6 +8,7 @@ never queues behind generations; generations on another, each thread waiting on 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import time
@@ -54,6 +55,7 @@ class GroupDeployment:
         from models_server.logs import configure
 
         configure("info")
+        keep_internal_port_on_loopback()
         niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + settings.ray.group_niceness)
         lower_priority(niceness)
         wanted = set(models)
@@ -85,6 +87,27 @@ class GroupDeployment:
 
     def __del__(self) -> None:
         self.pusher.stopped.set()
+
+
+def keep_internal_port_on_loopback() -> None:
+    """Serve starts a gRPC server in every replica for calls between deployments, bound to every
+    interface (`[::]:0`) whatever the node's address. On a node whose address is loopback (a local
+    Ray the command started for a loopback `--host`), bind it to loopback too: Serve reaches it at
+    the node's address only. Called in a replica's constructor, which Serve runs before it starts
+    that server; if Ray no longer has the function, this changes nothing."""
+    if not ipaddress.ip_address(ray.util.get_node_ip_address()).is_loopback:
+        return
+    from ray.serve._private import replica
+
+    bind = getattr(replica, "add_port_to_grpc_server", None)
+    if bind is None or getattr(bind, "keeps_loopback", False):
+        return
+
+    def bind_on_loopback(server: Any, address: str) -> Any:
+        return bind(server, "127.0.0.1:" + address.removeprefix("[::]:") if address.startswith("[::]:") else address)
+
+    bind_on_loopback.keeps_loopback = True  # type: ignore[attr-defined]
+    replica.add_port_to_grpc_server = bind_on_loopback
 
 
 def lower_priority(niceness: int) -> None:
@@ -182,6 +205,7 @@ class Ingress:
         from models_server.logs import configure
 
         configure("info")
+        keep_internal_port_on_loopback()
         timeout = settings.limits.request_timeout + 30
         clients = {name: RayGroupClient(name, handle, timeout) for name, handle in handles.items()}
         # silent this long, a replica is not live (a killed one drops out sooner: see GroupPoller)
