@@ -33,9 +33,3 @@ class ComputeLanes:
                 name = f"compute-{model_id.rsplit('/', 1)[-1][:24]}"
                 lane = self._lanes[model_id] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
             return lane
-
-    def close(self) -> None:
-        with self._lock:
-            lanes, self._lanes = list(self._lanes.values()), {}
-        for lane in lanes:
-            lane.shutdown(wait=False)
