@@ -147,6 +147,8 @@ class ClusterRuntime:
 
     def _merge(self, conditions: Mapping[str, GroupCondition]) -> _Snapshot:
         views: dict[str, SlotView] = {}
+        group_devices = {name: MergedDevices.of([report.device for report in condition.reports], self.settings)
+                         for name, condition in conditions.items()}
         for row in self.rows:
             group = self.group_of.get(row.id)
             if group is None:
@@ -156,8 +158,7 @@ class ClusterRuntime:
             condition = conditions[group]
             reports = [report.slots[row.id] for report in condition.reports if row.id in report.slots]
             if reports:
-                group_devices = MergedDevices.of([report.device for report in condition.reports], self.settings)
-                views[row.id] = merge_slot(row, reports, group_devices)
+                views[row.id] = merge_slot(row, reports, group_devices[group])
             else:
                 views[row.id] = SlotView(row, condition.state, condition.reason or f"group {group} is starting",
                                          "unloaded", 0, 0, False, None, None, None, replicas=0)
