@@ -77,13 +77,19 @@ def test_the_least_recently_used_idle_model_is_unloaded_to_make_room(tiny_root, 
     assert states(runtime) == {"a": "not_loaded", "b": "loaded", "c": "loaded"}
 
 
-def test_a_busy_model_is_never_evicted(tiny_root, public_dir):
+def two_of_three_resident(tiny_root, public_dir):
+    """a, b and c lazy, a budget for two, and a then b used: both resident, a the least recently used."""
     runtime, client = make_runtime(
         tiny_root, public_dir, linear_rows("a", "b", "c"), preload=False, max_cpu_memory=2 * LINEAR_BYTES
     )
     runtime.load_all()
     for name in ("a", "b"):
         client.post(f"/models/test/{name}", json={"text": name})
+    return runtime, client
+
+
+def test_a_busy_model_is_never_evicted(tiny_root, public_dir):
+    runtime, client = two_of_three_resident(tiny_root, public_dir)
     model_a = runtime.model("test/a")  # a is the least recently used ... and about to be busy
     worker = threading.Thread(target=lambda: client.post("/models/test/a", json={"text": "hold"}))
     worker.start()
@@ -97,12 +103,7 @@ def test_a_busy_model_is_never_evicted(tiny_root, public_dir):
 
 
 def test_a_model_that_fits_once_a_busy_one_finishes_waits_for_it_instead_of_a_503(tiny_root, public_dir):
-    runtime, client = make_runtime(
-        tiny_root, public_dir, linear_rows("a", "b", "c"), preload=False, max_cpu_memory=2 * LINEAR_BYTES
-    )
-    runtime.load_all()
-    for name in ("a", "b"):
-        client.post(f"/models/test/{name}", json={"text": name})
+    runtime, client = two_of_three_resident(tiny_root, public_dir)
     held = [runtime.model(f"test/{name}") for name in ("a", "b")]
     holders = [threading.Thread(target=lambda name=name: client.post(f"/models/test/{name}", json={"text": "hold"}))
                for name in ("a", "b")]
