@@ -13,7 +13,7 @@ import time
 
 from models_server.runtime import Runtime
 from models_server.runtime.slots import State
-from models_server.tasks.libraries import import_family, skip_gpu_only_libraries
+from models_server.tasks.libraries import defer_unused_packages, import_family, skip_gpu_only_libraries
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,9 @@ def load_tier(runtime: Runtime) -> dict[str, float]:
         if skipped:
             log.debug("not importing %s: GPU-only, and the device is the CPU", ", ".join(skipped))
         size_thread_pools()
+    deferred = defer_unused_packages()
+    if deferred:
+        log.debug("deferred until first use: %s", ", ".join(deferred))
     steps["torch_s"] = time.perf_counter() - started
     frameworks = {view.spec.framework for view in runtime.views().values() if view.state is State.LOADING}
     for framework in sorted(frameworks):

@@ -11,6 +11,10 @@ row of it loads. Two libraries import far more than we use even then:
   the compiler at import time. Triton compiles GPU kernels only: CPU builds of torch ship
   without it, and `torch.compile` on the CPU generates C++. `skip_gpu_only_libraries` makes a
   CPU server behave like that build.
+
+Others import a heavy package at module level for a path no row of ours takes (a training loss,
+a scheduler option): `defer_unused_packages` leaves those packages' `__init__` unrun until their
+first real use.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import importlib
 import importlib.util
 import sys
 import threading
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -35,18 +40,25 @@ def aux_module(name: str) -> ModuleType:
     return importlib.import_module(f"{_AUX}.{name}")
 
 
-def _package_shell(package: str) -> ModuleType:
+def _package_shell(package: str, early_names: Mapping[str, str] | None = None) -> ModuleType:
     """The package as a module whose `__init__` has not run: its submodules import as usual
     (their relative imports only need the package's `__path__`), and the first attribute that
-    is not a loaded submodule runs the real `__init__` in place, once."""
+    is not a loaded submodule runs the real `__init__` in place, once. `early_names` maps names
+    that libraries take at import time (`from package import name`) to the submodule that
+    defines them: those resolve from that submodule alone, the very object `__init__` exports."""
     spec = importlib.util.find_spec(package)
     if spec is None or spec.loader is None:
         raise ModuleNotFoundError(f"No module named {package!r}", name=package)
     module = importlib.util.module_from_spec(spec)
     initialised = threading.Lock()
     state = {"done": False}
+    early = dict(early_names or {})
 
     def __getattr__(attribute: str) -> Any:
+        if attribute in early and not state["done"]:
+            value = getattr(importlib.import_module(early[attribute]), attribute)
+            module.__dict__.setdefault(attribute, value)
+            return value
         with initialised:
             if not state["done"]:
                 state["done"] = True
@@ -71,6 +83,42 @@ def skip_gpu_only_libraries(device: str) -> list[str]:
     for name in skipped:
         sys.modules[name] = None  # type: ignore[assignment]  # the import system's "not importable"
     return skipped
+
+
+# Packages that libraries import at module level only for paths the server never takes, with
+# the names they take at import time and the submodule defining each (checked against the
+# packages' own `__init__` by tests/test_imports.py).
+DEFERRED_PACKAGES: dict[str, dict[str, str]] = {
+    # diffusers' schedulers (every ControlNet and SD pipeline imports them): `import scipy.stats`,
+    # used for `use_beta_sigmas` only. About 21 MiB beyond what the tier needs of scipy.
+    "scipy.stats": {},
+    # diffusers' LMS scheduler, imported with the others: `from scipy import integrate`, used
+    # when an LMS step runs. Its `__init__` brings scipy.optimize, .sparse and .linalg.
+    "scipy.integrate": {},
+    # transformers' DETR-family training losses, imported by every model class through
+    # modeling_utils: `from scipy.optimize import linear_sum_assignment`. About 28 MiB.
+    "scipy.optimize": {"linear_sum_assignment": "scipy.optimize._lsap"},
+}
+
+
+def defer_unused_packages() -> list[str]:
+    """Install a shell (see `_package_shell`) for each deferred package not imported yet, so
+    that importing it costs nothing until a caller really uses it. Returns the names deferred."""
+    deferred = []
+    with _lock:
+        for package, early_names in DEFERRED_PACKAGES.items():
+            if package in sys.modules:
+                continue
+            try:
+                shell = _package_shell(package, early_names)
+            except ModuleNotFoundError:  # not installed: its importers have their own fallbacks
+                continue
+            sys.modules[package] = shell
+            parent, _, child = package.rpartition(".")
+            if parent:
+                setattr(sys.modules[parent], child, shell)  # as the import system would
+            deferred.append(package)
+    return deferred
 
 
 # What importing a catalog `framework` means before its first row loads: the package the
