@@ -116,7 +116,7 @@ class RaySettings(_Strict):
     group_max_ongoing_requests: int = Field(default=256, ge=1)
     status_interval: float = Field(default=0.5, gt=0)
     deploy_timeout: float = Field(default=300.0, gt=0)  # a group with no live replica by then is failed
-    # Group processes run this much nicer than Ray started them, so the ingress and Ray's proxy
+    # Group processes run this much nicer than Ray started them, so the ingress (which serves HTTP)
     # answer /status promptly while generations take every core.
     group_niceness: int = Field(default=10, ge=0, le=19)
     dashboard: bool = False

@@ -175,6 +175,31 @@ def test_no_replica_listens_beyond_loopback(ray_served: RayServed) -> None:
     assert all((getattr(address, "ipv4_mapped", None) or address).is_loopback for address in addresses), listening
 
 
+def serve_processes(role: str) -> list[int]:
+    """Pids of this app's Serve replicas of one deployment (their command line names it)."""
+    import psutil
+
+    return [process.pid for process in psutil.process_iter(["cmdline"])
+            if f"ServeReplica:models-server:{role}" in " ".join(process.info["cmdline"] or [])]
+
+
+def listeners_on(port: int) -> list[int]:
+    import psutil
+
+    return [connection.pid for connection in psutil.net_connections("tcp")
+            if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port]
+
+
+def test_the_ingress_serves_the_port_itself_and_no_serve_proxy_runs(ray_served: RayServed) -> None:
+    import psutil
+
+    ingress = serve_processes("ingress")
+    assert len(ingress) == 1
+    assert listeners_on(ray_served.settings.port) == ingress
+    commands = [" ".join(process.info["cmdline"] or []) for process in psutil.process_iter(["cmdline"])]
+    assert not [command for command in commands if "ProxyActor" in command]
+
+
 def test_openapi_and_metrics_come_from_the_same_app(ray_served: RayServed, single) -> None:
     client, _ = single
     assert ray_served.get("/openapi.json").json() == client.get("/openapi.json", headers={"X-API-Key": KEY}).json
@@ -203,7 +228,7 @@ def test_a_body_over_the_limit_is_a_413(ray_served: RayServed) -> None:
     answer = ray_served.post("/models/canny-control", data=b"x" * (2 * 2**20),
                              headers={"Content-Type": "application/json"})
     assert answer.status_code == 413
-    assert answer.json()["error"]["type"] == "request_entity_too_large"
+    assert answer.json()["error"]["type"] == "payload_too_large"
 
 
 def test_a_group_ray_cannot_place_is_failed_with_what_it_asks_and_what_there_is(ray_served: RayServed) -> None:
@@ -262,3 +287,21 @@ def test_a_killed_replica_gives_503s_until_ray_restarts_it(ray_served: RayServed
     assert "loading" in states  # (failed too, should the restart take longer than ray.deploy_timeout)
     # while no replica runs: "group annotators lost its replica..."; once a new one runs, its models load
     assert all(not reason or reason.startswith("group annotators ") for reason in reasons), reasons
+
+
+def test_a_killed_ingress_comes_back_on_the_same_port_with_the_groups_status(ray_served: RayServed) -> None:
+    """Last in the module: Serve restarts the ingress, which takes the port again and rebuilds its
+    view from the replicas' next reports (no group restarts)."""
+    (ingress,) = serve_processes("ingress")
+    os.kill(ingress, signal.SIGKILL)
+    deadline = time.monotonic() + READY_WITHIN
+    while True:
+        assert time.monotonic() < deadline
+        try:
+            if ray_served.get("/status/canny-control").json()["state"] == "loaded":
+                break
+        except requests.RequestException:
+            pass  # refused while no ingress runs, or reset as it goes
+        time.sleep(0.2)
+    (restarted,) = serve_processes("ingress")
+    assert restarted != ingress and listeners_on(ray_served.settings.port) == [restarted]

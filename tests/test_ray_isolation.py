@@ -33,7 +33,7 @@ def test_the_single_process_server_does_not_import_ray() -> None:
 
 
 def test_planning_groups_imports_no_ray() -> None:
-    code = ("import sys; from models_server.ray_engine import grouping, cluster, worker, wsgi; "
+    code = ("import sys; from models_server.ray_engine import grouping, cluster, worker; "
             "print('ray' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})

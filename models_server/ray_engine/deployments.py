@@ -1,8 +1,10 @@
 """The Ray Serve deployments: one per group (replicas own a `GroupWorker`) and the ingress.
 
-The ingress takes every HTTP request from Ray's proxy and hands it to the project's Flask app
-(ClusterRuntime + ClusterPipeline inside): reads (GET) on their own thread pool, so `/status`
-never queues behind generations; generations on another, each thread waiting on its group.
+The ingress serves HTTP itself, with the project's guarded server (the single-process server's:
+status lane, connection caps, body limits, slow-client deadlines) over the project's Flask app
+(ClusterRuntime + ClusterPipeline inside). Serve's own HTTP proxy is not started: it would add
+a process and two hops to every request, and under load those hops, not the app, were most of
+`/status`'s time. Serve still places, starts, health-checks and restarts the ingress.
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ import asyncio
 import ipaddress
 import logging
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ray
 from ray import serve
-from starlette.requests import Request
-from starlette.responses import Response
 
 from models_server.catalog import served_rows
 from models_server.config import Settings
@@ -35,12 +36,10 @@ from models_server.ray_engine.cluster import (
 )
 from models_server.ray_engine.grouping import GroupPlan, plan_groups
 from models_server.ray_engine.worker import Failure, GroupReport, GroupWorker, ReportPusher, group_settings
-from models_server.ray_engine.wsgi import call_wsgi, environ_of
 
 log = logging.getLogger(__name__)
 APP_NAME = "models-server"
 INGRESS_NAME = "ingress"
-READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def deployment_name(group: str) -> str:
@@ -198,11 +197,13 @@ def deployment_statuses() -> dict[str, tuple[str, str, dict[str, int]]]:
 
 
 class Ingress:
-    """The HTTP side: the project's Flask app over the groups."""
+    """The HTTP side: the project's Flask app over the groups, on `host:port`, in this replica."""
 
     def __init__(self, settings: Settings, plans: list[GroupPlan], handles: dict[str, Any]) -> None:
         from models_server.app import create_app
+        from models_server.http_server import make_server
         from models_server.logs import configure
+        from models_server.server import serving_options
 
         configure("info")
         keep_internal_port_on_loopback()
@@ -211,30 +212,30 @@ class Ingress:
         # silent this long, a replica is not live (a killed one drops out sooner: see GroupPoller)
         self.board = ReportBoard(stale_after=max(3.0, 5 * settings.ray.status_interval))
         self.cluster = ClusterRuntime(settings, served_rows(settings), plans, clients, self.board)
-        self.app = create_app(settings, self.cluster.as_runtime(), pipeline=ClusterPipeline(self.cluster, settings))
+        app = create_app(settings, self.cluster.as_runtime(), pipeline=ClusterPipeline(self.cluster, settings))
         poll = GroupPoller(plans, self.board, settings.ray.deploy_timeout)
         self.poller = Poller(self.cluster, poll, settings.ray.status_interval)
         self.poller.start()
-        self.reads = ThreadPoolExecutor(max_workers=settings.status_threads, thread_name_prefix="ingress-read")
-        self.work = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="ingress-work")
-
-    async def __call__(self, request: Request) -> Response:
-        body = await request.body()
-        environ = environ_of(request.scope, body)
-        pool = self.reads if request.method in READ_METHODS else self.work
-        answer = await asyncio.get_running_loop().run_in_executor(pool, call_wsgi, self.app, environ)
-        response = Response(answer.body, status_code=answer.status)
-        # Ray's proxy adds X-Request-ID itself, with the id it handed the app in the request
-        response.raw_headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
-                                for name, value in answer.headers if name.lower() != "x-request-id"]
-        return response
+        self.server = make_server(app, settings.host, settings.port, serving_options(settings))
+        self.serving = threading.Thread(target=self.server.run, name="ingress-http", daemon=True)
+        self.serving.start()
 
     async def post_report(self, report: GroupReport) -> dict[str, int]:
         """A replica's report (every `ray.status_interval`); answers the reloads it owes."""
         return self.board.post(report)
 
+    def check_health(self) -> None:
+        """Serve restarts the ingress when this raises: an ingress that no longer serves HTTP."""
+        if not self.serving.is_alive():
+            raise RuntimeError("the ingress's HTTP server stopped")
+
     def __del__(self) -> None:
         self.poller.stopped.set()
+        server = getattr(self, "server", None)
+        if server is not None:  # the listening socket closed on the server's own loop thread
+            from waitress import wasyncore
+
+            server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(server))
 
 
 def build_app(settings: Settings, ingress_node: str) -> tuple[Any, list[GroupPlan]]:
@@ -262,8 +263,7 @@ def build_app(settings: Settings, ingress_node: str) -> tuple[Any, list[GroupPla
         name=INGRESS_NAME,
         num_replicas=1,  # the one writer of public/, on the machine that has it
         ray_actor_options={"num_cpus": 0, "resources": {ingress_node: 0.01}},
-        max_ongoing_requests=settings.ray.ingress_max_ongoing_requests,
-        max_queued_requests=settings.max_pending,  # beyond: Ray's proxy answers 503, as waitress's guard does
-        logging_config={"enable_access_log": False},  # the app logs each request itself
+        max_ongoing_requests=settings.ray.ingress_max_ongoing_requests,  # the replicas' report posts
+        logging_config={"enable_access_log": False},  # posted reports only: the app logs each request
     )(Ingress)
     return ingress.bind(settings, plans, handles), plans

@@ -1,9 +1,9 @@
 """Start (or join) Ray, deploy the ingress and the groups, and keep serving until stopped.
 
 Safe defaults: a Ray this command starts listens on loopback when the server does (Ray otherwise
-takes the machine's address), with no dashboard unless `ray.dashboard`; Serve's HTTP proxy runs on
-this node only, bound to `host:port`. Deploying never waits on groups: the ingress comes up first,
-and a group Ray cannot place shows `failed` once `ray.deploy_timeout` passes.
+takes the machine's address), with no dashboard unless `ray.dashboard`; Serve's HTTP proxy is not
+started (the ingress serves `host:port` itself, on this node). Deploying never waits on groups: the
+ingress comes up first, and a group Ray cannot place shows `failed` once `ray.deploy_timeout` passes.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def deploy(settings: Settings, address: str | None = None) -> Deployed:
     from models_server.ray_engine.deployments import APP_NAME, build_app
 
     OutputStore(settings.public_dir).remove_leftovers()
-    serve.start(http_options={"host": settings.host, "port": settings.port, "location": "HeadOnly"})
+    serve.start(proxy_location="Disabled")  # the ingress listens on host:port itself
     app, plans = build_app(settings, ingress_node=this_node_resource())
     for plan in plans:
         log.info("group %s asks for %s per replica (x%d): %s", plan.name, plan.resources(), plan.config.replicas,
@@ -94,7 +94,7 @@ def _run_app(app: Any, name: str) -> None:
     from ray import serve
 
     try:
-        serve.run(app, name=name, route_prefix="/")
+        serve.run(app, name=name, route_prefix=None)
         log.info("every group of %s is running", name)
     except Exception as exc:
         log.debug("serve.run ended without every group running: %s", exc)
