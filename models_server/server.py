@@ -63,15 +63,24 @@ class GracefulStop:
         self.stopping = threading.Event()
 
     def request(self, signum: int, frame: Any) -> None:
+        """The signal handler: returns at once, the draining goes on in a thread."""
+        if self._begin(signal.Signals(signum).name):
+            threading.Thread(target=self._drain, name="graceful-stop", daemon=True).start()
+
+    def stop(self, why: str) -> None:
+        """The same, returning once the requests in flight are done (or the grace is over)."""
+        if self._begin(why):
+            self._drain()
+
+    def _begin(self, why: str) -> bool:
         if self.stopping.is_set():
-            return
+            return False
         self.stopping.set()
-        log.info("%s: no new connections; finishing requests in flight (up to %gs)",
-                 signal.Signals(signum).name, self.grace)
+        log.info("%s: no new connections; finishing requests in flight (up to %gs)", why, self.grace)
         # The loop may be inside select() with the listening socket: closing it here would make
         # select fail (EBADF) and kill the loop, so the loop's own thread closes it.
         self.server.trigger.pull_trigger(self._stop_accepting)
-        threading.Thread(target=self._drain, name="graceful-stop", daemon=True).start()
+        return True
 
     def _stop_accepting(self) -> None:
         from waitress import wasyncore

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -48,18 +49,20 @@ class RayServed:
     settings: Settings
     session: requests.Session
     cluster: RayCluster
+    deployed: Any
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.session.get(self.url + path, timeout=30, **kwargs)
 
-    def post(self, path: str, **kwargs) -> requests.Response:
-        return self.session.post(self.url + path, timeout=60, **kwargs)
+    def post(self, path: str, timeout: float = 60, **kwargs) -> requests.Response:
+        return self.session.post(self.url + path, timeout=timeout, **kwargs)
 
 
 def ray_settings(tiny_root: Path, public_dir: Path, port: int) -> Settings:
     return tiny_settings(
         tiny_root, public_dir, tier="minimal", port=port, engine="ray",
         api_key=KEY, allowed_clients=["10.0.0.0/8"], limits={"max_body_bytes": "1MiB"},
+        shutdown_grace_seconds=10,  # also how long Serve waits for the unplaceable group's replica
         ray={
             "status_interval": 0.2,
             "deploy_timeout": 20,
@@ -91,7 +94,7 @@ def ray_served(ray_cluster: RayCluster, tiny_root: Path, public_dir: Path) -> It
     deployed = deploy(settings, ray_cluster.address)
     session = requests.Session()
     session.headers["X-API-Key"] = KEY
-    served = RayServed(f"http://127.0.0.1:{settings.port}", settings, session, ray_cluster)
+    served = RayServed(f"http://127.0.0.1:{settings.port}", settings, session, ray_cluster, deployed)
     wait_until_loaded(served, [*SD_GROUP, *ANNOTATORS, *TWINNED], READY_WITHIN)
     yield served
     deployed.shutdown()  # also ends serve.run's wait for the unplaceable group before Ray goes
@@ -305,3 +308,21 @@ def test_a_killed_ingress_comes_back_on_the_same_port_with_the_groups_status(ray
         time.sleep(0.2)
     (restarted,) = serve_processes("ingress")
     assert restarted != ingress and listeners_on(ray_served.settings.port) == [restarted]
+
+
+def test_a_generation_in_flight_is_answered_when_serve_shuts_down(ray_served: RayServed, photo_ref: str) -> None:
+    """Last in the module (it shuts the app down; the fixture's shutdown then finds it gone): the
+    ingress stops taking connections and answers the requests it has, as one process does."""
+    model = SD_GROUP[0]
+    canny = ray_served.post("/models/canny-control", json={"img_url": photo_ref}).json()["path"]
+    body = {"img_url": canny, "text": "a photo", "num_inference_steps": 30, "width": 128, "height": 128}
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(ray_served.post, f"/models/{model}", json=body, timeout=120)
+        deadline = time.monotonic() + 60
+        while "progress" not in ray_served.get(f"/status/{model}").json():
+            assert time.monotonic() < deadline and not answer.done(), "the generation never got in flight"
+            time.sleep(0.05)
+        ray_served.deployed.shutdown()
+        assert answer.result().status_code == 200, answer.result().text
+    image = ray_served.settings.public_dir / answer.result().json()["path"].lstrip("/")
+    assert image.read_bytes().startswith(b"\x89PNG")

@@ -203,7 +203,7 @@ class Ingress:
         from models_server.app import create_app
         from models_server.http_server import make_server
         from models_server.logs import configure
-        from models_server.server import serving_options
+        from models_server.server import GracefulStop, serving_options
 
         configure("info")
         keep_internal_port_on_loopback()
@@ -217,6 +217,7 @@ class Ingress:
         self.poller = Poller(self.cluster, poll, settings.ray.status_interval)
         self.poller.start()
         self.server = make_server(app, settings.host, settings.port, serving_options(settings))
+        self.stopper = GracefulStop(self.server, settings.shutdown_grace_seconds)
         self.serving = threading.Thread(target=self.server.run, name="ingress-http", daemon=True)
         self.serving.start()
 
@@ -230,12 +231,12 @@ class Ingress:
             raise RuntimeError("the ingress's HTTP server stopped")
 
     def __del__(self) -> None:
+        """Serve's graceful shutdown: no new connections, requests in flight answered (up to
+        `shutdown_grace_seconds`; the deployment's own timeout is longer), as in one process."""
+        stopper = getattr(self, "stopper", None)
+        if stopper is not None:
+            stopper.stop("the ingress is shutting down")
         self.poller.stopped.set()
-        server = getattr(self, "server", None)
-        if server is not None:  # the listening socket closed on the server's own loop thread
-            from waitress import wasyncore
-
-            server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(server))
 
 
 def build_app(settings: Settings, ingress_node: str) -> tuple[Any, list[GroupPlan]]:
@@ -255,6 +256,8 @@ def build_app(settings: Settings, ingress_node: str) -> tuple[Any, list[GroupPla
             max_ongoing_requests=settings.ray.group_max_ongoing_requests,
             health_check_period_s=5,
             health_check_timeout_s=30,
+            # finish what the ingress waits on (a replica Ray never placed waits this long too)
+            graceful_shutdown_timeout_s=settings.shutdown_grace_seconds,
             logging_config={"enable_access_log": False},  # the ingress polls every status_interval
         )(GroupDeployment)
         handles[plan.name] = deployment.bind(plan.name, settings, plan.models, group.max_gpu_memory,
@@ -264,6 +267,7 @@ def build_app(settings: Settings, ingress_node: str) -> tuple[Any, list[GroupPla
         num_replicas=1,  # the one writer of public/, on the machine that has it
         ray_actor_options={"num_cpus": 0, "resources": {ingress_node: 0.01}},
         max_ongoing_requests=settings.ray.ingress_max_ongoing_requests,  # the replicas' report posts
+        graceful_shutdown_timeout_s=settings.shutdown_grace_seconds + 5,  # the HTTP drain in __del__, then out
         logging_config={"enable_access_log": False},  # posted reports only: the app logs each request
     )(Ingress)
     return ingress.bind(settings, plans, handles), plans
