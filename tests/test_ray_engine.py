@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
@@ -27,6 +27,9 @@ from models_server.app import create_app
 from models_server.catalog import catalog_rows
 from models_server.config import Settings
 from models_server.runtime import Runtime
+
+if TYPE_CHECKING:
+    from models_server.ray_engine.engine import Deployed
 
 KEY = "ray-test-key"
 SD_GROUP = [f"lllyasviel/sd-controlnet-{name}" for name in
@@ -49,7 +52,7 @@ class RayServed:
     settings: Settings
     session: requests.Session
     cluster: RayCluster
-    deployed: Any
+    deployed: Deployed
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.session.get(self.url + path, timeout=30, **kwargs)
@@ -293,8 +296,8 @@ def test_a_killed_replica_gives_503s_until_ray_restarts_it(ray_served: RayServed
 
 
 def test_a_killed_ingress_comes_back_on_the_same_port_with_the_groups_status(ray_served: RayServed) -> None:
-    """Last in the module: Serve restarts the ingress, which takes the port again and rebuilds its
-    view from the replicas' next reports (no group restarts)."""
+    """Near the end of the module: Serve restarts the ingress, which takes the port again and
+    rebuilds its view from the replicas' next reports (no group restarts)."""
     (ingress,) = serve_processes("ingress")
     os.kill(ingress, signal.SIGKILL)
     deadline = time.monotonic() + READY_WITHIN
