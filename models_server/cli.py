@@ -87,6 +87,7 @@ def _log_level(command: argparse.ArgumentParser) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from models_server import ready
+    from models_server.http_server import check_can_listen
     from models_server.server import serve
 
     ready.install()
@@ -95,6 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
         "public_dir": args.public_dir, "device": args.device, "engine": args.engine,
     }
     settings = load_settings(args.config, flags)
+    check_can_listen(settings.host, settings.port)  # under Ray too: the ingress listens on this machine
     if settings.engine == "ray":
         from models_server.ray_engine.engine import serve_on_ray
 

@@ -43,6 +43,8 @@ from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from waitress.utilities import Error
 
+from models_server.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 # Cheap reads of in-memory state, served on the status lane (GET and HEAD only).
@@ -318,6 +320,24 @@ class GuardedServer(TcpWSGIServer):
     def shutdown_lanes(self, timeout: float = 5) -> None:
         self.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
         self.status_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Raise ConfigError at once when (host, port) cannot be listened on (another server holds
+    it, or no such address here), bound the way the server binds: rather than a traceback from
+    deep in the start-up, or, under Ray, from a replica Serve retried three times."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason} (is another server running there? "
+                          "set `port` or --port)") from None
 
 
 def make_server(application: Any, host: str, port: int, options: ServingOptions) -> GuardedServer:

@@ -185,3 +185,16 @@ def test_openmp_defaults_bound_the_spin_and_leave_a_users_choice(monkeypatch) ->
     set_openmp_defaults()
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"  # the user's
     assert (os.environ["GOMP_SPINCOUNT"], os.environ["KMP_BLOCKTIME"]) == ("30000", "1")  # never an unbounded spin
+
+
+@pytest.mark.parametrize("engine", ["single", "ray"])
+def test_a_port_already_taken_is_one_clear_line_before_anything_starts(engine: str, tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = cli("serve", "--config", "configs/tiny.yaml", "--engine", engine, "--host", "127.0.0.1",
+                     "--port", str(port), "--model-root", str(tmp_path), timeout=60)
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
