@@ -58,10 +58,19 @@ class Deployed:
     runner: threading.Thread
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Shut Serve down and let `serve.run` return before anyone shuts Ray down: Ray ends the
-        whole process (exit code 1) when a thread calls into it after `ray.shutdown()`."""
+        """Delete the app, then shut Serve down, and let `serve.run` return before anyone shuts Ray
+        down: Ray ends the whole process (exit code 1) when a thread calls into it after
+        `ray.shutdown()`. Deleting first waits up to a minute for the replicas' graceful shutdown
+        (requests in flight answered, `shutdown_grace_seconds`); `serve.shutdown` alone gives its
+        controller 30 s and then kills everything."""
         from ray import serve
 
+        from models_server.ray_engine.deployments import APP_NAME
+
+        try:
+            serve.delete(APP_NAME)
+        except Exception as exc:  # no Serve running (shut down already), or Ray gone: nothing to drain
+            log.debug("deleting the Serve app: %s", exc)
         serve.shutdown()
         self.runner.join(timeout)
 
