@@ -329,13 +329,12 @@ def check_can_listen(host: str, port: int) -> None:
     if port == 0:
         return
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]
+        family, kind, proto, address = Adjustments(host=host, port=port).listen[0]  # as make_server resolves it
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
+    except (OSError, ValueError) as exc:  # ValueError: waitress found no address for the host
+        reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(f"cannot listen on {host}:{port}: {reason} (is another server running there? "
                           "set `port` or --port)") from None
 

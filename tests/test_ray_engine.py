@@ -167,22 +167,8 @@ def test_both_replicas_of_a_group_report_and_a_reload_reaches_both(ray_served: R
     assert ray_served.get("/status/canny-control").json()["replicas"] == 1
 
 
-def test_no_replica_listens_beyond_loopback(ray_served: RayServed) -> None:
-    """Serve binds each replica's gRPC server for calls between deployments to every interface;
-    on this loopback cluster the replicas keep it on loopback (deployments.py)."""
-    import psutil
-
-    replicas = {process.pid for process in psutil.process_iter(["cmdline"])
-                if "ServeReplica:models-server" in " ".join(process.info["cmdline"] or [])}
-    listening = [connection for connection in psutil.net_connections("tcp")
-                 if connection.status == psutil.CONN_LISTEN and connection.pid in replicas]
-    assert replicas and listening
-    addresses = [ipaddress.ip_address(connection.laddr.ip) for connection in listening]
-    assert all((getattr(address, "ipv4_mapped", None) or address).is_loopback for address in addresses), listening
-
-
 def serve_processes(role: str) -> list[int]:
-    """Pids of this app's Serve replicas of one deployment (their command line names it)."""
+    """Pids of this app's Serve replicas of one deployment ("": of all), by their command line."""
     import psutil
 
     return [process.pid for process in psutil.process_iter(["cmdline"])
@@ -194,6 +180,19 @@ def listeners_on(port: int) -> list[int]:
 
     return [connection.pid for connection in psutil.net_connections("tcp")
             if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port]
+
+
+def test_no_replica_listens_beyond_loopback(ray_served: RayServed) -> None:
+    """Serve binds each replica's gRPC server for calls between deployments to every interface;
+    on this loopback cluster the replicas keep it on loopback (deployments.py)."""
+    import psutil
+
+    replicas = set(serve_processes(""))
+    listening = [connection for connection in psutil.net_connections("tcp")
+                 if connection.status == psutil.CONN_LISTEN and connection.pid in replicas]
+    assert replicas and listening
+    addresses = [ipaddress.ip_address(connection.laddr.ip) for connection in listening]
+    assert all((getattr(address, "ipv4_mapped", None) or address).is_loopback for address in addresses), listening
 
 
 def test_the_ingress_serves_the_port_itself_and_no_serve_proxy_runs(ray_served: RayServed) -> None:
