@@ -20,13 +20,13 @@ from pathlib import Path
 
 from models_server.catalog import ModelSpec, Repo
 from models_server.config import Settings
-from models_server.controller_candidates import HYBRID_FLOOR
-from models_server.download import format_size, has_weights, select_files
+from models_server.controller.candidates import HYBRID_FLOOR
 from models_server.errors import WeightsMissing
-from models_server.lfs import find_lfs_pointers
-from models_server.libraries import import_library
 from models_server.tasks.generic import GenericLoader, ModelUnfit
-from models_server.weights import WEIGHT_SUFFIXES, disk_bytes, locate_weights
+from models_server.tasks.libraries import import_library
+from models_server.weights.download import format_size, has_weights, select_files
+from models_server.weights.lfs import find_lfs_pointers
+from models_server.weights.locate import WEIGHT_SUFFIXES, disk_bytes, locate_weights
 
 # The module each catalog `framework` is imported as.
 _LIBRARIES = {

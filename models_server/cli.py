@@ -1,4 +1,4 @@
-"""The `models-server` command: serve, download, make-tiny, list."""
+"""The `models-server` command: serve, download, check, list. (`make-tiny` is the tiny_models package's.)"""
 
 from __future__ import annotations
 
@@ -53,14 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     _log_level(fetch)
     fetch.set_defaults(run=_download)
 
-    tiny = commands.add_parser("make-tiny", help="write tiny random-weight models for every catalog entry")
-    tiny.add_argument("--out", type=Path, required=True, help="folder to write <org>/<name>/ into")
-    tiny.add_argument("--force", action="store_true", help="rebuild repos that are already complete")
-    tiny.add_argument("--scale", choices=("tiny", "real"), default="tiny",
-                      help="tiny: miniatures of every repo (seconds); real: the minimal tier's repos at their "
-                           "real published size and file names, random values (~13 GB, minutes)")
-    tiny.set_defaults(run=_make_tiny)
-
     check = commands.add_parser("check", help="check a tier's model folders (and, with --load, loading) before serving")
     check.add_argument("--config", type=Path, help="YAML config file (configs/default.yaml, configs/tiny.yaml)")
     check.add_argument("--tier", choices=TIERS, help="which tier to check (default: the config's)")
@@ -86,9 +78,9 @@ def _log_level(command: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from models_server import ready
-    from models_server.http_server import check_can_listen
-    from models_server.server import serve
+    from models_server.engines.local import serve
+    from models_server.http.server import check_can_listen
+    from models_server.logs import ready
 
     ready.install()
     flags = {
@@ -98,7 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, flags)
     check_can_listen(settings.host, settings.port)  # under Ray too: the ingress listens on this machine
     if settings.engine == "ray":
-        from models_server.ray_engine.engine import serve_on_ray
+        from models_server.engines.ray.engine import serve_on_ray
 
         serve_on_ray(settings, args.ray_address or settings.ray.address)
         return 0
@@ -108,7 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _download(args: argparse.Namespace) -> int:
     from models_server.catalog import served_rows, unique_repos
-    from models_server.download import choose_repos, download
+    from models_server.weights.download import choose_repos, download
 
     settings = load_settings(args.config, {"tier": args.tier, "model_root": args.model_root})
     rows = served_rows(settings)
@@ -123,21 +115,6 @@ def _download(args: argparse.Namespace) -> int:
         repos = unique_repos(wanted)
     failed = download(repos, settings.model_root, dry_run=args.dry_run, prefer_fp16=not args.no_fp16)
     return 1 if failed else 0
-
-
-def _make_tiny(args: argparse.Namespace) -> int:
-    import time
-
-    from models_server.catalog import catalog_rows, unique_repos
-    from models_server.tiny import make_tiny
-    from models_server.tiny.registry import REAL_SIZE_BUILDERS, TINY_BUILDERS
-
-    started = time.perf_counter()
-    builders = REAL_SIZE_BUILDERS if args.scale == "real" else TINY_BUILDERS
-    repos = [repo for repo in unique_repos(catalog_rows()) if repo.family in builders]
-    written = make_tiny(args.out, repos, force=args.force, builders=builders)
-    print(f"built {len(written)} {args.scale}-size repos into {args.out} in {time.perf_counter() - started:.1f}s")
-    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -156,7 +133,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.log_level != "debug":
         logging.getLogger("models_server.runtime").setLevel(logging.CRITICAL)
     started = time.perf_counter()
-    from models_server.controller_candidates import CANDIDATES
+    from models_server.controller.candidates import CANDIDATES
 
     results = check_models(rows, settings, load=args.load, progress=_progress_printer(sys.stderr))
     for line in report(results, Target.of(settings), time.perf_counter() - started, candidates=CANDIDATES):
@@ -185,7 +162,7 @@ def _list(args: argparse.Namespace) -> int:
 
     served = catalog_rows() if args.config is None else served_rows(load_settings(args.config))
     if args.coverage:
-        from models_server.coverage import coverage, coverage_table
+        from models_server.controller.coverage import coverage, coverage_table
 
         print(coverage_table(coverage(served, args.tier)))
         return 0

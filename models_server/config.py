@@ -105,7 +105,7 @@ class RayGroup(_Strict):
 
 
 class RaySettings(_Strict):
-    """The `ray:` section, read by `--engine ray` only (models_server/ray_engine/)."""
+    """The `ray:` section, read by `--engine ray` only (models_server/engines/ray/)."""
 
     address: str | None = None  # None: start a local Ray; "auto" or host:port: join that cluster
     groups: dict[str, RayGroup] = {}  # empty: derived from the catalog (ray_engine/grouping.py)
@@ -167,7 +167,7 @@ class Settings(_Strict):
     idle_timeout: int = Field(default=60, ge=1)
     limits: Limits = Limits()
     models: dict[str, ModelOverride] = {}
-    engine: Literal["single", "ray"] = "single"  # ray: serve on Ray Serve (models_server/ray_engine/)
+    engine: Literal["single", "ray"] = "single"  # ray: serve on Ray Serve (models_server/engines/ray/)
     ray: RaySettings = RaySettings()
 
     @field_validator("device")

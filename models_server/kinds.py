@@ -2,7 +2,7 @@
 handler reads, its JSON Schema, a sample value for warm-ups, and the part name the Inference
 API uses for it.
 
-Adding a kind is one entry in `KINDS`; tests/test_kinds.py fails if a kind lacks any part.
+Adding a kind is one entry in `KINDS`; tests/unit/test_kinds.py fails if a kind lacks any part.
 """
 
 from __future__ import annotations

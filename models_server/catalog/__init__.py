@@ -8,60 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from models_server.config import TIERS, Tier
-from models_server.tasks.base import Task
-from models_server.tasks.loading import Loader
+from models_server.catalog.rows import ModelSpec, Repo
+
+__all__ = ["ModelSpec", "Repo", "build_catalog", "catalog_rows", "served_rows", "unique_repos"]
 
 if TYPE_CHECKING:
     from models_server.config import Settings
 
 
-@dataclass(frozen=True)
-class Repo:
-    """A weights repository as the Hub names it, and the architecture family its files belong to.
-
-    `family` names how the files are laid out and built (`tiny.registry` maps it to the builder
-    of a random-weight miniature); `aliases` are other Hub names for the same weights (a repo that moved);
-    `files` are glob patterns of the only files the loaders read, for repos where the general
-    download rules would fetch far too much (e.g. lllyasviel/Annotators); empty means "by the rules";
-    `repo_type` is "dataset" for the speaker-embedding repo.
-    """
-
-    name: str
-    family: str
-    aliases: tuple[str, ...] = ()
-    files: tuple[str, ...] = ()
-    repo_type: str = "model"  # or "dataset", as the Hub names them
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return (self.name, *self.aliases)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One served model id. `weights[i]` is resolved to a folder for `loader(ctx)`.
-
-    `preload=False` makes a rare or heavy model lazy by default (it still answers `loaded: true`
-    and loads on its first request); the config can say otherwise per model. `fp16_bytes` is the
-    real weights' size in half precision, for planning memory budgets before anything is downloaded.
-    """
-
-    id: str
-    task: Task
-    tier: Tier
-    weights: tuple[Repo, ...]
-    loader: Loader
-    framework: str = "transformers"
-    aliases: tuple[str, ...] = ()
-    preload: bool = True
-    fp16_bytes: int | None = None
-
-    def in_tier(self, tier: Tier) -> bool:
-        return TIERS.index(self.tier) <= TIERS.index(tier)
 
 
 def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
@@ -77,20 +33,11 @@ def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
 
 def catalog_rows() -> list[ModelSpec]:
     """All rows, minimal tier first."""
-    from models_server.catalog import (
-        audio_coverage,
-        diffusion_coverage,
-        full,
-        minimal,
-        standard,
-        tabular,
-        text_coverage,
-        vision_coverage,
-    )
+    from models_server.catalog import audio, full, generation, minimal, standard, tabular, text, vision
     from models_server.catalog.sizes import FP16_BYTES
 
-    rows = [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text_coverage.MODELS, *vision_coverage.MODELS,
-            *diffusion_coverage.MODELS, *tabular.MODELS, *audio_coverage.MODELS]
+    rows = [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text.MODELS, *vision.MODELS,
+            *generation.MODELS, *tabular.MODELS, *audio.MODELS]
     return [row if row.fp16_bytes is not None or row.id not in FP16_BYTES
             else dataclasses.replace(row, fp16_bytes=FP16_BYTES[row.id]) for row in rows]
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from models_server.catalog import ModelSpec, Repo
+from models_server.catalog.rows import ModelSpec, Repo
 from models_server.errors import ConfigError
 from models_server.tasks.generic import GENERIC_TASKS, GenericLoader
 

@@ -7,8 +7,8 @@ and the new name is served as an alias id.
 
 from __future__ import annotations
 
-from models_server.catalog import ModelSpec, Repo
 from models_server.catalog.minimal import SD15
+from models_server.catalog.rows import ModelSpec, Repo
 from models_server.tasks import audio_classification as audio_cls
 from models_server.tasks import speech_synthesis, text, text_generation, text_to_image, video
 

@@ -6,7 +6,7 @@ once and every pipeline references it.
 
 from __future__ import annotations
 
-from models_server.catalog import ModelSpec, Repo
+from models_server.catalog.rows import ModelSpec, Repo
 from models_server.tasks import annotators, controlnet
 
 SD15 = Repo(

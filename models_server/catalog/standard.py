@@ -3,8 +3,8 @@ classification, served with the model ids the controller's model list uses."""
 
 from __future__ import annotations
 
-from models_server.catalog import ModelSpec, Repo
 from models_server.catalog.minimal import DPT_HYBRID
+from models_server.catalog.rows import ModelSpec, Repo
 from models_server.tasks import document_qa, speech, vision, vision_text
 
 _ROWS = (

@@ -8,8 +8,8 @@ Console models (TensorFlow.js networks no Python library serves as table classif
 
 from __future__ import annotations
 
-from models_server.catalog import ModelSpec, Repo
-from models_server.catalog.diffusion_coverage import SAVED_MODEL_FILES
+from models_server.catalog.generation import SAVED_MODEL_FILES
+from models_server.catalog.rows import ModelSpec, Repo
 from models_server.tasks import tabular
 
 JOBLIB_FILES = ("config.json", "*.joblib")

@@ -15,7 +15,8 @@ from typing import Any
 from models_server.errors import BadInput, ServerError
 from models_server.media.outputs import OutputStore
 from models_server.pipeline.fields import FieldDecoder
-from models_server.pipeline.protocols import JSON, PROTOCOLS, Call, Encoded, RawRequest, RequestProtocol
+from models_server.protocols import PROTOCOLS
+from models_server.protocols.base import JSON, Call, Encoded, RawRequest, RequestProtocol
 from models_server.runtime import Runtime
 from models_server.tasks.base import Task
 

@@ -10,14 +10,14 @@ from models_server.catalog import ModelSpec
 from models_server.catalog.sizes import SHARED_REPO_BYTES
 from models_server.config import Settings
 from models_server.errors import Busy, WeightsMissing
-from models_server.lfs import lfs_pointer_reason
 from models_server.runtime import memory
 from models_server.runtime.devices import DeviceChoice
 from models_server.runtime.residency import Residency
 from models_server.runtime.slots import SlotTable
 from models_server.runtime.warmup import sample_request
 from models_server.tasks.loading import LoadContext
-from models_server.weights import disk_bytes, weight_dirs
+from models_server.weights.lfs import lfs_pointer_reason
+from models_server.weights.locate import disk_bytes, weight_dirs
 
 log = logging.getLogger(__name__)
 

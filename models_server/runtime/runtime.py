@@ -22,7 +22,7 @@ from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
 from models_server.tasks.generic import GenericLoader
 from models_server.tasks.loading import SharedComponents
-from models_server.weights import weight_dirs
+from models_server.weights.locate import weight_dirs
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Importing only the parts of a library family that the configured rows use.
+"""Importing third-party libraries the way our process needs them: only the parts the rows use,
+and with what a library needs around its import.
 
 Task modules import their libraries inside their loaders, so a family is imported only when a
 row of it loads. Two libraries import far more than we use even then:
@@ -15,6 +16,13 @@ row of it loads. Two libraries import far more than we use even then:
 Others import a heavy package at module level for a path no row of ours takes (a training loss,
 a scheduler option): `defer_unused_packages` leaves those packages' `__init__` unrun until their
 first real use.
+
+`import_library` runs a library's own before- and after-import steps. TensorFlow needs triton
+imported first: once TensorFlow is loaded, importing triton (diffusers and torch's compiler pull
+it in) segfaults the process, while the other order is fine (a CPU server makes triton
+unimportable instead). `import speechbrain` leaves lazy proxy modules in sys.modules that raise
+ImportError on any attribute read, and every path that imports it (the loaders, the tiny
+builders, `models-server check`) must leave the process as usable as before.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import importlib
 import importlib.util
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -87,7 +95,7 @@ def skip_gpu_only_libraries(device: str) -> list[str]:
 
 # Packages that libraries import at module level only for paths the server never takes, with
 # the names they take at import time and the submodule defining each (checked against the
-# packages' own `__init__` by tests/test_imports.py).
+# packages' own `__init__` by tests/e2e/test_imports.py).
 DEFERRED_PACKAGES: dict[str, dict[str, str]] = {
     # diffusers' schedulers (every ControlNet and SD pipeline imports them): `import scipy.stats`,
     # used for `use_beta_sigmas` only. About 21 MiB beyond what the tier needs of scipy.
@@ -146,3 +154,59 @@ def import_family(framework: str) -> None:
         aux_module(module.removeprefix(f"{_AUX}."))
     else:
         importlib.import_module(module)
+
+
+def quiet_speechbrain_lazy_modules() -> None:
+    """Make speechbrain's lazy modules answer `__file__` and failed dunder lookups as modules do.
+
+    `import speechbrain` puts lazy proxies in sys.modules (deprecated redirects, the optional k2,
+    spacy, flair and huggingface integrations). Reading any attribute imports the target: for
+    `getattr(module, "__file__", None)`, which tools that scan sys.modules use (hypothesis does),
+    that meant importing every integration (~40 s on a cold install) and, when its dependency is
+    missing, an ImportError that crashed the scan. Now a proxy not yet loaded has no `__file__`
+    (AttributeError, nothing imported), and any other dunder whose import fails is the
+    AttributeError Python's getattr protocol expects; every other lookup behaves as before.
+    Idempotent.
+    """
+    from speechbrain.utils.importutils import LazyModule
+
+    original = LazyModule.__getattr__
+    if getattr(original, "answers_dunders", False):
+        return
+
+    def __getattr__(self: Any, attr: str) -> Any:
+        if attr == "__file__" and self.lazy_module is None:
+            raise AttributeError(attr)
+        try:
+            return original(self, attr)
+        except ImportError:
+            if attr.startswith("__") and attr.endswith("__"):
+                raise AttributeError(attr) from None
+            raise
+
+    __getattr__.answers_dunders = True  # type: ignore[attr-defined]
+    LazyModule.__getattr__ = __getattr__
+
+
+def import_triton_if_installed() -> None:
+    if importlib.util.find_spec("triton") is not None:  # None too when made unimportable
+        importlib.import_module("triton")
+
+
+# library module name -> what to run before it is imported, and once it is imported
+BEFORE_IMPORT: dict[str, Callable[[], None]] = {
+    "tensorflow": import_triton_if_installed, "keras": import_triton_if_installed,
+}
+AFTER_IMPORT: dict[str, Callable[[], None]] = {"speechbrain": quiet_speechbrain_lazy_modules}
+
+
+def import_library(name: str) -> ModuleType:
+    """`importlib.import_module(name)`, with the library's before- and after-import steps."""
+    prepare = BEFORE_IMPORT.get(name.split(".")[0])
+    if prepare is not None:
+        prepare()
+    module = importlib.import_module(name)
+    settle = AFTER_IMPORT.get(name.split(".")[0])
+    if settle is not None:
+        settle()
+    return module

@@ -19,10 +19,10 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import WeightsMissing
-from models_server.libraries import import_library
 from models_server.media import Audio
 from models_server.tasks.audio_outputs import audio_answer, clipped
 from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.libraries import import_library
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext

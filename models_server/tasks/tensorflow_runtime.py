@@ -7,7 +7,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from models_server.libraries import import_library
+from models_server.tasks.libraries import import_library
 
 
 def import_tensorflow() -> ModuleType:

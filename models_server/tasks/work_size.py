@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # The largest image, in pixels, any stage of an image model works at: 1024x1024. A 16:9 photo at
 # the detectors' 512 short side is 896x512 (0.46 MP), a 4:1 panorama 2048x512 (1 MP), so real
 # photos are not affected; the detectors cost at most ~0.85 KiB per working pixel (OpenPose, the
-# largest), so ~1 GiB and a few seconds of CPU at this size (see scripts/bench_availability.py).
+# largest), so ~1 GiB and a few seconds of CPU at this size (see benchmarks/availability.py).
 MAX_WORK_PIXELS = 1024 * 1024
 
 # controlnet_aux rounds both sides to multiples of this; below it a side would round to nothing.

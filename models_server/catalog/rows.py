@@ -1,0 +1,54 @@
+"""A catalog row: a served model id, its task, tier, weight repositories and loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models_server.config import TIERS, Tier
+from models_server.tasks.base import Task
+from models_server.tasks.loading import Loader
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A weights repository as the Hub names it, and the architecture family its files belong to.
+
+    `family` names how the files are laid out and built (`tiny.registry` maps it to the builder
+    of a random-weight miniature); `aliases` are other Hub names for the same weights (a repo that moved);
+    `files` are glob patterns of the only files the loaders read, for repos where the general
+    download rules would fetch far too much (e.g. lllyasviel/Annotators); empty means "by the rules";
+    `repo_type` is "dataset" for the speaker-embedding repo.
+    """
+
+    name: str
+    family: str
+    aliases: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    repo_type: str = "model"  # or "dataset", as the Hub names them
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One served model id. `weights[i]` is resolved to a folder for `loader(ctx)`.
+
+    `preload=False` makes a rare or heavy model lazy by default (it still answers `loaded: true`
+    and loads on its first request); the config can say otherwise per model. `fp16_bytes` is the
+    real weights' size in half precision, for planning memory budgets before anything is downloaded.
+    """
+
+    id: str
+    task: Task
+    tier: Tier
+    weights: tuple[Repo, ...]
+    loader: Loader
+    framework: str = "transformers"
+    aliases: tuple[str, ...] = ()
+    preload: bool = True
+    fp16_bytes: int | None = None
+
+    def in_tier(self, tier: Tier) -> bool:
+        return TIERS.index(self.tier) <= TIERS.index(tier)

@@ -1,0 +1,304 @@
+"""The ingress's half, without Ray: a runtime façade over the groups, and a pipeline that ships.
+
+`ClusterRuntime` answers what the Flask app, metrics and the status page ask a runtime (`views`,
+`view`, `resolve`, `devices`, `resident_bytes`, `reload`) from a merged view of the replicas'
+reports, which a poller replaces as a whole every `ray.status_interval`: reading it never waits
+on a replica. A model whose group has no live replica is `loading` (starting, restarting) or
+`failed` with the reason (Ray's, or the resources its group asks for and the cluster's).
+
+`ClusterPipeline` is the same `RequestPipeline` with its middle sent away: the ingress decodes
+the protocol, reads the resources the request names (public/ is here), sends request and bytes to
+the group, and delivers the encoded answer — writing public/ is done here only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from models_server.catalog import ModelSpec, build_catalog
+from models_server.config import Settings
+from models_server.engines.ray.board import ReportBoard
+from models_server.engines.ray.grouping import GroupPlan
+from models_server.engines.ray.worker import DeviceReport, Failure, GroupReport, SlotReport
+from models_server.errors import NotFound, NotReady, ServerError
+from models_server.kinds import KINDS
+from models_server.media.outputs import OutputStore
+from models_server.media.resources import ResourceReader
+from models_server.pipeline.fields import FieldDecoder
+from models_server.pipeline.request import Reply, RequestPipeline
+from models_server.protocols.base import Encoded, RawRequest
+from models_server.runtime import Runtime, SlotView, State
+from models_server.tasks.base import Task
+
+log = logging.getLogger(__name__)
+
+
+class GroupClient(Protocol):
+    """How the ingress reaches one group's replicas (the Ray layer implements it)."""
+
+    def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure: ...
+
+
+@dataclass(frozen=True)
+class GroupCondition:
+    """A group as the poller last saw it: its live replicas' reports, else why none is live."""
+
+    reports: tuple[GroupReport, ...] = ()
+    state: State = State.LOADING
+    reason: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return bool(self.reports)
+
+
+def condition_without_replica(plan: GroupPlan, without_for: float, deadline: float, ray_status: str | None,
+                              ray_message: str | None, cluster_total: Mapping[str, float],
+                              cluster_free: Mapping[str, float], was_live: bool = False) -> GroupCondition:
+    """Why a group has no live replica, as a model's state: failed when Ray gave up on it, or when
+    it has had none for `deadline` s (since the deploy, or since it lost its last one), naming what
+    it asks for and what the cluster has; else loading (starting, or Ray is restarting it)."""
+    said = f" (Ray: {ray_status}{': ' + ray_message if ray_message else ''})" if ray_status else ""
+    if ray_status in ("DEPLOY_FAILED", "UNHEALTHY"):
+        return GroupCondition((), State.FAILED, f"group {plan.name} has no live replica{said}")
+    if without_for > deadline:
+        asked = _resources_text(plan.resources())
+        missing = [name for name, amount in plan.resources().items() if amount > cluster_total.get(name, 0.0)]
+        lacking = f"; the cluster has no {', '.join(missing)} at all" if missing else ""
+        return GroupCondition((), State.FAILED, (
+            f"group {plan.name} got no running replica within ray.deploy_timeout ({deadline:g}s): "
+            f"each replica asks for {asked}; the cluster has {_resources_text(cluster_total)} in total, "
+            f"{_resources_text(cluster_free)} free{lacking}{said}"))
+    if was_live:
+        return GroupCondition((), State.LOADING, f"group {plan.name} lost its replica; Ray is starting another{said}")
+    return GroupCondition((), State.LOADING, f"group {plan.name} is starting{said}")
+
+
+def _resources_text(resources: Mapping[str, float]) -> str:
+    shown = {name: amount for name, amount in resources.items()
+             if not name.startswith("node:") and name not in ("memory", "object_store_memory")}
+    return "{" + ", ".join(f"{name}: {amount:g}" for name, amount in sorted(shown.items())) + "}"
+
+
+_STATE_RANK = {State.LOADED: 0, State.NOT_LOADED: 1, State.LOADING: 2, State.FAILED: 3, State.DISABLED: 4}
+
+
+def merge_slot(spec: ModelSpec, reports: Iterable[SlotReport], devices: MergedDevices | None = None) -> SlotView:
+    """One model over its group's replicas: the best state any has, queues summed."""
+    reports = list(reports)
+    best = min(reports, key=lambda report: _STATE_RANK[State(report.state)])
+    progress = next((report.progress for report in reports if report.progress is not None), None)
+    used = [report.last_used for report in reports if report.last_used is not None]
+    return SlotView(spec, State(best.state), best.reason, best.placement, best.bytes,
+                    sum(report.queue for report in reports), any(report.running for report in reports),
+                    max(used) if used else None, best.load_seconds, progress, replicas=len(reports), devices=devices)
+
+
+@dataclass(frozen=True)
+class MergedDevices:
+    """What `status_body` reads of a runtime's devices; over groups on different devices, the
+    list of them (a model's own group may be on any of them)."""
+
+    device: str
+    kind: str
+    dtype_name: str
+
+    @classmethod
+    def of(cls, reports: list[DeviceReport], fallback: Settings) -> MergedDevices:
+        if not reports:
+            return cls(fallback.device, "gpu" if fallback.device.startswith("cuda") else "cpu", fallback.dtype)
+
+        def joined(values: Iterable[str]) -> str:
+            return ",".join(dict.fromkeys(values))
+
+        kinds = [report.kind for report in reports]
+        return cls(joined(report.device for report in reports), "gpu" if "gpu" in kinds else "cpu",
+                   joined(report.dtype_name for report in reports))
+
+
+class ClusterRuntime:
+    """The runtime the ingress's Flask app reads: every field from the last merged snapshot."""
+
+    def __init__(self, settings: Settings, rows: list[ModelSpec], plans: list[GroupPlan],
+                 clients: Mapping[str, GroupClient], board: ReportBoard) -> None:
+        self.settings = settings
+        self.rows = rows
+        self.catalog = build_catalog(rows)
+        self.plans = {plan.name: plan for plan in plans}
+        self.group_of = {model_id: plan.name for plan in plans for model_id in plan.models}
+        self.clients = clients
+        self.board = board
+        self.conditions: dict[str, GroupCondition] = {name: GroupCondition() for name in self.plans}
+        self._snapshot = self._merge(self.conditions)
+        self._lock = threading.Lock()  # writers only (poller, reload); readers take the snapshot as is
+
+    # -- the snapshot ----------------------------------------------------------------------
+
+    def update(self, conditions: Mapping[str, GroupCondition]) -> None:
+        """Replace the groups' conditions (the poller); readers see the old snapshot or the new one."""
+        with self._lock:
+            self.conditions = {**self.conditions, **conditions}
+            self._snapshot = self._merge(self.conditions)
+
+    def _merge(self, conditions: Mapping[str, GroupCondition]) -> _Snapshot:
+        views: dict[str, SlotView] = {}
+        group_devices = {name: MergedDevices.of([report.device for report in condition.reports], self.settings)
+                         for name, condition in conditions.items()}
+        for row in self.rows:
+            group = self.group_of.get(row.id)
+            if group is None:
+                views[row.id] = SlotView(row, State.DISABLED, self._unserved_reason(row), "unloaded", 0, 0, False,
+                                         None, None, None)
+                continue
+            condition = conditions[group]
+            reports = [report.slots[row.id] for report in condition.reports if row.id in report.slots]
+            if reports:
+                views[row.id] = merge_slot(row, reports, group_devices[group])
+            else:
+                views[row.id] = SlotView(row, condition.state, condition.reason or f"group {group} is starting",
+                                         "unloaded", 0, 0, False, None, None, None, replicas=0)
+        resident: dict[str, int] = {}
+        devices = []
+        for condition in conditions.values():
+            for report in condition.reports:
+                devices.append(report.device)
+                for placement, size in report.resident.items():
+                    resident[placement] = resident.get(placement, 0) + size
+        return _Snapshot(views, resident, MergedDevices.of(devices, self.settings))
+
+    def _unserved_reason(self, row: ModelSpec) -> str:
+        if not row.in_tier(self.settings.tier):
+            return f"in tier {row.tier}; this server runs tier {self.settings.tier}"
+        return "disabled in the config"
+
+    # -- what the app reads ----------------------------------------------------------------
+
+    def resolve(self, model_id: str) -> str:
+        spec = self.catalog.get(model_id)
+        if spec is None:
+            raise NotFound(f"model {model_id!r} is not served here; GET /status lists the models")
+        return spec.id
+
+    def view(self, model_id: str) -> SlotView:
+        return self._snapshot.views[self.resolve(model_id)]
+
+    def views(self) -> dict[str, SlotView]:
+        return dict(self._snapshot.views)
+
+    def resident_bytes(self) -> dict[str, int]:
+        return dict(self._snapshot.resident)
+
+    @property
+    def devices(self) -> MergedDevices:
+        return self._snapshot.devices
+
+    @property
+    def device(self) -> str:
+        return self._snapshot.devices.device
+
+    def reload(self, model_id: str) -> SlotView:
+        """Reload on every live replica of the model's group; the first refusal is the answer."""
+        model_id = self.resolve(model_id)
+        view = self.view(model_id)
+        group = self.group_of.get(model_id)
+        if group is None:
+            raise NotReady(f"model {model_id} is disabled: {view.reason}", state=view.state.value)
+        self.refuse_unless_live(model_id)
+        reports = self.board.reload(group, model_id, self.settings.limits.request_timeout)
+        for report in reports:
+            outcome = report.reloads.get(model_id)
+            if outcome is not None and outcome.failure is not None:
+                raise outcome.failure.error
+        slots = [report.slots[model_id] for report in reports]
+        failed = [slot for slot in slots if slot.state == State.FAILED.value]
+        devices = MergedDevices.of([report.device for report in reports], self.settings)
+        return merge_slot(self.catalog[model_id], failed or slots, devices)  # a replica it failed on shows
+
+    def refuse_unless_live(self, model_id: str) -> None:
+        """NotReady at once when the model's group has no live replica, or the model cannot serve."""
+        view = self.view(model_id)
+        if not view.servable:
+            detail = f": {view.reason}" if view.reason else ""
+            raise NotReady(f"model {model_id} is {view.state.value}{detail}", state=view.state.value)
+
+    def as_runtime(self) -> Runtime:
+        """For the Flask app, which types its runtime as `Runtime`: this answers everything it reads."""
+        return cast(Runtime, self)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    views: dict[str, SlotView]
+    resident: dict[str, int]
+    devices: MergedDevices
+
+
+class ClusterPipeline(RequestPipeline):
+    """Decode the protocol and read resources here, run in the model's group, deliver here."""
+
+    def __init__(self, cluster: ClusterRuntime, settings: Settings) -> None:
+        self.reader = ResourceReader(settings.public_dir, settings.limits, allow_private=settings.allow_private_urls)
+        super().__init__(cluster.as_runtime(), FieldDecoder(self.reader, settings.limits),
+                         OutputStore(settings.public_dir))
+        self.cluster = cluster
+
+    def handle(self, request: RawRequest) -> Reply:
+        model_id = self.cluster.resolve(request.model_id)
+        self.cluster.refuse_unless_live(model_id)  # before any fetch, as admission is in one process
+        task = self.cluster.catalog[model_id].task
+        call = self.decode(task, request)
+        resources = self.ship(task, call.body)
+        outcome = self.cluster.clients[self.cluster.group_of[model_id]].answer(request, resources)
+        if isinstance(outcome, Failure):
+            raise outcome.error
+        return self.deliver(outcome)
+
+    def ship(self, task: Task, body: dict[str, Any]) -> dict[str, bytes]:
+        """The bytes of every resource the request names, by reference (bytes a raw body carries
+        travel in the body). A reference that cannot be read is refused here, as it would be there."""
+        resources: dict[str, bytes] = {}
+        for field in (*task.inputs, *task.params):
+            if KINDS[field.kind].api_part is None:
+                continue
+            raw = next((body[name] for name in (field.name, *field.aliases) if body.get(name) is not None), None)
+            if raw is None or isinstance(raw, bytes):
+                continue
+            data = self.reader.read(raw, field.name)
+            if isinstance(raw, str):
+                resources[raw] = data
+        return resources
+
+
+class Poller:
+    """Every `interval` s: ask `poll()` for the groups' conditions and hand them to the cluster."""
+
+    def __init__(self, cluster: ClusterRuntime, poll: Callable[[], Mapping[str, GroupCondition]],
+                 interval: float) -> None:
+        self.cluster = cluster
+        self.poll = poll
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ray-status-poller", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped.is_set():
+            started = time.monotonic()
+            try:
+                self.cluster.update(self.poll())
+            except Exception:  # a poll that failed leaves the last snapshot; the next one may succeed
+                log.exception("polling the groups failed")
+            self.stopped.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+
+def error_for(exc: BaseException, group: str) -> ServerError:
+    """A Ray failure reaching a group, as the 503 a client can retry."""
+    return NotReady(f"group {group} has no live replica right now ({type(exc).__name__}); retry shortly",
+                    headers={"Retry-After": "5"}, state="loading")

@@ -1,0 +1,125 @@
+"""The Flask app: routes of the controller's contract, and one mapping of errors to JSON.
+
+Routes are thin: they hand the request's bytes to the request pipeline (which knows no Flask)
+and send back its reply. `/running` and `/status` read in-memory snapshots and never wait.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from models_server.config import Settings
+from models_server.errors import NotFound, ServerError
+from models_server.http.access import install_access_control
+from models_server.http.observability import install_observability
+from models_server.http.openapi import install_openapi
+from models_server.http.playground import install_playground
+from models_server.http.status_body import all_statuses, model_status
+from models_server.http.status_page import install_status_page
+from models_server.media.outputs import OutputStore
+from models_server.media.resources import ResourceReader
+from models_server.pipeline.fields import FieldDecoder
+from models_server.pipeline.request import Reply, RequestPipeline, error_reply
+from models_server.protocols.base import RawRequest
+from models_server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+EXTENSION = "models_server"
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the routes use, kept in `app.extensions` rather than in globals."""
+
+    settings: Settings
+    runtime: Runtime
+    pipeline: RequestPipeline
+
+
+def services() -> Services:
+    return current_app.extensions[EXTENSION]
+
+
+routes = Blueprint("models", __name__)
+
+
+@routes.get("/running")
+def running():
+    return jsonify(running=True)
+
+
+@routes.get("/status")
+def status_all():
+    runtime = services().runtime
+    return jsonify(tier=runtime.settings.tier, device=runtime.device, models=all_statuses(runtime))
+
+
+@routes.get("/status/<path:model_id>")
+def status(model_id: str):
+    runtime = services().runtime
+    try:
+        view = runtime.view(model_id)
+    except NotFound as exc:
+        return jsonify(loaded=False, **exc.body()), exc.status
+    return jsonify(model_status(view, runtime))
+
+
+@routes.post("/models/<path:model_id>")
+def run_model(model_id: str):
+    raw = RawRequest(model_id, request.mimetype, request.get_data(), dict(request.headers))
+    return _response(services().pipeline.handle(raw))
+
+
+@routes.post("/admin/reload/<path:model_id>")
+def reload_model(model_id: str):
+    """Load a model again, e.g. after its weights were fixed; answers with its new status."""
+    runtime = services().runtime
+    return jsonify(model_status(runtime.reload(model_id), runtime))
+
+
+def _response(reply: Reply):
+    return current_app.response_class(reply.content, status=reply.status, headers=dict(reply.headers),
+                                      mimetype=reply.mimetype)
+
+
+def _server_error(exc: ServerError):
+    if exc.status >= 500:
+        log.warning("%s %s -> %d: %s", request.method, request.path, exc.status, exc.message)
+    return _response(error_reply(exc))
+
+
+def _http_error(exc: HTTPException):
+    body: dict[str, Any] = {"error": {"message": exc.description, "type": exc.name.lower().replace(" ", "_")}}
+    return jsonify(body), exc.code
+
+
+def _unexpected_error(exc: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    # the exception's text may hold paths of this machine: it goes to the log, not to the caller
+    return jsonify({"error": {"message": f"internal error ({type(exc).__name__}); see the server log"}}), 500
+
+
+def create_app(settings: Settings, runtime: Runtime, pipeline: RequestPipeline | None = None) -> Flask:
+    """`pipeline`: another engine's (the Ray ingress runs models elsewhere); default: run them here."""
+    app = Flask("models_server")
+    app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's setting
+    if pipeline is None:
+        reader = ResourceReader(settings.public_dir, settings.limits, allow_private=settings.allow_private_urls)
+        pipeline = RequestPipeline(runtime, FieldDecoder(reader, settings.limits), OutputStore(settings.public_dir))
+    app.extensions[EXTENSION] = Services(settings=settings, runtime=runtime, pipeline=pipeline)
+    app.register_blueprint(routes)
+    app.register_error_handler(ServerError, _server_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    install_observability(app, runtime)  # first: refused requests still get an id and are counted
+    install_status_page(app)
+    install_playground(app, settings.public_dir)
+    install_access_control(app, settings)
+    install_openapi(app, [view.spec for view in runtime.views().values()], settings)
+    return app

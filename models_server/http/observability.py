@@ -1,0 +1,225 @@
+"""Observability: request ids, one access-log line per request, Prometheus metrics.
+
+Everything hangs off `install_observability(app, runtime)` so the app factory stays about routes.
+The hot path only stamps a request id, bumps one counter and one histogram; everything else
+(states, queues, memory) is read from the runtime when someone looks: at scrape or page time.
+
+Access-log format (logger `models_server.access`), one line per request, logfmt `key=value` pairs:
+
+    id=3f2a... method=POST path=/models/canny-control model=canny-control status=200 ms=41.7
+
+Values that are not plain tokens are JSON-quoted, so an untrusted path or id can never forge a
+second line. The same fields ride on the record as `extra` attributes (`request_id`, `method`,
+`path`, `model`, `status`, `ms`) for a JSON formatter. Scrapes of `/metrics` and refreshes of
+the status page are logged at DEBUG only: pollers would drown the lines that matter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from models_server.errors import NotFound
+from models_server.runtime import Runtime, State
+
+access_log = logging.getLogger("models_server.access")
+
+EXTENSION = "models_server.observability"
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._:/@+-]+")
+UNKNOWN_MODEL = "(unknown)"  # one label for every id we don't serve: URLs must not grow the metric set
+QUIET_PATHS = frozenset({"/", "/metrics"})
+# Status polls take milliseconds, a diffusion request tens of seconds: buckets span both.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+@dataclass
+class LastRequest:
+    """What the status page shows of a model's latest inference; the runtime does not keep it."""
+
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    error: dict[str, str] = field(default_factory=dict)
+
+
+class Observer:
+    """Per-app metrics and request bookkeeping; one per app, so test apps never share a registry."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "models_server_requests", "HTTP requests answered, by route, served model and status code",
+            ["endpoint", "model", "code"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "models_server_request_seconds", "Time from request start to response, by route and served model",
+            ["endpoint", "model"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.registry.register(RuntimeCollector(runtime))
+        self.last = LastRequest()
+
+    def canonical_id(self, model_id: str | None) -> str | None:
+        """The served id for an id or alias; None when no such model (so it can't become a label)."""
+        if model_id is None:
+            return None
+        try:
+            return self.runtime.resolve(model_id)
+        except NotFound:
+            return None
+
+
+# -- metrics read at scrape time -----------------------------------------------------------
+
+
+def cuda_memory() -> list[tuple[str, int, int]]:
+    """(device, allocated, reserved) per CUDA device, only if torch is already in use on CUDA.
+
+    Never imports torch (a scrape must stay cheap) and never initialises CUDA by asking.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return []
+    return [
+        (f"cuda:{index}", torch.cuda.memory_allocated(index), torch.cuda.memory_reserved(index))
+        for index in range(torch.cuda.device_count())
+    ]
+
+
+class RuntimeCollector(Collector):
+    """Gauges computed from the runtime's slot snapshots on each scrape, so serving never updates them."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        states = GaugeMetricFamily(
+            "models_server_model_state", "1 for the state each model is in, 0 for the others", labels=["model", "state"]
+        )
+        queue = GaugeMetricFamily(
+            "models_server_model_queue", "Requests holding or waiting for the model's lock", labels=["model"]
+        )
+        model_bytes = GaugeMetricFamily(
+            "models_server_model_resident_bytes", "Bytes of weights the model holds where it is placed",
+            labels=["model", "placement"],
+        )
+        known_states = [state.value for state in State]
+        for model_id, view in self.runtime.views().items():
+            current = str(view.state.value)
+            for state in dict.fromkeys([*known_states, current]):
+                states.add_metric([model_id, state], 1.0 if state == current else 0.0)
+            queue.add_metric([model_id], view.queue)
+            model_bytes.add_metric([model_id, view.placement], view.bytes)
+        resident = GaugeMetricFamily(
+            "models_server_resident_bytes", "Bytes of model weights held on each device kind, shared weights once",
+            labels=["placement"],
+        )
+        for placement, size in self.runtime.resident_bytes().items():
+            resident.add_metric([placement], size)
+        yield from (states, queue, model_bytes, resident)
+        yield from self._cuda()
+
+    @staticmethod
+    def _cuda() -> Iterator[Metric]:
+        devices = cuda_memory()
+        if not devices:
+            return
+        allocated = GaugeMetricFamily(
+            "models_server_cuda_allocated_bytes", "torch.cuda.memory_allocated per device", labels=["device"]
+        )
+        reserved = GaugeMetricFamily(
+            "models_server_cuda_reserved_bytes", "torch.cuda.memory_reserved per device", labels=["device"]
+        )
+        for device, used, held in devices:
+            allocated.add_metric([device], used)
+            reserved.add_metric([device], held)
+        yield from (allocated, reserved)
+
+
+# -- request ids and the access line -------------------------------------------------------
+
+
+def request_id_from(header: str | None) -> str:
+    """Echo the caller's id when it is a plain token (so it can go in logs), else make one."""
+    if header and _SANE_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def logfmt(fields: dict[str, Any]) -> str:
+    return " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+
+
+def _logfmt_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = str(value)
+    return text if _PLAIN_VALUE.fullmatch(text) else json.dumps(text)
+
+
+def _before_request() -> None:
+    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    g.request_started = time.perf_counter()
+
+
+def _after_request(response: Response) -> Response:
+    observer: Observer = _observer()
+    request_id = g.get("request_id") or request_id_from(None)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
+    raw_id = (request.view_args or {}).get("model_id")
+    model = observer.canonical_id(raw_id)
+    label = model or (UNKNOWN_MODEL if raw_id is not None else "")
+    endpoint = request.endpoint or "unmatched"
+    observer.requests.labels(endpoint, label, str(response.status_code)).inc()
+    observer.latency.labels(endpoint, label).observe(seconds)
+    if model and request.method == "POST":
+        _remember(observer.last, model, response, seconds)
+    fields = {
+        "id": request_id, "method": request.method, "path": request.path, "model": raw_id,
+        "status": response.status_code, "ms": round(seconds * 1000, 1),
+    }
+    level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+    extra = {"request_id": request_id, **{key: value for key, value in fields.items() if key != "id"}}
+    access_log.log(level, logfmt(fields), extra=extra)
+    return response
+
+
+def _remember(last: LastRequest, model: str, response: Response, seconds: float) -> None:
+    last.latency_ms[model] = round(seconds * 1000, 1)
+    if response.status_code >= 400:
+        body = response.get_json(silent=True) if response.is_json else None
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        last.error[model] = f"{time.strftime('%H:%M:%S')} {response.status_code}: {message or response.status}"
+
+
+def _observer() -> Observer:
+    return current_app.extensions[EXTENSION]
+
+
+def install_observability(app: Flask, runtime: Runtime) -> None:
+    """Register `/metrics` and the per-request hooks on `app`; once per app."""
+    if EXTENSION in app.extensions:
+        return
+    observer = Observer(runtime)
+    app.extensions[EXTENSION] = observer
+
+    def metrics() -> Response:
+        return Response(generate_latest(observer.registry), content_type=CONTENT_TYPE_LATEST)
+
+    app.add_url_rule("/metrics", "observability.metrics", metrics, methods=["GET"])
+    app.before_request(_before_request)
+    app.after_request(_after_request)

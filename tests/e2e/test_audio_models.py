@@ -1,0 +1,311 @@
+"""The controller's audio candidates (catalog/audio_coverage.py): every row answers a real wav over
+HTTP from its miniature through the loader real weights use, one row per family through
+huggingface_hub's InferenceClient, and `download` picks each family's files from recorded listings."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from huggingface_hub import InferenceClient
+from support.hub_listings import recorded_listing
+from support.paths import REPO
+
+from models_server.catalog import ModelSpec, catalog_rows
+from models_server.catalog import audio as audio_coverage
+from models_server.weights import download as dl
+
+ROWS = audio_coverage.MODELS
+
+
+def _rows(task: str) -> list[ModelSpec]:
+    return [row for row in ROWS if row.task.name == task]
+
+
+def _ids(rows: list[ModelSpec]) -> list[str]:
+    return [row.id for row in rows]
+
+
+def speech_like_wav(seconds: float = 1.0, rate: int = 22050) -> bytes:
+    """A voiced, vowel-like sound (a 140 Hz buzz through two formants) with a little noise, as WAV."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * rate)) / rate
+    wave = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((140, 280, 700, 1220), start=1))
+    wave = 0.2 * wave * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)) + 0.01 * rng.standard_normal(len(t))
+    buffer = io.BytesIO()
+    soundfile.write(buffer, wave.astype(np.float32), rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+WAV = speech_like_wav()
+AUDIO_URL = "data:audio/wav;base64," + base64.b64encode(WAV).decode()
+
+
+def post(client, model_id: str, body: dict):
+    response = client.post(f"/models/{model_id}", json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+# --- the controller's bodies, every row --------------------------------------------------------
+
+
+@pytest.mark.parametrize("row", _rows("automatic-speech-recognition"),
+                         ids=_ids(_rows("automatic-speech-recognition")))
+def test_speech_recognition_transcribes(client, row):
+    body = post(client, row.id, {"audio_url": AUDIO_URL})
+    assert set(body) == {"text", "generated text"}
+    assert isinstance(body["text"], str) and body["text"] == body["generated text"]
+
+
+def config_labels(tiny_root: Path, row: ModelSpec) -> set[str]:
+    config = json.loads((tiny_root / row.weights[0].name / "config.json").read_text())
+    return set(config["id2label"].values())
+
+
+@pytest.mark.parametrize("row", _rows("audio-classification"), ids=_ids(_rows("audio-classification")))
+def test_audio_classification_scores_every_label_best_first(client, tiny_root, row):
+    body = post(client, row.id, {"audio_url": AUDIO_URL})
+    assert {item["label"] for item in body} == model_labels(tiny_root, row)
+    scores = [item["score"] for item in body]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0 <= score <= 1 for score in scores)
+
+
+def model_labels(tiny_root: Path, row: ModelSpec) -> set[str]:
+    """The labels a miniature was built with: config.json's id2label or speechbrain's label_encoder.txt."""
+    folder = tiny_root / row.weights[0].name
+    if (folder / "config.json").is_file():
+        return config_labels(tiny_root, row)
+    lines = (folder / "label_encoder.txt").read_text().splitlines()
+    return {line.split(" => ")[0].strip("'") for line in lines if " => " in line and "starting_index" not in line}
+
+
+def read_wav(public_dir: Path, path: str) -> tuple[np.ndarray, int]:
+    assert path.startswith("/audios/") and path.endswith(".wav"), path
+    samples, rate = soundfile.read(public_dir / path.lstrip("/"), dtype="float32")
+    assert samples.ndim == 1 and len(samples) > 0
+    return samples, rate
+
+
+SEPARATORS = {"speechbrain/sepformer-wsj02mix": 2, "speechbrain/sepformer-wham": 2,
+              "mpariente/DPRNNTasNet-ks2_WHAM_sepclean": 2, "Awais/Audio_Source_Separation": 2}
+
+
+@pytest.mark.parametrize("row", _rows("audio-to-audio"), ids=_ids(_rows("audio-to-audio")))
+def test_audio_to_audio_answers_path_and_generated_audio(client, public_dir, row):
+    """The file is under both keys the controller reads; a separator's speakers all under `sources`."""
+    body = post(client, row.id, {"audio_url": AUDIO_URL})
+    speakers = SEPARATORS.get(row.id, 1)
+    assert set(body) == ({"path", "generated audio", "sources"} if speakers > 1 else {"path", "generated audio"})
+    assert body["generated audio"] == body["path"]  # one file, named twice
+    first, rate = read_wav(public_dir, body["path"])
+    assert rate in (8000, 16000)  # the model's own rate, whatever the input's (22.05 kHz here)
+    assert abs(len(first) / rate - 1.0) < 0.05  # as long as the input
+    if speakers > 1:
+        assert len(body["sources"]) == speakers
+        assert body["sources"][0] == body["path"] and len(set(body["sources"])) == speakers
+        sources = [read_wav(public_dir, path)[0] for path in body["sources"]]
+        assert not np.array_equal(sources[0], sources[1])
+
+
+@pytest.mark.parametrize("row", _rows("text-to-speech"), ids=_ids(_rows("text-to-speech")))
+def test_text_to_speech_writes_a_wav(client, public_dir, row):
+    body = post(client, row.id, {"text": "Hello world, this is a test."})
+    samples, rate = read_wav(public_dir, body["path"])
+    assert rate in (16000, 22050) and np.abs(samples).max() > 0
+
+
+def test_lazy_candidates_answer_loaded_before_their_first_request(client):
+    lazy = [row.id for row in ROWS if not row.preload]
+    assert {"openai/whisper-large-v2", "openai/whisper-medium", "speechbrain/sepformer-wham-enhancement"} <= set(lazy)
+    for model_id in lazy:
+        assert client.get(f"/status/{model_id}").get_json()["loaded"] is True, model_id
+
+
+def test_every_audio_row_is_in_the_24gb_replay_with_its_size_and_heavy_ones_lazy():
+    """tests/integration/test_replay.py replays every full-tier row of catalog_rows() with its fp16 size on the
+    box of configs/gpu-24gb.yaml: each audio row must be one of them, and not switched off there."""
+    from models_server.config import load_settings
+
+    box = load_settings(REPO / "configs" / "gpu-24gb.yaml",
+                        {"device": "cpu", "model_root": Path("/nonexistent"), "public_dir": Path("/nonexistent")},
+                        environ={})
+    replayed = {row.id: row for row in catalog_rows() if row.in_tier("full")}
+    for row in ROWS:
+        assert replayed.get(row.id) == row and row.fp16_bytes, row.id
+        assert box.override(row.id).enabled, row.id
+        if row.fp16_bytes >= audio_coverage.ONE_GB:
+            assert not row.preload, row.id
+
+
+# --- InferenceClient, one row per family -------------------------------------------------------
+
+FAMILY_ROWS = list({row.weights[0].family: row for row in reversed(ROWS)}.values())
+FAMILY_PARAMS = [pytest.param(row, id=row.weights[0].family) for row in FAMILY_ROWS]
+
+
+@pytest.fixture(scope="module")
+def hub(live_server):
+    return lambda model_id: InferenceClient(model=f"{live_server.url}/models/{model_id}", timeout=60)
+
+
+@pytest.mark.parametrize("row", FAMILY_PARAMS)
+def test_inference_client_reads_every_family(hub, tiny_root, row):
+    client = hub(row.id)
+    task = row.task.name
+    if task == "automatic-speech-recognition":
+        assert isinstance(client.automatic_speech_recognition(WAV).text, str)
+    elif task == "audio-classification":
+        labels = client.audio_classification(WAV, top_k=2)
+        assert len(labels) == 2 and {item.label for item in labels} <= model_labels(tiny_root, row)
+    elif task == "text-to-speech":
+        samples, rate = soundfile.read(io.BytesIO(client.text_to_speech("Hello world.")))
+        assert rate in (16000, 22050) and len(samples) > 0
+    elif task == "audio-to-audio":
+        outputs = client.audio_to_audio(WAV)
+        speakers = SEPARATORS.get(row.id, 1)
+        assert len(outputs) == speakers and all(item.content_type.startswith("audio/") for item in outputs)
+        waves = [soundfile.read(io.BytesIO(item.blob), dtype="float32")[0] for item in outputs]
+        assert all(len(wave) > 0 for wave in waves)
+        if speakers > 1:
+            assert [item.label for item in outputs] == [f"label_{i}" for i in range(speakers)]
+            assert not np.array_equal(waves[0], waves[1])
+    else:
+        raise AssertionError(f"no InferenceClient check for {task}")
+
+
+# --- download: each new family's files from a recorded listing ---------------------------------
+
+SEPFORMER_FILES = ("decoder.ckpt", "encoder.ckpt", "hyperparams.yaml", "masknet.ckpt")
+ECAPA_FILES = ("classifier.ckpt", "embedding_model.ckpt", "hyperparams.yaml")
+VITS_RUN = "exp/tts_train_vits_raw_phn_tacotron_g2p_en_no_space"
+JOINT_RUN = "exp/tts_train_joint_conformer_fastspeech2_hifigan_raw_phn_tacotron_g2p_en_no_space"
+STATS = "exp/tts_stats_raw_phn_tacotron_g2p_en_no_space/train"
+# repo: (the only weight files picked, files that must come with them)
+EXPECTED_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "openai/whisper-large-v2": (("model.safetensors",), ("vocab.json", "merges.txt", "preprocessor_config.json")),
+    "facebook/wav2vec2-large-960h-lv60-self": (("model.safetensors",), ("vocab.json", "preprocessor_config.json")),
+    "MIT/ast-finetuned-audioset-10-10-0.4593": (("model.safetensors",), ("config.json", "preprocessor_config.json")),
+    "superb/hubert-base-superb-er": (("pytorch_model.bin",), ("config.json", "preprocessor_config.json")),
+    # speechbrain: hyperparams.yaml and the pretrainer's files, never the example audio
+    "speechbrain/sepformer-wsj02mix": (SEPFORMER_FILES, ()),
+    "speechbrain/sepformer-wham16k-enhancement": (SEPFORMER_FILES, ()),
+    "speechbrain/sepformer-wham-enhancement": (SEPFORMER_FILES, ()),
+    "speechbrain/metricgan-plus-voicebank": (("enhance_model.ckpt", "hyperparams.yaml"), ()),
+    "speechbrain/mtl-mimic-voicebank": (("enhance_model.ckpt", "hyperparams.yaml"), ()),
+    "speechbrain/lang-id-voxlingua107-ecapa": (ECAPA_FILES, ("label_encoder.txt",)),
+    "speechbrain/lang-id-commonlanguage_ecapa": (ECAPA_FILES, ("label_encoder.txt",)),
+    "speechbrain/spkrec-xvect-voxceleb": (
+        ("classifier.ckpt", "embedding_model.ckpt", "hyperparams.yaml", "mean_var_norm_emb.ckpt"),
+        ("label_encoder.txt",),
+    ),
+    "speechbrain/tts-tacotron2-ljspeech": (("hyperparams.yaml", "model.ckpt"), ()),
+    "speechbrain/tts-hifigan-ljspeech": (("generator.ckpt", "hyperparams.yaml"), ()),
+    # asteroid: the model package alone
+    "JorisCos/DCCRNet_Libri1Mix_enhsingle_16k": (("pytorch_model.bin",), ()),
+    "mpariente/DPRNNTasNet-ks2_WHAM_sepclean": (("pytorch_model.bin",), ()),
+    "Awais/Audio_Source_Separation": (("pytorch_model.bin",), ()),
+    # espnet: the run's config and model (and FastSpeech2's statistics), not logs or plots
+    "espnet/kan-bayashi_ljspeech_vits": ((f"{VITS_RUN}/config.yaml", f"{VITS_RUN}/train.total_count.ave_10best.pth"),
+                                         ()),
+    "espnet/kan-bayashi_ljspeech_joint_finetune_conformer_fastspeech2_hifigan": (
+        (*(f"{STATS}/{name}_stats.npz" for name in ("energy", "feats", "pitch")),
+         f"{JOINT_RUN}/config.yaml", f"{JOINT_RUN}/train.total_count.ave_5best.pth"),
+        (),
+    ),
+}
+
+
+def _repo(name: str):
+    return next(repo for row in ROWS for repo in row.weights if repo.name == name)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FILES))
+def test_download_picks_the_files_each_family_reads(name):
+    weights, companions = EXPECTED_FILES[name]
+    files = dl.select_files(recorded_listing(name), _repo(name))
+    assert [path for path in files if not path.endswith(dl._METADATA_SUFFIXES)] == list(weights)
+    assert set(companions) <= set(files)
+
+
+def test_every_new_family_has_a_recorded_listing():
+    elsewhere = {repo.family for row in catalog_rows() if row not in ROWS for repo in row.weights}
+    new_families = {repo.family for row in ROWS for repo in row.weights} - elsewhere
+    assert new_families <= {_repo(name).family for name in EXPECTED_FILES}
+
+
+# --- speechbrain: local folders only, nothing written -------------------------------------------
+
+
+def _copy_of(tiny_root: Path, name: str, target: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(tiny_root / name, target / name.replace("/", "--")))
+
+
+def test_speechbrain_loads_in_place_and_writes_nothing(tiny_root, tmp_path, monkeypatch):
+    """savedir=None: no `pretrained_models/` in the working directory, no link or copy in the weights."""
+    import torch
+
+    from models_server.tasks import speechbrain_models as sb
+    from models_server.tasks.loading import LoadContext
+
+    folder = _copy_of(tiny_root, "speechbrain/spkrec-xvect-voxceleb", tmp_path / "weights")
+    before = sorted((path.name, path.stat().st_mtime_ns) for path in folder.iterdir())
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    model = sb.load_encoder_classifier(LoadContext("x", (folder,), "cpu", torch.float32))
+    assert model.hparams.label_encoder.ind2lab  # the labels came from the local label_encoder.txt
+    assert sorted((path.name, path.stat().st_mtime_ns) for path in folder.iterdir()) == before
+    assert list(workdir.iterdir()) == []
+
+
+def test_speechbrain_paths_naming_the_hub_are_read_locally_and_a_missing_file_is_no_download(tiny_root, tmp_path):
+    """The miniature's yaml names its files `speechbrain/<repo>/<file>`, as the real ones do."""
+    import torch
+
+    from models_server.tasks import speechbrain_models as sb
+    from models_server.tasks.loading import LoadContext
+
+    folder = _copy_of(tiny_root, "speechbrain/metricgan-plus-voicebank", tmp_path)
+    assert "pretrained_path: speechbrain/metricgan-plus-voicebank" in (folder / "hyperparams.yaml").read_text()
+    local = {"enhance_model": str(folder / "enhance_model.ckpt")}
+    assert sb.local_overrides(folder) == {"pretrainer": {"paths": local}}
+    (folder / "enhance_model.ckpt").unlink()
+    with pytest.raises(Exception, match=r"enhance_model\.ckpt"):
+        sb.load_spectral_mask_enhancer(LoadContext("x", (folder,), "cpu", torch.float32))
+
+
+# Reads `__file__` off every module, as hypothesis does; exit status 3 if that imported anything.
+SCAN_MODULES = """
+import sys
+before = set(sys.modules)
+[getattr(module, '__file__', None) for module in list(sys.modules.values())]
+sys.exit(3 if set(sys.modules) - before else 0)
+"""
+
+
+@pytest.mark.parametrize("importer, status", [
+    ("from models_server.tasks.libraries import import_library; import_library('speechbrain')", 0),
+    ("import importlib; importlib.import_module('speechbrain')", 1),  # the library alone: the scan crashes
+])
+def test_speechbrain_imported_our_way_leaves_sys_modules_scannable(importer, status):
+    """hypothesis reads `__file__` off every module in sys.modules; `models-server check`, the loaders
+    and the tiny builders import speechbrain through `import_library`, so that scan neither crashes
+    nor imports speechbrain's optional integrations. In a fresh interpreter: in this one
+    speechbrain's LazyModule is already patched."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", f"{importer}\n{SCAN_MODULES}"], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == status, done.stderr[-2000:]

@@ -1,0 +1,239 @@
+"""The Ray engine's two halves without Ray: the ingress's ClusterRuntime/ClusterPipeline over a
+real in-process GroupWorker (the object a replica holds), and the status rules for groups."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from support.serving import tiny_settings
+
+from models_server.catalog import catalog_rows
+from models_server.config import Settings
+from models_server.engines.ray.board import ReportBoard
+from models_server.engines.ray.cluster import (
+    ClusterPipeline,
+    ClusterRuntime,
+    GroupCondition,
+    condition_without_replica,
+    merge_slot,
+)
+from models_server.engines.ray.grouping import plan_groups
+from models_server.engines.ray.worker import (
+    DeviceReport,
+    Failure,
+    GroupReport,
+    GroupWorker,
+    ReloadOutcome,
+    ReportPusher,
+    SlotReport,
+)
+from models_server.errors import NotReady
+from models_server.http.app import create_app
+from models_server.runtime import State
+
+
+@pytest.fixture(scope="module")
+def cluster_settings(tiny_root: Path, public_dir: Path) -> Settings:
+    return tiny_settings(tiny_root, public_dir, tier="minimal",
+                         ray={"groups": {"annotators": {"models": ["canny-control"]}}})
+
+
+@pytest.fixture(scope="module")
+def worker(cluster_settings: Settings) -> GroupWorker:
+    rows = [row for row in catalog_rows() if row.id == "canny-control"]
+    worker = GroupWorker("annotators", "replica-1", "node-1", cluster_settings, rows)
+    worker.runtime.load_all()
+    return worker
+
+
+def make_cluster(settings: Settings, worker: GroupWorker, board: ReportBoard | None = None) -> ClusterRuntime:
+    plans = [plan for plan in plan_groups(catalog_rows(), settings) if plan.name == "annotators"]
+    return ClusterRuntime(settings, catalog_rows(), plans, {"annotators": worker}, board or ReportBoard(60))
+
+
+def ingress_client(settings: Settings, cluster: ClusterRuntime):
+    return create_app(settings, cluster.as_runtime(), ClusterPipeline(cluster, settings)).test_client()
+
+
+def test_models_of_a_group_not_yet_reporting_are_loading_and_refused_at_once(cluster_settings, worker) -> None:
+    cluster = make_cluster(cluster_settings, worker)
+    client = ingress_client(cluster_settings, cluster)
+    status = client.get("/status/canny-control").json
+    assert (status["state"], status["reason"]) == ("loading", "group annotators is starting")
+    refused = client.post("/models/canny-control", json={"img_url": "public/examples/photo.jpg"})
+    assert refused.status_code == 503 and refused.json["error"]["state"] == "loading"
+    assert client.get("/status/hed-control").json["state"] == "disabled"  # in no group here
+
+
+def test_the_ingress_ships_bytes_and_writes_the_answer_itself(cluster_settings, worker, public_dir) -> None:
+    cluster = make_cluster(cluster_settings, worker)
+    cluster.update({"annotators": GroupCondition((worker.report(),))})
+    client = ingress_client(cluster_settings, cluster)
+    assert client.get("/status/canny-control").json["state"] == "loaded"
+    answer = client.post("/models/canny-control", json={"img_url": "public/examples/photo.jpg"})
+    assert answer.status_code == 200, answer.json
+    assert (public_dir / answer.json["path"].lstrip("/")).read_bytes().startswith(b"\x89PNG")
+    # what crossed to the worker: the request and the photo's bytes, never a path it would have to read
+    pipeline = ClusterPipeline(cluster, cluster_settings)
+    task = cluster.catalog["canny-control"].task
+    shipped = pipeline.ship(task, {"img_url": "public/examples/photo.jpg"})
+    assert shipped == {"public/examples/photo.jpg": (public_dir / "examples" / "photo.jpg").read_bytes()}
+    missing = client.post("/models/canny-control", json={"img_url": "public/examples/none.jpg"})
+    assert missing.status_code == 400 and "no file" in missing.json["error"]["message"]
+
+
+def test_a_group_past_the_deadline_names_what_it_asks_and_what_the_cluster_has(cluster_settings) -> None:
+    plan = plan_groups(catalog_rows(), cluster_settings.model_copy(update={"ray": cluster_settings.ray.model_copy(
+        update={"groups": {}})}))[0]
+    waiting = condition_without_replica(plan, 5, 60, "UPDATING", "", {"CPU": 2}, {"CPU": 1})
+    assert waiting.state is State.LOADING and "is starting (Ray: UPDATING)" in waiting.reason
+    late = condition_without_replica(replace(plan, config=plan.config.model_copy(update={"num_gpus": 1})),
+                                     61, 60, "UPDATING", None, {"CPU": 2, "memory": 9}, {"CPU": 1})
+    assert late.state is State.FAILED
+    assert "asks for {CPU: 0, GPU: 1}; the cluster has {CPU: 2} in total, {CPU: 1} free" in late.reason
+    assert "the cluster has no GPU at all" in late.reason
+    restarting = condition_without_replica(plan, 5, 60, "HEALTHY", None, {"CPU": 2}, {"CPU": 2}, was_live=True)
+    assert restarting.state is State.LOADING and "lost its replica; Ray is starting another" in restarting.reason
+    given_up = condition_without_replica(plan, 1, 60, "DEPLOY_FAILED", "the constructor raised", {}, {})
+    assert given_up.state is State.FAILED and "the constructor raised" in given_up.reason
+
+
+def test_replicas_merge_to_the_best_state_and_summed_queues(worker) -> None:
+    loaded = SlotReport.of(worker.runtime.view("canny-control"))
+    other = replace(loaded, state="loading", queue=3, running=True, progress=(1, 4))
+    merged = merge_slot(worker.runtime.catalog["canny-control"], [other, replace(loaded, queue=2)])
+    assert (merged.state, merged.queue, merged.running, merged.progress) == (State.LOADED, 5, True, (1, 4))
+
+
+def test_a_group_runs_with_its_own_budgets_and_only_its_models_overrides(cluster_settings: Settings) -> None:
+    from models_server.engines.ray.worker import group_settings
+
+    settings = cluster_settings.model_copy(update={
+        "max_cpu_memory": 10**9, "models": {"canny-control": {"preload": False}, "gpt2": {"enabled": False}}})
+    settings = Settings.model_validate(settings.model_dump())
+    mine = group_settings(settings, ("canny-control",), max_gpu_memory=2**30, max_cpu_memory=None)
+    assert (mine.max_gpu_memory, mine.max_cpu_memory) == (2**30, 10**9)  # its own, else the top-level one
+    assert set(mine.models) == {"canny-control"}  # another group's model would be unknown to its runtime
+
+
+@pytest.fixture
+def twin_workers(cluster_settings: Settings) -> list[GroupWorker]:
+    """Two replicas of one group, as Serve would run them on two processes."""
+    rows = [row for row in catalog_rows() if row.id == "canny-control"]
+    workers = [GroupWorker("annotators", f"replica-{n}", "node-1", cluster_settings, rows) for n in (1, 2)]
+    for worker in workers:
+        worker.runtime.load_all()
+    return workers
+
+
+def pushing(workers: list[GroupWorker], board: ReportBoard, interval: float = 0.05) -> list[ReportPusher]:
+    pushers = [ReportPusher(worker, board.post, interval) for worker in workers]
+    for pusher in pushers:
+        pusher.start()
+    return pushers
+
+
+def poll(cluster: ClusterRuntime, board: ReportBoard, replicas: int) -> None:
+    """What the ingress's poller does, once the group's replicas have posted."""
+    while len(board.live("annotators")) < replicas:
+        time.sleep(0.01)
+    cluster.update({"annotators": GroupCondition(tuple(board.live("annotators")))})
+
+
+def test_a_reload_reaches_every_replica_of_the_group(cluster_settings, twin_workers) -> None:
+    board = ReportBoard(stale_after=5)
+    cluster = make_cluster(cluster_settings, twin_workers[0], board)
+    pushers = pushing(twin_workers, board)
+    poll(cluster, board, 2)
+    try:
+        before = [worker.runtime.slots.model("canny-control") for worker in twin_workers]
+        view = cluster.reload("canny-control")
+        after = [worker.runtime.slots.model("canny-control") for worker in twin_workers]
+    finally:
+        for pusher in pushers:
+            pusher.stopped.set()
+    assert (view.state, view.replicas) == (State.LOADED, 2)
+    assert all(new is not None and new is not old for new, old in zip(after, before, strict=True))  # both loaded anew
+    assert [worker.reloaded()["canny-control"].generation for worker in twin_workers] == [1, 1]
+
+
+def test_status_counts_the_replicas_that_report(cluster_settings, twin_workers) -> None:
+    board = ReportBoard(stale_after=5)
+    for worker in twin_workers:
+        board.post(worker.report())
+    cluster = make_cluster(cluster_settings, twin_workers[0], board)
+    cluster.update({"annotators": GroupCondition(tuple(board.live("annotators")))})
+    status = ingress_client(cluster_settings, cluster).get("/status/canny-control").json
+    assert (status["state"], status["replicas"]) == ("loaded", 2)
+
+
+def test_a_reload_stops_waiting_for_a_replica_that_went_quiet(cluster_settings, twin_workers) -> None:
+    board = ReportBoard(stale_after=0.3)
+    cluster = make_cluster(cluster_settings, twin_workers[0], board)
+    board.post(twin_workers[1].report())  # replica-2 reports once, then never again (killed)
+    pushers = pushing(twin_workers[:1], board)
+    poll(cluster, board, 2)
+    try:
+        started = time.monotonic()
+        view = cluster.reload("canny-control")
+    finally:
+        pushers[0].stopped.set()
+    assert view.replicas == 1 and time.monotonic() - started < 5
+    assert "canny-control" not in twin_workers[1].reloaded()
+
+
+def test_a_refusal_on_any_replica_is_the_reloads_answer(cluster_settings, twin_workers) -> None:
+    board = ReportBoard(stale_after=5)
+    cluster = make_cluster(cluster_settings, twin_workers[0], board)
+    pushers = pushing(twin_workers[:1], board)
+    refused = NotReady("model canny-control stayed busy", state="loading")
+
+    def replica_2_refuses() -> None:  # a replica whose reload was refused reports how it went
+        while not (wanted := board.post(twin_workers[1].report())):
+            time.sleep(0.02)
+        board.post(replace(twin_workers[1].report(),
+                           reloads={"canny-control": ReloadOutcome(wanted["canny-control"], Failure(refused))}))
+
+    board.post(twin_workers[1].report())
+    poll(cluster, board, 2)
+    other = threading.Thread(target=replica_2_refuses)
+    other.start()
+    try:
+        with pytest.raises(NotReady, match="stayed busy"):
+            cluster.reload("canny-control")
+    finally:
+        other.join()
+        pushers[0].stopped.set()
+
+
+def test_a_replica_started_after_a_reload_was_asked_owes_none() -> None:
+    now = [100.0]
+    board = ReportBoard(stale_after=1, clock=lambda: now[0])
+    report = make_report("old", started=time.time() - 60)
+    board.post(report)
+    asked = threading.Thread(target=lambda: board.reload("annotators", "canny-control", timeout=30), daemon=True)
+    asked.start()
+    while not board.post(report):  # the ask is in
+        time.sleep(0.01)
+    assert board.post(make_report("new", started=time.time() + 1)) == {}  # started later: loaded the new weights
+    assert board.post(report) == {"canny-control": 1}  # the old replica still owes it
+
+
+def make_report(replica: str, started: float) -> GroupReport:
+    return GroupReport("annotators", replica, "node-1", 1, {}, DeviceReport("cpu", "cpu", "float32"), {}, started)
+
+
+def test_a_models_status_names_its_own_groups_device(cluster_settings, worker) -> None:
+    plans = plan_groups(catalog_rows(), cluster_settings)
+    other = next(plan.name for plan in plans if plan.name != "annotators")
+    cluster = ClusterRuntime(cluster_settings, catalog_rows(), plans, {}, ReportBoard(60))
+    on_gpu = replace(worker.report(), device=DeviceReport("cuda:1", "gpu", "float16"))
+    on_cpu = replace(worker.report(), group=other, slots={}, device=DeviceReport("cpu", "cpu", "float32"))
+    cluster.update({"annotators": GroupCondition((on_gpu,)), other: GroupCondition((on_cpu,))})
+    status = ingress_client(cluster_settings, cluster).get("/status/canny-control").json
+    assert (status["device"], status["compute_type"], status["dtype"]) == ("cuda:1", "gpu", "float16")
+    assert cluster.devices.device == "cuda:1,cpu"  # the server as a whole runs on both

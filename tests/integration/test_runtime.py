@@ -1,0 +1,218 @@
+"""Loading, states and failure isolation of the runtime, on tiny models."""
+
+import threading
+
+import pytest
+from support.serving import tiny_settings
+
+from models_server.catalog import ModelSpec, catalog_rows
+from models_server.catalog.minimal import CONTROLNET_KINDS
+from models_server.errors import ConfigError
+from models_server.http.app import create_app
+from models_server.http.status_body import model_status
+from models_server.runtime import Runtime, State
+from models_server.tasks.base import Field, Kind, Task
+
+
+def rows(*ids: str) -> list[ModelSpec]:
+    by_id = {row.id: row for row in catalog_rows()}
+    return [by_id[model_id] for model_id in ids]
+
+
+def test_eight_controlnets_share_one_base_and_own_their_scheduler_and_tokenizer(served):
+    pipelines = [served.runtime.model(f"lllyasviel/sd-controlnet-{kind}") for kind in CONTROLNET_KINDS]
+    first = pipelines[0]
+    for pipeline in pipelines[1:]:
+        for name in ("unet", "vae", "text_encoder"):
+            assert getattr(pipeline, name) is getattr(first, name), name
+        assert pipeline.scheduler is not first.scheduler
+        # a fast tokenizer's padding state changes per call: shared, it mixed concurrent prompts (issue 13)
+        assert pipeline.tokenizer is not first.tokenizer
+        assert pipeline.controlnet is not first.controlnet
+    assert len({id(p.controlnet) for p in pipelines}) == 8
+
+
+def test_missing_weights_fail_that_model_only(tiny_root, public_dir, tmp_path):
+    settings = tiny_settings(
+        tiny_root, public_dir, models={"lllyasviel/sd-controlnet-hed": {"weights": str(tmp_path / "absent")}}
+    )
+    runtime = Runtime(settings, rows("canny-control", "lllyasviel/sd-controlnet-hed", "lllyasviel/sd-controlnet-mlsd"))
+    runtime.load_all()
+    failed = model_status(runtime.view("lllyasviel/sd-controlnet-hed"), runtime)
+    assert failed["state"] == "failed" and failed["loaded"] is False
+    assert "absent" in failed["error"]["message"]
+    assert runtime.view("lllyasviel/sd-controlnet-mlsd").state is State.LOADED
+    assert runtime.view("canny-control").state is State.LOADED
+
+
+def test_missing_model_root_names_where_it_looked(public_dir, tmp_path):
+    settings = tiny_settings(tmp_path / "empty-root", public_dir)
+    runtime = Runtime(settings, rows("hed-control"))
+    runtime.load_all()
+    view = runtime.view("hed-control")
+    assert view.state is State.FAILED
+    assert "lllyasviel/Annotators" in view.reason and "models-server download" in view.reason
+
+
+def test_tier_and_config_decide_what_is_disabled(tiny_root, public_dir):
+    settings = tiny_settings(tiny_root, public_dir, tier="minimal", models={"hed-control": {"enabled": False}})
+    runtime = Runtime(settings)
+    assert runtime.view("hed-control").state is State.DISABLED
+    assert runtime.view("canny-control").state is State.LOADING
+    higher = [row for row in catalog_rows() if row.tier != "minimal"]
+    for row in higher:
+        assert runtime.view(row.id).state is State.DISABLED
+        assert "tier" in runtime.view(row.id).reason
+
+
+def test_unknown_model_in_config_is_refused(tiny_root, public_dir):
+    with pytest.raises(ConfigError, match=r"models\.no/such-model"):
+        Runtime(tiny_settings(tiny_root, public_dir, models={"no/such-model": {"enabled": False}}))
+
+
+def test_requests_to_models_that_cannot_serve_are_503_with_the_state(tiny_root, public_dir, photo_ref, tmp_path):
+    settings = tiny_settings(
+        tiny_root, public_dir, models={"hed-control": False, "mlsd-control": {"weights": str(tmp_path / "nope")}}
+    )
+    runtime = Runtime(settings, rows("canny-control", "hed-control", "mlsd-control"))
+    client = create_app(settings, runtime).test_client()
+    loading = client.post("/models/canny-control", json={"img_url": photo_ref})
+    assert loading.status_code == 503 and loading.get_json()["error"]["state"] == "loading"
+    runtime.load_all()
+    for model_id, state in (("hed-control", "disabled"), ("mlsd-control", "failed")):
+        response = client.post(f"/models/{model_id}", json={"img_url": photo_ref})
+        assert response.status_code == 503
+        assert response.get_json()["error"]["state"] == state
+        assert client.get(f"/status/{model_id}").get_json()["state"] == state
+    assert client.post("/models/canny-control", json={"img_url": photo_ref}).status_code == 200
+
+
+def test_an_exception_in_a_handler_is_a_500_and_the_model_serves_on(tiny_root, public_dir):
+    calls = []
+
+    def flaky(model, inputs, params):
+        calls.append(inputs["text"])
+        if inputs["text"] == "explode":
+            raise RuntimeError("boom")
+        return {"echo": inputs["text"]}
+
+    task = Task("echo", (Field("text", Kind.TEXT, required=True),), flaky)
+    spec = ModelSpec("test/flaky", task, "minimal", (), lambda ctx: object())
+    settings = tiny_settings(tiny_root, public_dir)
+    runtime = Runtime(settings, [spec])
+    runtime.load_all()
+    client = create_app(settings, runtime).test_client()
+    failed = client.post("/models/test/flaky", json={"text": "explode"})
+    assert failed.status_code == 500
+    assert "RuntimeError: boom" in failed.get_json()["error"]["message"]
+    assert client.post("/models/test/flaky", json={"text": "again"}).get_json() == {"echo": "again"}
+    assert runtime.view("test/flaky").queue == 0
+    assert not runtime.slots.run_lock("test/flaky").locked()
+    assert calls == ["explode", "again"]
+
+
+def test_admin_reload_retries_a_failed_model(tiny_root, public_dir, photo_ref, tmp_path):
+    import shutil
+
+    weights = tmp_path / "hed-weights"
+    settings = tiny_settings(tiny_root, public_dir, models={"lllyasviel/sd-controlnet-hed": {"weights": str(weights)}})
+    runtime = Runtime(settings, rows("lllyasviel/sd-controlnet-hed", "canny-control"))
+    runtime.load_all()
+    client = create_app(settings, runtime).test_client()
+    assert client.get("/status/lllyasviel/sd-controlnet-hed").get_json()["state"] == "failed"
+
+    shutil.copytree(tiny_root / "lllyasviel" / "sd-controlnet-hed", weights)  # the operator fixes the weights
+    reloaded = client.post("/admin/reload/lllyasviel/sd-controlnet-hed")
+    assert reloaded.status_code == 200 and reloaded.get_json()["state"] == "loaded"
+    body = {"img_url": photo_ref, "text": "x", "num_inference_steps": 1}
+    assert client.post("/models/lllyasviel/sd-controlnet-hed", json=body).status_code == 200
+    assert client.post("/admin/reload/nobody/nothing").status_code == 404
+
+
+def _recording_spec(model_id: str, handler) -> ModelSpec:
+    import torch
+
+    task = Task("echo", (Field("text", Kind.TEXT, required=True), Field("img_url", Kind.IMAGE)), handler,
+                params=(Field("num_inference_steps", Kind.INT, default=20),))
+    return ModelSpec(model_id, task, "minimal", (), lambda ctx: {"layer": torch.nn.Linear(4, 4), "calls": []})
+
+
+def test_warm_up_runs_the_handler_once_at_load_with_cheap_inputs(tiny_root, public_dir):
+    def record(model, inputs, params):
+        model["calls"].append((inputs["text"], inputs["img_url"].size, params["num_inference_steps"]))
+        return {}
+
+    runtime = Runtime(tiny_settings(tiny_root, public_dir, warmup=True), [_recording_spec("test/warm", record)])
+    runtime.load_all()
+    calls = runtime.model("test/warm")["calls"]
+    assert len(calls) == 1 and calls[0][1] == (64, 64) and calls[0][2] == 1
+
+
+def test_compile_true_compiles_the_modules_and_warms_them_up(tiny_root, public_dir):
+    def record(model, inputs, params):
+        model["calls"].append(inputs["text"])
+        return {}
+
+    settings = tiny_settings(tiny_root, public_dir, models={"test/compiled": {"compile": True}})
+    runtime = Runtime(settings, [_recording_spec("test/compiled", record)])
+    runtime.load_all()
+    model = runtime.model("test/compiled")
+    assert model["layer"]._compiled_call_impl is not None  # torch.compile wraps the forward
+    assert len(model["calls"]) == 1
+
+
+def test_out_of_memory_in_a_request_is_a_503_and_the_model_serves_on(tiny_root, public_dir):
+    import torch
+
+    def maybe_oom(model, inputs, params):
+        if inputs["text"] == "huge":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return {"ok": True}
+
+    settings = tiny_settings(tiny_root, public_dir)
+    runtime = Runtime(settings, [_recording_spec("test/oom", maybe_oom)])
+    runtime.load_all()
+    client = create_app(settings, runtime).test_client()
+    response = client.post("/models/test/oom", json={"text": "huge"})
+    assert response.status_code == 503 and "Retry-After" in response.headers
+    assert "out of memory" in response.get_json()["error"]["message"]
+    assert client.post("/models/test/oom", json={"text": "small"}).get_json() == {"ok": True}
+    assert not runtime.slots.run_lock("test/oom").locked() and runtime.view("test/oom").queue == 0
+
+
+def test_a_models_calls_run_on_one_thread_of_its_own_whichever_thread_asks(tiny_root, public_dir):
+    """torch's OpenMP keeps a team per calling thread: a model called from every server thread in
+    turn woke a cold team each time (runtime/lanes.py)."""
+    import torch
+
+    seen: list[tuple[str, int, bool]] = []
+
+    def where(model, inputs, params):
+        seen.append((model, threading.get_ident(), torch.is_inference_mode_enabled()))
+        return {}
+
+    task = Task("where", (Field("text", Kind.TEXT, required=True),), where)
+    specs = [ModelSpec(f"test/{name}", task, "minimal", (), lambda ctx, name=name: name) for name in ("a", "b")]
+    runtime = Runtime(tiny_settings(tiny_root, public_dir), specs)
+    runtime.load_all()
+    done = threading.Event()  # callers stay alive to the end, so no thread id is reused meanwhile
+
+    def call(model_id: str, ran: threading.Event) -> None:
+        runtime.run(model_id, {"text": "x"}, {})
+        ran.set()
+        done.wait(timeout=60)
+
+    callers = []
+    for model_id in ("test/a", "test/b", "test/a", "test/a", "test/b"):
+        ran = threading.Event()
+        caller = threading.Thread(target=call, args=(model_id, ran))
+        caller.start()
+        assert ran.wait(timeout=60)
+        callers.append(caller)
+    done.set()
+    for caller in callers:
+        caller.join()
+    threads = {model: {ident for name, ident, _ in seen if name == model} for model in ("a", "b")}
+    assert len(threads["a"]) == 1 and len(threads["b"]) == 1 and threads["a"] != threads["b"]
+    assert not (threads["a"] | threads["b"]) & {caller.ident for caller in callers}
+    assert all(inference for _, _, inference in seen)  # per-thread state is set where the call runs

@@ -1,0 +1,200 @@
+"""Tiny random-weight miniatures of the full tier's NLP models, in each repo's Hub layout.
+
+Every builder uses the real model class with a few narrow layers, and copies from the
+real config only what the handlers read (labels, T5's task prefixes, BART/T5 special ids),
+so that a handler cannot tell a miniature from the real repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tiny_models import tokenizers as tok
+from tiny_models.text_tokenizers import roberta_tokenizer
+
+# One small shape for every encoder; hidden must divide by the head count.
+HIDDEN, LAYERS, HEADS, FFN = 32, 2, 4, 37
+
+SST2_LABELS = ("NEGATIVE", "POSITIVE")
+# cardiffnlp/twitter-roberta-base-sentiment really names its classes LABEL_0..2.
+TWITTER_LABELS = ("LABEL_0", "LABEL_1", "LABEL_2")
+CONLL_LABELS = ("O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+
+# t5-base's config carries the prompt prefix for each task it was trained on.
+T5_TASK_PARAMS = {
+    "summarization": {"prefix": "summarize: ", "max_length": 200, "min_length": 30},
+    "translation_en_to_de": {"prefix": "translate English to German: ", "max_length": 300},
+    "translation_en_to_fr": {"prefix": "translate English to French: ", "max_length": 300},
+    "translation_en_to_ro": {"prefix": "translate English to Romanian: ", "max_length": 300},
+}
+
+
+def _labels(names: tuple[str, ...]) -> dict:
+    return {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+
+
+def _bert_config(vocab_size: int, **extra):
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS, intermediate_size=FFN, max_position_embeddings=512, **extra,
+    )
+
+
+def _roberta_config(vocab_size: int, **extra):
+    from transformers import RobertaConfig
+
+    return RobertaConfig(
+        vocab_size=vocab_size, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS, intermediate_size=FFN, max_position_embeddings=514,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2, **extra,
+    )
+
+
+def _distilbert_config(vocab_size: int, **extra):
+    from transformers import DistilBertConfig
+
+    return DistilBertConfig(
+        vocab_size=vocab_size, dim=HIDDEN, n_layers=LAYERS, n_heads=HEADS, hidden_dim=FFN,
+        max_position_embeddings=512, **extra,
+    )
+
+
+def _distilbert_tokenizer(folder: Path, lowercase: bool):
+    from transformers import DistilBertTokenizer
+
+    tokenizer = DistilBertTokenizer(vocab=tok.wordpiece_vocab(lowercase=lowercase), do_lower_case=lowercase)
+    tokenizer.model_max_length = 512
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def build_roberta_squad(folder: Path) -> None:
+    """deepset/roberta-base-squad2: RoBERTa with a span-extraction head."""
+    from transformers import RobertaForQuestionAnswering
+
+    tokenizer = roberta_tokenizer(folder)
+    RobertaForQuestionAnswering(_roberta_config(len(tokenizer))).save_pretrained(folder)
+
+
+def build_distilbert_squad(folder: Path) -> None:
+    """distilbert-base-cased-distilled-squad: cased DistilBERT with a span-extraction head."""
+    from transformers import DistilBertForQuestionAnswering
+
+    tokenizer = _distilbert_tokenizer(folder, lowercase=False)
+    DistilBertForQuestionAnswering(_distilbert_config(len(tokenizer))).save_pretrained(folder)
+
+
+def build_distilbert_sst2(folder: Path) -> None:
+    """distilbert-base-uncased-finetuned-sst-2-english: binary sentiment."""
+    from transformers import DistilBertForSequenceClassification
+
+    tokenizer = _distilbert_tokenizer(folder, lowercase=True)
+    config = _distilbert_config(len(tokenizer), **_labels(SST2_LABELS))
+    DistilBertForSequenceClassification(config).save_pretrained(folder)
+
+
+def build_twitter_roberta(folder: Path) -> None:
+    """cardiffnlp/twitter-roberta-base-sentiment: three-way sentiment."""
+    from transformers import RobertaForSequenceClassification
+
+    tokenizer = roberta_tokenizer(folder)
+    config = _roberta_config(len(tokenizer), **_labels(TWITTER_LABELS))
+    RobertaForSequenceClassification(config).save_pretrained(folder)
+
+
+def build_bert_ner(folder: Path) -> None:
+    """dslim/bert-base-NER: cased BERT tagging CoNLL-2003 entities (B-/I- tags)."""
+    from transformers import BertForTokenClassification
+
+    tokenizer = tok.bert_tokenizer(lowercase=False)
+    tokenizer.model_max_length = 512
+    tokenizer.save_pretrained(folder)
+    config = _bert_config(len(tokenizer), **_labels(CONLL_LABELS))
+    BertForTokenClassification(config).save_pretrained(folder)
+
+
+def build_minilm(folder: Path) -> None:
+    """sentence-transformers/all-MiniLM-L6-v2 in sentence-transformers' own layout.
+
+    A BERT encoder with mean pooling and L2 normalisation: modules.json, 1_Pooling/,
+    2_Normalize/ beside the transformer files, as the real repo has them.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from transformers import BertModel
+
+    encoder_dir = folder / "_encoder"
+    tokenizer = tok.bert_tokenizer(encoder_dir)
+    BertModel(_bert_config(len(tokenizer))).save_pretrained(encoder_dir)
+    model = SentenceTransformer(
+        modules=[Transformer(str(encoder_dir), max_seq_length=256), Pooling(HIDDEN, "mean"), Normalize()],
+        device="cpu",
+    )
+    model.save(str(folder))
+    for path in sorted(encoder_dir.iterdir()):
+        path.unlink()
+    encoder_dir.rmdir()
+
+
+def build_bart_cnn(folder: Path) -> None:
+    """facebook/bart-large-cnn: encoder-decoder summariser with short tiny generation defaults."""
+    from transformers import BartConfig, BartForConditionalGeneration, GenerationConfig
+
+    tokenizer = roberta_tokenizer(folder, cls="BartTokenizer")
+    config = BartConfig(
+        vocab_size=len(tokenizer), d_model=HIDDEN, encoder_layers=LAYERS, decoder_layers=LAYERS,
+        encoder_attention_heads=HEADS, decoder_attention_heads=HEADS, encoder_ffn_dim=FFN,
+        decoder_ffn_dim=FFN, max_position_embeddings=1024,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
+        forced_bos_token_id=0, forced_eos_token_id=2,
+    )
+    model = BartForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=0, eos_token_id=2, pad_token_id=1, decoder_start_token_id=2,
+        forced_bos_token_id=0, forced_eos_token_id=2, num_beams=2, min_length=4, max_length=24,
+        no_repeat_ngram_size=3,
+    )
+    model.save_pretrained(folder)
+
+
+def _t5(folder: Path, gated: bool, task_params: dict | None) -> None:
+    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+
+    tokenizer = tok.t5_tokenizer(folder)
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=HIDDEN, d_kv=HIDDEN // HEADS, d_ff=FFN, num_layers=LAYERS,
+        num_heads=HEADS, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+        feed_forward_proj="gated-gelu" if gated else "relu", tie_word_embeddings=not gated,
+        task_specific_params=task_params,
+    )
+    model = T5ForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    )
+    model.save_pretrained(folder)
+
+
+def build_t5_base(folder: Path) -> None:
+    """t5-base: the original T5 (ReLU feed-forward) with its task prefixes in the config."""
+    _t5(folder, gated=False, task_params=T5_TASK_PARAMS)
+
+
+def build_flan_t5(folder: Path) -> None:
+    """google/flan-t5-base: T5 v1.1 (gated-GELU, untied output embeddings)."""
+    _t5(folder, gated=True, task_params=None)
+
+
+def build_gpt2(folder: Path) -> None:
+    """gpt2: a decoder-only LM; `<|endoftext|>` is id 0 in the tiny vocabulary."""
+    from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
+
+    tokenizer = tok.gpt2_tokenizer(folder)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=1024, n_embd=HIDDEN, n_layer=LAYERS, n_head=HEADS,
+        bos_token_id=0, eos_token_id=0,
+    )
+    model = GPT2LMHeadModel(config)
+    model.generation_config = GenerationConfig(bos_token_id=0, eos_token_id=0)
+    model.save_pretrained(folder)

@@ -1,0 +1,263 @@
+"""Tiny random-weight miniatures of the standard tier's vision models (classes as on the Hub).
+
+Each builder saves the model and the processor files its loader reads, with a label map of
+real-looking names (COCO, ImageNet, ADE20K, VQA answers) as the real config.json carries,
+so responses look like the real ones. Image processors are shrunk to tens of pixels: the
+sizes live in preprocessor_config.json, which real weights replace with their own.
+DETR-style models get a transformers ResNet backbone, never timm: a timm backbone would try
+to download pretrained weights when loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tiny_models.tokenizers import bert_tokenizer, clip_tokenizer, gpt2_tokenizer, roberta_tokenizer
+
+# COCO's ids as DETR and YOLOS number them (0 is unused), a prefix of the 91.
+COCO_DETECTION = (
+    "N/A", "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant",
+)
+IMAGENET = (
+    "tench", "goldfish", "great white shark", "tiger shark", "hammerhead", "electric ray",
+    "stingray", "cock", "hen", "ostrich", "tabby cat", "golden retriever",
+)
+ADE20K = ("wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass")
+VQA_ANSWERS = ("yes", "no", "2", "1", "3", "white", "red", "blue", "cat", "dog", "nothing", "tennis")
+
+# A small ViT-like transformer: sizes from transformers' own tiny test configs.
+TINY_TRANSFORMER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37}
+
+
+def labels(names: tuple[str, ...]) -> dict[int, str]:
+    return dict(enumerate(names))
+
+
+def save(folder: Path, model: Any, *processors: Any) -> None:
+    model.eval()
+    model.save_pretrained(folder)
+    for processor in processors:
+        processor.save_pretrained(folder)
+
+
+def resnet_config(**overrides: Any):
+    from transformers import ResNetConfig
+
+    settings = {"embedding_size": 8, "hidden_sizes": [8, 8, 16, 16], "depths": [1, 1, 1, 1]}
+    return ResNetConfig(**{**settings, **overrides})
+
+
+# --- classification -----------------------------------------------------------------------------
+
+
+def build_vit_classifier(folder: Path) -> None:
+    """google/vit-base-patch16-224: ViTForImageClassification + ViTImageProcessor."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    config = ViTConfig(image_size=32, patch_size=8, id2label=labels(IMAGENET), **TINY_TRANSFORMER)
+    processor = ViTImageProcessor(size={"height": 32, "width": 32})
+    save(folder, ViTForImageClassification(config), processor)
+
+
+def build_resnet_classifier(folder: Path) -> None:
+    """microsoft/resnet-50: ResNetForImageClassification + ConvNextImageProcessor (as on the Hub)."""
+    from transformers import ConvNextImageProcessor, ResNetForImageClassification
+
+    config = resnet_config(id2label=labels(IMAGENET))
+    processor = ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875)
+    save(folder, ResNetForImageClassification(config), processor)
+
+
+# --- detection and segmentation -----------------------------------------------------------------
+
+
+def detr_config(**overrides: Any):
+    from transformers import DetrConfig
+
+    settings = {
+        "use_timm_backbone": False,
+        "backbone_config": resnet_config(out_features=["stage1", "stage2", "stage3", "stage4"]),
+        "d_model": 32,  # the panoptic mask head needs d_model + heads divisible by 8
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "encoder_ffn_dim": 32,
+        "decoder_ffn_dim": 32,
+        "encoder_attention_heads": 8,
+        "decoder_attention_heads": 8,
+        "num_queries": 12,
+        "id2label": labels(COCO_DETECTION),
+        # Larger initial weights than training uses, so queries differ and boxes spread out.
+        "init_std": 0.3,
+        "init_xavier_std": 3.0,
+    }
+    return DetrConfig(**{**settings, **overrides})
+
+
+def _detr_processor():
+    from transformers import DetrImageProcessor
+
+    return DetrImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+
+
+def build_detr(folder: Path) -> None:
+    """facebook/detr-resnet-50 and -101: DetrForObjectDetection + DetrImageProcessor."""
+    from transformers import DetrForObjectDetection
+
+    save(folder, DetrForObjectDetection(detr_config()), _detr_processor())
+
+
+def build_detr_panoptic(folder: Path) -> None:
+    """facebook/detr-resnet-50-panoptic: DetrForSegmentation (boxes + mask head)."""
+    from transformers import DetrForSegmentation
+
+    save(folder, DetrForSegmentation(detr_config()), _detr_processor())
+
+
+def build_yolos(folder: Path) -> None:
+    """hustvl/yolos-tiny: YolosForObjectDetection + YolosImageProcessor."""
+    from transformers import YolosConfig, YolosForObjectDetection, YolosImageProcessor
+
+    config = YolosConfig(
+        image_size=[64, 96], patch_size=16, num_detection_tokens=10,
+        id2label=labels(COCO_DETECTION), **TINY_TRANSFORMER,
+    )
+    processor = YolosImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    save(folder, YolosForObjectDetection(config), processor)
+
+
+def build_owlvit(folder: Path) -> None:
+    """google/owlvit-base-patch32: OwlViTForObjectDetection + OwlViTProcessor (CLIP tokenizer)."""
+    from transformers import OwlViTConfig, OwlViTForObjectDetection, OwlViTImageProcessor, OwlViTProcessor
+
+    tokenizer = clip_tokenizer(model_max_length=16)
+    text = {
+        **TINY_TRANSFORMER, "vocab_size": len(tokenizer), "max_position_embeddings": 16,
+        "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    vision = {**TINY_TRANSFORMER, "image_size": 32, "patch_size": 8}
+    config = OwlViTConfig(text_config=text, vision_config=vision, projection_dim=32)
+    images = OwlViTImageProcessor(size={"height": 32, "width": 32}, crop_size={"height": 32, "width": 32})
+    processor = OwlViTProcessor(image_processor=images, tokenizer=tokenizer)
+    save(folder, OwlViTForObjectDetection(config), processor)
+
+
+def build_segformer(folder: Path) -> None:
+    """nvidia/segformer-b0-finetuned-ade-512-512: SegformerForSemanticSegmentation."""
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+
+    config = SegformerConfig(
+        depths=[1, 1, 1, 1], hidden_sizes=[8, 8, 16, 16], num_attention_heads=[1, 1, 2, 2],
+        decoder_hidden_size=16, id2label=labels(ADE20K),
+    )
+    processor = SegformerImageProcessor(size={"height": 64, "width": 64})
+    save(folder, SegformerForSemanticSegmentation(config), processor)
+
+
+def build_dpt(folder: Path) -> None:
+    """Intel/dpt-large: DPTForDepthEstimation (plain ViT backbone) + DPTImageProcessor."""
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    config = DPTConfig(
+        **{**TINY_TRANSFORMER, "num_hidden_layers": 4}, image_size=32, patch_size=8,
+        backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16,
+        head_in_index=-1,
+    )
+    processor = DPTImageProcessor(size={"height": 32, "width": 32})  # square, as dpt-large's
+    save(folder, DPTForDepthEstimation(config), processor)
+
+
+# --- image + text -------------------------------------------------------------------------------
+
+
+def build_vit_gpt2(folder: Path) -> None:
+    """nlpconnect/vit-gpt2-image-captioning, ydshieh/vit-gpt2-coco-en: VisionEncoderDecoderModel
+    (ViT encoder, GPT-2 decoder with cross-attention), ViTImageProcessor, GPT-2 tokenizer."""
+    from transformers import (
+        GPT2Config,
+        VisionEncoderDecoderConfig,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+        ViTImageProcessor,
+    )
+
+    tokenizer = gpt2_tokenizer()
+    special = tokenizer.eos_token_id
+    encoder = ViTConfig(image_size=32, patch_size=8, **TINY_TRANSFORMER)
+    decoder = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+        bos_token_id=special, eos_token_id=special, pad_token_id=special,
+    )
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+    config.decoder_start_token_id = config.pad_token_id = config.eos_token_id = special
+    model = VisionEncoderDecoderModel(config=config)
+    model.generation_config.decoder_start_token_id = special
+    model.generation_config.pad_token_id = model.generation_config.eos_token_id = special
+    save(folder, model, ViTImageProcessor(size={"height": 32, "width": 32}), tokenizer)
+
+
+def _blip_config():
+    """BLIP's text decoder starts from `[DEC]` (bos) and stops at `[SEP]`, as the real config says."""
+    from transformers import BlipConfig
+
+    tokenizer = bert_tokenizer(bos_token="[DEC]")
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    text = {
+        **TINY_TRANSFORMER, "vocab_size": len(tokenizer), "max_position_embeddings": 64,
+        "bos_token_id": tokenizer.bos_token_id, "sep_token_id": tokenizer.sep_token_id,
+        "eos_token_id": tokenizer.sep_token_id, "pad_token_id": tokenizer.pad_token_id,
+    }
+    vision = {**TINY_TRANSFORMER, "image_size": 32, "patch_size": 8}
+    return BlipConfig(text_config=text, vision_config=vision, projection_dim=32), tokenizer
+
+
+def _blip_processor(tokenizer):
+    from transformers import BlipImageProcessor, BlipProcessor
+
+    images = BlipImageProcessor(size={"height": 32, "width": 32})
+    return BlipProcessor(image_processor=images, tokenizer=tokenizer)
+
+
+def build_blip_caption(folder: Path) -> None:
+    """Salesforce/blip-image-captioning-base: BlipForConditionalGeneration + BlipProcessor."""
+    from transformers import BlipForConditionalGeneration
+
+    config, tokenizer = _blip_config()
+    save(folder, BlipForConditionalGeneration(config), _blip_processor(tokenizer))
+
+
+def build_blip_vqa(folder: Path) -> None:
+    """Salesforce/blip-vqa-base: BlipForQuestionAnswering + BlipProcessor."""
+    from transformers import BlipForQuestionAnswering
+
+    config, tokenizer = _blip_config()
+    save(folder, BlipForQuestionAnswering(config), _blip_processor(tokenizer))
+
+
+def build_vilt_vqa(folder: Path) -> None:
+    """dandelin/vilt-b32-finetuned-vqa: ViltForQuestionAnswering (a classifier over answers)."""
+    from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
+
+    tokenizer = bert_tokenizer(model_max_length=40)
+    config = ViltConfig(
+        **TINY_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=40, image_size=32,
+        patch_size=8, max_image_length=-1, id2label=labels(VQA_ANSWERS),
+    )
+    images = ViltImageProcessor(size={"shortest_edge": 32}, size_divisor=8)
+    processor = ViltProcessor(image_processor=images, tokenizer=tokenizer)
+    save(folder, ViltForQuestionAnswering(config), processor)
+
+
+def build_layoutlm_qa(folder: Path) -> None:
+    """impira/layoutlm-document-qa: LayoutLMForQuestionAnswering with a RoBERTa BPE tokenizer
+    (as the real repo ships: vocab.json, merges.txt). No image processor: words come from OCR."""
+    from transformers import LayoutLMConfig, LayoutLMForQuestionAnswering
+
+    tokenizer = roberta_tokenizer(model_max_length=512)
+    config = LayoutLMConfig(
+        **TINY_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=514, type_vocab_size=1,
+        max_2d_position_embeddings=1024, pad_token_id=tokenizer.pad_token_id,
+    )
+    save(folder, LayoutLMForQuestionAnswering(config), tokenizer)
