@@ -1,4 +1,4 @@
-"""The `models-server` command: serve, download, check, list. (`make-tiny` is the tiny_models package's.)"""
+"""The `models-server` command: serve, download, check, list, and the commands installed packages add."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import NoReturn
 
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--load", action="store_true", help="also load each model that passed, one at a time")
     _log_level(check)
     check.set_defaults(run=_check)
+    _add_installed_commands(commands)
 
     listing = commands.add_parser("list", help="print the catalog as a table")
     listing.add_argument("--config", type=Path, help="also list the Hub models this config adds by task")
@@ -70,6 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="per controller task: how many of its first ten candidates are served")
     listing.set_defaults(run=_list)
     return parser
+
+
+# Commands other installed packages add under `models-server` (tiny_models adds `make-tiny`): each
+# entry point is a `main(argv, prog) -> int`, loaded only when its command runs.
+COMMANDS_GROUP = "models_server.commands"
+
+
+def _add_installed_commands(commands: argparse._SubParsersAction) -> None:
+    for entry in entry_points(group=COMMANDS_GROUP):
+        command = commands.add_parser(entry.name, add_help=False,
+                                      help=f"see `models-server {entry.name} --help` (from {entry.module})")
+        command.add_argument("arguments", nargs=argparse.REMAINDER)
+        command.set_defaults(run=lambda args, entry=entry: entry.load()(args.arguments, prog=f"models-server {entry.name}"))
 
 
 def _log_level(command: argparse.ArgumentParser) -> None:
@@ -199,7 +214,11 @@ def set_openmp_defaults() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     set_openmp_defaults()
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    installed = {entry.name: entry for entry in entry_points(group=COMMANDS_GROUP)}
+    if arguments and arguments[0] in installed:  # its own parser reads every flag, --help too
+        return installed[arguments[0]].load()(arguments[1:], prog=f"models-server {arguments[0]}")
+    args = build_parser().parse_args(arguments)
     configure(getattr(args, "log_level", "info"))
     try:
         return args.run(args)

@@ -15,8 +15,8 @@ from tiny_models import make_tiny
 from tiny_models.registry import REAL_SIZE_BUILDERS, TINY_BUILDERS
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="make-tiny",
+def build_parser(prog: str = "make-tiny") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Write tiny random-weight models for every catalog entry.")
     parser.add_argument("--out", type=Path, required=True, help="folder to write <org>/<name>/ into")
     parser.add_argument("--force", action="store_true", help="rebuild repos that are already complete")
@@ -26,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "make-tiny") -> int:
     set_openmp_defaults()
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     configure("info")
     started = time.perf_counter()
     builders = REAL_SIZE_BUILDERS if args.scale == "real" else TINY_BUILDERS

@@ -14,7 +14,7 @@ from support.cli import cli, free_port, wait_running
 from models_server.catalog import catalog_rows
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["list"], ["download"], ["check"]])
+@pytest.mark.parametrize("command", [[], ["serve"], ["make-tiny"], ["list"], ["download"], ["check"]])
 def test_help_everywhere(command):
     result = cli(*command, "--help")
     assert result.returncode == 0
