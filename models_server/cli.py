@@ -84,7 +84,8 @@ def _add_installed_commands(commands: argparse._SubParsersAction) -> None:
         command = commands.add_parser(entry.name, add_help=False,
                                       help=f"see `models-server {entry.name} --help` (from {entry.module})")
         command.add_argument("arguments", nargs=argparse.REMAINDER)
-        command.set_defaults(run=lambda args, entry=entry: entry.load()(args.arguments, prog=f"models-server {entry.name}"))
+        command.set_defaults(
+            run=lambda args, entry=entry: entry.load()(args.arguments, prog=f"models-server {entry.name}"))
 
 
 def _log_level(command: argparse.ArgumentParser) -> None:
