@@ -1,4 +1,4 @@
-"""The Ray engine's two halves without Ray: the ingress's ClusterRuntime/ClusterPipeline over a
+"""The Ray engine's two halves without Ray: the ingress's ClusterRuntime/GroupExecutor over a
 real in-process GroupWorker (the object a replica holds), and the status rules for groups."""
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from models_server.catalog import catalog_rows
 from models_server.config import Settings
 from models_server.engines.ray.board import ReportBoard
 from models_server.engines.ray.cluster import (
-    ClusterPipeline,
     ClusterRuntime,
     GroupCondition,
+    GroupExecutor,
     condition_without_replica,
+    ingress_pipeline,
     merge_slot,
 )
 from models_server.engines.ray.grouping import plan_groups
@@ -33,6 +34,7 @@ from models_server.engines.ray.worker import (
 )
 from models_server.errors import NotReady
 from models_server.http.app import create_app
+from models_server.media.resources import ResourceReader
 from models_server.runtime import State
 
 
@@ -56,7 +58,7 @@ def make_cluster(settings: Settings, worker: GroupWorker, board: ReportBoard | N
 
 
 def ingress_client(settings: Settings, cluster: ClusterRuntime):
-    return create_app(settings, cluster.as_runtime(), ClusterPipeline(cluster, settings)).test_client()
+    return create_app(settings, cluster, ingress_pipeline(cluster, settings)).test_client()
 
 
 def test_models_of_a_group_not_yet_reporting_are_loading_and_refused_at_once(cluster_settings, worker) -> None:
@@ -66,6 +68,8 @@ def test_models_of_a_group_not_yet_reporting_are_loading_and_refused_at_once(clu
     assert (status["state"], status["reason"]) == ("loading", "group annotators is starting")
     refused = client.post("/models/canny-control", json={"img_url": "public/examples/photo.jpg"})
     assert refused.status_code == 503 and refused.json["error"]["state"] == "loading"
+    unread = client.post("/models/canny-control", json={"img_url": "public/examples/none.jpg"})
+    assert unread.status_code == 503  # refused before the resources it names are read
     assert client.get("/status/hed-control").json["state"] == "disabled"  # in no group here
 
 
@@ -78,9 +82,9 @@ def test_the_ingress_ships_bytes_and_writes_the_answer_itself(cluster_settings, 
     assert answer.status_code == 200, answer.json
     assert (public_dir / answer.json["path"].lstrip("/")).read_bytes().startswith(b"\x89PNG")
     # what crossed to the worker: the request and the photo's bytes, never a path it would have to read
-    pipeline = ClusterPipeline(cluster, cluster_settings)
+    reader = ResourceReader(cluster_settings.public_dir, cluster_settings.limits)
     task = cluster.catalog["canny-control"].task
-    shipped = pipeline.ship(task, {"img_url": "public/examples/photo.jpg"})
+    shipped = GroupExecutor(cluster, reader).ship(task, {"img_url": "public/examples/photo.jpg"})
     assert shipped == {"public/examples/photo.jpg": (public_dir / "examples" / "photo.jpg").read_bytes()}
     missing = client.post("/models/canny-control", json={"img_url": "public/examples/none.jpg"})
     assert missing.status_code == 400 and "no file" in missing.json["error"]["message"]

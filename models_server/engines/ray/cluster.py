@@ -1,14 +1,15 @@
-"""The ingress's half, without Ray: a runtime façade over the groups, and a pipeline that ships.
+"""The ingress's half, without Ray: a runtime façade over the groups, and an executor that ships.
 
-`ClusterRuntime` answers what the Flask app, metrics and the status page ask a runtime (`views`,
-`view`, `resolve`, `devices`, `resident_bytes`, `reload`) from a merged view of the replicas'
-reports, which a poller replaces as a whole every `ray.status_interval`: reading it never waits
-on a replica. A model whose group has no live replica is `loading` (starting, restarting) or
+`ClusterRuntime` answers what the Flask app, metrics and the status page ask a runtime (the
+`RuntimeView`: `views`, `view`, `resolve`, `devices`, `resident_bytes`, `reload`) from a merged
+view of the replicas' reports, which a poller replaces as a whole every `ray.status_interval`:
+reading it never waits on a replica. A model whose group has no live replica is `loading` (starting, restarting) or
 `failed` with the reason (Ray's, or the resources its group asks for and the cluster's).
 
-`ClusterPipeline` is the same `RequestPipeline` with its middle sent away: the ingress decodes
-the protocol, reads the resources the request names (public/ is here), sends request and bytes to
-the group, and delivers the encoded answer — writing public/ is done here only.
+`GroupExecutor` is the `RequestPipeline`'s executor at the ingress: the pipeline decodes the
+protocol here, the executor reads the resources the request names (public/ is here) and sends
+request and bytes to the group, and the pipeline delivers the encoded answer — writing public/ is
+done here only.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from models_server.catalog import ModelSpec, build_catalog
 from models_server.config import Settings
@@ -29,10 +30,9 @@ from models_server.errors import NotFound, NotReady, ServerError
 from models_server.kinds import KINDS
 from models_server.media.outputs import OutputStore
 from models_server.media.resources import ResourceReader
-from models_server.pipeline.fields import FieldDecoder
-from models_server.pipeline.request import Reply, RequestPipeline
-from models_server.protocols.base import Encoded, RawRequest
-from models_server.runtime import Runtime, SlotView, State
+from models_server.pipeline.request import RequestPipeline
+from models_server.protocols.base import Call, Encoded, RawRequest
+from models_server.runtime import SlotView, State
 from models_server.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -226,10 +226,6 @@ class ClusterRuntime:
             detail = f": {view.reason}" if view.reason else ""
             raise NotReady(f"model {model_id} is {view.state.value}{detail}", state=view.state.value)
 
-    def as_runtime(self) -> Runtime:
-        """For the Flask app, which types its runtime as `Runtime`: this answers everything it reads."""
-        return cast(Runtime, self)
-
 
 @dataclass(frozen=True)
 class _Snapshot:
@@ -238,25 +234,28 @@ class _Snapshot:
     devices: MergedDevices
 
 
-class ClusterPipeline(RequestPipeline):
-    """Decode the protocol and read resources here, run in the model's group, deliver here."""
+def ingress_pipeline(cluster: ClusterRuntime, settings: Settings) -> RequestPipeline:
+    """The request pipeline of the ingress: decode and deliver here, run in the model's group."""
+    reader = ResourceReader(settings.public_dir, settings.limits, allow_private=settings.allow_private_urls)
+    return RequestPipeline(cluster, GroupExecutor(cluster, reader), OutputStore(settings.public_dir))
 
-    def __init__(self, cluster: ClusterRuntime, settings: Settings) -> None:
-        self.reader = ResourceReader(settings.public_dir, settings.limits, allow_private=settings.allow_private_urls)
-        super().__init__(cluster.as_runtime(), FieldDecoder(self.reader, settings.limits),
-                         OutputStore(settings.public_dir))
+
+class GroupExecutor:
+    """Run in the model's group: refused at once here when it has no live replica; the resources
+    the request names are read here and travel with it."""
+
+    def __init__(self, cluster: ClusterRuntime, reader: ResourceReader) -> None:
         self.cluster = cluster
+        self.reader = reader
 
-    def handle(self, request: RawRequest) -> Reply:
-        model_id = self.cluster.resolve(request.model_id)
+    def execute(self, model_id: str, task: Task, request: RawRequest, decode: Callable[[], Call]) -> Encoded:
         self.cluster.refuse_unless_live(model_id)  # before any fetch, as admission is in one process
-        task = self.cluster.catalog[model_id].task
-        call = self.decode(task, request)
+        call = decode()
         resources = self.ship(task, call.body)
         outcome = self.cluster.clients[self.cluster.group_of[model_id]].answer(request, resources)
         if isinstance(outcome, Failure):
             raise outcome.error
-        return self.deliver(outcome)
+        return outcome
 
     def ship(self, task: Task, body: dict[str, Any]) -> dict[str, bytes]:
         """The bytes of every resource the request names, by reference (bytes a raw body carries

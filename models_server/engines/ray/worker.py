@@ -2,7 +2,7 @@
 
 The ingress sends a request as it came (`RawRequest`) plus the bytes of the resources it names
 (read where public/ is); the worker decodes, admits, runs and encodes with the same
-`RequestPipeline` as the single-process server, and sends back an `Encoded` answer whose files
+`RequestPipeline` and `LocalExecutor` as the single-process server, and sends back an `Encoded` answer whose files
 are still bytes. It never writes public/ and never reads it: GPU machines need no shared folder.
 """
 
@@ -21,6 +21,7 @@ from models_server.config import Settings
 from models_server.engines.startup import load_tier
 from models_server.errors import BadInput, ServerError
 from models_server.media.outputs import OutputStore
+from models_server.pipeline.executor import LocalExecutor
 from models_server.pipeline.fields import FieldDecoder
 from models_server.pipeline.request import RequestPipeline
 from models_server.protocols.base import Encoded, RawRequest
@@ -124,7 +125,8 @@ class GroupWorker:
         threading.Thread(target=load_tier, args=(self.runtime,), name="model-loader", daemon=True).start()
 
     def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure:
-        pipeline = RequestPipeline(self.runtime, FieldDecoder(ShippedResources(resources), self.limits), self.store)
+        executor = LocalExecutor(self.runtime, FieldDecoder(ShippedResources(resources), self.limits))
+        pipeline = RequestPipeline(self.runtime, executor, self.store)
         try:
             return pipeline.answer(request)
         except ServerError as exc:
