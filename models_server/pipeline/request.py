@@ -21,7 +21,7 @@ from models_server.runtime import RuntimeView
 from models_server.tasks.base import Task
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Reply:
     content: bytes
     mimetype: str
@@ -35,7 +35,7 @@ def json_bytes(value: Any) -> bytes:
 
 
 def error_reply(error: ServerError) -> Reply:
-    return Reply(json_bytes(error.body()), JSON, error.status, error.headers)
+    return Reply(content=json_bytes(error.body()), mimetype=JSON, status=error.status, headers=error.headers)
 
 
 class RequestPipeline:
@@ -70,8 +70,8 @@ class RequestPipeline:
     def deliver(self, encoded: Encoded) -> Reply:
         """Write the answer's files under public/ (the only writer) and serialise the answer."""
         if encoded.mimetype == JSON:
-            return Reply(json_bytes(self.store.publish(encoded.content)), JSON)
-        return Reply(encoded.content, encoded.mimetype)
+            return Reply(content=json_bytes(self.store.publish(encoded.content)), mimetype=JSON)
+        return Reply(content=encoded.content, mimetype=encoded.mimetype)
 
 
 def parse_json(mimetype: str, body: bytes) -> Any:

@@ -75,7 +75,7 @@ def test_models_of_a_group_not_yet_reporting_are_loading_and_refused_at_once(clu
 
 def test_the_ingress_ships_bytes_and_writes_the_answer_itself(cluster_settings, worker, public_dir) -> None:
     cluster = make_cluster(cluster_settings, worker)
-    cluster.update({"annotators": GroupCondition((worker.report(),))})
+    cluster.update({"annotators": GroupCondition(reports=(worker.report(),))})
     client = ingress_client(cluster_settings, cluster)
     assert client.get("/status/canny-control").json["state"] == "loaded"
     answer = client.post("/models/canny-control", json={"img_url": "public/examples/photo.jpg"})
@@ -145,7 +145,7 @@ def poll(cluster: ClusterRuntime, board: ReportBoard, replicas: int) -> None:
     """What the ingress's poller does, once the group's replicas have posted."""
     while len(board.live("annotators")) < replicas:
         time.sleep(0.01)
-    cluster.update({"annotators": GroupCondition(tuple(board.live("annotators")))})
+    cluster.update({"annotators": GroupCondition(reports=tuple(board.live("annotators")))})
 
 
 def test_a_reload_reaches_every_replica_of_the_group(cluster_settings, twin_workers) -> None:
@@ -170,7 +170,7 @@ def test_status_counts_the_replicas_that_report(cluster_settings, twin_workers) 
     for worker in twin_workers:
         board.post(worker.report())
     cluster = make_cluster(cluster_settings, twin_workers[0], board)
-    cluster.update({"annotators": GroupCondition(tuple(board.live("annotators")))})
+    cluster.update({"annotators": GroupCondition(reports=tuple(board.live("annotators")))})
     status = ingress_client(cluster_settings, cluster).get("/status/canny-control").json
     assert (status["state"], status["replicas"]) == ("loaded", 2)
 
@@ -200,7 +200,8 @@ def test_a_refusal_on_any_replica_is_the_reloads_answer(cluster_settings, twin_w
         while not (wanted := board.post(twin_workers[1].report())):
             time.sleep(0.02)
         board.post(replace(twin_workers[1].report(),
-                           reloads={"canny-control": ReloadOutcome(wanted["canny-control"], Failure(refused))}))
+                           reloads={"canny-control": ReloadOutcome(generation=wanted["canny-control"],
+                                                                  failure=Failure(refused))}))
 
     board.post(twin_workers[1].report())
     poll(cluster, board, 2)
@@ -228,16 +229,18 @@ def test_a_replica_started_after_a_reload_was_asked_owes_none() -> None:
 
 
 def make_report(replica: str, started: float) -> GroupReport:
-    return GroupReport("annotators", replica, "node-1", 1, {}, DeviceReport("cpu", "cpu", "float32"), {}, started)
+    return GroupReport(group="annotators", replica=replica, node="node-1", pid=1, slots={},
+                       device=DeviceReport(device="cpu", kind="cpu", dtype_name="float32"), started=started)
 
 
 def test_a_models_status_names_its_own_groups_device(cluster_settings, worker) -> None:
     plans = plan_groups(catalog_rows(), cluster_settings)
     other = next(plan.name for plan in plans if plan.name != "annotators")
     cluster = ClusterRuntime(cluster_settings, catalog_rows(), plans, {}, ReportBoard(60))
-    on_gpu = replace(worker.report(), device=DeviceReport("cuda:1", "gpu", "float16"))
-    on_cpu = replace(worker.report(), group=other, slots={}, device=DeviceReport("cpu", "cpu", "float32"))
-    cluster.update({"annotators": GroupCondition((on_gpu,)), other: GroupCondition((on_cpu,))})
+    on_gpu = replace(worker.report(), device=DeviceReport(device="cuda:1", kind="gpu", dtype_name="float16"))
+    on_cpu = replace(worker.report(), group=other, slots={},
+                     device=DeviceReport(device="cpu", kind="cpu", dtype_name="float32"))
+    cluster.update({"annotators": GroupCondition(reports=(on_gpu,)), other: GroupCondition(reports=(on_cpu,))})
     status = ingress_client(cluster_settings, cluster).get("/status/canny-control").json
     assert (status["device"], status["compute_type"], status["dtype"]) == ("cuda:1", "gpu", "float16")
     assert cluster.devices.device == "cuda:1,cpu"  # the server as a whole runs on both

@@ -44,7 +44,7 @@ class GroupClient(Protocol):
     def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GroupCondition:
     """A group as the poller last saw it: its live replicas' reports, else why none is live."""
 
@@ -65,18 +65,19 @@ def condition_without_replica(plan: GroupPlan, without_for: float, deadline: flo
     it asks for and what the cluster has; else loading (starting, or Ray is restarting it)."""
     said = f" (Ray: {ray_status}{': ' + ray_message if ray_message else ''})" if ray_status else ""
     if ray_status in ("DEPLOY_FAILED", "UNHEALTHY"):
-        return GroupCondition((), State.FAILED, f"group {plan.name} has no live replica{said}")
+        return GroupCondition(state=State.FAILED, reason=f"group {plan.name} has no live replica{said}")
     if without_for > deadline:
         asked = _resources_text(plan.resources())
         missing = [name for name, amount in plan.resources().items() if amount > cluster_total.get(name, 0.0)]
         lacking = f"; the cluster has no {', '.join(missing)} at all" if missing else ""
-        return GroupCondition((), State.FAILED, (
+        return GroupCondition(state=State.FAILED, reason=(
             f"group {plan.name} got no running replica within ray.deploy_timeout ({deadline:g}s): "
             f"each replica asks for {asked}; the cluster has {_resources_text(cluster_total)} in total, "
             f"{_resources_text(cluster_free)} free{lacking}{said}"))
     if was_live:
-        return GroupCondition((), State.LOADING, f"group {plan.name} lost its replica; Ray is starting another{said}")
-    return GroupCondition((), State.LOADING, f"group {plan.name} is starting{said}")
+        return GroupCondition(state=State.LOADING,
+                              reason=f"group {plan.name} lost its replica; Ray is starting another{said}")
+    return GroupCondition(state=State.LOADING, reason=f"group {plan.name} is starting{said}")
 
 
 def _resources_text(resources: Mapping[str, float]) -> str:
@@ -94,12 +95,19 @@ def merge_slot(spec: ModelSpec, reports: Iterable[SlotReport], devices: MergedDe
     best = min(reports, key=lambda report: _STATE_RANK[State(report.state)])
     progress = next((report.progress for report in reports if report.progress is not None), None)
     used = [report.last_used for report in reports if report.last_used is not None]
-    return SlotView(spec, State(best.state), best.reason, best.placement, best.bytes,
-                    sum(report.queue for report in reports), any(report.running for report in reports),
-                    max(used) if used else None, best.load_seconds, progress, replicas=len(reports), devices=devices)
+    return SlotView(spec=spec, state=State(best.state), reason=best.reason, placement=best.placement,
+                    bytes=best.bytes, queue=sum(report.queue for report in reports),
+                    running=any(report.running for report in reports), last_used=max(used) if used else None,
+                    load_seconds=best.load_seconds, progress=progress, replicas=len(reports), devices=devices)
 
 
-@dataclass(frozen=True)
+def unloaded_view(spec: ModelSpec, state: State, reason: str, replicas: int | None = None) -> SlotView:
+    """A model no live replica reports: nothing resident, nothing queued."""
+    return SlotView(spec=spec, state=state, reason=reason, placement="unloaded", bytes=0, queue=0, running=False,
+                    last_used=None, load_seconds=None, progress=None, replicas=replicas)
+
+
+@dataclass(frozen=True, kw_only=True)
 class MergedDevices:
     """What `status_body` reads of a runtime's devices; over groups on different devices, the
     list of them (a model's own group may be on any of them)."""
@@ -111,14 +119,15 @@ class MergedDevices:
     @classmethod
     def of(cls, reports: list[DeviceReport], fallback: Settings) -> MergedDevices:
         if not reports:
-            return cls(fallback.device, "gpu" if fallback.device.startswith("cuda") else "cpu", fallback.dtype)
+            return cls(device=fallback.device, kind="gpu" if fallback.device.startswith("cuda") else "cpu",
+                       dtype_name=fallback.dtype)
 
         def joined(values: Iterable[str]) -> str:
             return ",".join(dict.fromkeys(values))
 
         kinds = [report.kind for report in reports]
-        return cls(joined(report.device for report in reports), "gpu" if "gpu" in kinds else "cpu",
-                   joined(report.dtype_name for report in reports))
+        return cls(device=joined(report.device for report in reports), kind="gpu" if "gpu" in kinds else "cpu",
+                   dtype_name=joined(report.dtype_name for report in reports))
 
 
 class ClusterRuntime:
@@ -152,16 +161,15 @@ class ClusterRuntime:
         for row in self.rows:
             group = self.group_of.get(row.id)
             if group is None:
-                views[row.id] = SlotView(row, State.DISABLED, self._unserved_reason(row), "unloaded", 0, 0, False,
-                                         None, None, None)
+                views[row.id] = unloaded_view(row, State.DISABLED, self._unserved_reason(row))
                 continue
             condition = conditions[group]
             reports = [report.slots[row.id] for report in condition.reports if row.id in report.slots]
             if reports:
                 views[row.id] = merge_slot(row, reports, group_devices[group])
             else:
-                views[row.id] = SlotView(row, condition.state, condition.reason or f"group {group} is starting",
-                                         "unloaded", 0, 0, False, None, None, None, replicas=0)
+                views[row.id] = unloaded_view(row, condition.state, condition.reason or f"group {group} is starting",
+                                              replicas=0)
         resident: dict[str, int] = {}
         devices = []
         for condition in conditions.values():
@@ -169,7 +177,7 @@ class ClusterRuntime:
                 devices.append(report.device)
                 for placement, size in report.resident.items():
                     resident[placement] = resident.get(placement, 0) + size
-        return _Snapshot(views, resident, MergedDevices.of(devices, self.settings))
+        return _Snapshot(views=views, resident=resident, devices=MergedDevices.of(devices, self.settings))
 
     def _unserved_reason(self, row: ModelSpec) -> str:
         if not row.in_tier(self.settings.tier):
@@ -227,7 +235,7 @@ class ClusterRuntime:
             raise NotReady(f"model {model_id} is {view.state.value}{detail}", state=view.state.value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Snapshot:
     views: dict[str, SlotView]
     resident: dict[str, int]

@@ -168,7 +168,7 @@ class GroupPoller:
                 # Ray routes to it: only as many as Ray runs count, the freshest
                 reports = reports[:known[2].get("RUNNING", 0)]
             if reports:
-                conditions[name] = GroupCondition(tuple(reports))
+                conditions[name] = GroupCondition(reports=tuple(reports))
                 self.live_at[name] = time.monotonic()
                 self.was_live.add(name)
                 continue
