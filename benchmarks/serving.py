@@ -163,6 +163,7 @@ def in_process_times(model_root: Path, public_dir: Path, photo_ref: str, repeat:
     from models_server.config import load_settings
     from models_server.media.outputs import OutputStore
     from models_server.media.resources import ResourceReader
+    from models_server.pipeline.executor import LocalExecutor
     from models_server.pipeline.fields import FieldDecoder
     from models_server.pipeline.request import RequestPipeline
     from models_server.protocols.base import RawRequest
@@ -173,7 +174,7 @@ def in_process_times(model_root: Path, public_dir: Path, photo_ref: str, repeat:
     runtime = Runtime(settings, [row for row in catalog_rows() if row.id in (CANNY, CONTROLNETS[0])])
     runtime.load_all()
     fields = FieldDecoder(ResourceReader(public_dir, settings.limits), settings.limits)
-    pipeline = RequestPipeline(runtime, fields, OutputStore(public_dir))
+    pipeline = RequestPipeline(runtime, LocalExecutor(runtime, fields), OutputStore(public_dir))
 
     def request(model_id: str, body: dict) -> object:
         return pipeline.handle(RawRequest(model_id, "application/json", json.dumps(body).encode(), {}))
@@ -199,6 +200,7 @@ def pipeline_steps(model_root: Path, public_dir: Path) -> Callable[[str, dict], 
     from models_server.config import load_settings
     from models_server.media.outputs import OutputStore
     from models_server.media.resources import ResourceReader
+    from models_server.pipeline.executor import LocalExecutor
     from models_server.pipeline.fields import FieldDecoder
     from models_server.pipeline.request import RequestPipeline, json_bytes
     from models_server.protocols.base import RawRequest
@@ -214,7 +216,7 @@ def pipeline_steps(model_root: Path, public_dir: Path) -> Callable[[str, dict], 
     runtime = Runtime(settings, [row for row in catalog_rows() if row.id in (CANNY, CONTROLNETS[0])])
     load_tier(runtime)
     fields = FieldDecoder(ResourceReader(public_dir, settings.limits), settings.limits)
-    pipeline = RequestPipeline(runtime, fields, OutputStore(public_dir))
+    pipeline = RequestPipeline(runtime, LocalExecutor(runtime, fields), OutputStore(public_dir))
 
     def once(raw: RawRequest) -> dict[str, float]:
         clock = [time.perf_counter()]

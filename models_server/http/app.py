@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -23,10 +23,11 @@ from models_server.http.status_body import all_statuses, model_status
 from models_server.http.status_page import install_status_page
 from models_server.media.outputs import OutputStore
 from models_server.media.resources import ResourceReader
+from models_server.pipeline.executor import LocalExecutor
 from models_server.pipeline.fields import FieldDecoder
 from models_server.pipeline.request import Reply, RequestPipeline, error_reply
 from models_server.protocols.base import RawRequest
-from models_server.runtime import Runtime
+from models_server.runtime import Runtime, RuntimeView
 
 log = logging.getLogger(__name__)
 EXTENSION = "models_server"
@@ -37,7 +38,7 @@ class Services:
     """What the routes use, kept in `app.extensions` rather than in globals."""
 
     settings: Settings
-    runtime: Runtime
+    runtime: RuntimeView
     pipeline: RequestPipeline
 
 
@@ -104,14 +105,26 @@ def _unexpected_error(exc: Exception):
     return jsonify({"error": {"message": f"internal error ({type(exc).__name__}); see the server log"}}), 500
 
 
-def create_app(settings: Settings, runtime: Runtime, pipeline: RequestPipeline | None = None) -> Flask:
-    """`pipeline`: another engine's (the Ray ingress runs models elsewhere); default: run them here."""
+@overload
+def create_app(settings: Settings, runtime: Runtime) -> Flask: ...
+
+
+@overload
+def create_app(settings: Settings, runtime: RuntimeView, pipeline: RequestPipeline) -> Flask: ...
+
+
+def create_app(settings: Settings, runtime: RuntimeView, pipeline: RequestPipeline | None = None) -> Flask:
+    """`pipeline`: another engine's (the Ray ingress runs models elsewhere); default: run them on
+    `runtime`, in this process."""
     app = Flask("models_server")
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's setting
     if pipeline is None:
+        if not isinstance(runtime, Runtime):
+            raise TypeError("a runtime whose models run elsewhere needs its engine's pipeline")
         reader = ResourceReader(settings.public_dir, settings.limits, allow_private=settings.allow_private_urls)
-        pipeline = RequestPipeline(runtime, FieldDecoder(reader, settings.limits), OutputStore(settings.public_dir))
+        executor = LocalExecutor(runtime, FieldDecoder(reader, settings.limits))
+        pipeline = RequestPipeline(runtime, executor, OutputStore(settings.public_dir))
     app.extensions[EXTENSION] = Services(settings=settings, runtime=runtime, pipeline=pipeline)
     app.register_blueprint(routes)
     app.register_error_handler(ServerError, _server_error)

@@ -32,7 +32,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from models_server.errors import NotFound
-from models_server.runtime import Runtime, State
+from models_server.runtime import RuntimeView, State
 
 access_log = logging.getLogger("models_server.access")
 
@@ -57,7 +57,7 @@ class LastRequest:
 class Observer:
     """Per-app metrics and request bookkeeping; one per app, so test apps never share a registry."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: RuntimeView) -> None:
         self.runtime = runtime
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -101,7 +101,7 @@ def cuda_memory() -> list[tuple[str, int, int]]:
 class RuntimeCollector(Collector):
     """Gauges computed from the runtime's slot snapshots on each scrape, so serving never updates them."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: RuntimeView) -> None:
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
@@ -210,7 +210,7 @@ def _observer() -> Observer:
     return current_app.extensions[EXTENSION]
 
 
-def install_observability(app: Flask, runtime: Runtime) -> None:
+def install_observability(app: Flask, runtime: RuntimeView) -> None:
     """Register `/metrics` and the per-request hooks on `app`; once per app."""
     if EXTENSION in app.extensions:
         return

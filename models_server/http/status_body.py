@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from models_server.runtime import Runtime, SlotView, State
+from models_server.runtime import RuntimeView, SlotView, State
 
 
-def model_status(view: SlotView, runtime: Runtime) -> dict[str, Any]:
+def model_status(view: SlotView, runtime: RuntimeView) -> dict[str, Any]:
     devices = view.devices or runtime.devices
     status: dict[str, Any] = {
         "loaded": view.servable,
@@ -43,5 +43,5 @@ def model_status(view: SlotView, runtime: Runtime) -> dict[str, Any]:
     return status
 
 
-def all_statuses(runtime: Runtime) -> dict[str, dict[str, Any]]:
+def all_statuses(runtime: RuntimeView) -> dict[str, dict[str, Any]]:
     return {model_id: model_status(view, runtime) for model_id, view in runtime.views().items()}

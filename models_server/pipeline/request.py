@@ -1,8 +1,8 @@
 """One request from its bytes to its answer's bytes: decode, admit, run, encode, deliver.
 
-Any host calls `RequestPipeline.handle`: the Flask route today, another engine's ingress
-tomorrow. The steps are separate methods so a host can run them in different places (encode
-where the model ran, `deliver` where public/ lives).
+Any host calls `RequestPipeline.handle`: the Flask route of either engine. What differs by
+engine is where the model runs, the pipeline's `Executor`; `answer` stops before delivery, for
+a host running the model that sends the encoded answer to the host where public/ lives.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from typing import Any
 
 from models_server.errors import BadInput, ServerError
 from models_server.media.outputs import OutputStore
-from models_server.pipeline.fields import FieldDecoder
+from models_server.pipeline.executor import Executor
 from models_server.protocols import PROTOCOLS
 from models_server.protocols.base import JSON, Call, Encoded, RawRequest, RequestProtocol
-from models_server.runtime import Runtime
+from models_server.runtime import RuntimeView
 from models_server.tasks.base import Task
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Reply:
     content: bytes
     mimetype: str
@@ -35,14 +35,16 @@ def json_bytes(value: Any) -> bytes:
 
 
 def error_reply(error: ServerError) -> Reply:
-    return Reply(json_bytes(error.body()), JSON, error.status, error.headers)
+    return Reply(content=json_bytes(error.body()), mimetype=JSON, status=error.status, headers=error.headers)
 
 
 class RequestPipeline:
-    def __init__(self, runtime: Runtime, fields: FieldDecoder, store: OutputStore,
+    """`runtime` names the models (ids, aliases, tasks); `executor` runs them, here or elsewhere."""
+
+    def __init__(self, runtime: RuntimeView, executor: Executor, store: OutputStore,
                  protocols: tuple[RequestProtocol, ...] = PROTOCOLS) -> None:
         self.runtime = runtime
-        self.fields = fields
+        self.executor = executor
         self.store = store
         self.protocols = protocols
 
@@ -55,11 +57,7 @@ class RequestPipeline:
         the host that writes public/ (the Ray engine's replicas)."""
         model_id = self.runtime.resolve(request.model_id)
         task = self.runtime.catalog[model_id].task
-        with self.runtime.admit(model_id) as ticket:  # refused at once when full: before any fetch
-            call = self.decode(task, request)
-            inputs, params = self.fields.decode(task, call.body)
-            result = ticket.run(inputs, params)
-        return call.encode(result)
+        return self.executor.execute(model_id, task, request, lambda: self.decode(task, request))
 
     def decode(self, task: Task, request: RawRequest) -> Call:
         json_body = parse_json(request.mimetype, request.body)
@@ -72,8 +70,8 @@ class RequestPipeline:
     def deliver(self, encoded: Encoded) -> Reply:
         """Write the answer's files under public/ (the only writer) and serialise the answer."""
         if encoded.mimetype == JSON:
-            return Reply(json_bytes(self.store.publish(encoded.content)), JSON)
-        return Reply(encoded.content, encoded.mimetype)
+            return Reply(content=json_bytes(self.store.publish(encoded.content)), mimetype=JSON)
+        return Reply(content=encoded.content, mimetype=encoded.mimetype)
 
 
 def parse_json(mimetype: str, body: bytes) -> Any:

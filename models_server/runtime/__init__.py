@@ -4,5 +4,6 @@ from models_server.runtime.admission import Ticket
 from models_server.runtime.residency import Budgets
 from models_server.runtime.runtime import Runtime
 from models_server.runtime.slots import SERVABLE, SlotView, State
+from models_server.runtime.view import RuntimeView
 
-__all__ = ["SERVABLE", "Budgets", "Runtime", "SlotView", "State", "Ticket"]
+__all__ = ["SERVABLE", "Budgets", "Runtime", "RuntimeView", "SlotView", "State", "Ticket"]

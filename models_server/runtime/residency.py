@@ -32,7 +32,7 @@ class Budgets:
         return self.gpu if kind == "gpu" else self.cpu
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Storage:
     size: int
     kind: str  # cpu | gpu
@@ -53,7 +53,8 @@ class Residency:
         for model_id, model in self.slots.resident().items():
             for pointer, (size, kind) in memory.storages(model).items():
                 table.setdefault(pointer, (size, "cpu" if kind == "cpu" else "gpu", set()))[2].add(model_id)
-        return {pointer: Storage(size, kind, frozenset(ids)) for pointer, (size, kind, ids) in table.items()}
+        return {pointer: Storage(size=size, kind=kind, holders=frozenset(ids))
+                for pointer, (size, kind, ids) in table.items()}
 
     def resident_bytes(self) -> dict[str, int]:
         """Bytes held on each device kind, every shared tensor counted once."""

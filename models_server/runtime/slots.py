@@ -45,7 +45,7 @@ class DeviceFacts(Protocol):
     def dtype_name(self) -> str: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SlotView:
     """A model's slot as it was at one instant."""
 
@@ -87,8 +87,9 @@ class _Slot:
     def view(self) -> SlotView:
         job = self.job
         progress = (job.step, job.total) if job is not None and job.total else None
-        return SlotView(self.spec, self.state, self.reason, self.placement, self.bytes, self.queue,
-                        self.pins > 0, self.last_used, self.load_seconds, progress)
+        return SlotView(spec=self.spec, state=self.state, reason=self.reason, placement=self.placement,
+                        bytes=self.bytes, queue=self.queue, running=self.pins > 0, last_used=self.last_used,
+                        load_seconds=self.load_seconds, progress=progress)
 
 
 class SlotTable:
@@ -201,8 +202,9 @@ class SlotTable:
         """
         with self._lock:
             candidates = [
-                Candidate(model_id, slot.last_used or 0.0, slot.queue > 0 or slot.pins > 0 or model_id == protect,
-                          freed_bytes.get(model_id, 0))
+                Candidate(model_id=model_id, last_used=slot.last_used or 0.0,
+                          busy=slot.queue > 0 or slot.pins > 0 or model_id == protect,
+                          freed_bytes=freed_bytes.get(model_id, 0))
                 for model_id, slot in self._slots.items() if slot.model is not None and not slot.moving
             ]
             victims = choose(candidates)

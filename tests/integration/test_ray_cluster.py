@@ -1,4 +1,4 @@
-"""The Ray engine's two halves without Ray: the ingress's ClusterRuntime/ClusterPipeline over a
+"""The Ray engine's two halves without Ray: the ingress's ClusterRuntime/GroupExecutor over a
 real in-process GroupWorker (the object a replica holds), and the status rules for groups."""
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from models_server.catalog import catalog_rows
 from models_server.config import Settings
 from models_server.engines.ray.board import ReportBoard
 from models_server.engines.ray.cluster import (
-    ClusterPipeline,
     ClusterRuntime,
     GroupCondition,
+    GroupExecutor,
     condition_without_replica,
+    ingress_pipeline,
     merge_slot,
 )
 from models_server.engines.ray.grouping import plan_groups
@@ -33,6 +34,7 @@ from models_server.engines.ray.worker import (
 )
 from models_server.errors import NotReady
 from models_server.http.app import create_app
+from models_server.media.resources import ResourceReader
 from models_server.runtime import State
 
 
@@ -56,7 +58,7 @@ def make_cluster(settings: Settings, worker: GroupWorker, board: ReportBoard | N
 
 
 def ingress_client(settings: Settings, cluster: ClusterRuntime):
-    return create_app(settings, cluster.as_runtime(), ClusterPipeline(cluster, settings)).test_client()
+    return create_app(settings, cluster, ingress_pipeline(cluster, settings)).test_client()
 
 
 def test_models_of_a_group_not_yet_reporting_are_loading_and_refused_at_once(cluster_settings, worker) -> None:
@@ -66,21 +68,23 @@ def test_models_of_a_group_not_yet_reporting_are_loading_and_refused_at_once(clu
     assert (status["state"], status["reason"]) == ("loading", "group annotators is starting")
     refused = client.post("/models/canny-control", json={"img_url": "public/examples/photo.jpg"})
     assert refused.status_code == 503 and refused.json["error"]["state"] == "loading"
+    unread = client.post("/models/canny-control", json={"img_url": "public/examples/none.jpg"})
+    assert unread.status_code == 503  # refused before the resources it names are read
     assert client.get("/status/hed-control").json["state"] == "disabled"  # in no group here
 
 
 def test_the_ingress_ships_bytes_and_writes_the_answer_itself(cluster_settings, worker, public_dir) -> None:
     cluster = make_cluster(cluster_settings, worker)
-    cluster.update({"annotators": GroupCondition((worker.report(),))})
+    cluster.update({"annotators": GroupCondition(reports=(worker.report(),))})
     client = ingress_client(cluster_settings, cluster)
     assert client.get("/status/canny-control").json["state"] == "loaded"
     answer = client.post("/models/canny-control", json={"img_url": "public/examples/photo.jpg"})
     assert answer.status_code == 200, answer.json
     assert (public_dir / answer.json["path"].lstrip("/")).read_bytes().startswith(b"\x89PNG")
     # what crossed to the worker: the request and the photo's bytes, never a path it would have to read
-    pipeline = ClusterPipeline(cluster, cluster_settings)
+    reader = ResourceReader(cluster_settings.public_dir, cluster_settings.limits)
     task = cluster.catalog["canny-control"].task
-    shipped = pipeline.ship(task, {"img_url": "public/examples/photo.jpg"})
+    shipped = GroupExecutor(cluster, reader).ship(task, {"img_url": "public/examples/photo.jpg"})
     assert shipped == {"public/examples/photo.jpg": (public_dir / "examples" / "photo.jpg").read_bytes()}
     missing = client.post("/models/canny-control", json={"img_url": "public/examples/none.jpg"})
     assert missing.status_code == 400 and "no file" in missing.json["error"]["message"]
@@ -141,7 +145,7 @@ def poll(cluster: ClusterRuntime, board: ReportBoard, replicas: int) -> None:
     """What the ingress's poller does, once the group's replicas have posted."""
     while len(board.live("annotators")) < replicas:
         time.sleep(0.01)
-    cluster.update({"annotators": GroupCondition(tuple(board.live("annotators")))})
+    cluster.update({"annotators": GroupCondition(reports=tuple(board.live("annotators")))})
 
 
 def test_a_reload_reaches_every_replica_of_the_group(cluster_settings, twin_workers) -> None:
@@ -166,7 +170,7 @@ def test_status_counts_the_replicas_that_report(cluster_settings, twin_workers) 
     for worker in twin_workers:
         board.post(worker.report())
     cluster = make_cluster(cluster_settings, twin_workers[0], board)
-    cluster.update({"annotators": GroupCondition(tuple(board.live("annotators")))})
+    cluster.update({"annotators": GroupCondition(reports=tuple(board.live("annotators")))})
     status = ingress_client(cluster_settings, cluster).get("/status/canny-control").json
     assert (status["state"], status["replicas"]) == ("loaded", 2)
 
@@ -196,7 +200,8 @@ def test_a_refusal_on_any_replica_is_the_reloads_answer(cluster_settings, twin_w
         while not (wanted := board.post(twin_workers[1].report())):
             time.sleep(0.02)
         board.post(replace(twin_workers[1].report(),
-                           reloads={"canny-control": ReloadOutcome(wanted["canny-control"], Failure(refused))}))
+                           reloads={"canny-control": ReloadOutcome(generation=wanted["canny-control"],
+                                                                  failure=Failure(refused))}))
 
     board.post(twin_workers[1].report())
     poll(cluster, board, 2)
@@ -224,16 +229,18 @@ def test_a_replica_started_after_a_reload_was_asked_owes_none() -> None:
 
 
 def make_report(replica: str, started: float) -> GroupReport:
-    return GroupReport("annotators", replica, "node-1", 1, {}, DeviceReport("cpu", "cpu", "float32"), {}, started)
+    return GroupReport(group="annotators", replica=replica, node="node-1", pid=1, slots={},
+                       device=DeviceReport(device="cpu", kind="cpu", dtype_name="float32"), started=started)
 
 
 def test_a_models_status_names_its_own_groups_device(cluster_settings, worker) -> None:
     plans = plan_groups(catalog_rows(), cluster_settings)
     other = next(plan.name for plan in plans if plan.name != "annotators")
     cluster = ClusterRuntime(cluster_settings, catalog_rows(), plans, {}, ReportBoard(60))
-    on_gpu = replace(worker.report(), device=DeviceReport("cuda:1", "gpu", "float16"))
-    on_cpu = replace(worker.report(), group=other, slots={}, device=DeviceReport("cpu", "cpu", "float32"))
-    cluster.update({"annotators": GroupCondition((on_gpu,)), other: GroupCondition((on_cpu,))})
+    on_gpu = replace(worker.report(), device=DeviceReport(device="cuda:1", kind="gpu", dtype_name="float16"))
+    on_cpu = replace(worker.report(), group=other, slots={},
+                     device=DeviceReport(device="cpu", kind="cpu", dtype_name="float32"))
+    cluster.update({"annotators": GroupCondition(reports=(on_gpu,)), other: GroupCondition(reports=(on_cpu,))})
     status = ingress_client(cluster_settings, cluster).get("/status/canny-control").json
     assert (status["device"], status["compute_type"], status["dtype"]) == ("cuda:1", "gpu", "float16")
     assert cluster.devices.device == "cuda:1,cpu"  # the server as a whole runs on both

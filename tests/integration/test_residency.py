@@ -220,6 +220,8 @@ def test_queue_limit_answers_503_with_retry_after(tiny_root, public_dir, limit):
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "5"
         assert "max_queue_per_model" in response.get_json()["error"]["message"]
+        unread = client.post("/models/test/a", json={})  # refused before its fields are decoded (no fetch)
+        assert unread.status_code == 503 and "max_queue_per_model" in unread.get_json()["error"]["message"]
     finally:
         model["gate"].set()
         for worker in workers:

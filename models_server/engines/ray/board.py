@@ -18,7 +18,7 @@ from models_server.engines.ray.worker import GroupReport
 from models_server.errors import NotReady, TimedOut
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReloadAsk:
     generation: int
     asked_at: float  # wall clock: a replica whose process started later loaded from disk after it anyway
@@ -67,7 +67,7 @@ class ReportBoard:
         (its report then says how it went), or has stopped reporting; TimedOut past `timeout`."""
         with self._changed:
             previous = self._asks.get(group, {}).get(model_id)
-            ask = ReloadAsk(previous.generation + 1 if previous else 1, time.time())
+            ask = ReloadAsk(generation=previous.generation + 1 if previous else 1, asked_at=time.time())
             self._asks.setdefault(group, {})[model_id] = ask
             waiting = {report.replica for report in self._live(group)}
             deadline = self.clock() + timeout

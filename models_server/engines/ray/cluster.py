@@ -1,14 +1,15 @@
-"""The ingress's half, without Ray: a runtime façade over the groups, and a pipeline that ships.
+"""The ingress's half, without Ray: a runtime façade over the groups, and an executor that ships.
 
-`ClusterRuntime` answers what the Flask app, metrics and the status page ask a runtime (`views`,
-`view`, `resolve`, `devices`, `resident_bytes`, `reload`) from a merged view of the replicas'
-reports, which a poller replaces as a whole every `ray.status_interval`: reading it never waits
-on a replica. A model whose group has no live replica is `loading` (starting, restarting) or
+`ClusterRuntime` answers what the Flask app, metrics and the status page ask a runtime (the
+`RuntimeView`: `views`, `view`, `resolve`, `devices`, `resident_bytes`, `reload`) from a merged
+view of the replicas' reports, which a poller replaces as a whole every `ray.status_interval`:
+reading it never waits on a replica. A model whose group has no live replica is `loading` (starting, restarting) or
 `failed` with the reason (Ray's, or the resources its group asks for and the cluster's).
 
-`ClusterPipeline` is the same `RequestPipeline` with its middle sent away: the ingress decodes
-the protocol, reads the resources the request names (public/ is here), sends request and bytes to
-the group, and delivers the encoded answer — writing public/ is done here only.
+`GroupExecutor` is the `RequestPipeline`'s executor at the ingress: the pipeline decodes the
+protocol here, the executor reads the resources the request names (public/ is here) and sends
+request and bytes to the group, and the pipeline delivers the encoded answer — writing public/ is
+done here only.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from models_server.catalog import ModelSpec, build_catalog
 from models_server.config import Settings
@@ -29,10 +30,9 @@ from models_server.errors import NotFound, NotReady, ServerError
 from models_server.kinds import KINDS
 from models_server.media.outputs import OutputStore
 from models_server.media.resources import ResourceReader
-from models_server.pipeline.fields import FieldDecoder
-from models_server.pipeline.request import Reply, RequestPipeline
-from models_server.protocols.base import Encoded, RawRequest
-from models_server.runtime import Runtime, SlotView, State
+from models_server.pipeline.request import RequestPipeline
+from models_server.protocols.base import Call, Encoded, RawRequest
+from models_server.runtime import SlotView, State
 from models_server.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class GroupClient(Protocol):
     def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GroupCondition:
     """A group as the poller last saw it: its live replicas' reports, else why none is live."""
 
@@ -65,18 +65,19 @@ def condition_without_replica(plan: GroupPlan, without_for: float, deadline: flo
     it asks for and what the cluster has; else loading (starting, or Ray is restarting it)."""
     said = f" (Ray: {ray_status}{': ' + ray_message if ray_message else ''})" if ray_status else ""
     if ray_status in ("DEPLOY_FAILED", "UNHEALTHY"):
-        return GroupCondition((), State.FAILED, f"group {plan.name} has no live replica{said}")
+        return GroupCondition(state=State.FAILED, reason=f"group {plan.name} has no live replica{said}")
     if without_for > deadline:
         asked = _resources_text(plan.resources())
         missing = [name for name, amount in plan.resources().items() if amount > cluster_total.get(name, 0.0)]
         lacking = f"; the cluster has no {', '.join(missing)} at all" if missing else ""
-        return GroupCondition((), State.FAILED, (
+        return GroupCondition(state=State.FAILED, reason=(
             f"group {plan.name} got no running replica within ray.deploy_timeout ({deadline:g}s): "
             f"each replica asks for {asked}; the cluster has {_resources_text(cluster_total)} in total, "
             f"{_resources_text(cluster_free)} free{lacking}{said}"))
     if was_live:
-        return GroupCondition((), State.LOADING, f"group {plan.name} lost its replica; Ray is starting another{said}")
-    return GroupCondition((), State.LOADING, f"group {plan.name} is starting{said}")
+        return GroupCondition(state=State.LOADING,
+                              reason=f"group {plan.name} lost its replica; Ray is starting another{said}")
+    return GroupCondition(state=State.LOADING, reason=f"group {plan.name} is starting{said}")
 
 
 def _resources_text(resources: Mapping[str, float]) -> str:
@@ -94,12 +95,19 @@ def merge_slot(spec: ModelSpec, reports: Iterable[SlotReport], devices: MergedDe
     best = min(reports, key=lambda report: _STATE_RANK[State(report.state)])
     progress = next((report.progress for report in reports if report.progress is not None), None)
     used = [report.last_used for report in reports if report.last_used is not None]
-    return SlotView(spec, State(best.state), best.reason, best.placement, best.bytes,
-                    sum(report.queue for report in reports), any(report.running for report in reports),
-                    max(used) if used else None, best.load_seconds, progress, replicas=len(reports), devices=devices)
+    return SlotView(spec=spec, state=State(best.state), reason=best.reason, placement=best.placement,
+                    bytes=best.bytes, queue=sum(report.queue for report in reports),
+                    running=any(report.running for report in reports), last_used=max(used) if used else None,
+                    load_seconds=best.load_seconds, progress=progress, replicas=len(reports), devices=devices)
 
 
-@dataclass(frozen=True)
+def unloaded_view(spec: ModelSpec, state: State, reason: str, replicas: int | None = None) -> SlotView:
+    """A model no live replica reports: nothing resident, nothing queued."""
+    return SlotView(spec=spec, state=state, reason=reason, placement="unloaded", bytes=0, queue=0, running=False,
+                    last_used=None, load_seconds=None, progress=None, replicas=replicas)
+
+
+@dataclass(frozen=True, kw_only=True)
 class MergedDevices:
     """What `status_body` reads of a runtime's devices; over groups on different devices, the
     list of them (a model's own group may be on any of them)."""
@@ -111,14 +119,15 @@ class MergedDevices:
     @classmethod
     def of(cls, reports: list[DeviceReport], fallback: Settings) -> MergedDevices:
         if not reports:
-            return cls(fallback.device, "gpu" if fallback.device.startswith("cuda") else "cpu", fallback.dtype)
+            return cls(device=fallback.device, kind="gpu" if fallback.device.startswith("cuda") else "cpu",
+                       dtype_name=fallback.dtype)
 
         def joined(values: Iterable[str]) -> str:
             return ",".join(dict.fromkeys(values))
 
         kinds = [report.kind for report in reports]
-        return cls(joined(report.device for report in reports), "gpu" if "gpu" in kinds else "cpu",
-                   joined(report.dtype_name for report in reports))
+        return cls(device=joined(report.device for report in reports), kind="gpu" if "gpu" in kinds else "cpu",
+                   dtype_name=joined(report.dtype_name for report in reports))
 
 
 class ClusterRuntime:
@@ -152,16 +161,15 @@ class ClusterRuntime:
         for row in self.rows:
             group = self.group_of.get(row.id)
             if group is None:
-                views[row.id] = SlotView(row, State.DISABLED, self._unserved_reason(row), "unloaded", 0, 0, False,
-                                         None, None, None)
+                views[row.id] = unloaded_view(row, State.DISABLED, self._unserved_reason(row))
                 continue
             condition = conditions[group]
             reports = [report.slots[row.id] for report in condition.reports if row.id in report.slots]
             if reports:
                 views[row.id] = merge_slot(row, reports, group_devices[group])
             else:
-                views[row.id] = SlotView(row, condition.state, condition.reason or f"group {group} is starting",
-                                         "unloaded", 0, 0, False, None, None, None, replicas=0)
+                views[row.id] = unloaded_view(row, condition.state, condition.reason or f"group {group} is starting",
+                                              replicas=0)
         resident: dict[str, int] = {}
         devices = []
         for condition in conditions.values():
@@ -169,7 +177,7 @@ class ClusterRuntime:
                 devices.append(report.device)
                 for placement, size in report.resident.items():
                     resident[placement] = resident.get(placement, 0) + size
-        return _Snapshot(views, resident, MergedDevices.of(devices, self.settings))
+        return _Snapshot(views=views, resident=resident, devices=MergedDevices.of(devices, self.settings))
 
     def _unserved_reason(self, row: ModelSpec) -> str:
         if not row.in_tier(self.settings.tier):
@@ -226,37 +234,36 @@ class ClusterRuntime:
             detail = f": {view.reason}" if view.reason else ""
             raise NotReady(f"model {model_id} is {view.state.value}{detail}", state=view.state.value)
 
-    def as_runtime(self) -> Runtime:
-        """For the Flask app, which types its runtime as `Runtime`: this answers everything it reads."""
-        return cast(Runtime, self)
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Snapshot:
     views: dict[str, SlotView]
     resident: dict[str, int]
     devices: MergedDevices
 
 
-class ClusterPipeline(RequestPipeline):
-    """Decode the protocol and read resources here, run in the model's group, deliver here."""
+def ingress_pipeline(cluster: ClusterRuntime, settings: Settings) -> RequestPipeline:
+    """The request pipeline of the ingress: decode and deliver here, run in the model's group."""
+    reader = ResourceReader(settings.public_dir, settings.limits, allow_private=settings.allow_private_urls)
+    return RequestPipeline(cluster, GroupExecutor(cluster, reader), OutputStore(settings.public_dir))
 
-    def __init__(self, cluster: ClusterRuntime, settings: Settings) -> None:
-        self.reader = ResourceReader(settings.public_dir, settings.limits, allow_private=settings.allow_private_urls)
-        super().__init__(cluster.as_runtime(), FieldDecoder(self.reader, settings.limits),
-                         OutputStore(settings.public_dir))
+
+class GroupExecutor:
+    """Run in the model's group: refused at once here when it has no live replica; the resources
+    the request names are read here and travel with it."""
+
+    def __init__(self, cluster: ClusterRuntime, reader: ResourceReader) -> None:
         self.cluster = cluster
+        self.reader = reader
 
-    def handle(self, request: RawRequest) -> Reply:
-        model_id = self.cluster.resolve(request.model_id)
+    def execute(self, model_id: str, task: Task, request: RawRequest, decode: Callable[[], Call]) -> Encoded:
         self.cluster.refuse_unless_live(model_id)  # before any fetch, as admission is in one process
-        task = self.cluster.catalog[model_id].task
-        call = self.decode(task, request)
+        call = decode()
         resources = self.ship(task, call.body)
         outcome = self.cluster.clients[self.cluster.group_of[model_id]].answer(request, resources)
         if isinstance(outcome, Failure):
             raise outcome.error
-        return self.deliver(outcome)
+        return outcome
 
     def ship(self, task: Task, body: dict[str, Any]) -> dict[str, bytes]:
         """The bytes of every resource the request names, by reference (bytes a raw body carries

@@ -2,9 +2,9 @@
 
 The ingress serves HTTP itself, with the project's guarded server (the single-process server's:
 status lane, connection caps, body limits, slow-client deadlines) over the project's Flask app
-(ClusterRuntime + ClusterPipeline inside). Serve's own HTTP proxy is not started: it would add
-a process and two hops to every request, and under load those hops, not the app, were most of
-`/status`'s time. Serve still places, starts, health-checks and restarts the ingress.
+(a ClusterRuntime, and a pipeline whose GroupExecutor ships to the groups). Serve's own HTTP
+proxy is not started: it would add a process and two hops to every request, and under load those
+hops, not the app, were most of `/status`'s time. Serve still places, starts, health-checks and restarts the ingress.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from models_server.catalog import served_rows
 from models_server.config import Settings
 from models_server.engines.ray.board import ReportBoard
 from models_server.engines.ray.cluster import (
-    ClusterPipeline,
     ClusterRuntime,
     GroupCondition,
     Poller,
     condition_without_replica,
     error_for,
+    ingress_pipeline,
 )
 from models_server.engines.ray.grouping import GroupPlan, plan_groups
 from models_server.engines.ray.worker import Failure, GroupReport, GroupWorker, ReportPusher, group_settings
@@ -168,7 +168,7 @@ class GroupPoller:
                 # Ray routes to it: only as many as Ray runs count, the freshest
                 reports = reports[:known[2].get("RUNNING", 0)]
             if reports:
-                conditions[name] = GroupCondition(tuple(reports))
+                conditions[name] = GroupCondition(reports=tuple(reports))
                 self.live_at[name] = time.monotonic()
                 self.was_live.add(name)
                 continue
@@ -212,7 +212,7 @@ class Ingress:
         # silent this long, a replica is not live (a killed one drops out sooner: see GroupPoller)
         self.board = ReportBoard(stale_after=max(3.0, 5 * settings.ray.status_interval))
         self.cluster = ClusterRuntime(settings, served_rows(settings), plans, clients, self.board)
-        app = create_app(settings, self.cluster.as_runtime(), pipeline=ClusterPipeline(self.cluster, settings))
+        app = create_app(settings, self.cluster, pipeline=ingress_pipeline(self.cluster, settings))
         poll = GroupPoller(plans, self.board, settings.ray.deploy_timeout)
         self.poller = Poller(self.cluster, poll, settings.ray.status_interval)
         self.poller.start()

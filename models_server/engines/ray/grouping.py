@@ -20,7 +20,7 @@ from models_server.config import RayGroup, Settings
 from models_server.errors import ConfigError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Unit:
     """Models that share weights; `bytes` estimates what they hold together (shared base counted once)."""
 
@@ -28,7 +28,7 @@ class Unit:
     bytes: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GroupPlan:
     name: str
     models: tuple[str, ...]
@@ -70,7 +70,7 @@ def units(rows: list[ModelSpec]) -> list[Unit]:
     members: dict[str, list[ModelSpec]] = {}
     for row in rows:
         members.setdefault(root(row.id), []).append(row)
-    return [Unit(tuple(row.id for row in unit), _unit_bytes(unit)) for unit in members.values()]
+    return [Unit(models=tuple(row.id for row in unit), bytes=_unit_bytes(unit)) for unit in members.values()]
 
 
 def _unit_bytes(rows: list[ModelSpec]) -> int:
@@ -109,7 +109,7 @@ def plan_groups(rows: list[ModelSpec], settings: Settings) -> list[GroupPlan]:
                                   f"{placed[spec.id]!r}")
             placed[spec.id] = name
             ids.append(spec.id)
-        plans.append(GroupPlan(name, tuple(ids), group, 0))
+        plans.append(GroupPlan(name=name, models=tuple(ids), config=group, bytes=0))
     for index, plan in enumerate(plans):  # a named model brings the models it shares weights with
         ids = list(plan.models)
         for model_id in plan.models:
@@ -120,8 +120,8 @@ def plan_groups(rows: list[ModelSpec], settings: Settings) -> list[GroupPlan]:
                         f"is in group {placed[other]!r}; models sharing weights go in one group")
                 if other not in ids:
                     ids.append(other)
-        plans[index] = GroupPlan(plan.name, tuple(ids), plan.config.model_copy(update={"models": ids}),
-                                 _bytes_of(ids, served))
+        plans[index] = GroupPlan(name=plan.name, models=tuple(ids),
+                                 config=plan.config.model_copy(update={"models": ids}), bytes=_bytes_of(ids, served))
     rest = {unit.models: unit for unit in unit_of.values() if unit.models[0] not in placed}
     plans.extend(pack(list(rest.values()), settings, start=len(plans) + 1))
     return plans
@@ -148,5 +148,6 @@ def pack(loose: list[Unit], settings: Settings, start: int = 1) -> list[GroupPla
     for number, members in enumerate(bins, start=start):
         ids = tuple(model_id for unit in members for model_id in unit.models)
         config = defaults.model_copy(update={"models": list(ids)})
-        plans.append(GroupPlan(f"group-{number}", ids, config, sum(unit.bytes for unit in members)))
+        plans.append(GroupPlan(name=f"group-{number}", models=ids, config=config,
+                               bytes=sum(unit.bytes for unit in members)))
     return plans

@@ -2,7 +2,7 @@
 
 The ingress sends a request as it came (`RawRequest`) plus the bytes of the resources it names
 (read where public/ is); the worker decodes, admits, runs and encodes with the same
-`RequestPipeline` as the single-process server, and sends back an `Encoded` answer whose files
+`RequestPipeline` and `LocalExecutor` as the single-process server, and sends back an `Encoded` answer whose files
 are still bytes. It never writes public/ and never reads it: GPU machines need no shared folder.
 """
 
@@ -21,6 +21,7 @@ from models_server.config import Settings
 from models_server.engines.startup import load_tier
 from models_server.errors import BadInput, ServerError
 from models_server.media.outputs import OutputStore
+from models_server.pipeline.executor import LocalExecutor
 from models_server.pipeline.fields import FieldDecoder
 from models_server.pipeline.request import RequestPipeline
 from models_server.protocols.base import Encoded, RawRequest
@@ -42,7 +43,7 @@ class ShippedResources:
         return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SlotReport:
     """A `SlotView` as it crosses processes: plain values, the spec stays behind (the ingress has it)."""
 
@@ -58,11 +59,12 @@ class SlotReport:
 
     @classmethod
     def of(cls, view: SlotView) -> SlotReport:
-        return cls(view.state.value, view.reason, view.placement, view.bytes, view.queue, view.running,
-                   view.last_used, view.load_seconds, view.progress)
+        return cls(state=view.state.value, reason=view.reason, placement=view.placement, bytes=view.bytes,
+                   queue=view.queue, running=view.running, last_used=view.last_used,
+                   load_seconds=view.load_seconds, progress=view.progress)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeviceReport:
     device: str
     kind: str
@@ -76,13 +78,13 @@ class Failure:
     error: ServerError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReloadOutcome:
     generation: int  # the latest reload generation of the model this replica has carried out
     failure: Failure | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GroupReport:
     """One replica's state, posted to the ingress every `ray.status_interval`."""
 
@@ -124,7 +126,8 @@ class GroupWorker:
         threading.Thread(target=load_tier, args=(self.runtime,), name="model-loader", daemon=True).start()
 
     def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure:
-        pipeline = RequestPipeline(self.runtime, FieldDecoder(ShippedResources(resources), self.limits), self.store)
+        executor = LocalExecutor(self.runtime, FieldDecoder(ShippedResources(resources), self.limits))
+        pipeline = RequestPipeline(self.runtime, executor, self.store)
         try:
             return pipeline.answer(request)
         except ServerError as exc:
@@ -133,12 +136,12 @@ class GroupWorker:
     def report(self) -> GroupReport:
         devices = self.runtime.devices
         return GroupReport(
-            self.name, self.replica, self.node, os.getpid(),
-            {model_id: SlotReport.of(view) for model_id, view in self.runtime.views().items()},
-            DeviceReport(devices.device, devices.kind, devices.dtype_name),
-            self.runtime.resident_bytes(),
-            self.started,
-            self.reloaded(),
+            group=self.name, replica=self.replica, node=self.node, pid=os.getpid(),
+            slots={model_id: SlotReport.of(view) for model_id, view in self.runtime.views().items()},
+            device=DeviceReport(device=devices.device, kind=devices.kind, dtype_name=devices.dtype_name),
+            resident=self.runtime.resident_bytes(),
+            started=self.started,
+            reloads=self.reloaded(),
         )
 
     def reloaded(self) -> dict[str, ReloadOutcome]:
@@ -149,9 +152,9 @@ class GroupWorker:
         """Carry out reload `generation` of a model; its outcome goes out with the next reports."""
         try:
             self.runtime.reload(model_id)
-            outcome = ReloadOutcome(generation)
+            outcome = ReloadOutcome(generation=generation)
         except ServerError as exc:
-            outcome = ReloadOutcome(generation, Failure(exc))
+            outcome = ReloadOutcome(generation=generation, failure=Failure(exc))
         with self._reloads_lock:
             self._reloads[model_id] = outcome
 
