@@ -31,6 +31,7 @@ def serving_options(settings: Settings) -> ServingOptions:
         header_timeout=settings.header_timeout,
         request_read_timeout=settings.request_read_timeout,
         idle_timeout=settings.idle_timeout,
+        send_timeout=settings.send_timeout,
     )
 
 
