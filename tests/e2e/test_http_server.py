@@ -378,3 +378,61 @@ def test_by_default_one_client_can_fill_the_work_lane_and_its_queue_and_still_co
 
     options = serving_options(load_settings(None, {"threads": threads}, environ={}))
     assert options.connections_per_client > options.threads + options.max_pending
+
+
+# -- graceful stop ------------------------------------------------------------------------------
+
+
+def served_until_stopped(app, grace: float = WAIT, **options):
+    """A server on its own thread and the GracefulStop the engine would use for it."""
+    from models_server.engines.local import GracefulStop
+
+    server = make_server(app, "127.0.0.1", 0, ServingOptions(**options))
+    loop = threading.Thread(target=server.run, daemon=True)
+    loop.start()
+    return server, loop, GracefulStop(server, grace)
+
+
+def test_after_a_graceful_stop_the_loop_has_ended_and_a_late_wake_up_is_harmless():
+    """Threads still pull the loop's trigger after it closed it: that must not raise (EBADF) nor
+    write to whatever file reused its descriptor."""
+    server, loop, stopper = served_until_stopped(StandIn())
+    stopper.stop("test")
+    loop.join(timeout=WAIT)
+    assert not loop.is_alive()
+    server.trigger.pull_trigger()
+    server.trigger.pull_trigger(lambda: None)
+    server.shutdown_lanes(timeout=5)
+
+
+def test_a_request_still_arriving_at_the_stop_is_answered_and_new_connections_are_refused():
+    app = StandIn()
+    app.release.set()
+    server, loop, stopper = served_until_stopped(app)
+    port = int(server.effective_port)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
+            sock.sendall(b"POST /models/m HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
+            wait_until(lambda: any(getattr(c, "request", None) is not None for c in server.active_channels.values()),
+                       "the server never began reading the request")
+            stopping = threading.Thread(target=stopper.stop, args=("test",), daemon=True)
+            stopping.start()
+            refused = False
+            deadline = time.monotonic() + WAIT
+            while not refused and time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    time.sleep(0.01)
+                except OSError:
+                    refused = True
+            assert refused, "a new connection was accepted after the stop"
+            stopping.join(timeout=1.0)  # a stop that ignores the request in flight is over by now
+            sock.sendall(b"67890")
+            response = read_until_closed(sock)
+        assert response.startswith(b"HTTP/1.1 200"), response[:200]
+        assert json.loads(response.partition(b"\r\n\r\n")[2]) == {"ok": True, "bytes": 10}
+        stopping.join(timeout=WAIT)
+        loop.join(timeout=WAIT)
+        assert not loop.is_alive()
+    finally:
+        server.shutdown_lanes(timeout=5)
