@@ -165,6 +165,7 @@ class Settings(_Strict):
     header_timeout: float = Field(default=10.0, gt=0)
     request_read_timeout: float = Field(default=120.0, gt=0)
     idle_timeout: int = Field(default=60, ge=1)
+    send_timeout: float = Field(default=30.0, gt=0)
     limits: Limits = Limits()
     models: dict[str, ModelOverride] = {}
     engine: Literal["single", "ray"] = "single"  # ray: serve on Ray Serve (models_server/engines/ray/)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
+import socket
 import threading
 import time
 from typing import Any
@@ -12,7 +14,7 @@ from models_server.config import Settings
 from models_server.engines.startup import load_tier
 from models_server.http.access import warn_if_open
 from models_server.http.app import create_app
-from models_server.http.server import GuardedServer, ServingOptions, make_server
+from models_server.http.server import GuardedChannel, GuardedServer, ServingOptions, make_server
 from models_server.media.outputs import OutputStore
 from models_server.runtime import Runtime
 
@@ -31,6 +33,7 @@ def serving_options(settings: Settings) -> ServingOptions:
         header_timeout=settings.header_timeout,
         request_read_timeout=settings.request_read_timeout,
         idle_timeout=settings.idle_timeout,
+        send_timeout=settings.send_timeout,
     )
 
 
@@ -51,56 +54,85 @@ def serve(settings: Settings) -> None:
 
 
 class GracefulStop:
-    """SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to `grace` s), then end.
+    """SIGTERM/SIGINT: stop accepting, answer every request in flight (up to `grace` s), then end.
 
-    waitress's loop ends when its socket map is empty, so ending is closing every channel —
-    done on the loop's own thread through its trigger.
+    A request is in flight from its first byte until its answer is written: one still arriving,
+    waiting in a lane, running, or with its answer unsent. Connections with none close as soon
+    as they are found so (a keep-alive one whose client sends again gets a refused connection,
+    not a cut request); the loop ends when none is left. waitress's loop ends when its socket
+    map is empty, and every socket is closed on the loop's own thread, through its trigger.
     """
 
     def __init__(self, server: GuardedServer, grace: float) -> None:
         self.server = server
         self.grace = grace
         self.stopping = threading.Event()
+        self.in_flight = True  # as the loop's thread last saw it (see _close_idle)
 
     def request(self, signum: int, frame: Any) -> None:
-        """The signal handler: returns at once, the draining goes on in a thread."""
-        if self._begin(signal.Signals(signum).name):
-            threading.Thread(target=self._drain, name="graceful-stop", daemon=True).start()
+        """The signal handler: only starts the stop. It runs on the loop's thread between any two
+        of its steps, where taking a lock the loop may hold (the trigger's) could deadlock."""
+        if not self.stopping.is_set():
+            self.stopping.set()
+            why = signal.Signals(signum).name
+            threading.Thread(target=self._drain, args=(why,), name="graceful-stop", daemon=True).start()
 
     def stop(self, why: str) -> None:
-        """The same, returning once the requests in flight are done (or the grace is over)."""
-        if self._begin(why):
-            self._drain()
+        """The same, returning once the requests in flight are answered (or the grace is over)."""
+        if not self.stopping.is_set():
+            self.stopping.set()
+            self._drain(why)
 
-    def _begin(self, why: str) -> bool:
-        if self.stopping.is_set():
-            return False
-        self.stopping.set()
-        log.info("%s: no new connections; finishing requests in flight (up to %gs)", why, self.grace)
-        # The loop may be inside select() with the listening socket: closing it here would make
-        # select fail (EBADF) and kill the loop, so the loop's own thread closes it.
-        self.server.trigger.pull_trigger(self._stop_accepting)
-        return True
+    def _drain(self, why: str) -> None:
+        log.info("%s: no new connections; answering requests in flight (up to %gs)", why, self.grace)
+        trigger = self.server.trigger
+        # The loop may be inside poll() with the listening socket: closing it here would make
+        # poll fail (EBADF) and kill the loop, so the loop's own thread closes it.
+        trigger.pull_trigger(self._stop_accepting)
+        deadline = time.monotonic() + self.grace
+        while time.monotonic() < deadline:
+            swept = threading.Event()
+            trigger.pull_trigger(functools.partial(self._close_idle, swept))
+            if swept.wait(timeout=1.0) and not self.in_flight:
+                break
+            time.sleep(0.05)
+        else:
+            log.warning("grace period over with requests in flight (%d running)",
+                        self.server.task_dispatcher.active_count)
+        trigger.pull_trigger(self._close_all)
 
     def _stop_accepting(self) -> None:
         from waitress import wasyncore
 
         wasyncore.dispatcher.close(self.server)  # the listening socket only; the trigger stays
 
-    def _drain(self) -> None:
-        deadline = time.monotonic() + self.grace
-        while self._busy() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self._busy():
-            log.warning("grace period over with %d requests still running", self.server.task_dispatcher.active_count)
-        self.server.trigger.pull_trigger(self._close_all)
-
-    def _busy(self) -> bool:
-        """Requests running or queued, or answers not yet sent: a finished task's response can
-        still sit in its channel's output buffer, and closing the channel would lose it."""
-        unsent = any(getattr(channel, "total_outbufs_len", 0) for channel in list(self.server._map.values()))
-        return self.server.busy() or unsent
+    def _close_idle(self, swept: threading.Event) -> None:
+        """On the loop's thread: close the connections with nothing in flight and nothing unread
+        (bytes the loop has not read yet are a request beginning: it reads them next pass), and
+        note whether any request is in flight."""
+        in_flight = self.server.busy()
+        for channel in list(self.server.active_channels.values()):
+            if not isinstance(channel, GuardedChannel) or channel.lingering_until is not None:
+                continue
+            if channel.in_progress() or _has_unread_bytes(channel.socket):
+                in_flight = True
+            else:
+                channel.abort()
+        self.in_flight = in_flight
+        swept.set()
 
     def _close_all(self) -> None:
         for channel in list(self.server._map.values()):
-            channel.close()
+            if isinstance(channel, GuardedChannel):
+                channel.abort()  # also wakes a thread still writing to it
+            else:
+                channel.close()
+
+
+def _has_unread_bytes(sock: socket.socket | None) -> bool:
+    if sock is None:
+        return False
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK))  # b"": the client closed, nothing to read
+    except OSError:  # BlockingIOError: nothing there
+        return False

@@ -102,7 +102,8 @@ def _http_error(exc: HTTPException):
 def _unexpected_error(exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     # the exception's text may hold paths of this machine: it goes to the log, not to the caller
-    return jsonify({"error": {"message": f"internal error ({type(exc).__name__}); see the server log"}}), 500
+    body = {"error": {"message": f"internal error ({type(exc).__name__}); see the server log", "type": "server_error"}}
+    return jsonify(body), 500
 
 
 @overload

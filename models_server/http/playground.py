@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, Response, abort, send_from_directory
+from flask import Flask, Response, send_file
 
+from models_server.errors import Forbidden, NotFound
 from models_server.media.outputs import FOLDERS
+from models_server.media.resources import inside_public
 
 TEMPLATE = Path(__file__).with_name("templates") / "playground.html"
 PAGE_PATH = "/playground"
@@ -22,6 +24,7 @@ PAGE_PATH = "/playground"
 def install_playground(app: Flask, public_dir: Path) -> None:
     """Register the page and the output files route on `app`."""
     page = TEMPLATE.read_text(encoding="utf-8")
+    public_dir = public_dir.resolve()
 
     def playground() -> Response:
         response = Response(page, mimetype="text/html")
@@ -33,8 +36,13 @@ def install_playground(app: Flask, public_dir: Path) -> None:
 
     def output_file(folder: str, name: str) -> Response:
         if folder not in FOLDERS:  # only the folders outputs are written to
-            abort(404)
-        return send_from_directory(public_dir / folder, name, max_age=3600)  # safe_join: no ../ escapes
+            raise NotFound(f"no output folder {folder[:100]!r}; outputs are under {', '.join(FOLDERS)}")
+        path = inside_public(public_dir, f"{folder}/{name}")
+        if path is None:
+            raise Forbidden(f"{folder}/{name[:100]} leads outside the public folder")
+        if not path.is_file():
+            raise NotFound(f"no file {folder}/{name[:100]} in the public folder")
+        return send_file(path, max_age=3600)
 
     app.add_url_rule(PAGE_PATH, "playground.page", playground, methods=["GET"])
     app.add_url_rule(f"{PAGE_PATH}/files/<folder>/<path:name>", "playground.file", output_file, methods=["GET"])

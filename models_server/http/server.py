@@ -15,13 +15,23 @@ The design here, in waitress's own extension points:
 - **Admission.** When `max_pending` requests already wait for a work thread, the next one is
   answered 503 + Retry-After at once (on the status lane), instead of queueing without bound.
 - **Connections.** At most `connections_per_client` open connections per client address (the
-  next is answered 503 and closed at accept) and `connection_limit` in all; a request's header
-  must arrive within `header_timeout` and the whole request within `request_read_timeout` of its
-  first byte (else 408 and close); idle keep-alive connections close after `idle_timeout`.
+  next is answered 503 and closed at accept) and `connection_limit` in all. At that limit a new
+  connection takes the place of the oldest one with no request in progress (silent, idle, or
+  still sending its header), so idle and silent connections can never lock the controller out;
+  only when every connection is working is the next one answered 503. A connection that sends
+  nothing is closed `header_timeout` after it was accepted; a request's header must arrive within
+  `header_timeout` and the whole request within `request_read_timeout` of its first byte (else
+  408 and close); idle keep-alive connections close after `idle_timeout`.
+- **Clients that do not read.** A connection whose answer makes no progress for `send_timeout`
+  is closed, which also frees a thread blocked on its full output buffer. A pipelined request
+  waits, holding no thread, until the answer before it is written: a client that sends many
+  requests and reads none gets one answer computed, not a buffer full.
 - **Limits before work.** waitress refuses a declared Content-Length over `max_body_bytes` as
   soon as the header is parsed (a chunked body as soon as it grows past it), so nothing beyond
   the cap is read or stored; a request with both Transfer-Encoding and Content-Length is refused
-  and its connection closed (RFC 9112 section 6.1). Every answer waitress makes itself is JSON
+  and its connection closed (RFC 9112 section 6.1). A chunk-size line or trailer longer than a
+  few KiB is refused with 400 as soon as it is (waitress keeps an unfinished one whole and
+  searches it again on every read). Every answer waitress makes itself is JSON
   `{"error": {"message", "type"}}`, like the app's.
 """
 
@@ -31,17 +41,21 @@ import collections
 import contextlib
 import json
 import logging
+import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from waitress import trigger
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.receiver import ChunkedReceiver
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher
-from waitress.utilities import Error
+from waitress.utilities import BadRequest, Error
 
 from models_server.errors import ConfigError
 
@@ -53,6 +67,9 @@ STATUS_PREFIXES = ("/status/",)
 BUSY_RETRY_AFTER_SECONDS = 5
 # How long a connection answered with an error keeps reading (and dropping) what its client sends.
 LINGER_SECONDS = 5.0
+# Chunked framing: a chunk-size line (with its extensions) and the trailer section.
+MAX_CHUNK_LINE_BYTES = 4096
+MAX_TRAILER_BYTES = 16384
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,7 @@ class ServingOptions:
     header_timeout: float = 10.0  # from a request's first byte to the end of its header
     request_read_timeout: float = 120.0  # from a request's first byte to the end of its body
     idle_timeout: int = 60  # a keep-alive connection with no request in progress
+    send_timeout: float = 30.0  # an answer making no progress to its client this long closes the connection
     max_body_bytes: int = 64 * 2**20
 
 
@@ -132,11 +150,40 @@ class JsonErrorTask(ErrorTask):
         self.write(payload)
 
 
+class BoundedChunkedReceiver(ChunkedReceiver):
+    """waitress's chunked body reader, refusing a chunk-size line or trailer over a small limit.
+
+    waitress keeps an unfinished line whole and copies and searches it again on every read, so
+    an endless one costs time growing with the square of its length. Each read hands over at
+    most `recv_bytes`, so checking what is left unfinished after each one bounds both.
+    """
+
+    error: Error | None
+    control_line: bytes
+    trailer: bytes
+
+    def received(self, s: bytes) -> int:
+        consumed = super().received(s)
+        if self.error is None:
+            if len(self.control_line) > MAX_CHUNK_LINE_BYTES:
+                self.error = BadRequest(f"a chunk-size line is longer than {MAX_CHUNK_LINE_BYTES} bytes")
+            elif len(self.trailer) > MAX_TRAILER_BYTES:
+                self.error = BadRequest(f"the chunked trailer is longer than {MAX_TRAILER_BYTES} bytes")
+            if self.error is not None:
+                self.all_chunks_received = True
+        return consumed
+
+
 class StrictRequestParser(HTTPRequestParser):
-    """waitress's parser, refusing a request framed two ways (a request-smuggling vector)."""
+    """waitress's parser, refusing a request framed two ways (a request-smuggling vector), and
+    reading chunked bodies with bounded framing."""
+
+    body_rcv: Any  # waitress's, untyped there
 
     def parse_header(self, header_plus: bytes) -> None:
         super().parse_header(header_plus)
+        if isinstance(self.body_rcv, ChunkedReceiver):
+            self.body_rcv = BoundedChunkedReceiver(self.body_rcv.buf)
         # waitress drops TRANSFER_ENCODING from the headers once it has set up chunked reading
         framed_by_transfer_encoding = self.chunked or "TRANSFER_ENCODING" in self.headers
         if framed_by_transfer_encoding and "CONTENT_LENGTH" in self.headers:
@@ -145,24 +192,51 @@ class StrictRequestParser(HTTPRequestParser):
             )
 
 
+class ClosableTrigger(trigger.trigger):
+    """waitress's wake-up pipe for the I/O loop, safe to pull from any thread before, during and
+    after its close: a pull after the close does nothing (waitress's would write to a closed
+    descriptor, or to whatever file reused its number)."""
+
+    def __init__(self, map: Any) -> None:
+        self.pipe_lock = threading.Lock()  # one job: no write to the pipe once it is closed
+        super().__init__(map)
+
+    def _physical_pull(self) -> None:
+        with self.pipe_lock:
+            if not self._closed:
+                os.write(self.trigger, b"x")
+
+    def _close(self) -> None:
+        with self.pipe_lock:
+            super()._close()
+
+
 class GuardedChannel(HTTPChannel):
-    """A connection that remembers when the request it is reading began, and counts per client."""
+    """A connection with deadlines for reading its requests and for writing its answers, that
+    runs a pipelined request only once the answer before it is written, and counts per client."""
 
     parser_class = StrictRequestParser
     error_task_class = JsonErrorTask
-    reading_since: float | None = None  # monotonic time of the first byte of a partial request
+    # monotonic time the request being read began: its first byte, or the accept for the first request
+    reading_since: float | None = None
     request: Any  # the partial request waitress is parsing (HTTPChannel's, untyped there)
     counted = False
+    received_any = False
     # After an error answer made before the body was read, the client may still be sending it;
     # closing over unread bytes would reset the connection and lose the answer. So the channel
     # shuts its sending side and reads (and drops) what comes for a while: a lingering close.
     linger_on_close = False
     lingering_until: float | None = None
     linger_bytes_left = 0
+    next_request_waits = False  # a complete request waits for the answer before it to be written
+    flushes = 0  # sends that wrote something, for the send deadline
+    unsent_since: float | None = None
+    flushes_seen = 0
 
     def __init__(self, server: GuardedServer, sock: socket.socket, addr: Any, adj: Adjustments,
                  map: Any = None) -> None:
         super().__init__(server, sock, addr, adj, map=map)
+        self.accepted_at = self.reading_since = time.monotonic()
         server.client_connections[addr[0]] += 1
         self.counted = True
 
@@ -205,22 +279,33 @@ class GuardedChannel(HTTPChannel):
             return
         super().handle_close()
 
+    def abort(self) -> None:
+        """Close now, unsent output and all; wakes a thread waiting to write to it."""
+        self.linger_on_close = False
+        self.handle_close()
+
     def linger_over(self, now: float) -> bool:
         return self.lingering_until is not None and now > self.lingering_until
 
     def received(self, data: bytes) -> bool:
-        if data and self.request is None and self.reading_since is None:
-            self.reading_since = time.monotonic()
+        if data:
+            self.received_any = True
+            if self.request is None and self.reading_since is None:
+                self.reading_since = time.monotonic()
         accepted = super().received(data)
         if self.request is None:  # nothing partial left: the next request starts its own clock
             self.reading_since = None
         return accepted
 
     def read_overdue(self, now: float, options: ServingOptions) -> str | None:
-        """Why the request being read has taken too long, or None."""
-        if self.reading_since is None or self.request is None or self.requests:
+        """Why the request being read (or the first one, not begun) has taken too long, or None."""
+        if self.reading_since is None or self.requests:
             return None
         waited = now - self.reading_since
+        if self.request is None:
+            if not self.received_any and waited > options.header_timeout:
+                return f"nothing arrived within header_timeout ({options.header_timeout:g} s) of the connection"
+            return None
         if not self.request.headers_finished and waited > options.header_timeout:
             return f"the request header did not arrive within header_timeout ({options.header_timeout:g} s)"
         if waited > options.request_read_timeout:
@@ -228,7 +313,11 @@ class GuardedChannel(HTTPChannel):
         return None
 
     def refuse_slow_request(self, reason: str, options: ServingOptions) -> None:
-        """Answer 408 and close (lingering); runs on the I/O thread while no task uses this channel."""
+        """Answer 408 and close (lingering); runs on the I/O thread while no task uses this channel.
+        A connection that sent nothing has no request to answer: it is closed quietly."""
+        if not self.received_any:
+            self.abort()
+            return
         with self.requests_lock:
             if self.request is not None:
                 self.request.close()
@@ -241,11 +330,71 @@ class GuardedChannel(HTTPChannel):
             self.close_when_flushed = True
             self.linger_on_close = True
 
+    # -- writing ----------------------------------------------------------------------------------
+
+    def _flush_some(self, do_close: bool = True) -> bool:
+        flushed = super()._flush_some(do_close=do_close)
+        if flushed:
+            self.flushes += 1
+        return flushed
+
+    def send_overdue(self, now: float, options: ServingOptions) -> bool:
+        """True when unsent output has made no progress for `send_timeout` (checked each
+        maintenance pass, so the clock starts at the first pass that sees it stalled)."""
+        if not self.total_outbufs_len:
+            self.unsent_since = None
+            return False
+        if self.unsent_since is None or self.flushes != self.flushes_seen:
+            self.unsent_since, self.flushes_seen = now, self.flushes
+            return False
+        return now - self.unsent_since > options.send_timeout
+
+    def hold_until_flushed(self) -> bool:
+        """For the next pipelined request: True (and it waits) while an answer is still unsent;
+        the I/O thread hands it to a lane once that answer is written (see handle_write)."""
+        with self.outbuf_lock:
+            if not self.total_outbufs_len:
+                return False
+            self.next_request_waits = True
+        self.server.pull_trigger()
+        return True
+
+    def handle_write(self) -> None:
+        super().handle_write()
+        if not self.next_request_waits or not self.connected:
+            return
+        with self.outbuf_lock:
+            flushed = not self.total_outbufs_len
+            if flushed:
+                self.next_request_waits = False
+        if flushed and self.requests:
+            self.server.add_task(self)
+
+    def in_progress(self) -> bool:
+        """A request being read, run or answered on this connection."""
+        return bool(self.requests or self.request is not None or self.total_outbufs_len
+                    or self.next_request_waits)
+
+    def eviction_rank(self) -> tuple[int, float] | None:
+        """Order in which connections give way at connection_limit (lowest first), or None for
+        one that is working: silent ones, then idle keep-alive ones, then those still sending a
+        header, oldest first in each."""
+        if self.requests or self.total_outbufs_len or self.next_request_waits or self.lingering_until:
+            return None
+        if not self.received_any:
+            return 0, self.accepted_at
+        if self.request is None:
+            return 1, self.last_activity
+        if not self.request.headers_finished:
+            return 2, self.reading_since or self.accepted_at
+        return None
+
 
 class GuardedServer(TcpWSGIServer):
     """One listening socket; requests split between the work lane and the status lane."""
 
     channel_class = GuardedChannel
+    trigger: trigger.trigger
 
     def __init__(self, application: Any, options: ServingOptions, adj: Adjustments,
                  work: ThreadedTaskDispatcher, status: ThreadedTaskDispatcher) -> None:
@@ -254,8 +403,12 @@ class GuardedServer(TcpWSGIServer):
         self.client_connections: collections.Counter[str] = collections.Counter()
         self.refused_connections = 0
         super().__init__(application, map={}, dispatcher=work, adj=adj, sockinfo=adj.listen[0])
+        self.trigger.close()
+        self.trigger = ClosableTrigger(self._map)
 
     def add_task(self, channel: HTTPChannel) -> None:
+        if isinstance(channel, GuardedChannel) and channel.hold_until_flushed():
+            return
         request = channel.requests[0]
         if request.error or is_status_request(request.command, request.path):
             self.status_dispatcher.add_task(channel)
@@ -277,7 +430,12 @@ class GuardedServer(TcpWSGIServer):
             return
         conn, addr = accepted
         if self.client_connections[addr[0]] >= self.options.connections_per_client:
-            self._refuse(conn)
+            self._refuse(conn, f"this client has {self.options.connections_per_client} connections open, "
+                               "the limit connections_per_client; close some or retry later")
+            return
+        if len(self.active_channels) >= self.options.connection_limit and not self._make_room():
+            self._refuse(conn, f"the server has {self.options.connection_limit} connections open, all of them "
+                               "working (connection_limit); retry shortly")
             return
         try:
             self.set_socket_options(conn)
@@ -286,16 +444,24 @@ class GuardedServer(TcpWSGIServer):
             return
         self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
 
-    def _refuse(self, conn: socket.socket) -> None:
-        """A best-effort 503 to a client over its connection cap, then close; never blocks."""
+    def _make_room(self) -> bool:
+        """Close the connection that gives way first (see GuardedChannel.eviction_rank), if any."""
+        ranked = [(rank, channel) for channel in self.active_channels.values()
+                  if isinstance(channel, GuardedChannel) and (rank := channel.eviction_rank()) is not None]
+        if not ranked:
+            return False
+        _, channel = min(ranked, key=lambda item: item[0])
+        log.debug("connection_limit reached: closing a connection from %s with no request in progress",
+                  channel.addr[0])
+        channel.abort()
+        return True
+
+    def _refuse(self, conn: socket.socket, message: str) -> None:
+        """A best-effort 503 to a client we cannot take, then close; never blocks."""
         self.refused_connections += 1
-        reason = ServerBusy(
-            f"this client has {self.options.connections_per_client} connections open, "
-            "the limit connections_per_client; close some or retry later"
-        )
         with contextlib.suppress(OSError):
             conn.setblocking(False)
-            conn.send(error_response(reason, self.options))
+            conn.send(error_response(ServerBusy(message), self.options))
             conn.shutdown(socket.SHUT_WR)
             conn.recv(65536)  # what the client sent already: closing over unread bytes resets
         conn.close()
@@ -308,9 +474,15 @@ class GuardedServer(TcpWSGIServer):
                 if channel.linger_over(monotonic):
                     channel.handle_close()
                     continue
+                if channel.send_overdue(monotonic, self.options):
+                    log.info("closing a connection from %s: its client read nothing of the answer for "
+                             "send_timeout (%g s)", channel.addr[0], self.options.send_timeout)
+                    channel.abort()
+                    continue
                 reason = channel.read_overdue(monotonic, self.options)
                 if reason:
-                    log.info("closing a connection from %s: %s", channel.addr[0], reason)
+                    level = logging.INFO if channel.received_any else logging.DEBUG
+                    log.log(level, "closing a connection from %s: %s", channel.addr[0], reason)
                     channel.refuse_slow_request(reason, self.options)
 
     def busy(self) -> bool:
@@ -343,7 +515,9 @@ def make_server(application: Any, host: str, port: int, options: ServingOptions)
     """A guarded waitress server listening on (host, port); `run()` serves until closed."""
     adj = Adjustments(
         host=host, port=port, threads=options.threads,
-        connection_limit=options.connection_limit,
+        # GuardedServer.handle_accept keeps to connection_limit itself, making room at the limit;
+        # waitress's own check (counting the listener and the trigger too) must not stop it first
+        connection_limit=options.connection_limit + 3,
         channel_timeout=options.idle_timeout,
         cleanup_interval=1,  # the read deadlines are checked by the cleanup pass
         # waitress refuses a body of *at least* this size; ours is refused above max_body_bytes

@@ -74,14 +74,25 @@ class ResourceReader:
         relative = ref.lstrip("/")
         if relative.startswith("public/"):
             relative = relative[len("public/"):].lstrip("/")
-        path = (self.public_dir / relative).resolve()
-        if not path.is_relative_to(self.public_dir):
-            raise BadInput(f"field '{field}': path {ref[:100]!r} is outside the public folder")
+        path = inside_public(self.public_dir, relative)
+        if path is None:
+            raise BadInput(f"field '{field}': path {ref[:100]!r} is outside the public folder or leads nowhere")
         if not path.is_file():
             raise BadInput(f"field '{field}': no file at {ref[:100]!r} in the public folder")
         if path.stat().st_size > self.limits.max_download_bytes:
             raise BadInput(f"field '{field}': {ref[:100]!r} is larger than the limit max_download_bytes")
         return path
+
+
+def inside_public(public_dir: Path, relative: str) -> Path | None:
+    """The real path `relative` names under `public_dir` (a resolved path), or None when it leads
+    out of it (`..`, a symlink to a file or a folder elsewhere) or nowhere (a symlink loop, a NUL
+    byte): every file route and resource reads through this, so nothing leaves public/."""
+    try:
+        path = (public_dir / relative).resolve()
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: pathlib's "Symlink loop"
+        return None
+    return path if path.is_relative_to(public_dir) else None
 
 
 def decode_data_uri(uri: str, field: str) -> bytes:

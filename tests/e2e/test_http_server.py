@@ -192,6 +192,89 @@ def test_a_header_trickled_line_by_line_is_cut_off_with_408():
         assert "/status" not in app.paths
 
 
+def test_a_connection_that_sends_nothing_is_closed_after_header_timeout_from_its_accept():
+    app = StandIn()
+    with running(app, header_timeout=1.0, idle_timeout=600) as (_, port), socket.create_connection(
+        ("127.0.0.1", port), timeout=WAIT
+    ) as silent:
+        assert read_until_closed(silent) == b""  # closed quietly: no request, no answer
+        assert app.paths == []
+
+
+def test_at_connection_limit_silent_connections_give_way_to_a_client_with_a_request():
+    app = StandIn()
+    limit = 8
+    with running(app, connection_limit=limit, connections_per_client=100, header_timeout=600) as (server, port):
+        silent = [socket.create_connection(("127.0.0.1", port), timeout=WAIT, source_address=(HOG_ADDRESS, 0))
+                  for _ in range(limit)]
+        try:
+            wait_until(lambda: server.client_connections[HOG_ADDRESS] == limit, "the silent ones were not accepted")
+            status, _, body = request(port, "GET", "/status")
+            assert (status, json.loads(body)) == (200, {"path": "/status"})
+            assert len(server.active_channels) <= limit
+            assert server.client_connections[HOG_ADDRESS] < limit  # the oldest silent one gave way
+        finally:
+            for sock in silent:
+                sock.close()
+
+
+@dataclass
+class LargeAnswers:
+    """A WSGI app whose /metrics answer is `size` bytes; it counts the ones it made."""
+
+    size: int
+    made: list[str] = field(default_factory=list)
+
+    def __call__(self, environ, start_response):
+        path = environ["PATH_INFO"]
+        payload = b"m" * self.size if path == "/metrics" else json.dumps({"path": path}).encode()
+        if path == "/metrics":
+            self.made.append(path)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+
+@contextlib.contextmanager
+def non_reading_client(port: int, requests: int) -> Iterator[socket.socket]:
+    """A connection from HOG_ADDRESS that pipelines `requests` GET /metrics and reads nothing."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the answer stays with the server
+    sock.settimeout(WAIT)
+    try:
+        sock.bind((HOG_ADDRESS, 0))
+        sock.connect(("127.0.0.1", int(port)))
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * requests)
+        yield sock
+    finally:
+        sock.close()
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert condition(), what
+
+
+def test_a_client_that_reads_no_answer_frees_the_status_thread_within_send_timeout():
+    """An answer over waitress's output high-water mark blocks the thread that wrote it until the
+    client reads: here the only status thread, so /status waits on the non-reading client."""
+    app = LargeAnswers(size=24 * 2**20)
+    with running(app, status_threads=1, send_timeout=1.0) as (server, port), non_reading_client(port, 2):
+        wait_until(lambda: app.made, "the first answer was never made")
+        status, _, body = request(port, "GET", "/status")  # on the status lane, after the hog's
+        assert (status, json.loads(body)) == (200, {"path": "/status"})
+        wait_until(lambda: not server.client_connections[HOG_ADDRESS], "the non-reading client is still connected")
+
+
+def test_pipelined_requests_wait_for_the_answer_before_them_to_be_written():
+    app = LargeAnswers(size=8 * 2**20)  # larger than what the kernel buffers, under the high-water mark
+    with running(app, send_timeout=1.0) as (server, port), non_reading_client(port, 6):
+        wait_until(lambda: app.made, "the first answer was never made")
+        wait_until(lambda: not server.client_connections[HOG_ADDRESS], "the non-reading client is still connected")
+        assert app.made == ["/metrics"]  # one answer made, not a buffer full
+
+
 # -- limits before the body is read -------------------------------------------------------------
 
 
@@ -213,6 +296,23 @@ def test_a_chunked_body_growing_past_max_body_bytes_gets_json_413():
         chunk = b"400\r\n" + b"x" * 0x400 + b"\r\n"
         raw = raw_exchange(port, b"POST /models/m HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk)
         assert error_of(raw)[0] == 413
+        assert app.paths == []
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [(b"1" * 2**20, "chunk-size line"), (b"0\r\nX-Trailer: " + b"t" * 2**20, "trailer")],
+    ids=["chunk-size-line", "trailer"],
+)
+def test_a_long_chunk_size_line_or_trailer_gets_400_at_once(body, what):
+    """Without a limit the unfinished line is held until request_read_timeout (far past WAIT)."""
+    app = StandIn()
+    with running(app, request_read_timeout=600) as (_, port), socket.create_connection(
+        ("127.0.0.1", port), timeout=WAIT
+    ) as sock:
+        sock.sendall(b"POST /models/m HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+        status, error = error_of(read_until_closed(sock))
+        assert status == 400 and what in error["message"]
         assert app.paths == []
 
 
@@ -278,3 +378,61 @@ def test_by_default_one_client_can_fill_the_work_lane_and_its_queue_and_still_co
 
     options = serving_options(load_settings(None, {"threads": threads}, environ={}))
     assert options.connections_per_client > options.threads + options.max_pending
+
+
+# -- graceful stop ------------------------------------------------------------------------------
+
+
+def served_until_stopped(app, grace: float = WAIT, **options):
+    """A server on its own thread and the GracefulStop the engine would use for it."""
+    from models_server.engines.local import GracefulStop
+
+    server = make_server(app, "127.0.0.1", 0, ServingOptions(**options))
+    loop = threading.Thread(target=server.run, daemon=True)
+    loop.start()
+    return server, loop, GracefulStop(server, grace)
+
+
+def test_after_a_graceful_stop_the_loop_has_ended_and_a_late_wake_up_is_harmless():
+    """Threads still pull the loop's trigger after it closed it: that must not raise (EBADF) nor
+    write to whatever file reused its descriptor."""
+    server, loop, stopper = served_until_stopped(StandIn())
+    stopper.stop("test")
+    loop.join(timeout=WAIT)
+    assert not loop.is_alive()
+    server.trigger.pull_trigger()
+    server.trigger.pull_trigger(lambda: None)
+    server.shutdown_lanes(timeout=5)
+
+
+def test_a_request_still_arriving_at_the_stop_is_answered_and_new_connections_are_refused():
+    app = StandIn()
+    app.release.set()
+    server, loop, stopper = served_until_stopped(app)
+    port = int(server.effective_port)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
+            sock.sendall(b"POST /models/m HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
+            wait_until(lambda: any(getattr(c, "request", None) is not None for c in server.active_channels.values()),
+                       "the server never began reading the request")
+            stopping = threading.Thread(target=stopper.stop, args=("test",), daemon=True)
+            stopping.start()
+            refused = False
+            deadline = time.monotonic() + WAIT
+            while not refused and time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    time.sleep(0.01)
+                except OSError:
+                    refused = True
+            assert refused, "a new connection was accepted after the stop"
+            stopping.join(timeout=1.0)  # a stop that ignores the request in flight is over by now
+            sock.sendall(b"67890")
+            response = read_until_closed(sock)
+        assert response.startswith(b"HTTP/1.1 200"), response[:200]
+        assert json.loads(response.partition(b"\r\n\r\n")[2]) == {"ok": True, "bytes": 10}
+        stopping.join(timeout=WAIT)
+        loop.join(timeout=WAIT)
+        assert not loop.is_alive()
+    finally:
+        server.shutdown_lanes(timeout=5)

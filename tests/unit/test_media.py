@@ -49,6 +49,19 @@ def test_symlink_out_of_public_is_refused(reader, public, tmp_path):
         reader.read("public/images/link.txt", "img_url")
 
 
+def test_a_symlinked_folder_out_of_public_is_refused(reader, public, tmp_path):
+    os.symlink(tmp_path, public / "images" / "elsewhere")
+    with pytest.raises(BadInput, match="outside the public folder"):
+        reader.read("public/images/elsewhere/secret.txt", "img_url")
+
+
+def test_a_symlink_loop_is_bad_input_not_a_crash(reader, public):
+    os.symlink(public / "images" / "loop-b.png", public / "images" / "loop-a.png")
+    os.symlink(public / "images" / "loop-a.png", public / "images" / "loop-b.png")
+    with pytest.raises(BadInput, match="leads nowhere"):
+        reader.read("public/images/loop-a.png", "img_url")
+
+
 def test_missing_file_and_other_schemes_are_bad_input(reader):
     with pytest.raises(BadInput, match="no file"):
         reader.read("public/images/absent.png", "img_url")
