@@ -60,12 +60,16 @@ def stop(process: subprocess.Popen, grace: float = 60) -> None:
 
 @dataclass
 class Served:
-    """A running `models-server serve`: its URL, process, log file and launch time."""
+    """A running server subprocess: its port on 127.0.0.1, process, log file and launch time."""
 
-    url: str
+    port: int
     process: subprocess.Popen
     log: Path
     launched: float = field(default_factory=time.perf_counter)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def wait(self, ready: Callable[[], bool], timeout: float = 600, every: float = 0.02) -> float:
         """Seconds from launch until `ready()` is true; connection errors count as not yet."""
@@ -126,7 +130,7 @@ def running(argv: Sequence[str], port: int, log: Path, *, cwd: Path, env: Mappin
         process = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdout=sink, stderr=subprocess.STDOUT,
                                    start_new_session=new_session)
     try:
-        yield Served(f"http://127.0.0.1:{port}", process, log)
+        yield Served(port, process, log)
     finally:
         stop(process, grace)
 
