@@ -14,7 +14,7 @@ pressure made by a child process so its threads do not compete with the probe's:
 - fetches:   24 clients keep POSTing an img_url whose server trickles a byte every 0.5 s.
 
 A second section measures the cost of extreme images on the annotators: peak RSS growth and
-time of one call, each in a fresh process, for the tiny-PNG cases of issue 14 and the largest
+time of one call, each in a fresh process, for images one pixel wide or high and the largest
 images the work-size limit lets through.
 """
 
@@ -27,7 +27,6 @@ import json
 import os
 import queue
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,9 +35,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness import stop
+import harness
+from harness import CONTROLNET_BODY, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SERVED = ("canny-control", "lllyasviel/sd-controlnet-canny")
 CONTROLNET = "lllyasviel/sd-controlnet-canny"
 PROBE_TIMEOUT = 5.0
@@ -51,43 +50,19 @@ FETCH_CLIENTS = 24
 # -- the server under test --------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
-def served(tree: Path, model_root: Path, public_dir: Path) -> Iterator[int]:
-    """`models_server serve` from `tree` with only SERVED enabled and private URLs allowed."""
+def served(tree: Path, model_root: Path, work: Path) -> Iterator[int]:
+    """`models_server serve` from `tree` with only SERVED enabled and private URLs allowed; its port."""
     from models_server.catalog import minimal
 
-    others = [row.id for row in minimal.MODELS if row.id not in SERVED]
-    port = free_port()
-    config = public_dir.parent / "bench-availability.yaml"
-    lines = [f"model_root: {model_root}", f"public_dir: {public_dir}", "tier: minimal", "device: cpu",
-             "allow_private_urls: true", "models:"] + [f"  {model_id!r}: false" for model_id in others]
-    config.write_text("\n".join(lines) + "\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "models_server", "serve", "--config", str(config), "--port", str(port)],
-        cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError("the server exited during start-up")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                status, body = get(port, f"/status/{CONTROLNET}")
-                if status == 200 and json.loads(body).get("state") == "loaded":
-                    break
-            time.sleep(0.2)
-        else:
-            raise TimeoutError("the server did not load")
-        yield port
-    finally:
-        stop(process)
+    settings = {"model_root": str(model_root), "public_dir": str(work / "public"), "tier": "minimal",
+                "device": "cpu", "allow_private_urls": True,
+                "models": {row.id: False for row in minimal.MODELS if row.id not in SERVED}}
+    with harness.serve(work, "serve-availability", settings, tree=tree) as live:
+        live.wait_settled()
+        if live.states()[CONTROLNET] != "loaded":
+            raise RuntimeError(f"{CONTROLNET} did not load:\n{live.log_tail()}")
+        yield live.port
 
 
 def get(port: int, path: str, timeout: float = PROBE_TIMEOUT) -> tuple[int, bytes]:
@@ -115,7 +90,8 @@ def post(port: int, path: str, body: str, timeout: float = 120) -> int:
 
 
 def probe(port: int, seconds: float) -> dict[str, float]:
-    """Latencies (ms) of alternating /status and /running probes over `seconds`."""
+    """Latencies of alternating /status and /running probes over `seconds`; a timeout counts as
+    PROBE_TIMEOUT."""
     latencies: list[float] = []
     failures = 0
     ends = time.monotonic() + seconds
@@ -128,20 +104,9 @@ def probe(port: int, seconds: float) -> dict[str, float]:
                 failures += 1
         except (OSError, http.client.HTTPException):
             failures += 1
-        latencies.append(min(time.perf_counter() - started, PROBE_TIMEOUT) * 1000)
+        latencies.append(min(time.perf_counter() - started, PROBE_TIMEOUT))
         time.sleep(max(0.0, PROBE_EVERY - (time.perf_counter() - started)))
-    return summarize(latencies, failures)
-
-
-def summarize(latencies: list[float], failures: int) -> dict[str, float]:
-    ordered = sorted(latencies)
-    return {
-        "n": len(ordered),
-        "p50": statistics.median(ordered),
-        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
-        "max": ordered[-1],
-        "failed": failures,
-    }
+    return {**harness.latency_ms(latencies), "failed": failures}
 
 
 class Pressure:
@@ -248,13 +213,12 @@ def trickle_server() -> Iterator[int]:
         listener.close()
 
 
-def run_pressure(name: str, port: int, stop, answers) -> None:
+def run_pressure(name: str, port: int, stop, answers, photo_ref: str) -> None:
     """In a child process, so the load's own threads do not slow the probe: one pressure until `stop`."""
     pressure = Pressure()
     pressure.stop = stop  # set by the parent when its probing is over
     if name == "queue":
-        body = '{"img_url": "public/examples/photo.png", "text": "a photo", "num_inference_steps": 20, ' \
-               '"width": 64, "height": 64}'
+        body = json.dumps({**CONTROLNET_BODY, "img_url": photo_ref, "num_inference_steps": 20})
         pressure.start(posting(pressure, port, body, CONTROLNET), QUEUE_CLIENTS)
         stop.wait()
         pressure.finish()
@@ -271,16 +235,18 @@ def run_pressure(name: str, port: int, stop, answers) -> None:
     answers.put(dict(pressure.codes))
 
 
-def availability(tree: Path, model_root: Path, public_dir: Path, seconds: float) -> dict[str, dict]:
+def availability(tree: Path, model_root: Path, work: Path, seconds: float) -> dict[str, dict]:
     import multiprocessing
 
+    photo_ref = harness.write_photo(work / "public", size=128)
     context = multiprocessing.get_context("fork")
     results: dict[str, dict] = {}
-    with served(tree, model_root, public_dir) as port:
+    with served(tree, model_root, work) as port:
         results["idle"] = {**probe(port, min(seconds, 5.0)), "load": {}}
         for name in ("queue", "slowloris", "fetches"):
             stop, answers = context.Event(), context.Queue()
-            child = context.Process(target=run_pressure, args=(name, port, stop, answers), daemon=True)
+            child = context.Process(target=run_pressure, args=(name, port, stop, answers, photo_ref),
+                                    daemon=True)
             child.start()
             time.sleep(3.0)  # let the pressure build up
             results[name] = probe(port, seconds)
@@ -367,26 +333,20 @@ def main() -> int:
     args = parser.parse_args()
     tree = args.tree.resolve()
 
-    sys.path.insert(0, str(ROOT))
     from models_server.catalog import minimal
-    from tiny_models import make_tiny
 
-    make_tiny(args.model_root, [minimal.ANNOTATORS, minimal.DPT_HYBRID, minimal.UPERNET,
-                                *{repo for row in minimal.MODELS if row.id in SERVED for repo in row.weights}])
-    print(f"tree: {tree}   load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    harness.tiny_weights(args.model_root, [minimal.ANNOTATORS, minimal.DPT_HYBRID, minimal.UPERNET,
+                                           *{repo for row in minimal.MODELS if row.id in SERVED
+                                             for repo in row.weights}])
+    print(f"tree: {tree}\nmachine: {harness.describe_machine()}")
     if not args.skip_availability:
-        with tempfile.TemporaryDirectory() as folder:
-            public_dir = Path(folder) / "public"
-            (public_dir / "examples").mkdir(parents=True)
-            from PIL import Image
-
-            Image.new("RGB", (128, 128), (90, 140, 200)).save(public_dir / "examples" / "photo.png")
-            results = availability(tree, args.model_root, public_dir, args.seconds)
-        print(f"\n/status and /running latency, ms (probe timeout {PROBE_TIMEOUT:g} s counts as {PROBE_TIMEOUT:g} s)")
-        print(f"  {'pressure':<10} {'n':>5} {'p50':>8} {'p99':>8} {'max':>8} {'failed':>7}  load answers")
-        for name, row in results.items():
-            print(f"  {name:<10} {row['n']:>5} {row['p50']:>8.1f} {row['p99']:>8.1f} {row['max']:>8.1f} "
-                  f"{row['failed']:>7}  {row['load']}")
+        with tempfile.TemporaryDirectory(prefix="bench-availability-") as folder:
+            results = availability(tree, args.model_root, Path(folder), args.seconds)
+        print(f"\n/status and /running latency, ms (probe timeout {PROBE_TIMEOUT:g} s counts as {PROBE_TIMEOUT:g} s)\n")
+        print(harness.markdown_table(
+            ("pressure", "n", "p50", "p99", "max", "failed", "load answers"),
+            [(name, row["n"], f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}", f"{row['max_ms']:.1f}", row["failed"],
+              row["load"]) for name, row in results.items()]))
     if not args.skip_cost:
         print("\nannotator cost of one image (fresh process each; peak RSS growth during the call)")
         annotator_cost(tree, args.model_root, args.cost_timeout)

@@ -13,130 +13,57 @@ the same background load; /status under load is measured on one while the other 
 from __future__ import annotations
 
 import argparse
-import io
-import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
+import harness
 import psutil
-import requests
-import yaml
-from harness import stop
-from PIL import Image
+from harness import CONTROLNET_BODY, ROOT, Served
 
-ROOT = Path(__file__).resolve().parent.parent
 CANNY = "canny-control"
 CONTROLNET = "lllyasviel/sd-controlnet-canny"
-CONTROLNET_BODY = {"text": "a photo", "num_inference_steps": 2, "width": 64, "height": 64, "seed": 1}
 SD_GROUP = [f"lllyasviel/sd-controlnet-{name}" for name in
             ("canny", "depth", "hed", "mlsd", "normal", "openpose", "scribble", "seg")]
+ANNOTATOR_GROUP = ["canny-control", "hed-control", "scribble-control", "mlsd-control", "openpose-control",
+                   "depth-control", "normal-control", "seg-control"]
 IN_FLIGHT = 12
+ENGINES = ("single", "ray")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def write_config(folder: Path, model_root: Path, public_dir: Path, group_niceness: int) -> Path:
-    config = {
+def settings(model_root: Path, public_dir: Path, group_niceness: int) -> dict:
+    """One config for both engines; Ray runs two groups: the SD ControlNets, and the annotators."""
+    return {
         "tier": "minimal", "model_root": str(model_root), "public_dir": str(public_dir),
         "device": "cpu", "threads": 32,
         "ray": {"num_cpus": 2, "group_niceness": group_niceness, "groups": {
             "sd": {"models": SD_GROUP, "num_cpus": 0},
-            "annotators": {"models": ["canny-control", "hed-control", "scribble-control", "mlsd-control",
-                                      "openpose-control", "depth-control", "normal-control", "seg-control"],
-                           "num_cpus": 0}}},
+            "annotators": {"models": ANNOTATOR_GROUP, "num_cpus": 0}}},
     }
-    path = folder / "bench-ray.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @contextmanager
-def server(config: Path, port: int, engine: str) -> Iterator[dict]:
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "models_server", "serve", "--config", str(config), "--engine", engine,
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait(lambda: requests.get(f"{base}/running", timeout=2).status_code == 200, process)
-        running = time.perf_counter() - started
-        _wait(lambda: all(s["state"] in ("loaded", "failed", "disabled")
-                          for s in requests.get(f"{base}/status", timeout=5).json()["models"].values()), process)
-        yield {"url": base, "pid": process.pid, "to_running_s": running, "to_ready_s": time.perf_counter() - started}
-    finally:
-        stop(process)
+def server(work: Path, config: dict, engine: str) -> Iterator[tuple[Served, dict[str, float]]]:
+    """`serve --engine <engine>` and its start-up timings; ready once no row is loading or waiting
+    to load (a Ray group reports its rows not loaded until it is up)."""
+    with harness.serve(work, f"serve-{engine}", config, args=("--engine", engine), new_session=True) as live:
+        running = live.wait_running()
+        ready = live.wait_settled(pending=("loading", "not_loaded"))
+        yield live, {"to_running_s": running, "to_ready_s": ready}
 
 
-def _wait(ready, process, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if ready():
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server not ready in time")
-
-
-def per_request(bases: dict[str, str], model: str, body: dict, count: int) -> dict[str, dict]:
-    """Requests alternating between the engines, so both see the same background load."""
-    times: dict[str, list[float]] = {engine: [] for engine in bases}
-    for round_ in range(count + 2):
-        for engine, base in bases.items():
-            started = time.perf_counter()
-            answer = requests.post(f"{base}/models/{model}", json=body, timeout=120)
-            if answer.status_code != 200:
-                raise RuntimeError(f"{engine} answered {answer.status_code}: {answer.text}")
-            if round_ >= 2:  # the first rounds warm caches
-                times[engine].append(time.perf_counter() - started)
-    return {engine: {"median_ms": statistics.median(values) * 1000, "mean_ms": statistics.fmean(values) * 1000}
-            for engine, values in times.items()}
-
-
-def status_under_load(base: str, body: dict, samples: int = 200) -> dict:
-    stop = threading.Event()
-    done = [0]
-
-    def generate() -> None:
-        while not stop.is_set():
-            requests.post(f"{base}/models/{CONTROLNET}", json=body, timeout=300)
-            done[0] += 1
-
-    pool = ThreadPoolExecutor(IN_FLIGHT)
-    for _ in range(IN_FLIGHT):
-        pool.submit(generate)
-    time.sleep(2.0)  # let every generation get in flight
-    times = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        assert requests.get(f"{base}/status", timeout=30).status_code == 200
-        times.append(time.perf_counter() - started)
-        time.sleep(0.02)
-    stop.set()
-    pool.shutdown(wait=True)
-    times.sort()
-    return {"p50_ms": times[len(times) // 2] * 1000, "p99_ms": times[int(len(times) * 0.99) - 1] * 1000,
-            "max_ms": times[-1] * 1000, "generations_done": done[0]}
+def per_request(servers: dict[str, Served], model: str, body: dict, count: int) -> dict[str, dict]:
+    """Requests alternating between the engines, so both see the same background load; the first
+    two rounds warm caches."""
+    samples = harness.interleaved({engine: partial(live.post, model, body, 120) for engine, live in servers.items()},
+                                  count, warmup=2)
+    return {engine: {"median_ms": statistics.median(harness.seconds(runs)) * 1000,
+                     "mean_ms": statistics.fmean(harness.seconds(runs)) * 1000}
+            for engine, runs in samples.items()}
 
 
 def memory(root_pid: int, engine: str) -> dict[str, float]:
@@ -160,24 +87,23 @@ def memory(root_pid: int, engine: str) -> dict[str, float]:
     return roles
 
 
-def measure(config: Path, ports: dict[str, int], photo: str, count: int) -> dict:
+def measure(work: Path, config: dict, photo: str, count: int) -> dict:
     results: dict[str, dict] = {}
-    with server(config, ports["single"], "single") as single, server(config, ports["ray"], "ray") as ray:
-        running = {"single": single, "ray": ray}
-        bases = {engine: info["url"] for engine, info in running.items()}
-        canny = {engine: requests.post(f"{base}/models/{CANNY}", json={"img_url": photo}, timeout=60).json()["path"]
-                 for engine, base in bases.items()}
-        canny_times = per_request(bases, CANNY, {"img_url": photo}, count)
+    with server(work, config, "single") as (single, single_start), server(work, config, "ray") as (ray, ray_start):
+        servers = {"single": single, "ray": ray}
+        started = {"single": single_start, "ray": ray_start}
+        canny = {engine: live.post(CANNY, {"img_url": photo}, 60).json()["path"] for engine, live in servers.items()}
+        canny_times = per_request(servers, CANNY, {"img_url": photo}, count)
         body = {**CONTROLNET_BODY, "img_url": canny["single"]}  # public/ is shared: either path reads
-        controlnet_times = per_request(bases, CONTROLNET, body, count)
-        for engine, info in running.items():
+        controlnet_times = per_request(servers, CONTROLNET, body, count)
+        for engine, live in servers.items():
             results[engine] = {
-                "to_running_s": info["to_running_s"], "to_ready_s": info["to_ready_s"],
-                "canny": canny_times[engine], "controlnet_64_2steps": controlnet_times[engine],
-                "memory_mib": memory(info["pid"], engine),
+                **started[engine], "canny": canny_times[engine], "controlnet_64_2steps": controlnet_times[engine],
+                "memory_mib": memory(live.process.pid, engine),
             }
-        for engine, base in bases.items():  # one engine loaded at a time, the other idle
-            results[engine]["status_under_12_generations"] = status_under_load(base, body)
+        for engine, live in servers.items():  # one engine loaded at a time, the other idle
+            results[engine]["status_under_12_generations"] = harness.status_under_load(
+                live.url, [(CONTROLNET, body)] * IN_FLIGHT)
     return results
 
 
@@ -189,15 +115,16 @@ def main() -> int:
                         help="how much nicer the group processes run than the ingress (config ray.group_niceness)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "ray.json")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        public = Path(folder) / "public"
-        (public / "examples").mkdir(parents=True)
-        buffer = io.BytesIO()
-        Image.effect_mandelbrot((512, 512), (-2, -1.5, 1, 1.5), 100).convert("RGB").save(buffer, "JPEG")
-        (public / "examples" / "photo.jpg").write_bytes(buffer.getvalue())
-        ports = {"single": free_port(), "ray": free_port()}
-        config = write_config(Path(folder), args.model_root.resolve(), public, args.group_niceness)
-        results = measure(config, ports, "public/examples/photo.jpg", args.count)
+    from models_server.catalog import catalog_rows, unique_repos
+
+    model_root = args.model_root.resolve()
+    harness.tiny_weights(model_root, unique_repos(row for row in catalog_rows() if row.in_tier("minimal")))
+    print(f"machine: {harness.describe_machine()}")
+    with tempfile.TemporaryDirectory(prefix="bench-ray-") as folder:
+        work = Path(folder)
+        photo = harness.write_photo(work / "public")
+        config = settings(model_root, work / "public", args.group_niceness)
+        results = measure(work, config, photo, args.count)
     single, ray = results["single"], results["ray"]
     for name in ("canny", "controlnet_64_2steps"):
         ratio = ray[name]["median_ms"] / single[name]["median_ms"]
@@ -211,8 +138,7 @@ def main() -> int:
               f"max {load['max_ms']:.1f} ms (target p99 <= 50 ms)")
         for role, mib in sorted(figures["memory_mib"].items()):
             print(f"{engine:6}   RSS {role:32} {mib:8.0f} MiB")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
+    harness.write_json(args.out, results)
     print(f"wrote {args.out}")
     return 0
 

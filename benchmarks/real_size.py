@@ -9,7 +9,7 @@ Build the weights first (random values, real shapes and file names, ~13 GB):
 
 For each dtype a `serve` subprocess runs the minimal tier (`device: cpu`, `dtype: <dtype>`). The
 weight files opened while it loads are listed from the kernel's side by inotify, which never stops
-the process (an earlier `strace -f` did, and made its requests a sixth slower). Cold start is from
+the process (tracing it with `strace -f` would, and slow its requests). Cold start is from
 page cache when the files were just written or read (say so when quoting it). With `--in-process`
 the same ControlNet call also runs in this process, alternating with the HTTP requests so both
 see the same machine.
@@ -18,59 +18,29 @@ see the same machine.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import ctypes.util
 import json
 import os
-import re
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import harness
 import psutil
 import requests
-from harness import stop
+from harness import CONTROLNET_BODY, PHOTO_REF
 
-ROOT = Path(__file__).resolve().parent.parent
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth")
 CONTROLNET = "lllyasviel/sd-controlnet-canny"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def weight_files(model_root: Path) -> dict[str, int]:
     return {str(path.relative_to(model_root)): path.stat().st_size
             for path in sorted(model_root.rglob("*")) if path.suffix in WEIGHT_SUFFIXES}
-
-
-def metric(text: str, name: str) -> float:
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    return float(found.group(1)) if found else float("nan")
-
-
-def wait(ready, process: subprocess.Popen, timeout: float = 1800) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited during start-up")
-        try:
-            if ready():
-                return time.perf_counter()
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError("the server did not become ready")
 
 
 IN_OPEN = 0x20
@@ -108,65 +78,29 @@ class OpenWatch:
         return self.opened
 
 
-@contextlib.contextmanager
-def serving(settings: dict, work: Path, name: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A `serve` subprocess on a free port with these settings; stopped on the way out, killed if a
-    computing request holds it."""
-    port = free_port()
-    config = work / f"{name}.yaml"
-    config.write_text(json.dumps({"host": "127.0.0.1", "port": port, **settings}))
-    with (work / f"serve-{name}.log").open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "models_server", "serve", "--config", str(config)],
-                                   stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        yield f"http://127.0.0.1:{port}", process
-    finally:
-        stop(process, grace=30)
-
-
-def settled(base: str) -> bool:
-    """Nothing left loading: every row loaded, failed, disabled, or (lazy or moved out) not loaded."""
-    states = [s["state"] for s in requests.get(f"{base}/status", timeout=5).json()["models"].values()]
-    return "loading" not in states
-
-
-def write_photo(public: Path, size: int) -> None:
-    from PIL import Image
-    from skimage import data
-
-    (public / "examples").mkdir(parents=True, exist_ok=True)
-    Image.fromarray(data.astronaut()).resize((size, size)).save(public / "examples" / "photo.jpg", quality=95)
-
-
 def controlnet_body(steps: int, size: int) -> dict[str, Any]:
-    return {"img_url": "public/examples/photo.jpg", "text": "a photo", "num_inference_steps": steps,
-            "width": size, "height": size, "seed": 1}
+    return {**CONTROLNET_BODY, "img_url": PHOTO_REF, "num_inference_steps": steps, "width": size, "height": size}
 
 
 def run_dtype(dtype: str, model_root: Path, work: Path, steps: list[int], size: int, repeat: int,
               alongside: bool) -> dict:
     public = work / "public"
-    write_photo(public, size)
+    harness.write_photo(public, size)
     settings = {"tier": "minimal", "model_root": str(model_root), "public_dir": str(public), "device": "cpu",
                 "dtype": dtype}
     result: dict = {"dtype": dtype}
     watch = OpenWatch(model_root)
-    started = time.perf_counter()
-    with serving(settings, work, f"real-{dtype}") as (base, process):
+    with harness.serve(work, f"real-{dtype}", settings, grace=30) as live:
+        base = live.url
         try:
-            result["to_running_s"] = wait(lambda: requests.get(f"{base}/running", timeout=1).ok, process) - started
-
-            def all_loaded() -> bool:
-                states = [s["state"] for s in requests.get(f"{base}/status", timeout=5).json()["models"].values()]
-                return all(state in ("loaded", "failed", "disabled") for state in states)
-
-            result["to_loaded_s"] = wait(all_loaded, process) - started
+            result["to_running_s"] = live.wait_running(timeout=1800)
+            result["to_loaded_s"] = live.wait_settled(pending=("loading", "not_loaded"), timeout=1800)
             result["weight_files_opened"] = sorted(name for name in watch.close() if name.endswith(WEIGHT_SUFFIXES))
-            server = psutil.Process(process.pid)
+            server = psutil.Process(live.process.pid)
             statuses = requests.get(f"{base}/status", timeout=10).json()["models"]
             metrics = requests.get(f"{base}/metrics", timeout=10).text
             result["rss_bytes"] = server.memory_info().rss
-            result["resident_bytes_counted"] = metric(metrics, 'models_server_resident_bytes{placement="cpu"}')
+            result["resident_bytes_counted"] = harness.metric(metrics, 'models_server_resident_bytes{placement="cpu"}')
             result["per_model"] = {model_id: {"state": s["state"], "bytes": s["bytes"], "load_s": s["load_seconds"]}
                                    for model_id, s in statuses.items()}
             print(f"[{dtype}] loaded: to /running {result['to_running_s']:.1f}s, tier {result['to_loaded_s']:.1f}s, "
@@ -204,15 +138,7 @@ class InProcessControlNet:
     def __init__(self, dtype: str, model_root: Path, work: Path) -> None:
         from PIL import Image
 
-        from models_server.catalog import catalog_rows
-        from models_server.config import load_settings
-        from models_server.engines.startup import load_tier
-        from models_server.runtime import Runtime
-
-        settings = load_settings(None, {"tier": "minimal", "model_root": str(model_root), "device": "cpu",
-                                        "dtype": dtype, "public_dir": str(work / "public")}, environ={})
-        self.runtime = Runtime(settings, [row for row in catalog_rows() if row.id == CONTROLNET])
-        load_tier(self.runtime)
+        self.runtime = harness.local_runtime(model_root, work / "public", [CONTROLNET], dtype=dtype)
         self.pipeline = self.runtime.model(CONTROLNET)
         self.control = Image.open(work / "public" / "examples" / "photo.jpg").convert("RGB")
         self.call(1, 64)  # this process's first call pays one-off costs; the server's warm request did too
@@ -240,11 +166,12 @@ def budget_exercise(dtype: str, model_root: Path, work: Path, counted: float, fi
     settings = {"tier": "minimal", "model_root": str(model_root), "public_dir": str(work / "public"),
                 "device": "cpu", "dtype": dtype, "max_cpu_memory": budget, "models": {lazy: {"preload": False}}}
     result: dict = {"budget_bytes": budget, "controlnet_bytes": own}
-    with serving(settings, work, f"budget-{dtype}") as (base, process):
-        wait(lambda: settled(base), process)
+    with harness.serve(work, f"budget-{dtype}", settings, grace=30) as live:
+        base = live.url
+        live.wait_settled(timeout=1800)
 
         def post(model_id: str) -> float:
-            photo = {"img_url": "public/examples/photo.jpg"}
+            photo = {"img_url": PHOTO_REF}
             body = controlnet_body(1, size) if model_id.startswith("lllyasviel/") else photo
             began = time.perf_counter()
             response = requests.post(f"{base}/models/{model_id}", json=body, timeout=3600)
@@ -253,7 +180,7 @@ def budget_exercise(dtype: str, model_root: Path, work: Path, counted: float, fi
 
         def snapshot() -> tuple[list[str], float]:
             statuses = requests.get(f"{base}/status", timeout=10).json()["models"]
-            resident = metric(requests.get(f"{base}/metrics", timeout=10).text,
+            resident = harness.metric(requests.get(f"{base}/metrics", timeout=10).text,
                               'models_server_resident_bytes{placement="cpu"}')
             return sorted(i for i, s in statuses.items() if s["state"] == "not_loaded"), resident
 
@@ -353,7 +280,7 @@ def main() -> int:
             for name in run["weight_files_opened"]:
                 print(f"    {name}")
     if args.out:
-        args.out.write_text(json.dumps(results, indent=2, default=str))
+        harness.write_json(args.out, results)
     return 0
 
 
