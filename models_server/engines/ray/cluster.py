@@ -94,9 +94,12 @@ def merge_slot(spec: ModelSpec, reports: Iterable[SlotReport], devices: MergedDe
     best = min(reports, key=lambda report: _STATE_RANK[State(report.state)])
     progress = next((report.progress for report in reports if report.progress is not None), None)
     used = [report.last_used for report in reports if report.last_used is not None]
+    latest_first = sorted(reports, key=lambda report: report.last_used or 0.0, reverse=True)
+    last_error = next((report.last_error for report in latest_first if report.last_error), None)
     return SlotView(spec, State(best.state), best.reason, best.placement, best.bytes,
                     sum(report.queue for report in reports), any(report.running for report in reports),
-                    max(used) if used else None, best.load_seconds, progress, replicas=len(reports), devices=devices)
+                    max(used) if used else None, best.load_seconds, progress, replicas=len(reports), devices=devices,
+                    last_error=last_error)
 
 
 @dataclass(frozen=True)

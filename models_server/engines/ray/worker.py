@@ -55,11 +55,12 @@ class SlotReport:
     last_used: float | None
     load_seconds: float | None
     progress: tuple[int, int] | None
+    last_error: str | None = None
 
     @classmethod
     def of(cls, view: SlotView) -> SlotReport:
         return cls(view.state.value, view.reason, view.placement, view.bytes, view.queue, view.running,
-                   view.last_used, view.load_seconds, view.progress)
+                   view.last_used, view.load_seconds, view.progress, view.last_error)
 
 
 @dataclass(frozen=True)
