@@ -13,11 +13,11 @@ import http.client
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from support.waiting import wait_until
 
 from models_server.http.server import GuardedServer, ServingOptions, make_server
 
@@ -113,11 +113,7 @@ def test_status_is_answered_while_every_work_thread_is_busy_and_more_work_waits(
         for _ in range(2):
             assert app.entered.acquire(timeout=WAIT)  # both work threads are inside the app
         start_work(port, 2)  # these two wait for a work thread
-        for _ in range(200):  # until waitress has queued them (bounded)
-            if len(server.task_dispatcher.queue) == 2:
-                break
-            time.sleep(0.01)
-        assert len(server.task_dispatcher.queue) == 2
+        wait_until(lambda: len(server.task_dispatcher.queue) == 2, WAIT, "waitress queued both")
         for path in ("/status", "/running", "/status/some/model", "/"):
             status, _, body = request(port, "GET", path)
             assert (status, json.loads(body)) == (200, {"path": path})
@@ -129,10 +125,7 @@ def test_work_beyond_max_pending_gets_503_with_retry_after_at_once():
         start_work(port, 1)
         assert app.entered.acquire(timeout=WAIT)
         start_work(port, 1)
-        for _ in range(200):
-            if server.task_dispatcher.queue:
-                break
-            time.sleep(0.01)
+        wait_until(lambda: server.task_dispatcher.queue, WAIT, "waitress queued the request")
         status, headers, body = request(port, "POST", "/models/another", b"{}")
         assert status == 503
         assert int(headers["Retry-After"]) > 0
