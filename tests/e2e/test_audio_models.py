@@ -128,20 +128,32 @@ def test_lazy_candidates_answer_loaded_before_their_first_request(client):
         assert client.get(f"/status/{model_id}").get_json()["loaded"] is True, model_id
 
 
-def test_every_audio_row_is_in_the_24gb_replay_with_its_size_and_heavy_ones_lazy():
+# The audio lines of the README's coverage table: how many of the controller's first ten candidates
+# (controller/candidates.py, read from its model list) are served, per task.
+AUDIO_SERVED = {"automatic-speech-recognition": 8, "audio-to-audio": 10, "audio-classification": 7,
+                "text-to-speech": 5}
+
+
+def test_every_served_audio_candidate_is_in_the_24gb_replay_with_its_size_and_heavy_ones_lazy():
     """tests/integration/test_replay.py replays every full-tier row of catalog_rows() with its fp16 size on the
-    box of configs/gpu-24gb.yaml: each audio row must be one of them, and not switched off there."""
+    box of configs/gpu-24gb.yaml: the audio candidates served must be that many of them, none switched off."""
     from models_server.config import load_settings
+    from models_server.controller.candidates import CANDIDATES
 
     box = load_settings(REPO / "configs" / "gpu-24gb.yaml",
                         {"device": "cpu", "model_root": Path("/nonexistent"), "public_dir": Path("/nonexistent")},
                         environ={})
-    replayed = {row.id: row for row in catalog_rows() if row.in_tier("full")}
-    for row in ROWS:
-        assert replayed.get(row.id) == row and row.fp16_bytes, row.id
-        assert box.override(row.id).enabled, row.id
-        if row.fp16_bytes >= audio_coverage.ONE_GB:
-            assert not row.preload, row.id
+    replayed = {name: row for row in catalog_rows() if row.in_tier("full") and box.override(row.id).enabled
+                for name in (row.id, *row.aliases)}
+    for task, count in AUDIO_SERVED.items():
+        served = [model_id for model_id in CANDIDATES[task] if model_id in replayed]
+        assert len(served) == count, (task, served)
+        for model_id in served:
+            row = replayed[model_id]
+            assert row.task.name == task and row.fp16_bytes, model_id
+            if row.fp16_bytes >= audio_coverage.ONE_GB:
+                assert not row.preload, model_id
+    assert all(row.id in replayed for row in ROWS)
 
 
 # --- InferenceClient, one row per family -------------------------------------------------------
