@@ -1,6 +1,6 @@
 """The controller's audio candidates (catalog/audio_coverage.py): every row answers a real wav over
 HTTP from its miniature through the loader real weights use, one row per family through
-huggingface_hub's InferenceClient, and `download` picks each family's files from recorded listings."""
+huggingface_hub's InferenceClient, and `download` picks each family's files from reconstructed listings."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 from huggingface_hub import InferenceClient
-from support.hub_listings import recorded_listing
+from support.hub_listings import reconstructed_listing
 from support.paths import REPO
 
 from models_server.catalog import ModelSpec, catalog_rows
@@ -192,7 +192,7 @@ def test_inference_client_reads_every_family(hub, tiny_root, row):
         raise AssertionError(f"no InferenceClient check for {task}")
 
 
-# --- download: each new family's files from a recorded listing ---------------------------------
+# --- download: each new family's files from a reconstructed listing ---------------------------------
 
 SEPFORMER_FILES = ("decoder.ckpt", "encoder.ckpt", "hyperparams.yaml", "masknet.ckpt")
 ECAPA_FILES = ("classifier.ckpt", "embedding_model.ckpt", "hyperparams.yaml")
@@ -241,12 +241,12 @@ def _repo(name: str):
 @pytest.mark.parametrize("name", sorted(EXPECTED_FILES))
 def test_download_picks_the_files_each_family_reads(name):
     weights, companions = EXPECTED_FILES[name]
-    files = dl.select_files(recorded_listing(name), _repo(name))
+    files = dl.select_files(reconstructed_listing(name), _repo(name))
     assert [path for path in files if not path.endswith(dl._METADATA_SUFFIXES)] == list(weights)
     assert set(companions) <= set(files)
 
 
-def test_every_new_family_has_a_recorded_listing():
+def test_every_new_family_has_a_reconstructed_listing():
     elsewhere = {repo.family for row in catalog_rows() if row not in ROWS for repo in row.weights}
     new_families = {repo.family for row in ROWS for repo in row.weights} - elsewhere
     assert new_families <= {_repo(name).family for name in EXPECTED_FILES}
