@@ -5,10 +5,18 @@ espnet writes the config itself (`TTSTask.main(--dry_run true ...)`, as its own 
 small model dimensions; the model is then built from that config by `Text2Speech` and its
 random state dict saved. The miniatures read characters (token_type char, no g2p), so they
 need neither NLTK data nor pyopenjtalk; the real models' configs name their phonemisers.
+
+Statistics, as espnet's recipe (egs2/TEMPLATE/tts1/tts.sh) lays them out: its stats stage writes
+`exp/tts_stats_<feats>_<tokens>/train/{feats,pitch,energy}_stats.npz`; training, run from the
+recipe folder, is given `--normalize global_mvn --normalize_conf stats_file=<that dir>/train/
+feats_stats.npz` (and the pitch and energy ones when those files exist), so the config names them
+relative to the repo root; packing keeps those relative paths. FastSpeech2 normalises all three;
+VITS (`feats_normalize none` in its recipe) normalises nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from contextlib import redirect_stdout
@@ -41,6 +49,8 @@ _VITS_CONF = {
 
 
 def _build(folder: Path, run: str, model_args: list[str]) -> None:
+    """Run espnet from `folder`, as a recipe runs from its own: relative `exp/...` paths in
+    `model_args` (the statistics files) are written into the config as they are."""
     import torch
     from espnet2.bin.tts_inference import Text2Speech
     from espnet2.tasks.tts import TTSTask
@@ -49,11 +59,11 @@ def _build(folder: Path, run: str, model_args: list[str]) -> None:
     tokens = folder / "tokens.txt"
     tokens.write_text("\n".join(TOKENS) + "\n")
     common = ["--dry_run", "true", "--output_dir", str(run_dir), "--token_list", str(tokens), "--token_type", "char",
-              "--cleaner", "none", "--g2p", "none", "--normalize", "none"]
-    with redirect_stdout(io.StringIO()):  # --dry_run prints the whole model
+              "--cleaner", "none", "--g2p", "none"]
+    with contextlib.chdir(folder), redirect_stdout(io.StringIO()):  # --dry_run prints the whole model
         TTSTask.main(cmd=[*common, *model_args])
+        tts = Text2Speech(train_config=str(run_dir / "config.yaml"), device="cpu")
     tokens.unlink()  # the config holds the token list itself, as the real ones do
-    tts = Text2Speech(train_config=str(run_dir / "config.yaml"), device="cpu")
     torch.save(tts.model.state_dict(), run_dir / MODEL_FILE)
 
 
@@ -64,7 +74,8 @@ def _conf(conf: dict[str, Any]) -> str:
 def build_vits(folder: Path) -> None:
     """espnet/kan-bayashi_ljspeech_vits, mio/amadeus: a VITS text-to-waveform model at 22.05 kHz."""
     _build(folder, "tts_train_vits_raw_char", [
-        "--tts", "vits", "--tts_conf", _conf(_VITS_CONF), "--feats_extract", "linear_spectrogram",
+        "--tts", "vits", "--tts_conf", _conf(_VITS_CONF), "--normalize", "none",
+        "--feats_extract", "linear_spectrogram",
         "--feats_extract_conf", _conf({"n_fft": 1024, "hop_length": 256, "win_length": None}),
     ])
 
@@ -93,23 +104,29 @@ _JOINT_CONF = {
 }
 
 
+STATS_DIR = "exp/tts_stats_raw_char/train"  # relative to the repo root, as the recipe names it
+
+
 def build_fastspeech2_hifigan(folder: Path) -> None:
     """espnet/kan-bayashi_ljspeech_joint_finetune_conformer_fastspeech2_hifigan: a conformer
-    FastSpeech2 and a HiFi-GAN generator fine-tuned as one text-to-waveform model (22.05 kHz)."""
+    FastSpeech2 and a HiFi-GAN generator fine-tuned as one text-to-waveform model (22.05 kHz),
+    its mel, pitch and energy normalised by the statistics of the stats stage (global_mvn)."""
+    _write_stats(folder / STATS_DIR, {"feats": 80, "pitch": 1, "energy": 1})
     _build(folder, "tts_train_joint_conformer_fastspeech2_hifigan_raw_char", [
         "--tts", "joint_text2wav", "--tts_conf", _conf(_JOINT_CONF),
         "--feats_extract", "fbank", "--feats_extract_conf",
         _conf({"n_fft": 1024, "hop_length": 256, "win_length": None, "fs": 22050, "n_mels": 80}),
         "--pitch_extract", "dio", "--pitch_extract_conf", _conf({"fs": 22050, "n_fft": 1024, "hop_length": 256}),
         "--energy_extract", "energy", "--energy_extract_conf", _conf({"fs": 22050, "n_fft": 1024, "hop_length": 256}),
+        "--normalize", "global_mvn", "--normalize_conf", f"stats_file={STATS_DIR}/feats_stats.npz",
+        "--pitch_normalize", "global_mvn", "--pitch_normalize_conf", f"stats_file={STATS_DIR}/pitch_stats.npz",
+        "--energy_normalize", "global_mvn", "--energy_normalize_conf", f"stats_file={STATS_DIR}/energy_stats.npz",
     ])
-    _write_stats(folder / "exp" / "tts_stats_raw_char" / "train", {"feats": 80, "pitch": 1, "energy": 1})
 
 
 def _write_stats(folder: Path, dims: dict[str, int]) -> None:
-    """The statistics files of espnet's stats stage (count, sum, sum of squares: GlobalMVN's format),
-    as the real FastSpeech2 repos ship them. The miniature's config does not normalise, so they are
-    carried for the layout (and the download rules), not read."""
+    """The statistics files of espnet's stats stage (count, sum, sum of squares: GlobalMVN's format):
+    zero mean, unit variance, so the random model's outputs keep their scale."""
     import numpy as np
 
     folder.mkdir(parents=True)

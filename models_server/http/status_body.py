@@ -36,6 +36,8 @@ def model_status(view: SlotView, runtime: RuntimeView) -> dict[str, Any]:
         status["replicas"] = view.replicas
     if view.spec.aliases:
         status["aliases"] = list(view.spec.aliases)
+    if view.last_error:
+        status["last_error"] = view.last_error
     if view.state is State.FAILED:
         status["error"] = {"message": view.reason}
     elif view.reason:

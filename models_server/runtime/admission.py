@@ -18,6 +18,7 @@ from typing import Any
 from models_server.config import Limits
 from models_server.errors import Busy, InferenceFailed, NotReady, ServerError, TimedOut
 from models_server.progress import Job, tracking
+from models_server.redact import redact_urls
 from models_server.runtime.lanes import ComputeLanes
 from models_server.runtime.loading import ModelLoader
 from models_server.runtime.residency import Residency
@@ -76,8 +77,12 @@ class Admission:
             raise Busy(f"{model_id} ran out of memory for this request; try again or with smaller inputs",
                        headers={"Retry-After": "10"}, state=State.LOADED.value) from exc
         except Exception as exc:
+            # the library's own text may name this machine's files and packages: it goes to the log
+            # and to /status's last_error, for the operator; the caller is told what failed
             log.exception("%s failed on a request", model_id)
-            raise InferenceFailed(f"{model_id} failed: {type(exc).__name__}: {exc}") from exc
+            self.slots.request_failed(model_id, redact_urls(f"{type(exc).__name__}: {exc}"))
+            raise InferenceFailed(f"model {model_id} failed while running ({type(exc).__name__}); "
+                                  "the server log has the details") from exc
         finally:
             run_lock.release()
 

@@ -61,6 +61,7 @@ class SlotView:
     progress: tuple[int, int] | None  # (step, total) of the running request, when it reports any
     replicas: int | None = None  # on Ray, how many live replicas of its group hold this view
     devices: DeviceFacts | None = None  # on Ray, its own group's; else the runtime's
+    last_error: str | None = None  # why the latest failed request failed, for the operator
 
     @property
     def servable(self) -> bool:
@@ -82,6 +83,7 @@ class _Slot:
     last_used: float | None = None
     load_seconds: float | None = None
     job: Job | None = None
+    last_error: str | None = None
     run_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def view(self) -> SlotView:
@@ -89,7 +91,8 @@ class _Slot:
         progress = (job.step, job.total) if job is not None and job.total else None
         return SlotView(spec=self.spec, state=self.state, reason=self.reason, placement=self.placement,
                         bytes=self.bytes, queue=self.queue, running=self.pins > 0, last_used=self.last_used,
-                        load_seconds=self.load_seconds, progress=progress)
+                        load_seconds=self.load_seconds, progress=progress,
+                        last_error=self.last_error)
 
 
 class SlotTable:
@@ -184,6 +187,10 @@ class SlotTable:
     def failed(self, model_id: str, reason: str) -> None:
         self._set(model_id, state=State.FAILED, reason=reason, model=None, placement="unloaded", bytes=0,
                   moved_down=False)
+
+    def request_failed(self, model_id: str, reason: str) -> None:
+        """A request raised in the model's handler; the model itself stays as it is."""
+        self._set(model_id, last_error=reason)
 
     def measured(self, model_id: str, size: int, placement: str) -> None:
         self._set(model_id, bytes=size, placement=placement)

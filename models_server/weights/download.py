@@ -3,7 +3,7 @@
 Hub repos carry the same weights several times over (a .bin and a .safetensors, fp16 and fp32,
 single-file checkpoints beside the diffusers folders, ONNX/Flax/TF exports): fetching whole repos
 costs several times the disk and time. `select_files` decides from a repo's file listing alone, so
-it is tested offline against recorded listings; `Hub` is the only part that talks to the network.
+it is tested offline against reconstructed listings; `Hub` is the only part that talks to the network.
 Files land where `serve` looks: `<model_root>/<org>/<name>/...`, or the Hugging Face cache.
 """
 

@@ -1,6 +1,6 @@
 """The controller's audio candidates (catalog/audio_coverage.py): every row answers a real wav over
 HTTP from its miniature through the loader real weights use, one row per family through
-huggingface_hub's InferenceClient, and `download` picks each family's files from recorded listings."""
+huggingface_hub's InferenceClient, and `download` picks each family's files from reconstructed listings."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 from huggingface_hub import InferenceClient
-from support.hub_listings import recorded_listing
+from support.hub_listings import reconstructed_listing
 from support.paths import REPO
 
 from models_server.catalog import ModelSpec, catalog_rows
@@ -128,20 +128,32 @@ def test_lazy_candidates_answer_loaded_before_their_first_request(client):
         assert client.get(f"/status/{model_id}").get_json()["loaded"] is True, model_id
 
 
-def test_every_audio_row_is_in_the_24gb_replay_with_its_size_and_heavy_ones_lazy():
+# The audio lines of the README's coverage table: how many of the controller's first ten candidates
+# (controller/candidates.py, read from its model list) are served, per task.
+AUDIO_SERVED = {"automatic-speech-recognition": 8, "audio-to-audio": 10, "audio-classification": 7,
+                "text-to-speech": 5}
+
+
+def test_every_served_audio_candidate_is_in_the_24gb_replay_with_its_size_and_heavy_ones_lazy():
     """tests/integration/test_replay.py replays every full-tier row of catalog_rows() with its fp16 size on the
-    box of configs/gpu-24gb.yaml: each audio row must be one of them, and not switched off there."""
+    box of configs/gpu-24gb.yaml: the audio candidates served must be that many of them, none switched off."""
     from models_server.config import load_settings
+    from models_server.controller.candidates import CANDIDATES
 
     box = load_settings(REPO / "configs" / "gpu-24gb.yaml",
                         {"device": "cpu", "model_root": Path("/nonexistent"), "public_dir": Path("/nonexistent")},
                         environ={})
-    replayed = {row.id: row for row in catalog_rows() if row.in_tier("full")}
-    for row in ROWS:
-        assert replayed.get(row.id) == row and row.fp16_bytes, row.id
-        assert box.override(row.id).enabled, row.id
-        if row.fp16_bytes >= audio_coverage.ONE_GB:
-            assert not row.preload, row.id
+    replayed = {name: row for row in catalog_rows() if row.in_tier("full") and box.override(row.id).enabled
+                for name in (row.id, *row.aliases)}
+    for task, count in AUDIO_SERVED.items():
+        served = [model_id for model_id in CANDIDATES[task] if model_id in replayed]
+        assert len(served) == count, (task, served)
+        for model_id in served:
+            row = replayed[model_id]
+            assert row.task.name == task and row.fp16_bytes, model_id
+            if row.fp16_bytes >= audio_coverage.ONE_GB:
+                assert not row.preload, model_id
+    assert all(row.id in replayed for row in ROWS)
 
 
 # --- InferenceClient, one row per family -------------------------------------------------------
@@ -180,7 +192,7 @@ def test_inference_client_reads_every_family(hub, tiny_root, row):
         raise AssertionError(f"no InferenceClient check for {task}")
 
 
-# --- download: each new family's files from a recorded listing ---------------------------------
+# --- download: each new family's files from a reconstructed listing ---------------------------------
 
 SEPFORMER_FILES = ("decoder.ckpt", "encoder.ckpt", "hyperparams.yaml", "masknet.ckpt")
 ECAPA_FILES = ("classifier.ckpt", "embedding_model.ckpt", "hyperparams.yaml")
@@ -229,12 +241,12 @@ def _repo(name: str):
 @pytest.mark.parametrize("name", sorted(EXPECTED_FILES))
 def test_download_picks_the_files_each_family_reads(name):
     weights, companions = EXPECTED_FILES[name]
-    files = dl.select_files(recorded_listing(name), _repo(name))
+    files = dl.select_files(reconstructed_listing(name), _repo(name))
     assert [path for path in files if not path.endswith(dl._METADATA_SUFFIXES)] == list(weights)
     assert set(companions) <= set(files)
 
 
-def test_every_new_family_has_a_recorded_listing():
+def test_every_new_family_has_a_reconstructed_listing():
     elsewhere = {repo.family for row in catalog_rows() if row not in ROWS for repo in row.weights}
     new_families = {repo.family for row in ROWS for repo in row.weights} - elsewhere
     assert new_families <= {_repo(name).family for name in EXPECTED_FILES}

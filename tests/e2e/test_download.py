@@ -1,10 +1,11 @@
 """`models-server download`: which files it picks, what a dry run prints, how the command parses.
 
-The selection is checked against listings recorded from the Hub (tests/data/hub_listings/, sizes
-approximate). These machines cannot reach the real Hub, so the network path is tested against a
-small local imitation of its API reached through HF_ENDPOINT (listing, repo info, file download,
-a second run that fetches nothing). What only the real Hub can show is not tested here: its exact
-answers, gated repos and HF_TOKEN, Xet-stored transfers, a large file resumed halfway.
+The selection is checked against Hub listings reconstructed from the repos' documented files
+(tests/data/hub_listings/, sizes approximate: see support/hub_listings.py). These machines cannot
+reach the real Hub, so the network path is tested against a small local imitation of its API
+reached through HF_ENDPOINT (listing, repo info, file download, a second run that fetches nothing).
+What only the real Hub can show is not tested here: its exact answers, gated repos and HF_TOKEN,
+Xet-stored transfers, a large file resumed halfway.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 from support.hub_listings import (
     LISTINGS,
-    recorded_listing,
+    reconstructed_listing,
 )
 
 from models_server.catalog import Repo, catalog_rows
@@ -40,7 +41,7 @@ def _no_build(folder: Path) -> None:
     raise AssertionError("not used")
 
 
-listing = recorded_listing
+listing = reconstructed_listing
 
 
 def repo(name: str, **fields) -> Repo:
@@ -203,7 +204,7 @@ def test_choose_repos_by_served_id_alias_or_repo_name():
 
 
 class RecordedHub(dl.Hub):
-    """Answers from the recorded listings; `fetch` writes nothing but remembers what it was asked."""
+    """Answers from the reconstructed listings; `fetch` writes nothing but remembers what it was asked."""
 
     def __init__(self, missing: tuple[str, ...] = ()) -> None:
         super().__init__()
@@ -240,7 +241,7 @@ def test_an_alias_is_tried_when_the_first_name_is_gone_and_failures_do_not_stop_
     hub = RecordedHub(missing=("runwayml/stable-diffusion-v1-5",))
     sd = repo("runwayml/stable-diffusion-v1-5", aliases=("stable-diffusion-v1-5/stable-diffusion-v1-5",))
     failed = dl.download([sd, repo("nobody/nothing")], None, dry_run=True, hub=hub, out=lines.append)
-    assert failed == 2  # the alias has no recorded listing either, and nobody/nothing does not exist
+    assert failed == 2  # the alias has no reconstructed listing either, and nobody/nothing does not exist
     assert lines[0] == (
         "runwayml/stable-diffusion-v1-5: error: LookupError: no model repo named "
         "runwayml/stable-diffusion-v1-5 or stable-diffusion-v1-5/stable-diffusion-v1-5 on the Hub"

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from support.waiting import wait_until
 
 from models_server.http.server import GuardedServer, ServingOptions, make_server
 
@@ -113,11 +114,7 @@ def test_status_is_answered_while_every_work_thread_is_busy_and_more_work_waits(
         for _ in range(2):
             assert app.entered.acquire(timeout=WAIT)  # both work threads are inside the app
         start_work(port, 2)  # these two wait for a work thread
-        for _ in range(200):  # until waitress has queued them (bounded)
-            if len(server.task_dispatcher.queue) == 2:
-                break
-            time.sleep(0.01)
-        assert len(server.task_dispatcher.queue) == 2
+        wait_until(lambda: len(server.task_dispatcher.queue) == 2, WAIT, "waitress queued both")
         for path in ("/status", "/running", "/status/some/model", "/"):
             status, _, body = request(port, "GET", path)
             assert (status, json.loads(body)) == (200, {"path": path})
@@ -129,10 +126,7 @@ def test_work_beyond_max_pending_gets_503_with_retry_after_at_once():
         start_work(port, 1)
         assert app.entered.acquire(timeout=WAIT)
         start_work(port, 1)
-        for _ in range(200):
-            if server.task_dispatcher.queue:
-                break
-            time.sleep(0.01)
+        wait_until(lambda: server.task_dispatcher.queue, WAIT, "waitress queued the request")
         status, headers, body = request(port, "POST", "/models/another", b"{}")
         assert status == 503
         assert int(headers["Retry-After"]) > 0
@@ -208,7 +202,8 @@ def test_at_connection_limit_silent_connections_give_way_to_a_client_with_a_requ
         silent = [socket.create_connection(("127.0.0.1", port), timeout=WAIT, source_address=(HOG_ADDRESS, 0))
                   for _ in range(limit)]
         try:
-            wait_until(lambda: server.client_connections[HOG_ADDRESS] == limit, "the silent ones were not accepted")
+            wait_until(lambda: server.client_connections[HOG_ADDRESS] == limit, WAIT,
+                       "the silent ones were not accepted")
             status, _, body = request(port, "GET", "/status")
             assert (status, json.loads(body)) == (200, {"path": "/status"})
             assert len(server.active_channels) <= limit
@@ -249,29 +244,24 @@ def non_reading_client(port: int, requests: int) -> Iterator[socket.socket]:
         sock.close()
 
 
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert condition(), what
-
-
 def test_a_client_that_reads_no_answer_frees_the_status_thread_within_send_timeout():
     """An answer over waitress's output high-water mark blocks the thread that wrote it until the
     client reads: here the only status thread, so /status waits on the non-reading client."""
     app = LargeAnswers(size=24 * 2**20)
     with running(app, status_threads=1, send_timeout=1.0) as (server, port), non_reading_client(port, 2):
-        wait_until(lambda: app.made, "the first answer was never made")
+        wait_until(lambda: app.made, WAIT, "the first answer was never made")
         status, _, body = request(port, "GET", "/status")  # on the status lane, after the hog's
         assert (status, json.loads(body)) == (200, {"path": "/status"})
-        wait_until(lambda: not server.client_connections[HOG_ADDRESS], "the non-reading client is still connected")
+        wait_until(lambda: not server.client_connections[HOG_ADDRESS], WAIT,
+                   "the non-reading client is still connected")
 
 
 def test_pipelined_requests_wait_for_the_answer_before_them_to_be_written():
     app = LargeAnswers(size=8 * 2**20)  # larger than what the kernel buffers, under the high-water mark
     with running(app, send_timeout=1.0) as (server, port), non_reading_client(port, 6):
-        wait_until(lambda: app.made, "the first answer was never made")
-        wait_until(lambda: not server.client_connections[HOG_ADDRESS], "the non-reading client is still connected")
+        wait_until(lambda: app.made, WAIT, "the first answer was never made")
+        wait_until(lambda: not server.client_connections[HOG_ADDRESS], WAIT,
+                   "the non-reading client is still connected")
         assert app.made == ["/metrics"]  # one answer made, not a buffer full
 
 
@@ -414,7 +404,7 @@ def test_a_request_still_arriving_at_the_stop_is_answered_and_new_connections_ar
         with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
             sock.sendall(b"POST /models/m HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
             wait_until(lambda: any(getattr(c, "request", None) is not None for c in server.active_channels.values()),
-                       "the server never began reading the request")
+                       WAIT, "the server never began reading the request")
             stopping = threading.Thread(target=stopper.stop, args=("test",), daemon=True)
             stopping.start()
             refused = False

@@ -193,7 +193,7 @@ def test_inference_api_body_text_to_video(live_server):
     assert response.content[4:8] == b"ftyp"  # an mp4 container
 
 
-# --- which files `download` fetches, from recorded Hub listings ---------------------------------------
+# --- which files `download` fetches, from reconstructed Hub listings ---------------------------------------
 
 LISTINGS = DATA / "hub_listings"
 

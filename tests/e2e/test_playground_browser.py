@@ -39,7 +39,9 @@ class Page:
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
         self.next_id += 1
         await self.socket.send_json({"id": self.next_id, "method": method, "params": params})
-        while True:
+        deadline = time.monotonic() + 120
+        while True:  # events arrive in between: the answer is the message with our id
+            assert time.monotonic() < deadline, f"no answer to {method} within 120 s"
             message = json.loads((await self.socket.receive(timeout=120)).data)
             if message.get("id") == self.next_id:
                 assert "error" not in message, message["error"]
@@ -76,8 +78,10 @@ class Page:
         await self.send("DOM.setFileInputFiles", nodeId=node["nodeId"], files=[str(path)])
 
     async def run(self) -> str:
+        # the form's submit handler marks the page running before its first await, so the click
+        # returns with the state changed, and an "answered" read later is this run's answer
         await self.evaluate("document.getElementById('run').click()")
-        await asyncio.sleep(0.1)
+        assert await self.evaluate("document.body.dataset.state") == "running"
         return await self.wait_for_state("answered", "failed")
 
     async def screenshot(self, name: str) -> Path:

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 from huggingface_hub import InferenceClient
-from support.hub_listings import recorded_listing
+from support.hub_listings import reconstructed_listing
 
 from models_server.catalog import tabular as catalog
 from models_server.config import Limits
@@ -127,4 +127,4 @@ def test_torch_compiler_still_imports_after_a_keras_model_loaded() -> None:
 ])
 def test_download_takes_the_estimator_and_its_config_not_the_data(name, expected) -> None:
     repo = next(row.weights[0] for row in catalog.MODELS if row.id == name)
-    assert download.select_files(recorded_listing(name), repo) == expected
+    assert download.select_files(reconstructed_listing(name), repo) == expected

@@ -1,6 +1,6 @@
 """The controller's text candidates (catalog/text_coverage.py): every row answers over HTTP from its
 miniature through the loader real weights use, one row per family through huggingface_hub's
-InferenceClient, and `download` picks each family's files from recorded listings."""
+InferenceClient, and `download` picks each family's files from reconstructed listings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from huggingface_hub import InferenceClient
 from huggingface_hub.inference._generated import types as hf
-from support.hub_listings import recorded_listing
+from support.hub_listings import reconstructed_listing
 
 from models_server.catalog import ModelSpec, catalog_rows
 from models_server.catalog import text as text_coverage
@@ -146,7 +146,7 @@ def test_instructor_embeds_with_its_instruction_and_pools_the_text_only(tiny_roo
     assert not torch.allclose(prompted, by_hand, atol=1e-4), "the instruction's tokens must not be averaged in"
 
 
-# --- download: each new family's files from a recorded listing ---------------------------------
+# --- download: each new family's files from a reconstructed listing ---------------------------------
 
 BERT_VOCAB = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 ST_MODULES = ("modules.json", "1_Pooling/config.json", "sentence_bert_config.json")
@@ -182,13 +182,13 @@ def _repo(name: str):
 @pytest.mark.parametrize("name", sorted(EXPECTED_FILES))
 def test_download_picks_one_copy_of_the_weights_and_the_tokenizer_files(name):
     weights, companions = EXPECTED_FILES[name]
-    files = dl.select_files(recorded_listing(name), _repo(name))
+    files = dl.select_files(reconstructed_listing(name), _repo(name))
     assert [path for path in files if not path.endswith(dl._METADATA_SUFFIXES)] == list(weights)
     assert set(companions) <= set(files)
     assert not any(path.startswith(("onnx/", "openvino/")) for path in files)
 
 
-def test_every_new_family_has_a_recorded_listing():
+def test_every_new_family_has_a_reconstructed_listing():
     elsewhere = {repo.family for row in catalog_rows() if row not in ROWS for repo in row.weights}
     new_families = {repo.family for row in ROWS for repo in row.weights} - elsewhere
     assert new_families <= {_repo(name).family for name in EXPECTED_FILES}

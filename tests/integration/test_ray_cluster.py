@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from support.serving import tiny_settings
+from support.waiting import wait_until
 
 from models_server.catalog import catalog_rows
 from models_server.config import Settings
@@ -143,8 +144,7 @@ def pushing(workers: list[GroupWorker], board: ReportBoard, interval: float = 0.
 
 def poll(cluster: ClusterRuntime, board: ReportBoard, replicas: int) -> None:
     """What the ingress's poller does, once the group's replicas have posted."""
-    while len(board.live("annotators")) < replicas:
-        time.sleep(0.01)
+    wait_until(lambda: len(board.live("annotators")) >= replicas, 60, f"{replicas} replicas reported")
     cluster.update({"annotators": GroupCondition(reports=tuple(board.live("annotators")))})
 
 
@@ -197,8 +197,8 @@ def test_a_refusal_on_any_replica_is_the_reloads_answer(cluster_settings, twin_w
     refused = NotReady("model canny-control stayed busy", state="loading")
 
     def replica_2_refuses() -> None:  # a replica whose reload was refused reports how it went
-        while not (wanted := board.post(twin_workers[1].report())):
-            time.sleep(0.02)
+        wanted = wait_until(lambda: board.post(twin_workers[1].report()), 60, "replica-2 was asked to reload",
+                            interval=0.02)
         board.post(replace(twin_workers[1].report(),
                            reloads={"canny-control": ReloadOutcome(generation=wanted["canny-control"],
                                                                   failure=Failure(refused))}))
@@ -211,8 +211,9 @@ def test_a_refusal_on_any_replica_is_the_reloads_answer(cluster_settings, twin_w
         with pytest.raises(NotReady, match="stayed busy"):
             cluster.reload("canny-control")
     finally:
-        other.join()
+        other.join(timeout=60)
         pushers[0].stopped.set()
+    assert not other.is_alive(), "replica-2 never reported its refusal"
 
 
 def test_a_replica_started_after_a_reload_was_asked_owes_none() -> None:
@@ -222,8 +223,7 @@ def test_a_replica_started_after_a_reload_was_asked_owes_none() -> None:
     board.post(report)
     asked = threading.Thread(target=lambda: board.reload("annotators", "canny-control", timeout=30), daemon=True)
     asked.start()
-    while not board.post(report):  # the ask is in
-        time.sleep(0.01)
+    wait_until(lambda: board.post(report), 30, "the reload ask reached the board")
     assert board.post(make_report("new", started=time.time() + 1)) == {}  # started later: loaded the new weights
     assert board.post(report) == {"canny-control": 1}  # the old replica still owes it
 

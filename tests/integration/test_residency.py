@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from support.serving import tiny_settings
+from support.waiting import wait_until
 
 from models_server.catalog import ModelSpec, catalog_rows
 from models_server.catalog.sizes import MB, SHARED_REPO_BYTES
@@ -214,8 +215,7 @@ def test_queue_limit_answers_503_with_retry_after(tiny_root, public_dir, limit):
         for _ in range(limit - 1):  # fill the queue behind the running request
             workers.append(threading.Thread(target=lambda: client.post("/models/test/a", json={"text": "q"})))
             workers[-1].start()
-        while runtime.view("test/a").queue < limit:
-            threading.Event().wait(0.01)
+        wait_until(lambda: runtime.view("test/a").queue >= limit, 60, f"{limit} requests queued")
         response = client.post("/models/test/a", json={"text": "one too many"})
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "5"

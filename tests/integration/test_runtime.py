@@ -3,7 +3,7 @@
 import threading
 
 import pytest
-from support.serving import tiny_settings
+from support.serving import model_replaced, tiny_settings
 
 from models_server.catalog import ModelSpec, catalog_rows
 from models_server.catalog.minimal import CONTROLNET_KINDS
@@ -104,11 +104,38 @@ def test_an_exception_in_a_handler_is_a_500_and_the_model_serves_on(tiny_root, p
     client = create_app(settings, runtime).test_client()
     failed = client.post("/models/test/flaky", json={"text": "explode"})
     assert failed.status_code == 500
-    assert "RuntimeError: boom" in failed.get_json()["error"]["message"]
+    assert failed.get_json()["error"] == {
+        "message": "model test/flaky failed while running (RuntimeError); the server log has the details",
+        "type": "inference_failed"}
     assert client.post("/models/test/flaky", json={"text": "again"}).get_json() == {"echo": "again"}
     assert runtime.view("test/flaky").queue == 0
     assert not runtime.slots.run_lock("test/flaky").locked()
     assert calls == ["explode", "again"]
+
+
+class MissingFrontEnd:
+    """A model whose first use imports a package that is not installed, as a g2p front end does."""
+
+    def __getattr__(self, name: str):
+        raise ModuleNotFoundError("No module named 'pyopenjtalk'")
+
+    def __call__(self, *args, **kwargs):
+        raise ModuleNotFoundError("No module named 'pyopenjtalk'")
+
+
+def test_a_library_error_is_a_500_in_our_words_and_its_text_goes_to_status(served, client, photo_ref, caplog):
+    with model_replaced(served.runtime, "canny-control", MissingFrontEnd()):
+        response = client.post("/models/canny-control", json={"img_url": photo_ref})
+    assert response.status_code == 500
+    error = response.get_json()["error"]
+    assert error["type"] == "inference_failed"
+    assert "canny-control" in error["message"] and "ModuleNotFoundError" in error["message"]
+    assert "pyopenjtalk" not in response.get_data(as_text=True)
+    status = client.get("/status/canny-control").get_json()
+    assert status["loaded"] is True and status["state"] == "loaded"  # one failed request, not a failed model
+    assert status["last_error"] == "ModuleNotFoundError: No module named 'pyopenjtalk'"
+    assert "No module named 'pyopenjtalk'" in caplog.text
+    assert client.post("/models/canny-control", json={"img_url": photo_ref}).status_code == 200
 
 
 def test_admin_reload_retries_a_failed_model(tiny_root, public_dir, photo_ref, tmp_path):

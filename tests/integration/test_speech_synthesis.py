@@ -103,3 +103,37 @@ def test_converted_voice_chains_into_speech_recognition_as_the_controller_does(c
     samples, rate = read_wav(served, converted["generated audio"])
     original, _ = soundfile.read(served.public_dir / "examples" / "tone.wav", dtype="float32")
     assert rate == 16000 and not np.array_equal(samples[: len(original)], original[: len(samples)])
+
+
+FASTSPEECH2 = "espnet/kan-bayashi_ljspeech_joint_finetune_conformer_fastspeech2_hifigan"
+
+
+def test_an_espnet_model_that_normalises_reads_its_statistics_from_the_repo_wherever_it_runs(
+        tiny_root, tmp_path, monkeypatch):
+    """The config names its statistics relative to the repo root, as espnet's recipe writes them;
+    espnet alone resolves them against the working directory, so the loader makes them absolute."""
+    import torch
+    import yaml
+    from espnet2.bin.tts_inference import Text2Speech
+
+    from models_server.tasks import espnet_models
+    from models_server.tasks.loading import LoadContext
+
+    folder = tiny_root / FASTSPEECH2
+    config_file, model_file = espnet_models.find_experiment(folder)
+    config = yaml.safe_load(config_file.read_text())
+    stats = {name: f"exp/tts_stats_raw_char/train/{name}_stats.npz" for name in ("feats", "pitch", "energy")}
+    assert (config["normalize"], config["normalize_conf"]) == ("global_mvn", {"stats_file": stats["feats"]})
+    assert config["pitch_normalize_conf"] == {"stats_file": stats["pitch"]}
+    assert config["energy_normalize_conf"] == {"stats_file": stats["energy"]}
+    monkeypatch.chdir(tmp_path)  # the server's working directory is not the repo
+    with pytest.raises(FileNotFoundError, match=r"feats_stats\.npz"):
+        Text2Speech(train_config=str(config_file), model_file=str(model_file), device="cpu")
+    before = config_file.read_bytes()
+
+    tts = espnet_models.load_text2speech(LoadContext(FASTSPEECH2, (folder,), "cpu", torch.float32))
+    assert tts.model.normalize.stats_file == folder / stats["feats"]
+    assert tts.model.pitch_normalize.stats_file == folder / stats["pitch"]
+    audio = espnet_models.speak(tts, {"text": "hello there."}, {})
+    assert audio.sample_rate == 22050 and audio.seconds > 0 and np.abs(audio.samples).max() > 0
+    assert config_file.read_bytes() == before and not list(folder.rglob("*.yaml.*"))  # the repo is left as it was

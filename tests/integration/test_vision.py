@@ -48,9 +48,13 @@ def test_detection_boxes_in_input_pixels(client, model_id: str) -> None:
 
 
 def test_detection_default_threshold_and_body_shape(client, photo_ref: str) -> None:
+    """Without a threshold, DETR keeps the boxes scored above 0.5 (transformers' default for it)."""
+    every_box = post(client, "facebook/detr-resnet-101", {"img_url": photo_ref, "threshold": 0.0})
+    assert every_box, "threshold 0 keeps every query"
+    assert all(set(item) == {"box", "label", "score"} for item in every_box)
+    assert any(item["score"] <= 0.5 for item in every_box)  # so the default has something to drop
     result = post(client, "facebook/detr-resnet-101", {"img_url": photo_ref})
-    assert isinstance(result, list)
-    assert all(item["score"] > 0.5 for item in result)
+    assert result == [item for item in every_box if item["score"] > 0.5]
 
 
 def test_detection_uses_the_upright_image(client, public_dir: Path) -> None:
@@ -144,4 +148,5 @@ def test_image_as_data_uri_rgba(client) -> None:
     Image.new("RGBA", (64, 48), (10, 200, 30, 128)).save(buffer, format="PNG")
     uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
     result = post(client, "facebook/detr-resnet-50", {"img_url": uri, "threshold": 0.0})
+    assert result, "threshold 0 keeps every query"
     assert all(item["box"]["xmax"] <= 64 and item["box"]["ymax"] <= 48 for item in result)

@@ -1,4 +1,4 @@
-"""`models-server download` on the vision families added for the controller's candidates: one recorded
+"""`models-server download` on the vision families added for the controller's candidates: one reconstructed
 Hub listing per family (tests/data/hub_listings/), the files its loader reads and nothing else."""
 
 from __future__ import annotations
@@ -75,10 +75,10 @@ def test_download_selects_what_the_familys_loader_reads(name: str) -> None:
     assert dl.select_files(listing(name), REPOS[name]) == EXPECTED[name]
 
 
-def test_every_new_vision_family_has_a_recorded_listing() -> None:
+def test_every_new_vision_family_has_a_reconstructed_listing() -> None:
     """Donut's three families share one layout: the RefExp listing stands for all of them."""
-    recorded = {REPOS[name].family for name in EXPECTED}
+    listed = {REPOS[name].family for name in EXPECTED}
     donut_layout = {"donut-base", "donut-docvqa"}
     existing = {"vit-classification", "detr", "yolos", "owlvit", "segformer", "blip-captioning", "blip-vqa",
                 "vilt-vqa", "layoutlm-qa"}
-    assert {repo.family for repo in REPOS.values()} - existing - donut_layout == recorded
+    assert {repo.family for repo in REPOS.values()} - existing - donut_layout == listed

@@ -37,6 +37,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     """Routes: /img, /host, /to?url=..., /chain/<n>, /big, /unsized, /stall, /trickle."""
 
     seen_hosts: list[str] = []  # noqa: RUF012 - shared by the test on purpose
+    released = threading.Event()  # /stall answers once the test is over (its fixture sets it)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -55,7 +56,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path == "/unsized":
             self._stream(b"x" * 1000 for _ in range(10))
         elif path == "/stall":
-            time.sleep(1.5)  # longer than the test's read timeout, bounded so the thread ends
+            Handler.released.wait(timeout=60)  # past any read timeout: until the test ends
             self._send(BODY)
         elif path == "/trickle":
             self._stream(_trickle(count=30, pause=0.1))
@@ -109,8 +110,11 @@ def _serve(server: http.server.ThreadingHTTPServer) -> Iterator[int]:
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    Handler.seen_hosts = []
-    yield from _serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+    Handler.seen_hosts, Handler.released = [], threading.Event()
+    try:
+        yield from _serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+    finally:
+        Handler.released.set()
 
 
 @pytest.fixture

@@ -95,10 +95,13 @@ def merge_slot(spec: ModelSpec, reports: Iterable[SlotReport], devices: MergedDe
     best = min(reports, key=lambda report: _STATE_RANK[State(report.state)])
     progress = next((report.progress for report in reports if report.progress is not None), None)
     used = [report.last_used for report in reports if report.last_used is not None]
+    latest_first = sorted(reports, key=lambda report: report.last_used or 0.0, reverse=True)
+    last_error = next((report.last_error for report in latest_first if report.last_error), None)
     return SlotView(spec=spec, state=State(best.state), reason=best.reason, placement=best.placement,
                     bytes=best.bytes, queue=sum(report.queue for report in reports),
                     running=any(report.running for report in reports), last_used=max(used) if used else None,
-                    load_seconds=best.load_seconds, progress=progress, replicas=len(reports), devices=devices)
+                    load_seconds=best.load_seconds, progress=progress, replicas=len(reports), devices=devices,
+                    last_error=last_error)
 
 
 def unloaded_view(spec: ModelSpec, state: State, reason: str, replicas: int | None = None) -> SlotView:

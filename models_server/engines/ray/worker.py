@@ -56,12 +56,13 @@ class SlotReport:
     last_used: float | None
     load_seconds: float | None
     progress: tuple[int, int] | None
+    last_error: str | None = None
 
     @classmethod
     def of(cls, view: SlotView) -> SlotReport:
         return cls(state=view.state.value, reason=view.reason, placement=view.placement, bytes=view.bytes,
                    queue=view.queue, running=view.running, last_used=view.last_used,
-                   load_seconds=view.load_seconds, progress=view.progress)
+                   load_seconds=view.load_seconds, progress=view.progress, last_error=view.last_error)
 
 
 @dataclass(frozen=True, kw_only=True)
