@@ -3,14 +3,21 @@
 At `--log-level info` (the default) the third-party libraries' deprecation warnings, progress
 bars and info lines are hidden: a person starting the server reads which models loaded and
 where to point a browser. At `debug` everything is shown, as the libraries emit it.
+
+Records go through a bounded queue to one writer thread (`writer.py`): logging never makes a
+request wait for stderr.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
 import warnings
+from typing import IO
+
+from models_server.logs.writer import LogWriter
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -18,13 +25,34 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _CHATTY_LOGGERS = ("sentence_transformers", "httpx", "urllib3", "filelock", "torch", "timm")
 
 
-def configure(level: str = "info") -> None:
-    """Set our log level; below debug, silence other libraries' warnings and progress bars."""
+_writer: LogWriter | None = None  # the process's one writer; configure replaces it
+
+
+def configure(level: str = "info", stream: IO[str] | None = None) -> LogWriter:
+    """Send every record (and Python warnings) through the queue to `stream` (stderr) at `level`;
+    below debug, silence other libraries' warnings and progress bars."""
+    global _writer
     numeric = getattr(logging, level.upper())
-    logging.basicConfig(level=numeric, format=FORMAT, force=True)
-    if numeric <= logging.DEBUG:
-        return
-    quiet_libraries()
+    if _writer is not None:
+        _writer.stop()
+    _writer = LogWriter(stream or sys.stderr, logging.Formatter(FORMAT))
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+        handler.close()
+    root.addHandler(_writer.handler)
+    root.setLevel(numeric)
+    logging.captureWarnings(True)
+    _writer.start()
+    if numeric > logging.DEBUG:
+        quiet_libraries()
+    return _writer
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    if _writer is not None:
+        _writer.stop()
 
 
 def quiet_libraries() -> None:
