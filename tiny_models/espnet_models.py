@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,11 @@ _VITS_CONF = {
 
 def _build(folder: Path, run: str, model_args: list[str]) -> None:
     import torch
-    from espnet2.bin.tts_inference import Text2Speech
+
+    from models_server.tasks.nltk_data import import_espnet_tts
+
+    # espnet imports g2p_en, which would download NLTK data the miniatures never read
+    Text2Speech = import_espnet_tts()
     from espnet2.tasks.tts import TTSTask
 
     run_dir = folder / "exp" / run
@@ -50,7 +54,8 @@ def _build(folder: Path, run: str, model_args: list[str]) -> None:
     tokens.write_text("\n".join(TOKENS) + "\n")
     common = ["--dry_run", "true", "--output_dir", str(run_dir), "--token_list", str(tokens), "--token_type", "char",
               "--cleaner", "none", "--g2p", "none", "--normalize", "none"]
-    with redirect_stdout(io.StringIO()):  # --dry_run prints the whole model
+    # --dry_run prints the whole model, and `main` its command line to stderr: ours, not espnet's
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         TTSTask.main(cmd=[*common, *model_args])
     tokens.unlink()  # the config holds the token list itself, as the real ones do
     tts = Text2Speech(train_config=str(run_dir / "config.yaml"), device="cpu")

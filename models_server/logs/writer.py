@@ -85,8 +85,11 @@ class StreamSink:
     def handle(self, record: logging.LogRecord) -> None:
         line = self.formatter.format(record) + "\n"
         if self.fd is None:
-            self.stream.write(line)
-            self.stream.flush()
+            try:
+                self.stream.write(line)
+                self.stream.flush()
+            except (OSError, ValueError):  # closed under us (a test's captured output): nothing to do but drop
+                pass
             return
         data = line.encode("utf-8", "backslashreplace")
         while data:

@@ -15,6 +15,9 @@ configure({level!r})
 warnings.warn_explicit("old API", FutureWarning, "timm/models/layers.py", 1, module="timm.models.layers")
 warnings.warn_explicit("ours", UserWarning, "models_server/x.py", 1, module="models_server.x")
 logging.getLogger("sentence_transformers.base").info("Loading SentenceTransformer model")
+logging.info("Model structure: ESPnetTTSModel(...)")  # espnet logs to the root logger
+logging.getLogger("espnet2.some").warning("Fallback to legacy_rel_pos")
+logging.getLogger("some.library").error("a library's error")
 logging.getLogger("models_server.runtime.loading").info("loaded gpt2")
 """
 
@@ -28,6 +31,9 @@ def test_third_party_warnings_and_info_lines_show_only_at_debug(level):
     shown = level == "debug"
     assert ("old API" in result.stderr) is shown
     assert ("Loading SentenceTransformer" in result.stderr) is shown
+    assert ("Model structure" in result.stderr) is shown
+    assert ("Fallback to legacy_rel_pos" in result.stderr) is shown
+    assert "a library's error" in result.stderr
 
 
 def record(msg: str, *args: object) -> logging.LogRecord:
