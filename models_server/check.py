@@ -25,6 +25,7 @@ from models_server.errors import WeightsMissing
 from models_server.tasks.generic import GenericLoader, ModelUnfit
 from models_server.tasks.libraries import import_library
 from models_server.weights.download import format_size, has_weights, select_files
+from models_server.weights.front_end import missing_front_end_data
 from models_server.weights.lfs import find_lfs_pointers
 from models_server.weights.locate import WEIGHT_SUFFIXES, disk_bytes, locate_weights
 
@@ -163,6 +164,10 @@ def check_offline(
         folders.append(folder)
         for problem, fix in repo_problems(repo, folder):
             result.fail(problem, fix)
+        absent = missing_front_end_data(spec, folder) if index == 0 else []
+        if absent:
+            result.fail(f"its text front end reads NLTK data not on this machine: {', '.join(absent)}",
+                        f"models-server download --model {spec.id}")
         if index == 0 and isinstance(spec.loader, GenericLoader):  # a model added by a config line
             refusal = spec.loader.refusal(folder)
             if refusal is not None:

@@ -117,6 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _download(args: argparse.Namespace) -> int:
     from models_server.catalog import served_rows, unique_repos
     from models_server.weights.download import choose_repos, download
+    from models_server.weights.front_end import fetch_front_end_data
 
     settings = load_settings(args.config, {"tier": args.tier, "model_root": args.model_root})
     rows = served_rows(settings)
@@ -130,6 +131,9 @@ def _download(args: argparse.Namespace) -> int:
         wanted = [row for row in rows if row.in_tier(settings.tier) and settings.override(row.id).enabled]
         repos = unique_repos(wanted)
     failed = download(repos, settings.model_root, dry_run=args.dry_run, prefer_fp16=not args.no_fp16)
+    names = {repo.name for repo in repos}
+    served = [row for row in rows if row.weights and row.weights[0].name in names]
+    failed += fetch_front_end_data(served, settings.model_root, dry_run=args.dry_run)
     return 1 if failed else 0
 
 
@@ -154,6 +158,12 @@ def _check(args: argparse.Namespace) -> int:
     results = check_models(rows, settings, load=args.load, progress=_progress_printer(sys.stderr))
     for line in report(results, Target.of(settings), time.perf_counter() - started, candidates=CANDIDATES):
         print(line)
+    if any("models-server download" in fix for result in results for fix in result.fixes):
+        from models_server.weights.download import Hub
+
+        problem = Hub().unreachable()
+        if problem is not None:
+            print(f"the fixes above download, but {problem}", file=sys.stderr)
     return 1 if any(result.blocks_start for result in results) else 0
 
 

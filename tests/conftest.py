@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from logging.handlers import QueueHandler
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,8 @@ def _root_log_handlers_restored() -> Iterator[None]:
     root = logging.getLogger()
     before, level = list(root.handlers), root.level
     yield
-    for handler in [h for h in root.handlers if type(h) is logging.StreamHandler and h not in before]:
+    added = [h for h in root.handlers if h not in before]
+    for handler in [h for h in added if type(h) is logging.StreamHandler or isinstance(h, QueueHandler)]:
         root.removeHandler(handler)
     root.setLevel(level)
 

@@ -53,6 +53,6 @@ def make_tiny(
         builder_for(repo.family, builders)(staging)
         (staging / ".tiny-complete").write_text("random weights built by models-server make-tiny\n")
         staging.rename(folder)
-        log.info("built %s in %.1fs", repo.name, time.perf_counter() - started)
+        log.debug("built %s in %.1fs", repo.name, time.perf_counter() - started)
         written.append(folder)
     return written

@@ -33,6 +33,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "make-tiny") -> int:
     started = time.perf_counter()
     builders = REAL_SIZE_BUILDERS if args.scale == "real" else TINY_BUILDERS
     repos = [repo for repo in unique_repos(catalog_rows()) if repo.family in builders]
+    print(f"building {len(repos)} {args.scale}-size repos into {args.out} (those already complete are kept)",
+          flush=True)
     written = make_tiny(args.out, repos, force=args.force, builders=builders)
     print(f"built {len(written)} {args.scale}-size repos into {args.out} in {time.perf_counter() - started:.1f}s")
     return 0

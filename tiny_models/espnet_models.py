@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,11 @@ def _build(folder: Path, run: str, model_args: list[str]) -> None:
     """Run espnet from `folder`, as a recipe runs from its own: relative `exp/...` paths in
     `model_args` (the statistics files) are written into the config as they are."""
     import torch
-    from espnet2.bin.tts_inference import Text2Speech
+
+    from models_server.tasks.nltk_data import import_espnet_tts
+
+    # espnet imports g2p_en, which would download NLTK data the miniatures never read
+    Text2Speech = import_espnet_tts()
     from espnet2.tasks.tts import TTSTask
 
     run_dir = folder / "exp" / run
@@ -60,7 +64,8 @@ def _build(folder: Path, run: str, model_args: list[str]) -> None:
     tokens.write_text("\n".join(TOKENS) + "\n")
     common = ["--dry_run", "true", "--output_dir", str(run_dir), "--token_list", str(tokens), "--token_type", "char",
               "--cleaner", "none", "--g2p", "none"]
-    with contextlib.chdir(folder), redirect_stdout(io.StringIO()):  # --dry_run prints the whole model
+    # --dry_run prints the whole model, and `main` its command line to stderr: ours, not espnet's
+    with contextlib.chdir(folder), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         TTSTask.main(cmd=[*common, *model_args])
         tts = Text2Speech(train_config=str(run_dir / "config.yaml"), device="cpu")
     tokens.unlink()  # the config holds the token list itself, as the real ones do

@@ -10,8 +10,10 @@ Access-log format (logger `models_server.access`), one line per request, logfmt 
 
 Values that are not plain tokens are JSON-quoted, so an untrusted path or id can never forge a
 second line. The same fields ride on the record as `extra` attributes (`request_id`, `method`,
-`path`, `model`, `status`, `ms`) for a JSON formatter. Scrapes of `/metrics` and refreshes of
-the status page are logged at DEBUG only: pollers would drown the lines that matter.
+`path`, `model`, `status`, `ms`) for a JSON formatter. Each value is cut to `FIELD_CHARS`
+characters: a client's 200 KB request target costs one short line. Polls (`/status`, `/running`,
+`/metrics`, the health routes, the status page) are logged at DEBUG only: the controller polls
+`/status` for every candidate of every task, and those lines would drown the ones that matter.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from models_server.errors import NotFound
+from models_server.logs.writer import bounded
 from models_server.runtime import RuntimeView, State
 
 access_log = logging.getLogger("models_server.access")
@@ -41,7 +44,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9._:/@+-]+")
 UNKNOWN_MODEL = "(unknown)"  # one label for every id we don't serve: URLs must not grow the metric set
-QUIET_PATHS = frozenset({"/", "/metrics"})
+QUIET_PATHS = frozenset({"/", "/metrics", "/status", "/running", "/healthz", "/readyz"})
+QUIET_PREFIXES = ("/status/",)
+FIELD_CHARS = 256  # per access-line value: a path, an id, a model name
 # Status polls take milliseconds, a diffusion request tens of seconds: buckets span both.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -169,6 +174,11 @@ def _logfmt_value(value: Any) -> str:
     return text if _PLAIN_VALUE.fullmatch(text) else json.dumps(text)
 
 
+def is_poll(method: str, path: str) -> bool:
+    """A read of state that pollers repeat: logged at DEBUG."""
+    return method in ("GET", "HEAD") and (path in QUIET_PATHS or path.startswith(QUIET_PREFIXES))
+
+
 def _before_request() -> None:
     g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
     g.request_started = time.perf_counter()
@@ -188,10 +198,11 @@ def _after_request(response: Response) -> Response:
     if model and request.method == "POST":
         _remember(observer.last, model, response, seconds)
     fields = {
-        "id": request_id, "method": request.method, "path": request.path, "model": raw_id,
+        "id": request_id, "method": bounded(request.method, FIELD_CHARS), "path": bounded(request.path, FIELD_CHARS),
+        "model": None if raw_id is None else bounded(raw_id, FIELD_CHARS),
         "status": response.status_code, "ms": round(seconds * 1000, 1),
     }
-    level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+    level = logging.DEBUG if is_poll(request.method, request.path) else logging.INFO
     extra = {"request_id": request_id, **{key: value for key, value in fields.items() if key != "id"}}
     access_log.log(level, logfmt(fields), extra=extra)
     return response

@@ -53,6 +53,9 @@ class ModelLoader:
             assert self.device.dtype is not None, "the device is resolved before any load"
             context = LoadContext(spec.id, folders, self.device.device, self.device.dtype, self.residency.shared)
             model = spec.loader(context)
+        except WeightsMissing as exc:  # files or data the loader reads are not here: the reason says which
+            self._fail(model_id, str(exc))
+            return
         except Exception as exc:  # a broken model must not stop the others from loading
             log.exception("loading %s failed", spec.id)
             pointers = lfs_pointer_reason([repo.name for repo in spec.weights], folders)

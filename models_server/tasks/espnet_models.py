@@ -5,8 +5,8 @@ espnet configs name their statistics files relative to the repo root (`exp/tts_s
 which espnet would resolve against the working directory: the loader writes a copy of the
 config with those paths made absolute to a temporary folder (never into the weights folder)
 and loads from it. The text frontend is the config's own: real English models phonemise with
-g2p_en, which reads NLTK's cmudict and averaged_perceptron_tagger_eng (downloaded by NLTK on
-first use when missing); mio/amadeus (Japanese) needs pyopenjtalk.
+g2p_en, which reads NLTK's cmudict and averaged_perceptron_tagger_eng (`nltk_data.py`: fetched
+by `models-server download`, never at load); mio/amadeus (Japanese) needs pyopenjtalk.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput, WeightsMissing
+from models_server.tasks import nltk_data
 from models_server.tasks.audio_outputs import clipped
 from models_server.tasks.base import Field, Kind, Task
 
@@ -44,13 +45,27 @@ def _absolute(value: Any, root: Path) -> Any:
     return value
 
 
+def nltk_packages(folder: Path) -> tuple[str, ...]:
+    """The NLTK data the repo's text front end reads (its config's `g2p`)."""
+    import yaml
+
+    config_file, _ = find_experiment(folder)
+    return nltk_data.packages_for((yaml.safe_load(config_file.read_text()) or {}).get("g2p"))
+
+
 def load_text2speech(ctx: LoadContext) -> Any:
     import yaml
-    from espnet2.bin.tts_inference import Text2Speech
 
     folder = ctx.weight_dirs[0]
     config_file, model_file = find_experiment(folder)
     config = _absolute(yaml.safe_load(config_file.read_text()), folder)
+    absent = nltk_data.missing(nltk_data.packages_for(config.get("g2p")))
+    if absent:
+        raise WeightsMissing(
+            f"its text front end ({config.get('g2p')}) reads NLTK data not on this machine: {', '.join(absent)} "
+            f"(`models-server download --model {ctx.model_id}` fetches it)"
+        )
+    Text2Speech = nltk_data.import_espnet_tts()
     with tempfile.TemporaryDirectory(prefix="espnet-config-") as scratch:
         resolved = Path(scratch) / "config.yaml"
         resolved.write_text(yaml.safe_dump(config, allow_unicode=True))

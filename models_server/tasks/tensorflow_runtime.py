@@ -7,12 +7,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from models_server.logs import native_output_silenced
 from models_server.tasks.libraries import import_library
 
 
 def import_tensorflow() -> ModuleType:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    return import_library("tensorflow")
+    with native_output_silenced():  # the lines it prints before reading that level
+        return import_library("tensorflow")
 
 
 def import_keras() -> ModuleType:

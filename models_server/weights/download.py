@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from models_server.catalog import ModelSpec, Repo, unique_repos
+from models_server.logs import library_handlers_removed
 from models_server.weights.lfs import is_lfs_pointer
 
 Listing = list[tuple[str, int]]  # (path in repo, size in bytes)
@@ -153,7 +154,27 @@ class Hub:
     """
 
     def __init__(self, endpoint: str | None = None) -> None:
+        import huggingface_hub.utils.logging  # noqa: F401  (its stderr handler, removed below)
+
         self.endpoint = endpoint
+        library_handlers_removed("huggingface_hub")
+
+    def unreachable(self, timeout: float = 5.0) -> str | None:
+        """One line saying why the Hub cannot be reached from here and what to set, or None.
+
+        Asked once before any listing: huggingface_hub retries each call five times with back-off,
+        which made an unreachable Hub cost minutes and a page of warnings per repo.
+        """
+        from huggingface_hub import constants
+        from huggingface_hub.utils import get_session
+
+        url = self.endpoint or constants.ENDPOINT
+        try:
+            get_session().head(url, timeout=timeout, follow_redirects=False)
+        except Exception as exc:  # httpx's connect, timeout and proxy errors: all say the same to a user
+            return (f"cannot reach the Hugging Face Hub at {url}: {_network_reason(exc)}; set HF_ENDPOINT to a "
+                    "mirror this machine can reach, or HTTPS_PROXY to your proxy")
+        return None
 
     def listing(self, name: str, kind: str) -> Listing | None:
         """Every file of the repo with its size, or None when no repo has that name."""
@@ -274,6 +295,10 @@ def download(
     whole download; the last line says what was fetched, skipped and failed.
     """
     hub = hub or Hub()
+    problem = hub.unreachable()
+    if problem is not None:
+        out(problem)
+        return len(repos)
     failed = 0
     plans: list[_Plan] = []
     for repo in repos:
@@ -360,3 +385,15 @@ def _unpack_archives(folder: Path | None, files: Iterable[str], out: Callable[[s
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else ""
+
+
+def _network_reason(exc: BaseException) -> str:
+    """What a failed connection means, in a few words (the errno texts name the case)."""
+    text = str(exc)
+    if "name resolution" in text or "not known" in text or "No address associated" in text:
+        return "its name does not resolve here (no DNS for it)"
+    if "refused" in text.lower():
+        return "the connection was refused"
+    if "timed out" in text.lower() or "Timeout" in type(exc).__name__:
+        return "the connection timed out"
+    return f"{type(exc).__name__}: {_first_line(exc)}"

@@ -321,3 +321,73 @@ def test_speechbrain_imported_our_way_leaves_sys_modules_scannable(importer, sta
     done = subprocess.run([sys.executable, "-c", f"{importer}\n{SCAN_MODULES}"], capture_output=True, text=True,
                           env=env, timeout=600)
     assert done.returncode == status, done.stderr[-2000:]
+
+
+ENGLISH_VOICE = "espnet/kan-bayashi_ljspeech_vits"
+
+
+def _voice_reading_phonemes(tiny_root: Path, root: Path) -> None:
+    """The tiny voice with the real repo's front end named in its config (`g2p: g2p_en_no_space`)."""
+    import shutil
+
+    import yaml
+
+    folder = root / ENGLISH_VOICE
+    shutil.copytree(tiny_root / ENGLISH_VOICE, folder)
+    [config_file] = folder.glob("exp/*/config.yaml")
+    config = yaml.safe_load(config_file.read_text())
+    config_file.write_text(yaml.safe_dump({**config, "g2p": "g2p_en_no_space"}))
+
+
+def test_an_english_voice_without_its_nltk_data_fails_with_the_fix(tiny_root, public_dir, tmp_path, monkeypatch):
+    import nltk
+    from support.serving import tiny_settings
+
+    from models_server.catalog import build_catalog
+    from models_server.check import Target, check_offline
+    from models_server.runtime import Runtime, State
+
+    _voice_reading_phonemes(tiny_root, tmp_path / "models")
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "no-nltk-data")])
+    settings = tiny_settings(tmp_path / "models", public_dir)
+    spec = build_catalog(catalog_rows())[ENGLISH_VOICE]
+    runtime = Runtime(settings, [spec])
+    runtime.load_all()
+    view = runtime.view(ENGLISH_VOICE)
+    assert view.state is State.FAILED
+    assert "averaged_perceptron_tagger_eng, cmudict" in view.reason
+    assert f"models-server download --model {ENGLISH_VOICE}" in view.reason
+    checked = check_offline(spec, settings, Target.of(settings))
+    assert any("NLTK data" in problem and "cmudict" in problem for problem in checked.problems)
+    assert f"models-server download --model {ENGLISH_VOICE}" in checked.fixes
+
+
+NO_NETWORK_LOAD = """
+import sys
+reached = []
+sys.addaudithook(lambda event, args: reached.append((event, args[:2])) if event in
+                 ("socket.getaddrinfo", "socket.connect") else None)
+from pathlib import Path
+from support.serving import tiny_settings
+from models_server.catalog import build_catalog, catalog_rows
+from models_server.runtime import Runtime
+runtime = Runtime(tiny_settings(Path(sys.argv[1]), Path(sys.argv[2])),
+                  [build_catalog(catalog_rows())[sys.argv[3]]])
+runtime.load_all()
+print(runtime.view(sys.argv[3]).state.value, reached)
+"""
+
+
+def test_loading_an_espnet_voice_reaches_for_no_network(tiny_root, public_dir, tmp_path):
+    """espnet imports g2p_en for every voice, and g2p_en downloads NLTK data at import when it is
+    missing. In a fresh interpreter, with no NLTK data: no name lookup, no connection."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", "NLTK_DATA": str(tmp_path),
+           "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", NO_NETWORK_LOAD, str(tiny_root), str(public_dir), ENGLISH_VOICE],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "loaded []", done.stdout  # and the audit hook saw no lookup or connection

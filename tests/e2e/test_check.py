@@ -1,6 +1,7 @@
 """`models-server check` on the tiny models and on deliberately broken copies of them."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -153,3 +154,16 @@ def test_the_command_prints_a_table_and_exits_nonzero_on_a_broken_preloaded_mode
     ok = subprocess.run([sys.executable, "-m", "models_server", *args[:-2]], capture_output=True, text=True,
                         timeout=300)
     assert ok.returncode == 0, ok.stdout
+
+
+def test_when_the_fixes_download_and_the_hub_cannot_be_reached_check_says_so_in_one_line(tmp_path):
+    from support.cli import free_port
+
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
+    env = {**os.environ, "HF_ENDPOINT": endpoint}
+    result = subprocess.run([sys.executable, "-m", "models_server", "check", "--tier", "minimal", "--model", "gpt2",
+                             "--model-root", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if "Hugging Face Hub" in line]
+    assert f"cannot reach the Hugging Face Hub at {endpoint}: the connection was refused" in line
+    assert "HF_ENDPOINT" in line and "HTTPS_PROXY" in line

@@ -2,14 +2,12 @@
 
 import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
-from support.cli import cli, free_port, wait_running
+from support.cli import cli, free_port, serve_process, wait_running
 
 from models_server.catalog import catalog_rows
 
@@ -67,10 +65,10 @@ def test_bad_device_flag_is_refused(tmp_path):
 @pytest.mark.slow
 def test_serve_opens_the_port_before_the_models_load(tiny_root: Path, tmp_path: Path, photo_ref, public_dir):
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "models_server", "serve", "--tier", "minimal", "--port", str(port),
-         "--model-root", str(tiny_root), "--public-dir", str(public_dir), "--device", "cpu"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    process = serve_process(
+        ["--tier", "minimal", "--port", str(port), "--model-root", str(tiny_root), "--public-dir", str(public_dir),
+         "--device", "cpu"],
+        tmp_path / "serve.log",
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -109,15 +107,15 @@ def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(tin
     # A grace period no loaded CI machine can outlast: the 60 steps must finish, whatever the load.
     config = tmp_path / "grace.yaml"
     config.write_text("shutdown_grace_seconds: 600\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "models_server", "serve", "--config", str(config), "--tier", "minimal",
-         "--port", str(port),
-         "--model-root", str(tiny_root), "--public-dir", str(public_dir), "--device", "cpu"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    log = tmp_path / "serve.log"
+    process = serve_process(
+        ["--config", str(config), "--tier", "minimal", "--port", str(port), "--model-root", str(tiny_root),
+         "--public-dir", str(public_dir), "--device", "cpu"],
+        log,
     )
     base, model = f"http://127.0.0.1:{port}", "lllyasviel/sd-controlnet-canny"
     try:
-        wait_running(base, process)
+        wait_running(base, process, log=log)
         while requests.get(f"{base}/status/{model}", timeout=30).json()["state"] != "loaded":
             time.sleep(0.1)
         outcome = {}

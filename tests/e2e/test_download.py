@@ -211,6 +211,9 @@ class RecordedHub(dl.Hub):
         self.missing = missing
         self.fetched: list[tuple[str, str, list[str], Path | None]] = []
 
+    def unreachable(self, timeout: float = 5.0) -> str | None:
+        return None
+
     def listing(self, name: str, kind: str) -> dl.Listing | None:
         if name in self.missing or not (LISTINGS / (name.replace("/", "--") + ".json")).is_file():
             return None
@@ -427,3 +430,30 @@ def test_cli_download_unknown_model_is_one_line(capsys):
     assert main(["download", "--dry-run", "--model", "nope/nothing"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope/nothing" in err
+
+
+def test_an_unreachable_hub_is_one_line_that_says_what_to_set(tmp_path):
+    """Connection refused: one line within seconds, not five retries with back-off per repo (the
+    subprocess's timeout is far below what those retries took)."""
+    from support.cli import free_port
+
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf-home")}
+    done = subprocess.run([sys.executable, "-m", "models_server", "download", "--tier", "minimal", "--dry-run"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    lines = (done.stdout + done.stderr).splitlines()
+    assert lines == [f"cannot reach the Hugging Face Hub at {endpoint}: the connection was refused; set HF_ENDPOINT "
+                     "to a mirror this machine can reach, or HTTPS_PROXY to your proxy"]
+
+
+def test_huggingface_hub_warnings_are_printed_once(capfd):
+    import logging
+
+    from models_server.logs import configure
+
+    dl.Hub()  # imports huggingface_hub, whose logger comes with a stderr handler of its own
+    writer = configure("info")
+    logging.getLogger("huggingface_hub.utils._http").error("retrying")
+    writer.stop(timeout=30)
+    assert capfd.readouterr().err.count("retrying") == 1

@@ -15,6 +15,9 @@ configure({level!r})
 warnings.warn_explicit("old API", FutureWarning, "timm/models/layers.py", 1, module="timm.models.layers")
 warnings.warn_explicit("ours", UserWarning, "models_server/x.py", 1, module="models_server.x")
 logging.getLogger("sentence_transformers.base").info("Loading SentenceTransformer model")
+logging.info("Model structure: ESPnetTTSModel(...)")  # espnet logs to the root logger
+logging.getLogger("espnet2.some").warning("Fallback to legacy_rel_pos")
+logging.getLogger("some.library").error("a library's error")
 logging.getLogger("models_server.runtime.loading").info("loaded gpt2")
 """
 
@@ -28,6 +31,9 @@ def test_third_party_warnings_and_info_lines_show_only_at_debug(level):
     shown = level == "debug"
     assert ("old API" in result.stderr) is shown
     assert ("Loading SentenceTransformer" in result.stderr) is shown
+    assert ("Model structure" in result.stderr) is shown
+    assert ("Fallback to legacy_rel_pos" in result.stderr) is shown
+    assert "a library's error" in result.stderr
 
 
 def record(msg: str, *args: object) -> logging.LogRecord:
@@ -76,3 +82,38 @@ def test_the_runtime_summary_is_the_record_ready_line_rewrites(tiny_root, public
     line = ReadyLine()
     summaries = [r for r in caplog.records if line.filter(r) and "models ready" in r.getMessage()]
     assert [r.getMessage().split(" in ")[0] for r in summaries] == ["tier full: 1 models ready"]
+
+
+def test_a_log_output_nobody_reads_never_stops_the_server(tmp_path, public_dir):
+    """stderr is a real pipe that is never read: once its 64 KiB fill, only the log writer waits."""
+    import os
+
+    import requests
+    from support.cli import free_port, wait_running
+
+    port = free_port()
+    reader, writer = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "models_server", "serve", "--tier", "minimal", "--port", str(port),
+         "--model-root", str(tmp_path), "--public-dir", str(public_dir), "--device", "cpu"],
+        stdout=writer, stderr=writer,
+    )
+    os.close(writer)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_running(base, process)
+        # Each answer logs a line at INFO; 400 lines of ~1 KB are six times what the pipe holds.
+        for index in range(400):
+            response = requests.post(f"{base}/models/{index}-{'x' * 1000}", json={}, timeout=30)
+            assert response.status_code == 404
+        assert requests.get(f"{base}/status", timeout=30).status_code == 200
+        assert requests.get(f"{base}/running", timeout=30).status_code == 200
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+            os.close(reader)

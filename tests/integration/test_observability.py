@@ -119,13 +119,13 @@ def access_records(caplog) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.name == "models_server.access"]
 
 
-def test_one_access_line_per_request(client, caplog):
+def test_one_access_line_per_request(client, caplog, photo_ref):
     caplog.set_level(logging.DEBUG, logger="models_server.access")
-    response = client.get("/status/canny-control", headers={"X-Request-ID": "trace-1"})
+    response = client.post("/models/canny-control", json={"img_url": photo_ref}, headers={"X-Request-ID": "trace-1"})
     [record] = access_records(caplog)
     assert record.levelno == logging.INFO
     message = record.getMessage()
-    for part in ("id=trace-1", "method=GET", "path=/status/canny-control", "model=canny-control", "status=200"):
+    for part in ("id=trace-1", "method=POST", "path=/models/canny-control", "model=canny-control", "status=200"):
         assert part in message.split(), message
     assert " ms=" in message and record.ms >= 0
     assert record.request_id == response.headers["X-Request-ID"]
@@ -138,17 +138,28 @@ def test_failed_post_logs_one_line_with_its_status(client, caplog):
     assert "status=503" in record.getMessage() and "model=hed-control" in record.getMessage()
 
 
-def test_scrapes_and_page_refreshes_stay_out_of_info(client, caplog):
+def test_polls_scrapes_and_page_refreshes_stay_out_of_info(client, caplog):
     caplog.set_level(logging.DEBUG, logger="models_server.access")
-    client.get("/metrics")
-    client.get("/")
+    polls = ["/metrics", "/", "/status", "/status/canny-control", "/status/no/such-model", "/running"]
+    for path in polls:
+        client.get(path)
     records = access_records(caplog)
-    assert len(records) == 2 and all(record.levelno == logging.DEBUG for record in records)
+    assert [record.path for record in records] == polls
+    assert all(record.levelno == logging.DEBUG for record in records)
+
+
+def test_every_access_field_is_bounded(client, caplog):
+    caplog.set_level(logging.INFO, logger="models_server.access")
+    client.post(f"/models/{'m' * 200_000}", json={})
+    [record] = access_records(caplog)
+    assert len(record.getMessage()) < 1_000
+    assert len(record.path) < 300 and len(record.model) < 300
+    assert "characters cut" in record.path
 
 
 def test_untrusted_values_cannot_forge_a_log_line(client, caplog):
     caplog.set_level(logging.INFO, logger="models_server.access")
-    client.get("/status/evil%0Aid=forged%20status=200")
+    client.post("/models/evil%0Aid=forged%20status=200", json={})
     [record] = access_records(caplog)
     assert "\n" not in record.getMessage()
     assert logfmt({"a": "x y", "b": None, "c": 'q"'}) == 'a="x y" b=- c="q\\""'
@@ -197,6 +208,6 @@ def test_page_shows_progress_and_request_errors(app, client, monkeypatch):
 def test_installing_twice_changes_nothing(app, client, caplog):
     # create_app installs it too once wired in; the tests' own call must then be a no-op.
     install_observability(app, app.extensions["models_server"].runtime)
-    caplog.set_level(logging.INFO, logger="models_server.access")
+    caplog.set_level(logging.DEBUG, logger="models_server.access")
     client.get("/running")
     assert len(access_records(caplog)) == 1

@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
 
@@ -20,10 +21,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_running(base: str, process: subprocess.Popen, seconds: float = 120) -> None:
+def serve_process(args: list[str], log: Path) -> subprocess.Popen:
+    """`models-server serve ARGS` with its output in the file `log`: a pipe nobody reads fills."""
+    with log.open("w") as output:
+        return subprocess.Popen([sys.executable, "-m", "models_server", "serve", *args],
+                                stdout=output, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_running(base: str, process: subprocess.Popen, seconds: float = 120, log: Path | None = None) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read()
+        assert process.poll() is None, log.read_text() if log else f"exited {process.returncode}"
         try:
             if requests.get(f"{base}/running", timeout=2).status_code == 200:
                 return
