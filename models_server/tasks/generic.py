@@ -269,7 +269,7 @@ _SEQ2SEQ = _transformers(
     text_generation.load_seq2seq, "AutoModelForSeq2SeqLM", "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES"
 )
 # The loaders that pick a way of running by model type accept exactly the types they know.
-_CAPTIONER_TYPES = frozenset({"vision-encoder-decoder", *vision_text._PROMPTED_CAPTIONERS})
+_CAPTIONER_TYPES = frozenset({"vision-encoder-decoder", *vision_text.PROMPTED_CAPTIONERS})
 
 GENERIC_TASKS: dict[str, GenericTask] = {
     generic.task.name: generic
@@ -317,10 +317,10 @@ GENERIC_TASKS: dict[str, GenericTask] = {
             types=_CAPTIONER_TYPES),)),
         GenericTask(vision_text.ANSWER, (Layout(
             "transformers", "config.json", vision_text.load_visual_question_answerer,
-            ModelTypes(frozenset(vision_text._ANSWERERS))),)),
+            ModelTypes(frozenset(vision_text.ANSWERERS))),)),
         GenericTask(document_qa.ANSWER_DOCUMENT, (Layout(
             "transformers", "config.json", document_qa.load_document_reader,
-            ModelTypes(frozenset(document_qa._READERS))),)),
+            ModelTypes(frozenset(document_qa.READERS))),)),
         # CTC models (Wav2Vec2, HuBERT) read frames; sequence-to-sequence ones (Whisper, SpeechT5) generate.
         GenericTask(speech.TRANSCRIBE, (
             _transformers(speech.load_ctc, "AutoModelForCTC", "MODEL_FOR_CTC_MAPPING_NAMES"),

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
-from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
 from models_server.tasks.tensorflow_runtime import import_tensorflow, load_serving_function
 
 if TYPE_CHECKING:
@@ -161,9 +162,4 @@ def _cells(cells: list[Any]) -> list[Any]:
         return cells
 
 
-CLASSIFY_TABLE = Task(
-    name="tabular-classification",
-    inputs=(Field("table", Kind.TABLE, required=True, aliases=("data",)),),
-    params=(),
-    handler=classify_table,
-)
+CLASSIFY_TABLE = Task(contracts.TABULAR_CLASSIFICATION, classify_table)
