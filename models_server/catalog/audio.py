@@ -17,13 +17,12 @@ answer `loaded: true` and load on first use.
 from __future__ import annotations
 
 from models_server.catalog.rows import ModelSpec, Repo
-from models_server.tasks import asteroid_models as asteroid
-from models_server.tasks import audio_classification as audio_cls
-from models_server.tasks import espnet_models as espnet
-from models_server.tasks import speech
-from models_server.tasks import speechbrain_models as sb
+from models_server.tasks import asteroid, espnet
+from models_server.tasks import speechbrain as sb
 from models_server.tasks.base import Task
 from models_server.tasks.loading import Loader
+from models_server.tasks.transformers import audio_classification as audio_cls
+from models_server.tasks.transformers import speech
 
 ONE_GB = 1_000_000_000
 EAGER_CANDIDATES = 5  # the first five of each task's ten load at startup (when small enough)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from models_server.catalog.minimal import SD15
 from models_server.catalog.rows import ModelSpec, Repo
-from models_server.tasks import audio_classification as audio_cls
-from models_server.tasks import speech_synthesis, text, text_generation, text_to_image, video
+from models_server.tasks.diffusers import text_to_image, video
+from models_server.tasks.transformers import audio_classification as audio_cls
+from models_server.tasks.transformers import speech_synthesis, text, text_generation
 
 # damo-vilab moved to ali-vilab on the Hub.
 TEXT_TO_VIDEO = Repo(

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from models_server.catalog.minimal import SD15
 from models_server.catalog.rows import ModelSpec, Repo
-from models_server.tasks import diffusion_family, keras_image, text_to_image, video
+from models_server.tasks.diffusers import diffusion_family, text_to_image, video
+from models_server.tasks.tensorflow import keras_image
 
 # UNet 859,520,964 + VAE 83,653,863 + CLIP ViT-L/14 text 123,060,480 parameters (SD 1.x; the
 # Hub's fp16 files of SD1.5 add up to the same 2.13 GB).

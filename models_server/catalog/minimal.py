@@ -7,7 +7,8 @@ once and every pipeline references it.
 from __future__ import annotations
 
 from models_server.catalog.rows import ModelSpec, Repo
-from models_server.tasks import annotators, controlnet
+from models_server.tasks import controlnet_aux as annotators
+from models_server.tasks.diffusers import controlnet
 
 SD15 = Repo(
     "runwayml/stable-diffusion-v1-5",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from models_server.catalog.minimal import DPT_HYBRID
 from models_server.catalog.rows import ModelSpec, Repo
-from models_server.tasks import document_qa, speech, vision, vision_text
+from models_server.tasks.transformers import document_qa, speech, vision, vision_text
 
 _ROWS = (
     # (served id = weights repo, task, loader, architecture family)

@@ -13,9 +13,9 @@ over ~1 GB in fp16, are lazy: they answer `loaded: true` and load on first use.
 from __future__ import annotations
 
 from models_server.catalog.rows import ModelSpec, Repo
-from models_server.tasks import text
 from models_server.tasks.base import Task
 from models_server.tasks.loading import Loader
+from models_server.tasks.transformers import text
 
 ONE_GB = 1_000_000_000
 EAGER_CANDIDATES = 5  # the first five of each task's ten load at startup (when small enough)

@@ -13,7 +13,7 @@ parameter count x 2 bytes.
 from __future__ import annotations
 
 from models_server.catalog.rows import ModelSpec, Repo
-from models_server.tasks import document_qa, vision, vision_text
+from models_server.tasks.transformers import document_qa, vision, vision_text
 
 MB = 10**6
 

@@ -18,19 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import WeightsMissing
-from models_server.tasks import (
+from models_server.tasks.base import Task
+from models_server.tasks.diffusers import diffusion_family, text_to_image, video
+from models_server.tasks.transformers import (
     audio_classification,
-    diffusion_family,
     document_qa,
     speech,
     text,
     text_generation,
-    text_to_image,
-    video,
     vision,
     vision_text,
 )
-from models_server.tasks.base import Task
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext, Loader

@@ -143,7 +143,7 @@ _FAMILY_MODULES = {
 def import_family(framework: str) -> None:
     """Import a family's entry module (the loaders import their own parts on top)."""
     if framework == "tensorflow":
-        from models_server.tasks.tensorflow_runtime import import_tensorflow
+        from models_server.tasks.tensorflow.runtime import import_tensorflow
 
         import_tensorflow()
         return

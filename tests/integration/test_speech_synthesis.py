@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from models_server.tasks.speech_synthesis import DEFAULT_XVECTOR, load_speaker_embedding
+from models_server.tasks.transformers.speech_synthesis import DEFAULT_XVECTOR, load_speaker_embedding
 
 SPEECH_REF = "public/examples/tone.wav"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from models_server.tasks.text_generation import _language
+from models_server.tasks.transformers.text_generation import _language
 
 CONTEXT = "My name is Clara and I live in Berkeley, California. I work at the office of a bakery."
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
-from models_server.tasks.stable_diffusion import (
+from models_server.tasks.diffusers.stable_diffusion import (
     fp16_variant,
     generation_kwargs,
     new_scheduler,

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
-from models_server.tasks import contracts, donut
+from models_server.tasks import contracts
 from models_server.tasks.base import Task
-from models_server.tasks.hf_models import load_image_processor, load_pretrained, to_model
-from models_server.tasks.vision_text import PromptedAnswerer, load_donut
+from models_server.tasks.transformers import donut
+from models_server.tasks.transformers.hf_models import load_image_processor, load_pretrained, to_model
+from models_server.tasks.transformers.vision_text import PromptedAnswerer, load_donut
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from models_server.tasks import contracts, donut
+from models_server.tasks import contracts
 from models_server.tasks.base import Task
-from models_server.tasks.hf_models import load_image_processor, load_pretrained, to_model
+from models_server.tasks.transformers import donut
+from models_server.tasks.transformers.hf_models import load_image_processor, load_pretrained, to_model
 from models_server.tasks.work_size import processor_input
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.media.audio import resample
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
-from models_server.tasks.hf_models import load_pretrained, to_model
+from models_server.tasks.transformers.hf_models import load_pretrained, to_model
 
 if TYPE_CHECKING:
     import numpy as np

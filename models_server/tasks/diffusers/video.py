@@ -11,7 +11,7 @@ from models_server.media import Video
 from models_server.progress import legacy_callback
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
-from models_server.tasks.stable_diffusion import fp16_variant, generator
+from models_server.tasks.diffusers.stable_diffusion import fp16_variant, generator
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext

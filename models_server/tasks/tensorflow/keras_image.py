@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
-from models_server.tasks.tensorflow_runtime import load_serving_function
+from models_server.tasks.tensorflow.runtime import load_serving_function
 from models_server.tasks.work_size import MIN_PROCESSOR_SIDE, pad_to_aspect
 
 if TYPE_CHECKING:

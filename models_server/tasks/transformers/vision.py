@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.media.types import Segmentation
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
-from models_server.tasks.hf_models import load_pretrained, to_model
+from models_server.tasks.transformers.hf_models import load_pretrained, to_model
 from models_server.tasks.work_size import crop_box, fit_within, processor_input, scale_to
 
 if TYPE_CHECKING:

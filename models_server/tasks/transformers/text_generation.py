@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.errors import BadInput
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
-from models_server.tasks.text import TokenizedModel, load_tokenized, load_transformers_pipeline
+from models_server.tasks.transformers.text import TokenizedModel, load_tokenized, load_transformers_pipeline
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
