@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from models_server.config import TIERS, Tier
 from models_server.tasks.base import Task
+from models_server.tasks.libraries import Framework
 from models_server.tasks.loading import Loader
 
 
@@ -45,7 +46,7 @@ class ModelSpec:
     tier: Tier
     weights: tuple[Repo, ...]
     loader: Loader
-    framework: str = "transformers"
+    framework: Framework = "transformers"
     aliases: tuple[str, ...] = ()
     preload: bool = True
     fp16_bytes: int | None = None
@@ -61,7 +62,7 @@ def row(
     *,
     fp16_bytes: int,
     tier: Tier = "full",
-    framework: str = "transformers",
+    framework: Framework = "transformers",
     preload: bool = True,
     served_as: str | None = None,
     aliases: tuple[str, ...] = (),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.errors import WeightsMissing
 from models_server.tasks.base import Task
 from models_server.tasks.diffusers import diffusion_family, text_to_image, video
+from models_server.tasks.libraries import Framework
 from models_server.tasks.transformers import (
     audio_classification,
     document_qa,
@@ -132,7 +133,7 @@ class DiffusersPipeline:
 class Layout:
     """One way a task's weights are laid out: the library, the file that shows it, the loader."""
 
-    library: str  # a catalog `framework` value
+    library: Framework
     marker: str  # config.json, modules.json, model_index.json
     load: Loader
     accepts: AutoClass | ModelTypes | SentenceTransformerModules | DiffusersPipeline
@@ -167,7 +168,7 @@ class GenericTask:
     layouts: tuple[Layout, ...]
 
     @property
-    def library(self) -> str:
+    def library(self) -> Framework:
         return self.layouts[0].library
 
     def choose(self, folder: Path) -> Layout:
