@@ -2,7 +2,7 @@
 
 Offline and read-only: for each enabled model it looks at the folders `serve` would read
 (`weights.weight_dirs`), the files the download rules say a loader reads, git-lfs stubs,
-truncated safetensors, unreadable configs, the family's library and the model's size against
+truncated safetensors, unreadable configs, the row's library and the model's size against
 the memory budget. With `load=True` it then loads each model that passed, through the same
 `Runtime` as `serve`, one at a time (each is unloaded again, so memory stays bounded).
 """

@@ -21,7 +21,7 @@ TEXT_TO_VIDEO = Repo(
 SPEECHT5_TTS = Repo("microsoft/speecht5_tts", "speecht5-tts")
 SPEECHT5_VC = Repo("microsoft/speecht5_vc", "speecht5-vc")
 HIFIGAN = Repo("microsoft/speecht5_hifigan", "speecht5-hifigan")
-# A dataset repo; only the one speaker file SpeechT5's examples use is needed (see tiny/speech_synthesis.py).
+# A dataset repo; only the one speaker file SpeechT5's examples use is needed (see tiny_models/speech_synthesis.py).
 XVECTORS = Repo(
     "Matthijs/cmu-arctic-xvectors", "speaker-xvectors", files=("spkrec-xvect.zip",), repo_type="dataset"
 )

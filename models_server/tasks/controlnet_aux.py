@@ -1,7 +1,7 @@
 """ControlNet annotators: turn a photo into the control map a `sd-controlnet-<kind>` expects.
 
 Every annotator is a callable `model(image) -> image`; `annotate` only calls it. One small class
-per detector family, chosen by the catalog row's loader, never by model id. The maps always come
+per kind of detector, chosen by the catalog row's loader, never by model id. The maps always come
 back at the input's size, whatever resolution the detector works at, so the controller can
 overlay or chain them without caring which annotator made them.
 

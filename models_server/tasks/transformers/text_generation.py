@@ -51,7 +51,7 @@ def summarize(model: TokenizedModel, inputs: dict[str, Any], params: dict[str, A
 SUMMARIZATION = Task(contracts.SUMMARIZATION, summarize)
 
 
-def _language(value: str) -> str:
+def language_name(value: str) -> str:
     text = value.strip()
     name = LANGUAGES.get(text.lower(), text.title())
     if not name.isalpha():
@@ -61,7 +61,7 @@ def _language(value: str) -> str:
 
 def translate(model: TokenizedModel, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict[str, str]]:
     """`[{"translation_text"}]`; T5 is told the language pair by its trained prompt prefix."""
-    source, target = _language(params["src_lang"]), _language(params["tgt_lang"])
+    source, target = language_name(params["src_lang"]), language_name(params["tgt_lang"])
     codes = {name: code for code, name in LANGUAGES.items()}
     task = f"translation_{codes.get(source, source)}_to_{codes.get(target, target)}"
     if "prefix" not in _task_params(model, task):  # a pair T5 was not trained on: same wording
