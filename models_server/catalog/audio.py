@@ -22,6 +22,8 @@ from models_server.tasks import speechbrain as sb
 from models_server.tasks.transformers import audio_classification as audio_cls
 from models_server.tasks.transformers import speech
 
+ONE_GB = 1_000_000_000  # a candidate this big in fp16 is lazy, whatever its place
+
 # speechbrain repos: hyperparams.yaml and one file per pretrainer loadable (the download rules
 # know neither); example wavs and custom interface code are left on the Hub.
 _SPEECHBRAIN_FILES = ("hyperparams.yaml", "*.ckpt")

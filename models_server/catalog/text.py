@@ -16,6 +16,8 @@ from __future__ import annotations
 from models_server.catalog.rows import ModelSpec, Repo, row
 from models_server.tasks.transformers import text
 
+ONE_GB = 1_000_000_000  # a candidate this big in fp16 is lazy, whatever its place
+
 MODELS: list[ModelSpec] = [
     # text-classification (2 and 3 are in catalog/full.py)
     row(Repo("ProsusAI/finbert", "bert-text-classification"),
