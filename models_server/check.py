@@ -2,7 +2,7 @@
 
 Offline and read-only: for each enabled model it looks at the folders `serve` would read
 (`weights.weight_dirs`), the files the download rules say a loader reads, git-lfs stubs,
-truncated safetensors, unreadable configs, the family's library and the model's size against
+truncated safetensors, unreadable configs, the row's library and the model's size against
 the memory budget. With `load=True` it then loads each model that passed, through the same
 `Runtime` as `serve`, one at a time (each is unloaded again, so memory stays bounded).
 """
@@ -22,15 +22,16 @@ from models_server.catalog import ModelSpec, Repo
 from models_server.config import Settings
 from models_server.controller.candidates import HYBRID_FLOOR
 from models_server.errors import WeightsMissing
+from models_server.runtime.devices import DeviceKind
 from models_server.tasks.generic import GenericLoader, ModelUnfit
-from models_server.tasks.libraries import import_library
+from models_server.tasks.libraries import Framework, import_library
 from models_server.weights.download import format_size, has_weights, select_files
 from models_server.weights.front_end import missing_front_end_data
 from models_server.weights.lfs import find_lfs_pointers
 from models_server.weights.locate import WEIGHT_SUFFIXES, disk_bytes, locate_weights
 
 # The module each catalog `framework` is imported as.
-_LIBRARIES = {
+_LIBRARIES: dict[Framework, str] = {
     "transformers": "transformers",
     "diffusers": "diffusers",
     "controlnet_aux": "controlnet_aux",
@@ -83,7 +84,7 @@ class Target:
     """Where the models will run: which budget their bytes count against and in what precision."""
 
     device: str
-    kind: str  # "gpu" | "cpu"
+    kind: DeviceKind
     budget: int | None
     half: bool  # float16/bfloat16 weights: the catalog's fp16 size applies as is
 
@@ -95,7 +96,7 @@ class Target:
             device = resolve_device(settings.device)
         except RuntimeError:
             device = settings.device
-        kind = "gpu" if device.startswith("cuda") else "cpu"
+        kind: DeviceKind = "gpu" if device.startswith("cuda") else "cpu"
         dtype = settings.dtype if settings.dtype != "auto" else ("float16" if kind == "gpu" else "float32")
         budget = settings.max_gpu_memory if kind == "gpu" else settings.max_cpu_memory
         return cls(device, kind, budget, dtype in ("float16", "bfloat16"))

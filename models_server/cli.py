@@ -208,12 +208,11 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-# How long torch's idle OpenMP threads spin before they sleep. Each model's calls run on a thread
-# of its own (runtime/lanes.py), so one team per model spins, and only briefly: GOMP_SPINCOUNT
-# 30000 is ~0.3 ms by libgomp's own estimate (1000 when more threads than cores), KMP_BLOCKTIME
-# 1 ms for Intel's and LLVM's runtimes. Sleeping at once (PASSIVE) paid a wake-up at every op: a
-# tiny ControlNet request took 190 ms against 80; spinning with no bound, with requests on many
-# server threads, took the cores from the one working (3.2x). Read when torch's OpenMP starts.
+# How long torch's idle OpenMP threads spin before they sleep: briefly (GOMP_SPINCOUNT 30000 is
+# ~0.3 ms by libgomp's estimate, KMP_BLOCKTIME 1 ms for Intel's and LLVM's runtimes). Each model's
+# calls run on a thread of its own (runtime/lanes.py), so one team per model spins: sleeping at
+# once would pay a wake-up at every op, spinning unbounded would take the cores from the working
+# team (README, Performance, "Threads"). Read when torch's OpenMP starts.
 OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "30000", "KMP_BLOCKTIME": "1"}
 
 

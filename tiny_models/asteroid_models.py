@@ -32,7 +32,7 @@ def build_dccrnet(folder: Path) -> None:
     with asteroid's smallest built-in DCCRN architecture ("mini") and a short STFT."""
     from asteroid.models import DCCRNet
 
-    from models_server.tasks.asteroid_models import accept_numpy_sizes
+    from models_server.tasks.asteroid import accept_numpy_sizes
 
     accept_numpy_sizes()
     _save(DCCRNet("mini", n_src=1, sample_rate=16000, stft_n_filters=128, stft_kernel_size=128, stft_stride=64),

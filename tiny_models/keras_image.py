@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models_server.tasks.tensorflow_runtime import import_keras
+from models_server.tasks.tensorflow.runtime import import_keras
 
 MAXIM_SIZE = 256  # MAXIM's TensorFlow ports take fixed 256x256 patches
 SUPER_RESOLUTION_SCALE = 3

@@ -1,5 +1,5 @@
 """Which builder writes the miniature of each architecture family: the only link from the
-catalog to tiny/. Catalog rows name a family (`Repo.family`); they never import a builder.
+catalog to tiny_models/. Catalog rows name a family (`Repo.family`); they never import a builder.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ TINY_BUILDERS: dict[str, Builder] = {
     "st-labse": text_encoders.build_st_labse,
     "st-chinese-bert": text_encoders.build_st_chinese_bert,
     "st-instructor": text_encoders.build_st_instructor,
-    # vision coverage (issue 12)
+    # vision
     "beit-classification": vision_architectures.build_beit_classifier,
     "deit-distilled-classification": vision_architectures.build_deit_distilled,
     "timm-vit-clip": vision_architectures.build_timm_vit_clip,
@@ -105,7 +105,7 @@ TINY_BUILDERS: dict[str, Builder] = {
     "blip2-opt": vision_architectures.build_blip2_opt,
     "git-vqa": vision_architectures.build_git_vqa,
     "layoutlmv3-qa": vision_architectures.build_layoutlmv3_qa,
-    # diffusion and image-to-image coverage (issue 12)
+    # diffusion and image-to-image
     "stable-diffusion-2": stable_diffusion_variants.build_sd2,
     "stable-diffusion-inpainting": stable_diffusion_variants.build_sd_inpainting,
     "compvis-sd1-ckpt": stable_diffusion_variants.build_compvis_sd1_ckpt,

@@ -3,7 +3,7 @@
 Diffusers-format repos are saved by the pipeline classes themselves, so model_index.json and
 the unet/vae/text_encoder/tokenizer/scheduler folders are laid out as on the Hub. The SD1.x
 fine-tunes (v1-4, openjourney, waifu-diffusion, anything-v4) use the tiny SD1.5 builder of
-tiny/stable_diffusion.py: the same layout, each repo with weights of its own (make_tiny seeds
+tiny_models/stable_diffusion.py: the same layout, each repo with weights of its own (make_tiny seeds
 every repo by its name).
 
 Single-file repos hold one checkpoint in the original CompVis/LDM key layout
@@ -33,7 +33,7 @@ LIGHTNING_CALLBACK = ("pytorch_lightning.callbacks.model_checkpoint", "ModelChec
 
 
 def _clip_tokenizer(folder: Path, pad_token: str | None = None):
-    """The tiny CLIP tokenizer of tiny/stable_diffusion.py; SD2's pads with "!" instead of <|endoftext|>."""
+    """The tiny CLIP tokenizer of tiny_models/stable_diffusion.py; SD2's pads with "!" instead of <|endoftext|>."""
     from transformers import CLIPTokenizer
 
     from tiny_models.stable_diffusion import write_clip_tokenizer

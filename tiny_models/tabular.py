@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from models_server.tasks.tensorflow_runtime import import_keras
+from models_server.tasks.tensorflow.runtime import import_keras
 
 # The census columns of Keras' TabTransformer and GRN/VSN examples (a few of each kind).
 CENSUS_NUMBERS = ("age", "education_num", "hours_per_week")

@@ -1,12 +1,12 @@
 """The catalog: every model the server can serve, one row each, in one table per tier.
 
 A row says which task a served id runs, in which tier, which weight repositories it reads
-(as the Hub names them) and which loader builds it. Adding a model is adding a row.
+(as the Hub names them), which loader builds it and how big its weights are. Adding a model is
+adding a row, written with `rows.row`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -34,12 +34,9 @@ def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
 def catalog_rows() -> list[ModelSpec]:
     """All rows, minimal tier first."""
     from models_server.catalog import audio, full, generation, minimal, standard, tabular, text, vision
-    from models_server.catalog.sizes import FP16_BYTES
 
-    rows = [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text.MODELS, *vision.MODELS,
+    return [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text.MODELS, *vision.MODELS,
             *generation.MODELS, *tabular.MODELS, *audio.MODELS]
-    return [row if row.fp16_bytes is not None or row.id not in FP16_BYTES
-            else dataclasses.replace(row, fp16_bytes=FP16_BYTES[row.id]) for row in rows]
 
 
 def served_rows(settings: Settings) -> list[ModelSpec]:

@@ -1,4 +1,4 @@
-"""The controller's audio candidates (issue 12): speech recognition, audio classification,
+"""The controller's audio candidates: speech recognition, audio classification,
 audio-to-audio (enhancement, separation) and text-to-speech.
 
 One generic loader per task and library, the architecture read from each repo's own files
@@ -9,119 +9,109 @@ config, espnet's config.yaml), so a row is an id, a task and a family.
 dimensions the repo's own config publishes (config.json, hyperparams.yaml, the asteroid package's
 model args, espnet's config.yaml) instantiated with the library's own classes, without weights.
 (This machine cannot read the Hub's file sizes, so none comes from them.) Comments beside the
-rows say what each counts.
-Candidates past the fifth of their task, and anything over ~1 GB in fp16, are lazy: they
-answer `loaded: true` and load on first use.
+rows say what each counts. Rows follow the controller's order of candidates; those past the
+fifth of their task, and anything over ~1 GB in fp16, are lazy (`preload=False`): they answer
+`loaded: true` and load on first use.
 """
 
 from __future__ import annotations
 
-from models_server.catalog.rows import ModelSpec, Repo
-from models_server.tasks import asteroid_models as asteroid
-from models_server.tasks import audio_classification as audio_cls
-from models_server.tasks import espnet_models as espnet
-from models_server.tasks import speech
-from models_server.tasks import speechbrain_models as sb
-from models_server.tasks.base import Task
-from models_server.tasks.loading import Loader
+from models_server.catalog.rows import ModelSpec, Repo, row
+from models_server.tasks import asteroid, espnet
+from models_server.tasks import speechbrain as sb
+from models_server.tasks.transformers import audio_classification as audio_cls
+from models_server.tasks.transformers import speech
 
-ONE_GB = 1_000_000_000
-EAGER_CANDIDATES = 5  # the first five of each task's ten load at startup (when small enough)
-
-_TASKS: dict[str, tuple[Task, Loader, str]] = {
-    # key: (task, loader, framework)
-    "whisper": (speech.TRANSCRIBE, speech.load_speech_to_text, "transformers"),
-    "ctc": (speech.TRANSCRIBE, speech.load_ctc, "transformers"),
-    "classify": (audio_cls.AUDIO_CLASSIFICATION, audio_cls.load_audio_classification, "transformers"),
-    "sb-separate": (sb.ENHANCE, sb.load_separator, "speechbrain"),
-    "sb-mask": (sb.ENHANCE, sb.load_spectral_mask_enhancer, "speechbrain"),
-    "sb-waveform": (sb.ENHANCE, sb.load_waveform_enhancer, "speechbrain"),
-    "sb-classify": (sb.CLASSIFY, sb.load_encoder_classifier, "speechbrain"),
-    "sb-tts": (sb.SPEAK, sb.load_tacotron2, "speechbrain"),
-    "asteroid": (asteroid.SEPARATE, asteroid.load_asteroid, "asteroid"),
-    "espnet-tts": (espnet.SPEAK, espnet.load_text2speech, "espnet"),
-}
+ONE_GB = 1_000_000_000  # a candidate this big in fp16 is lazy, whatever its place
 
 # speechbrain repos: hyperparams.yaml and one file per pretrainer loadable (the download rules
 # know neither); example wavs and custom interface code are left on the Hub.
 _SPEECHBRAIN_FILES = ("hyperparams.yaml", "*.ckpt")
 _SPEECHBRAIN_CLASSIFIER_FILES = (*_SPEECHBRAIN_FILES, "label_encoder.txt")
-_FILES: dict[str, tuple[str, ...]] = {
-    "speechbrain-sepformer-2spk-8k": _SPEECHBRAIN_FILES,
-    "speechbrain-sepformer-enhancement-8k": _SPEECHBRAIN_FILES,
-    "speechbrain-sepformer-enhancement-16k": _SPEECHBRAIN_FILES,
-    "speechbrain-metricgan": _SPEECHBRAIN_FILES,
-    "speechbrain-mtl-mimic": _SPEECHBRAIN_FILES,
-    "speechbrain-ecapa-voxlingua107": _SPEECHBRAIN_CLASSIFIER_FILES,
-    "speechbrain-ecapa-commonlanguage": _SPEECHBRAIN_CLASSIFIER_FILES,
-    "speechbrain-xvector-voxceleb": _SPEECHBRAIN_CLASSIFIER_FILES,
-    "speechbrain-tacotron2": _SPEECHBRAIN_FILES,
-    "speechbrain-hifigan": _SPEECHBRAIN_FILES,
-    # asteroid: the serialized model package only (a repo's model.safetensors, if a bot added
-    # one, holds the bare state dict, which asteroid cannot build a model from)
-    "asteroid-dccrnet": ("pytorch_model.bin",),
-    "asteroid-dprnn-tasnet": ("pytorch_model.bin",),
-    "asteroid-convtasnet": ("pytorch_model.bin",),
-    # espnet: the training run's config and averaged model (and, for FastSpeech2, the feature,
-    # pitch and energy statistics its normalisers read); not the training logs and images
-    "espnet-vits": ("exp/*config.yaml", "exp/*.pth"),
-    "espnet-fastspeech2-hifigan": ("exp/*config.yaml", "exp/*.pth", "exp/*.npz"),
-}
+# asteroid repos: the serialized model package only (a repo's model.safetensors, if a bot added
+# one, holds the bare state dict, which asteroid cannot build a model from).
+_ASTEROID_FILES = ("pytorch_model.bin",)
+# espnet repos: the training run's config and averaged model (and, for FastSpeech2, the feature,
+# pitch and energy statistics its normalisers read); not the training logs and images.
+_ESPNET_FILES = ("exp/*config.yaml", "exp/*.pth")
+_ESPNET_FASTSPEECH2_FILES = (*_ESPNET_FILES, "exp/*.npz")
 # The vocoder speechbrain's Tacotron2 card pairs it with: 2 x 13.9 M parameters (LJSpeech HiFi-GAN V1).
 SPEECHBRAIN_HIFIGAN = Repo("speechbrain/tts-hifigan-ljspeech", "speechbrain-hifigan", files=_SPEECHBRAIN_FILES)
-_EXTRA: dict[str, tuple[Repo, ...]] = {"speechbrain/tts-tacotron2-ljspeech": (SPEECHBRAIN_HIFIGAN,)}
 
-# (controller's id, task key, family, place in the controller's first ten, fp16 bytes)
 # Sizes: 2 bytes x parameters (see the module docstring). transformers rows: the published config
 # on PyTorch's meta device. speechbrain and asteroid: the architecture each repo's hyperparams.yaml
 # / model package describes (DCCRN-CL; DPRNN-TasNet with kernel 2, 64 filters, 6 repeats;
 # ConvTasNet with asteroid's defaults).
-_ROWS: tuple[tuple[str, str, str, int, int], ...] = (
+MODELS: list[ModelSpec] = [
     # automatic-speech-recognition (4 and 6 are in catalog/standard.py; 3 and 10 are pyannote pipelines)
-    ("openai/whisper-large-v2", "whisper", "whisper", 1, 3_086_609_920),
-    ("openai/whisper-large", "whisper", "whisper", 2, 3_086_609_920),
-    ("facebook/wav2vec2-large-960h-lv60-self", "ctc", "wav2vec2-large-ctc", 5, 630_943_040),
-    ("openai/whisper-tiny", "whisper", "whisper", 7, 75_521_280),
-    ("jonatasgrosman/wav2vec2-large-xlsr-53-english", "ctc", "wav2vec2-large-ctc", 8, 630_945_090),
-    ("openai/whisper-medium", "whisper", "whisper", 9, 1_527_715_840),
+    row(Repo("openai/whisper-large-v2", "whisper"),
+        speech.TRANSCRIBE, speech.load_speech_to_text, fp16_bytes=3_086_609_920, preload=False),
+    row(Repo("openai/whisper-large", "whisper"),
+        speech.TRANSCRIBE, speech.load_speech_to_text, fp16_bytes=3_086_609_920, preload=False),
+    row(Repo("facebook/wav2vec2-large-960h-lv60-self", "wav2vec2-large-ctc"),
+        speech.TRANSCRIBE, speech.load_ctc, fp16_bytes=630_943_040),
+    row(Repo("openai/whisper-tiny", "whisper"),
+        speech.TRANSCRIBE, speech.load_speech_to_text, fp16_bytes=75_521_280, preload=False),
+    row(Repo("jonatasgrosman/wav2vec2-large-xlsr-53-english", "wav2vec2-large-ctc"),
+        speech.TRANSCRIBE, speech.load_ctc, fp16_bytes=630_945_090, preload=False),
+    row(Repo("openai/whisper-medium", "whisper"),
+        speech.TRANSCRIBE, speech.load_speech_to_text, fp16_bytes=1_527_715_840, preload=False),
     # audio-classification (1 is in catalog/full.py)
-    ("TalTechNLP/voxlingua107-epaca-tdnn", "sb-classify", "speechbrain-ecapa-voxlingua107", 3, 42_492_886),
-    ("speechbrain/lang-id-voxlingua107-ecapa", "sb-classify", "speechbrain-ecapa-voxlingua107", 4, 42_492_886),
-    ("speechbrain/lang-id-commonlanguage_ecapa", "sb-classify", "speechbrain-ecapa-commonlanguage", 6, 41_552_384),
-    ("MIT/ast-finetuned-audioset-10-10-0.4593", "classify", "ast-classification", 8, 173_188_126),
-    ("speechbrain/spkrec-xvect-voxceleb", "sb-classify", "speechbrain-xvector-voxceleb", 9, 16_344_946),
-    ("superb/hubert-base-superb-er", "classify", "hubert-classification", 10, 189_139_234),
+    row(Repo("TalTechNLP/voxlingua107-epaca-tdnn", "speechbrain-ecapa-voxlingua107",
+             files=_SPEECHBRAIN_CLASSIFIER_FILES),
+        sb.CLASSIFY, sb.load_encoder_classifier,
+        fp16_bytes=42_492_886, framework="speechbrain"),
+    row(Repo("speechbrain/lang-id-voxlingua107-ecapa", "speechbrain-ecapa-voxlingua107",
+             files=_SPEECHBRAIN_CLASSIFIER_FILES),
+        sb.CLASSIFY, sb.load_encoder_classifier,
+        fp16_bytes=42_492_886, framework="speechbrain"),
+    row(Repo("speechbrain/lang-id-commonlanguage_ecapa", "speechbrain-ecapa-commonlanguage",
+             files=_SPEECHBRAIN_CLASSIFIER_FILES),
+        sb.CLASSIFY, sb.load_encoder_classifier,
+        fp16_bytes=41_552_384, preload=False, framework="speechbrain"),
+    row(Repo("MIT/ast-finetuned-audioset-10-10-0.4593", "ast-classification"),
+        audio_cls.AUDIO_CLASSIFICATION, audio_cls.load_audio_classification, fp16_bytes=173_188_126, preload=False),
+    row(Repo("speechbrain/spkrec-xvect-voxceleb", "speechbrain-xvector-voxceleb", files=_SPEECHBRAIN_CLASSIFIER_FILES),
+        sb.CLASSIFY, sb.load_encoder_classifier, fp16_bytes=16_344_946, preload=False, framework="speechbrain"),
+    row(Repo("superb/hubert-base-superb-er", "hubert-classification"),
+        audio_cls.AUDIO_CLASSIFICATION, audio_cls.load_audio_classification, fp16_bytes=189_139_234, preload=False),
     # audio-to-audio (4 is in catalog/full.py)
-    ("speechbrain/metricgan-plus-voicebank", "sb-mask", "speechbrain-metricgan", 1, 3_791_028),
-    ("speechbrain/mtl-mimic-voicebank", "sb-waveform", "speechbrain-mtl-mimic", 2, 44_581_122),
-    ("speechbrain/sepformer-wsj02mix", "sb-separate", "speechbrain-sepformer-2spk-8k", 3, 51_358_722),
-    ("speechbrain/sepformer-wham", "sb-separate", "speechbrain-sepformer-2spk-8k", 5, 51_358_722),
-    ("mpariente/DPRNNTasNet-ks2_WHAM_sepclean", "asteroid", "asteroid-dprnn-tasnet", 6, 7_302_146),
-    ("JorisCos/DCCRNet_Libri1Mix_enhsingle_16k", "asteroid", "asteroid-dccrnet", 7, 7_338_672),
-    ("Awais/Audio_Source_Separation", "asteroid", "asteroid-convtasnet", 8, 10_101_090),
-    ("speechbrain/sepformer-wham16k-enhancement", "sb-separate", "speechbrain-sepformer-enhancement-16k", 9,
-     51_227_138),
-    ("speechbrain/sepformer-wham-enhancement", "sb-separate", "speechbrain-sepformer-enhancement-8k", 10,
-     51_227_138),
+    row(Repo("speechbrain/metricgan-plus-voicebank", "speechbrain-metricgan", files=_SPEECHBRAIN_FILES),
+        sb.ENHANCE, sb.load_spectral_mask_enhancer, fp16_bytes=3_791_028, framework="speechbrain"),
+    row(Repo("speechbrain/mtl-mimic-voicebank", "speechbrain-mtl-mimic", files=_SPEECHBRAIN_FILES),
+        sb.ENHANCE, sb.load_waveform_enhancer, fp16_bytes=44_581_122, framework="speechbrain"),
+    row(Repo("speechbrain/sepformer-wsj02mix", "speechbrain-sepformer-2spk-8k", files=_SPEECHBRAIN_FILES),
+        sb.ENHANCE, sb.load_separator, fp16_bytes=51_358_722, framework="speechbrain"),
+    row(Repo("speechbrain/sepformer-wham", "speechbrain-sepformer-2spk-8k", files=_SPEECHBRAIN_FILES),
+        sb.ENHANCE, sb.load_separator, fp16_bytes=51_358_722, framework="speechbrain"),
+    row(Repo("mpariente/DPRNNTasNet-ks2_WHAM_sepclean", "asteroid-dprnn-tasnet", files=_ASTEROID_FILES),
+        asteroid.SEPARATE, asteroid.load_asteroid, fp16_bytes=7_302_146, preload=False, framework="asteroid"),
+    row(Repo("JorisCos/DCCRNet_Libri1Mix_enhsingle_16k", "asteroid-dccrnet", files=_ASTEROID_FILES),
+        asteroid.SEPARATE, asteroid.load_asteroid, fp16_bytes=7_338_672, preload=False, framework="asteroid"),
+    row(Repo("Awais/Audio_Source_Separation", "asteroid-convtasnet", files=_ASTEROID_FILES),
+        asteroid.SEPARATE, asteroid.load_asteroid, fp16_bytes=10_101_090, preload=False, framework="asteroid"),
+    row(Repo("speechbrain/sepformer-wham16k-enhancement", "speechbrain-sepformer-enhancement-16k",
+             files=_SPEECHBRAIN_FILES),
+        sb.ENHANCE, sb.load_separator,
+        fp16_bytes=51_227_138, preload=False, framework="speechbrain"),
+    row(Repo("speechbrain/sepformer-wham-enhancement", "speechbrain-sepformer-enhancement-8k",
+             files=_SPEECHBRAIN_FILES),
+        sb.ENHANCE, sb.load_separator,
+        fp16_bytes=51_227_138, preload=False, framework="speechbrain"),
     # text-to-speech (4 is in catalog/full.py; 1, 6, 7 and 9 are fairseq, 8 is NeMo). espnet loads the
     # whole GAN (generator and discriminators): sizes are both, from espnet's VITS and JointText2Wav
     # built with the LJSpeech recipes' dimensions.
-    ("espnet/kan-bayashi_ljspeech_vits", "espnet-tts", "espnet-vits", 2, 173_197_628),
-    ("mio/amadeus", "espnet-tts", "espnet-vits", 3, 173_197_628),
-    ("espnet/kan-bayashi_ljspeech_joint_finetune_conformer_fastspeech2_hifigan", "espnet-tts",
-     "espnet-fastspeech2-hifigan", 10, 200_915_138),
+    row(Repo("espnet/kan-bayashi_ljspeech_vits", "espnet-vits", files=_ESPNET_FILES),
+        espnet.SPEAK, espnet.load_text2speech, fp16_bytes=173_197_628, framework="espnet"),
+    row(Repo("mio/amadeus", "espnet-vits", files=_ESPNET_FILES),
+        espnet.SPEAK, espnet.load_text2speech, fp16_bytes=173_197_628, framework="espnet"),
+    row(Repo("espnet/kan-bayashi_ljspeech_joint_finetune_conformer_fastspeech2_hifigan", "espnet-fastspeech2-hifigan",
+             files=_ESPNET_FASTSPEECH2_FILES),
+        espnet.SPEAK, espnet.load_text2speech,
+        fp16_bytes=200_915_138, preload=False, framework="espnet"),
     # the Tacotron2 row's size includes its HiFi-GAN vocoder's 27.9 MB
-    ("speechbrain/tts-tacotron2-ljspeech", "sb-tts", "speechbrain-tacotron2", 5, 56_386_306 + 27_872_260),
-)
-
-
-def _spec(model_id: str, task_key: str, family: str, place: int, fp16_bytes: int) -> ModelSpec:
-    task, loader, framework = _TASKS[task_key]
-    weights = (Repo(model_id, family, files=_FILES.get(family, ())), *_EXTRA.get(model_id, ()))
-    return ModelSpec(
-        model_id, task, "full", weights, loader, framework=framework,
-        preload=place <= EAGER_CANDIDATES and fp16_bytes < ONE_GB, fp16_bytes=fp16_bytes,
-    )
-
-
-MODELS: list[ModelSpec] = [_spec(*row) for row in _ROWS]
+    row((Repo("speechbrain/tts-tacotron2-ljspeech", "speechbrain-tacotron2", files=_SPEECHBRAIN_FILES),
+         SPEECHBRAIN_HIFIGAN),
+        sb.SPEAK, sb.load_tacotron2,
+        fp16_bytes=56_386_306 + 27_872_260, framework="speechbrain"),
+]

@@ -11,8 +11,9 @@ served as an id. Sizes (`fp16_bytes`) are two bytes per parameter of the loaded 
 from __future__ import annotations
 
 from models_server.catalog.minimal import SD15
-from models_server.catalog.rows import ModelSpec, Repo
-from models_server.tasks import diffusion_family, keras_image, text_to_image, video
+from models_server.catalog.rows import ModelSpec, Repo, row
+from models_server.tasks.diffusers import diffusion_family, text_to_image, video
+from models_server.tasks.tensorflow import keras_image
 
 # UNet 859,520,964 + VAE 83,653,863 + CLIP ViT-L/14 text 123,060,480 parameters (SD 1.x; the
 # Hub's fp16 files of SD1.5 add up to the same 2.13 GB).
@@ -62,29 +63,26 @@ KERAS_IMAGE_MODELS = (
 )
 
 
-def _lazy(repo: Repo, task, loader, fp16_bytes: int, extra: tuple[Repo, ...] = ()) -> ModelSpec:
-    return ModelSpec(
-        repo.name, task, "full", (repo, *extra), loader, framework="diffusers", aliases=repo.aliases,
-        preload=False, fp16_bytes=fp16_bytes,
-    )
-
-
 MODELS: list[ModelSpec] = [
-    *(_lazy(repo, text_to_image.TEXT_TO_IMAGE, diffusion_family.load_stable_diffusion, SD1_FP16_BYTES)
+    *(row(repo, text_to_image.TEXT_TO_IMAGE, diffusion_family.load_stable_diffusion, fp16_bytes=SD1_FP16_BYTES,
+          framework="diffusers", preload=False)
       for repo in SD1_REPOS),
-    *(_lazy(repo, text_to_image.TEXT_TO_IMAGE, diffusion_family.load_stable_diffusion, SD2_FP16_BYTES)
+    *(row(repo, text_to_image.TEXT_TO_IMAGE, diffusion_family.load_stable_diffusion, fp16_bytes=SD2_FP16_BYTES,
+          framework="diffusers", preload=False)
       for repo in SD2_REPOS),
-    _lazy(SD_INPAINTING, text_to_image.TEXT_TO_IMAGE, diffusion_family.load_stable_diffusion, INPAINTING_FP16_BYTES),
+    row(SD_INPAINTING, text_to_image.TEXT_TO_IMAGE, diffusion_family.load_stable_diffusion,
+        fp16_bytes=INPAINTING_FP16_BYTES, framework="diffusers", preload=False),
     # Both are SD 1.x checkpoints: SD1.5's folder (served anyway) gives their configs and tokenizer.
-    _lazy(SD14_ORIGINAL, text_to_image.TEXT_TO_IMAGE, diffusion_family.single_file_loader(SD14_ORIGINAL_FILE),
-          SD1_FP16_BYTES, extra=(SD15,)),
-    _lazy(ORANGEMIXS, text_to_image.TEXT_TO_IMAGE, diffusion_family.single_file_loader(ORANGEMIX_FILE),
-          SD1_FP16_BYTES, extra=(SD15,)),
-    _lazy(TEXT_TO_VIDEO_LEGACY, video.TEXT_TO_VIDEO, video.load_text_to_video, TEXT_TO_VIDEO_FP16_BYTES),
+    row((SD14_ORIGINAL, SD15), text_to_image.TEXT_TO_IMAGE, diffusion_family.single_file_loader(SD14_ORIGINAL_FILE),
+        fp16_bytes=SD1_FP16_BYTES, framework="diffusers", preload=False),
+    row((ORANGEMIXS, SD15), text_to_image.TEXT_TO_IMAGE, diffusion_family.single_file_loader(ORANGEMIX_FILE),
+        fp16_bytes=SD1_FP16_BYTES, framework="diffusers", preload=False),
+    row(TEXT_TO_VIDEO_LEGACY, video.TEXT_TO_VIDEO, video.load_text_to_video, fp16_bytes=TEXT_TO_VIDEO_FP16_BYTES,
+        framework="diffusers", preload=False),
     # Small, but lazy all the same: TensorFlow (its runtime alone is ~0.5 GB) loads only when one is used.
     *(
-        ModelSpec(repo.name, keras_image.TRANSFORM_IMAGE, "full", (repo,), keras_image.load_saved_model_image,
-                  framework="tensorflow", preload=False, fp16_bytes=fp16_bytes)
+        row(repo, keras_image.TRANSFORM_IMAGE, keras_image.load_saved_model_image, fp16_bytes=fp16_bytes,
+            framework="tensorflow", preload=False)
         for repo, fp16_bytes in KERAS_IMAGE_MODELS
     ),
 ]

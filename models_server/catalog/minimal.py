@@ -6,8 +6,10 @@ once and every pipeline references it.
 
 from __future__ import annotations
 
-from models_server.catalog.rows import ModelSpec, Repo
-from models_server.tasks import annotators, controlnet
+from models_server.catalog.rows import ModelSpec, Repo, row
+from models_server.catalog.sizes import MB, SHARED_REPO_BYTES
+from models_server.tasks import controlnet_aux
+from models_server.tasks.diffusers import controlnet
 
 SD15 = Repo(
     "runwayml/stable-diffusion-v1-5",
@@ -23,33 +25,33 @@ DPT_HYBRID = Repo("Intel/dpt-hybrid-midas", "dpt-hybrid")
 UPERNET = Repo("openmmlab/upernet-convnext-small", "upernet")
 
 CONTROLNET_KINDS = ("canny", "depth", "hed", "mlsd", "normal", "openpose", "scribble", "seg")
+CONTROLNET_FP16_BYTES = 723 * MB  # 361 M parameters, the SD1.5 ControlNet
+SD15_FP16_BYTES = SHARED_REPO_BYTES[SD15.name]
 
-
-def _annotator(model_id: str, weights: tuple[Repo, ...], loader, aliases=()) -> ModelSpec:
-    return ModelSpec(
-        model_id, annotators.ANNOTATE, "minimal", weights, loader,
-        framework="controlnet_aux", aliases=aliases,
-    )
-
-
+ANNOTATE = controlnet_aux.ANNOTATE
 MODELS: list[ModelSpec] = [
-    _annotator("canny-control", (), annotators.load_canny),
-    _annotator("hed-control", (ANNOTATORS,), annotators.load_hed),
-    _annotator("scribble-control", (ANNOTATORS,), annotators.load_scribble),
-    _annotator("mlsd-control", (ANNOTATORS,), annotators.load_mlsd),
-    _annotator("openpose-control", (ANNOTATORS,), annotators.load_openpose),
-    _annotator("depth-control", (DPT_HYBRID,), annotators.load_depth, aliases=("midas-control",)),
-    _annotator("normal-control", (DPT_HYBRID,), annotators.load_normal),
-    _annotator("seg-control", (UPERNET,), annotators.load_seg),
+    # Sizes: the published parameter counts of each architecture (model cards and papers) x 2 bytes.
+    row((), ANNOTATE, controlnet_aux.load_canny, served_as="canny-control", fp16_bytes=0, tier="minimal",
+        framework="controlnet_aux"),
+    row(ANNOTATORS, ANNOTATE, controlnet_aux.load_hed, served_as="hed-control", fp16_bytes=29 * MB, tier="minimal",
+        framework="controlnet_aux"),
+    row(ANNOTATORS, ANNOTATE, controlnet_aux.load_scribble, served_as="scribble-control", fp16_bytes=29 * MB,
+        tier="minimal", framework="controlnet_aux"),
+    row(ANNOTATORS, ANNOTATE, controlnet_aux.load_mlsd, served_as="mlsd-control", fp16_bytes=3 * MB, tier="minimal",
+        framework="controlnet_aux"),
+    row(ANNOTATORS, ANNOTATE, controlnet_aux.load_openpose, served_as="openpose-control", fp16_bytes=105 * MB,
+        tier="minimal", framework="controlnet_aux"),
+    row(DPT_HYBRID, ANNOTATE, controlnet_aux.load_depth, served_as="depth-control", aliases=("midas-control",),
+        fp16_bytes=246 * MB, tier="minimal", framework="controlnet_aux"),
+    row(DPT_HYBRID, ANNOTATE, controlnet_aux.load_normal, served_as="normal-control", fp16_bytes=246 * MB,
+        tier="minimal", framework="controlnet_aux"),
+    # UperNet ConvNeXt-small, 82 M parameters.
+    row(UPERNET, ANNOTATE, controlnet_aux.load_seg, served_as="seg-control", fp16_bytes=164 * MB, tier="minimal",
+        framework="controlnet_aux"),
     *(
-        ModelSpec(
-            f"lllyasviel/sd-controlnet-{kind}",
-            controlnet.GENERATE,
-            "minimal",
-            (Repo(f"lllyasviel/sd-controlnet-{kind}", "controlnet"), SD15),
-            controlnet.load_controlnet_pipeline,
-            framework="diffusers",
-        )
+        row((Repo(f"lllyasviel/sd-controlnet-{kind}", "controlnet"), SD15), controlnet.GENERATE,
+            controlnet.load_controlnet_pipeline, fp16_bytes=CONTROLNET_FP16_BYTES + SD15_FP16_BYTES, tier="minimal",
+            framework="diffusers")
         for kind in CONTROLNET_KINDS
     ),
 ]

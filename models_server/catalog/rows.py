@@ -1,4 +1,4 @@
-"""A catalog row: a served model id, its task, tier, weight repositories and loader."""
+"""A catalog row: a served model id, its task, tier, weight repositories, loader and size; `row` writes one."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from models_server.config import TIERS, Tier
 from models_server.tasks.base import Task
+from models_server.tasks.libraries import Framework
 from models_server.tasks.loading import Loader
 
 
@@ -45,10 +46,36 @@ class ModelSpec:
     tier: Tier
     weights: tuple[Repo, ...]
     loader: Loader
-    framework: str = "transformers"
+    framework: Framework = "transformers"
     aliases: tuple[str, ...] = ()
     preload: bool = True
     fp16_bytes: int | None = None
 
     def in_tier(self, tier: Tier) -> bool:
         return TIERS.index(self.tier) <= TIERS.index(tier)
+
+
+def row(
+    weights: Repo | tuple[Repo, ...],
+    task: Task,
+    loader: Loader,
+    *,
+    fp16_bytes: int,
+    tier: Tier = "full",
+    framework: Framework = "transformers",
+    preload: bool = True,
+    served_as: str | None = None,
+    aliases: tuple[str, ...] = (),
+) -> ModelSpec:
+    """The row serving `weights` (one repo, or the first of several) under its Hub name and the
+    names it moved to; `served_as` gives a row an id of its own (an annotator's `canny-control`),
+    with `aliases` beside it.
+
+    `fp16_bytes` is the real weights' size in half precision (two bytes per parameter of the real
+    architecture unless a comment says otherwise), known before anything is downloaded.
+    """
+    repos = (weights,) if isinstance(weights, Repo) else weights
+    if served_as is None:
+        served_as, aliases = repos[0].name, repos[0].aliases
+    return ModelSpec(served_as, task, tier, repos, loader, framework=framework, aliases=aliases,
+                     preload=preload, fp16_bytes=fp16_bytes)

@@ -9,34 +9,32 @@ Console models (TensorFlow.js networks no Python library serves as table classif
 from __future__ import annotations
 
 from models_server.catalog.generation import SAVED_MODEL_FILES
-from models_server.catalog.rows import ModelSpec, Repo
-from models_server.tasks import tabular
+from models_server.catalog.rows import ModelSpec, Repo, row
+from models_server.tasks import scikit_learn
+from models_server.tasks.tensorflow import tabular
 
 JOBLIB_FILES = ("config.json", "*.joblib")
 KB = 1024
 
-# (repo, loader, library, fp16 bytes). Sizes are estimates, not Hub file sizes: Keras rows from their Keras
-# examples' parameter counts (TabTransformer ~90k, GRN/VSN ~60k, the fraud MLP ~140k; two bytes
-# each, rounded up); joblib rows are small scikit-learn pipelines (under 1 MB as pickles).
-TABULAR_MODELS = (
-    (Repo("julien-c/wine-quality", "sklearn-pipeline", files=JOBLIB_FILES), tabular.load_joblib_table,
-     "scikit-learn", 1024 * KB),
-    (Repo("omarques/autotrain-in-class-test-demo-1659958767", "autotrain-sklearn", files=JOBLIB_FILES),
-     tabular.load_joblib_table, "scikit-learn", 1024 * KB),
-    (Repo("keras-io/tab_transformer", "keras-census-classifier", files=SAVED_MODEL_FILES),
-     tabular.load_keras_table, "tensorflow", 180 * KB),
-    (Repo("keras-io/imbalanced_classification", "keras-matrix-classifier", files=SAVED_MODEL_FILES),
-     tabular.load_keras_table, "tensorflow", 280 * KB),
-    (Repo("abhishek/autotrain-iris-xgboost", "autotrain-xgboost", files=JOBLIB_FILES),
-     tabular.load_joblib_table, "xgboost", 1024 * KB),
-    (Repo("keras-io/structured-data-classification-grn-vsn", "keras-census-classifier", files=SAVED_MODEL_FILES),
-     tabular.load_keras_table, "tensorflow", 120 * KB),
-)
-
 # Lazy: the controller never sends this task to a local server (its local_model_inference has no
 # branch for it), but it does ask /status, where a served row counts; TensorFlow loads on first use.
+# Sizes are estimates, not Hub file sizes: Keras rows from their Keras examples' parameter counts
+# (TabTransformer ~90k, GRN/VSN ~60k, the fraud MLP ~140k; two bytes each, rounded up); joblib rows
+# are small scikit-learn pipelines (under 1 MB as pickles).
 MODELS: list[ModelSpec] = [
-    ModelSpec(repo.name, tabular.CLASSIFY_TABLE, "full", (repo,), loader, framework=library,
-              preload=False, fp16_bytes=size)
-    for repo, loader, library, size in TABULAR_MODELS
+    row(Repo("julien-c/wine-quality", "sklearn-pipeline", files=JOBLIB_FILES),
+        scikit_learn.CLASSIFY_TABLE, scikit_learn.load_joblib_table, fp16_bytes=1024 * KB,
+        framework="scikit-learn", preload=False),
+    row(Repo("omarques/autotrain-in-class-test-demo-1659958767", "autotrain-sklearn", files=JOBLIB_FILES),
+        scikit_learn.CLASSIFY_TABLE, scikit_learn.load_joblib_table, fp16_bytes=1024 * KB,
+        framework="scikit-learn", preload=False),
+    row(Repo("keras-io/tab_transformer", "keras-census-classifier", files=SAVED_MODEL_FILES),
+        tabular.CLASSIFY_TABLE, tabular.load_keras_table, fp16_bytes=180 * KB, framework="tensorflow", preload=False),
+    row(Repo("keras-io/imbalanced_classification", "keras-matrix-classifier", files=SAVED_MODEL_FILES),
+        tabular.CLASSIFY_TABLE, tabular.load_keras_table, fp16_bytes=280 * KB, framework="tensorflow", preload=False),
+    row(Repo("abhishek/autotrain-iris-xgboost", "autotrain-xgboost", files=JOBLIB_FILES),
+        scikit_learn.CLASSIFY_TABLE, scikit_learn.load_joblib_table, fp16_bytes=1024 * KB,
+        framework="xgboost", preload=False),
+    row(Repo("keras-io/structured-data-classification-grn-vsn", "keras-census-classifier", files=SAVED_MODEL_FILES),
+        tabular.CLASSIFY_TABLE, tabular.load_keras_table, fp16_bytes=120 * KB, framework="tensorflow", preload=False),
 ]

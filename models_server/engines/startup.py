@@ -1,5 +1,5 @@
-"""Bringing a runtime's tier up in a process: torch sized to its cores, only the library families
-the rows use, the models, and the heap handed back. The single-process server and each Ray
+"""Bringing a runtime's tier up in a process: torch sized to its cores, only the libraries the
+rows use, the models, and the heap handed back. The single-process server and each Ray
 group replica start the same way."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import time
 
 from models_server.runtime import Runtime
 from models_server.runtime.slots import State
-from models_server.tasks.libraries import defer_unused_packages, import_family, skip_gpu_only_libraries
+from models_server.tasks.libraries import defer_unused_packages, import_library_of, skip_gpu_only_libraries
 
 log = logging.getLogger(__name__)
 
 
 def load_tier(runtime: Runtime) -> dict[str, float]:
-    """Load the tier's preloaded models, timing the steps: torch, the families' libraries, the
+    """Load the tier's preloaded models, timing the steps: torch, the rows' libraries, the
     models (with their warm-ups when `warmup` is on). Logged, and returned for the benchmarks."""
     started = time.perf_counter()
     steps: dict[str, float] = {}
@@ -36,7 +36,7 @@ def load_tier(runtime: Runtime) -> dict[str, float]:
     for framework in sorted(frameworks):
         began = time.perf_counter()
         try:
-            import_family(framework)
+            import_library_of(framework)
         except Exception as exc:
             log.warning("importing %s failed: %s", framework, exc)
         steps[f"import_{framework}_s"] = time.perf_counter() - began

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import torch
+
+DeviceKind = Literal["gpu", "cpu"]
+"""A kind of device memory: each has its own budget."""
+Placement = Literal["gpu", "cpu", "unloaded"]
+"""Where a model's weights are."""
 
 
 def resolve_device(requested: str) -> str:
@@ -62,8 +67,8 @@ class DeviceChoice:
             return self._resolved
 
     @property
-    def kind(self) -> str:
-        """"gpu" or "cpu": which memory budget the models' weights count against."""
+    def kind(self) -> DeviceKind:
+        """Which memory budget the models' weights count against."""
         return "gpu" if self.device.startswith("cuda") else "cpu"
 
     @property

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from models_server.runtime import memory
-from models_server.runtime.devices import DeviceChoice
+from models_server.runtime.devices import DeviceChoice, DeviceKind, Placement
 from models_server.runtime.eviction import choose_victims
 from models_server.runtime.slots import SlotTable
 from models_server.tasks.loading import SharedComponents
@@ -28,14 +28,14 @@ class Budgets:
     cpu: int | None = None
     gpu: int | None = None
 
-    def of(self, kind: str) -> int | None:
+    def of(self, kind: DeviceKind) -> int | None:
         return self.gpu if kind == "gpu" else self.cpu
 
 
 @dataclass(frozen=True, kw_only=True)
 class Storage:
     size: int
-    kind: str  # cpu | gpu
+    kind: DeviceKind
     holders: frozenset[str]  # ids of the resident models holding it
 
 
@@ -49,7 +49,7 @@ class Residency:
 
     def storages(self) -> dict[int, Storage]:
         """Every tensor storage the resident models hold, each once."""
-        table: dict[int, tuple[int, str, set[str]]] = {}
+        table: dict[int, tuple[int, DeviceKind, set[str]]] = {}
         for model_id, model in self.slots.resident().items():
             for pointer, (size, kind) in memory.storages(model).items():
                 table.setdefault(pointer, (size, "cpu" if kind == "cpu" else "gpu", set()))[2].add(model_id)
@@ -63,7 +63,7 @@ class Residency:
             totals[storage.kind] += storage.size
         return totals
 
-    def over_budget(self, kind: str, extra: int = 0) -> int:
+    def over_budget(self, kind: DeviceKind, extra: int = 0) -> int:
         budget = self.budgets.of(kind)
         return 0 if budget is None else self.resident_bytes()[kind] + extra - budget
 
@@ -117,7 +117,7 @@ class Residency:
 
     def measure(self, model_id: str) -> None:
         storages = memory.storages(self.slots.model(model_id))
-        placement = "gpu" if any(kind != "cpu" for _, kind in storages.values()) else "cpu"
+        placement: Placement = "gpu" if any(kind != "cpu" for _, kind in storages.values()) else "cpu"
         self.slots.measured(model_id, sum(size for size, _ in storages.values()), placement)
 
     def unload(self, model_id: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from models_server.catalog import ModelSpec
 from models_server.errors import Busy, NotReady
 from models_server.progress import Job
+from models_server.runtime.devices import Placement
 from models_server.runtime.eviction import Candidate
 
 
@@ -52,7 +53,7 @@ class SlotView:
     spec: ModelSpec
     state: State
     reason: str | None
-    placement: str  # gpu | cpu | unloaded
+    placement: Placement
     bytes: int
     queue: int  # requests admitted and not finished: waiting, or running
     running: bool
@@ -74,7 +75,7 @@ class _Slot:
     state: State
     reason: str | None = None
     model: Any = None
-    placement: str = "unloaded"
+    placement: Placement = "unloaded"
     bytes: int = 0
     moved_down: bool = False  # moved off the GPU to make room: must go back before it runs
     moving: bool = False  # claimed by eviction: no request may pin it until the move is done
@@ -192,7 +193,7 @@ class SlotTable:
         """A request raised in the model's handler; the model itself stays as it is."""
         self._set(model_id, last_error=reason)
 
-    def measured(self, model_id: str, size: int, placement: str) -> None:
+    def measured(self, model_id: str, size: int, placement: Placement) -> None:
         self._set(model_id, bytes=size, placement=placement)
 
     def set_state(self, model_id: str, state: State, reason: str | None = None) -> None:
@@ -223,7 +224,7 @@ class SlotTable:
         """A claimed move that failed: the model stays where it is, and may run again."""
         self._set(model_id, moving=False)
 
-    def moved(self, model_id: str, placement: str, moved_down: bool) -> None:
+    def moved(self, model_id: str, placement: Placement, moved_down: bool) -> None:
         self._set(model_id, placement=placement, moved_down=moved_down, moving=False)
 
     def unloaded(self, model_id: str) -> None:

@@ -1,4 +1,4 @@
-"""What a task reads from a request, and the handler that runs it."""
+"""An implementation of a task: the contract it fulfils and the handler that runs it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from models_server.kinds import Field, Kind
+from models_server.tasks.contracts import Contract
 
-__all__ = ["Field", "Handler", "Kind", "Task"]
+__all__ = ["Contract", "Field", "Handler", "Kind", "Task"]
 
 
 Handler = Callable[[Any, dict[str, Any], dict[str, Any]], Any]
@@ -16,9 +17,19 @@ Handler = Callable[[Any, dict[str, Any], dict[str, Any]], Any]
 
 @dataclass(frozen=True)
 class Task:
-    """A kind of work: `inputs` are the content fields, `params` the optional knobs."""
+    """`handler(model, inputs, params)` fulfils `contract`: it reads the contract's fields only."""
 
-    name: str
-    inputs: tuple[Field, ...]
+    contract: Contract
     handler: Handler
-    params: tuple[Field, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.contract.name
+
+    @property
+    def inputs(self) -> tuple[Field, ...]:
+        return self.contract.inputs
+
+    @property
+    def params(self) -> tuple[Field, ...]:
+        return self.contract.params

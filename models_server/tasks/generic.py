@@ -18,19 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import WeightsMissing
-from models_server.tasks import (
+from models_server.tasks.base import Task
+from models_server.tasks.diffusers import diffusion_family, text_to_image, video
+from models_server.tasks.libraries import Framework
+from models_server.tasks.transformers import (
     audio_classification,
-    diffusion_family,
     document_qa,
     speech,
     text,
     text_generation,
-    text_to_image,
-    video,
     vision,
     vision_text,
 )
-from models_server.tasks.base import Task
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext, Loader
@@ -134,7 +133,7 @@ class DiffusersPipeline:
 class Layout:
     """One way a task's weights are laid out: the library, the file that shows it, the loader."""
 
-    library: str  # a catalog `framework` value
+    library: Framework
     marker: str  # config.json, modules.json, model_index.json
     load: Loader
     accepts: AutoClass | ModelTypes | SentenceTransformerModules | DiffusersPipeline
@@ -169,7 +168,7 @@ class GenericTask:
     layouts: tuple[Layout, ...]
 
     @property
-    def library(self) -> str:
+    def library(self) -> Framework:
         return self.layouts[0].library
 
     def choose(self, folder: Path) -> Layout:
@@ -269,7 +268,7 @@ _SEQ2SEQ = _transformers(
     text_generation.load_seq2seq, "AutoModelForSeq2SeqLM", "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES"
 )
 # The loaders that pick a way of running by model type accept exactly the types they know.
-_CAPTIONER_TYPES = frozenset({"vision-encoder-decoder", *vision_text._PROMPTED_CAPTIONERS})
+_CAPTIONER_TYPES = frozenset({"vision-encoder-decoder", *vision_text.PROMPTED_CAPTIONERS})
 
 GENERIC_TASKS: dict[str, GenericTask] = {
     generic.task.name: generic
@@ -317,10 +316,10 @@ GENERIC_TASKS: dict[str, GenericTask] = {
             types=_CAPTIONER_TYPES),)),
         GenericTask(vision_text.ANSWER, (Layout(
             "transformers", "config.json", vision_text.load_visual_question_answerer,
-            ModelTypes(frozenset(vision_text._ANSWERERS))),)),
+            ModelTypes(frozenset(vision_text.ANSWERERS))),)),
         GenericTask(document_qa.ANSWER_DOCUMENT, (Layout(
             "transformers", "config.json", document_qa.load_document_reader,
-            ModelTypes(frozenset(document_qa._READERS))),)),
+            ModelTypes(frozenset(document_qa.READERS))),)),
         # CTC models (Wav2Vec2, HuBERT) read frames; sequence-to-sequence ones (Whisper, SpeechT5) generate.
         GenericTask(speech.TRANSCRIBE, (
             _transformers(speech.load_ctc, "AutoModelForCTC", "MODEL_FOR_CTC_MAPPING_NAMES"),

@@ -1,8 +1,8 @@
 """Importing third-party libraries the way our process needs them: only the parts the rows use,
 and with what a library needs around its import.
 
-Task modules import their libraries inside their loaders, so a family is imported only when a
-row of it loads. Two libraries import far more than we use even then:
+Implementations import their libraries inside their loaders, so a library is imported only when a
+row that uses it loads. Two libraries import far more than we use even then:
 
 - `controlnet_aux/__init__.py` imports every detector it ships (Leres, MediaPipe face, SAM,
   Zoe, ... with timm and their model registries: ~30 MiB of RSS) although the server uses four.
@@ -33,7 +33,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 _AUX = "controlnet_aux"
 _lock = threading.Lock()
@@ -129,9 +129,15 @@ def defer_unused_packages() -> list[str]:
     return deferred
 
 
+Framework = Literal[
+    "transformers", "diffusers", "controlnet_aux", "sentence-transformers", "scikit-learn", "xgboost",
+    "tensorflow", "speechbrain", "espnet", "asteroid",
+]
+"""The library a catalog row's loader runs on, as `/status` names it (the Inference API's `framework`)."""
+
 # What importing a catalog `framework` means before its first row loads: the package the
 # loaders start from (controlnet_aux: its shared helpers, without the package's `__init__`).
-_FAMILY_MODULES = {
+_ENTRY_MODULES: dict[Framework, str] = {
     "transformers": "transformers",
     "diffusers": "diffusers",
     "controlnet_aux": f"{_AUX}.util",
@@ -140,14 +146,14 @@ _FAMILY_MODULES = {
 }
 
 
-def import_family(framework: str) -> None:
-    """Import a family's entry module (the loaders import their own parts on top)."""
+def import_library_of(framework: Framework) -> None:
+    """Import the entry module of a row's library (the loaders import their own parts on top)."""
     if framework == "tensorflow":
-        from models_server.tasks.tensorflow_runtime import import_tensorflow
+        from models_server.tasks.tensorflow.runtime import import_tensorflow
 
         import_tensorflow()
         return
-    module = _FAMILY_MODULES.get(framework)
+    module = _ENTRY_MODULES.get(framework)
     if module is None:
         return
     if module.startswith(f"{_AUX}."):

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from models_server.catalog import ModelSpec
 from models_server.errors import WeightsMissing
-from models_server.tasks import espnet_models, nltk_data
+from models_server.tasks import espnet, nltk_data
 from models_server.weights.locate import locate_weights
 
 # catalog `framework` -> the NLTK packages a model's weights folder says its front end reads
-NLTK_NEEDS: dict[str, Callable[[Path], tuple[str, ...]]] = {"espnet": espnet_models.nltk_packages}
+NLTK_NEEDS: dict[str, Callable[[Path], tuple[str, ...]]] = {"espnet": espnet.nltk_packages}
 
 
 def nltk_needs(spec: ModelSpec, folder: Path) -> tuple[str, ...]:

@@ -265,7 +265,7 @@ def test_speechbrain_loads_in_place_and_writes_nothing(tiny_root, tmp_path, monk
     """savedir=None: no `pretrained_models/` in the working directory, no link or copy in the weights."""
     import torch
 
-    from models_server.tasks import speechbrain_models as sb
+    from models_server.tasks import speechbrain as sb
     from models_server.tasks.loading import LoadContext
 
     folder = _copy_of(tiny_root, "speechbrain/spkrec-xvect-voxceleb", tmp_path / "weights")
@@ -283,7 +283,7 @@ def test_speechbrain_paths_naming_the_hub_are_read_locally_and_a_missing_file_is
     """The miniature's yaml names its files `speechbrain/<repo>/<file>`, as the real ones do."""
     import torch
 
-    from models_server.tasks import speechbrain_models as sb
+    from models_server.tasks import speechbrain as sb
     from models_server.tasks.loading import LoadContext
 
     folder = _copy_of(tiny_root, "speechbrain/metricgan-plus-voicebank", tmp_path)

@@ -19,15 +19,7 @@ from huggingface_hub.inference._generated import types as hf
 from PIL import Image, ImageDraw, ImageFont
 
 from models_server.catalog import catalog_rows
-from models_server.protocols.inference_api import ADAPTERS
-
-# Tasks whose handler result already has the Inference API's shape: no adapter needed.
-SAME_SHAPE = {
-    "object-detection", "zero-shot-object-detection", "visual-question-answering",
-    "document-question-answering", "question-answering", "token-classification",
-    "sentence-similarity", "summarization", "translation", "text2text-generation",
-    "tabular-classification",  # a list of labels, one per row (tests/e2e/test_tabular.py, with the client)
-}
+from models_server.protocols.inference_api import ADAPTERS, AS_IS
 
 
 @pytest.fixture(scope="module")
@@ -266,8 +258,8 @@ def test_a_file_sent_to_a_text_model_is_400(client) -> None:
 
 def test_every_catalog_task_has_the_api_shape() -> None:
     """A new task must either return the API's shape or get an adapter."""
-    names = {row.task.name for row in catalog_rows()}
-    assert names <= set(ADAPTERS) | SAME_SHAPE, names - set(ADAPTERS) - SAME_SHAPE
+    served = {row.task.contract for row in catalog_rows()}
+    assert served <= set(ADAPTERS) | AS_IS, served - set(ADAPTERS) - AS_IS
 
 
 # --- the controller's own bodies answer as before -------------------------------------------------

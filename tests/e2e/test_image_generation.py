@@ -19,7 +19,7 @@ from support.paths import DATA
 
 from models_server.catalog import generation as rows
 from models_server.catalog.minimal import SD15
-from models_server.tasks import diffusion_family
+from models_server.tasks.diffusers import diffusion_family
 from models_server.tasks.loading import LoadContext
 from models_server.weights import download as dl
 
@@ -281,7 +281,7 @@ def test_a_saved_model_that_does_not_give_an_image_is_refused_at_load(tmp_path):
     """E.g. Zero-DCE saved as its curve estimator (24 curve maps out): failed, naming the shapes."""
     import keras
 
-    from models_server.tasks import keras_image
+    from models_server.tasks.tensorflow import keras_image
 
     image = keras.Input(shape=(None, None, 3))
     keras.Model(image, keras.layers.Conv2D(24, 3, padding="same")(image)).export(str(tmp_path), verbose=False)

@@ -1,4 +1,4 @@
-"""A tier imports the library families its rows use, and nothing else.
+"""A tier imports the libraries its rows use, and nothing else.
 
 Run in a fresh interpreter: the test process itself has imported everything long ago.
 """
@@ -17,7 +17,7 @@ from support.paths import REPO
 
 from models_server.tasks.libraries import DEFERRED_PACKAGES
 
-# Families no minimal-tier row uses, and parts of the used ones the server leaves out (timm:
+# Libraries no minimal-tier row uses, and parts of the used ones the server leaves out (timm:
 # controlnet_aux's other detectors; triton: GPU kernels, with the device the CPU).
 NOT_FOR_MINIMAL = ("tensorflow", "keras", "speechbrain", "sentence_transformers", "sklearn", "timm", "triton")
 

@@ -19,7 +19,7 @@ from models_server.catalog import tabular as catalog
 from models_server.config import Limits
 from models_server.errors import BadInput
 from models_server.kinds import KINDS, DecodeContext, Kind
-from models_server.tasks.tabular import CLASSIFY_TABLE
+from models_server.tasks.tensorflow.tabular import CLASSIFY_TABLE
 from models_server.weights import download
 from tiny_models import tabular as tiny
 
@@ -115,7 +115,7 @@ def test_a_table_over_the_cell_limit_is_refused() -> None:
 def test_torch_compiler_still_imports_after_a_keras_model_loaded() -> None:
     """TensorFlow first and triton second segfaults: every TensorFlow import goes through the
     helper, so a lazy Keras row loading before a diffusers one cannot kill the server."""
-    script = ("from models_server.tasks.tensorflow_runtime import import_tensorflow\n"
+    script = ("from models_server.tasks.tensorflow.runtime import import_tensorflow\n"
               "import_tensorflow()\nimport torch._dynamo, triton\nprint('alive')")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "alive" in done.stdout, done.stderr[-2000:]

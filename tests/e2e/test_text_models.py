@@ -15,8 +15,8 @@ from support.hub_listings import reconstructed_listing
 
 from models_server.catalog import ModelSpec, catalog_rows
 from models_server.catalog import text as text_coverage
-from models_server.tasks import text
 from models_server.tasks.loading import LoadContext
+from models_server.tasks.transformers import text
 from models_server.weights import download as dl
 
 CONTEXT = "My name is Clara and I live in Berkeley, California. 我住在北京，在一家面包店工作。"

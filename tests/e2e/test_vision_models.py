@@ -23,8 +23,8 @@ from support.answers import post, written
 
 from models_server.catalog import catalog_rows, standard
 from models_server.catalog import vision as vision_coverage
-from models_server.tasks import document_qa, donut, vision, vision_text
-from models_server.tasks.hf_models import load_image_processor
+from models_server.tasks.transformers import document_qa, donut, vision, vision_text
+from models_server.tasks.transformers.hf_models import load_image_processor
 
 CAT_REF = "public/examples/cat.jpg"  # 451x300
 CAT_SIZE = (451, 300)

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from models_server.catalog import minimal
-from models_server.tasks import annotators
+from models_server.tasks import controlnet_aux as annotators
 from models_server.tasks.loading import LoadContext, SharedComponents
 from tiny_models import make_tiny
 

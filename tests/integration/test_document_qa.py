@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from models_server.tasks import document_qa
+from models_server.tasks.transformers import document_qa
 
 
 @pytest.fixture(autouse=True)

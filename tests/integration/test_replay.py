@@ -18,7 +18,7 @@ from models_server.catalog import ModelSpec, catalog_rows
 from models_server.catalog.sizes import SHARED_REPO_BYTES
 from models_server.config import load_settings
 from models_server.runtime import Runtime
-from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.base import Contract, Field, Kind, Task
 
 SCALE = 2**16
 CONFIG = REPO / "configs" / "gpu-24gb.yaml"
@@ -40,7 +40,8 @@ def stand_in(row: ModelSpec) -> ModelSpec:
         parts = {name: ctx.shared(("stand-in", name), lambda size=size: _buffer(size)) for name, size in shared.items()}
         return {"own": _buffer(own), **parts}
 
-    task = Task(row.task.name, (Field("text", Kind.TEXT, required=True),), lambda model, inputs, params: {"ok": 1})
+    contract = Contract(row.task.name, (Field("text", Kind.TEXT, required=True),))
+    task = Task(contract, lambda model, inputs, params: {"ok": 1})
     scaled = None if row.fp16_bytes is None else max(1, row.fp16_bytes // SCALE)
     return dataclasses.replace(row, task=task, weights=(), loader=load, fp16_bytes=scaled)
 

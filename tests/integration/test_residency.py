@@ -10,7 +10,7 @@ from models_server.catalog import ModelSpec, catalog_rows
 from models_server.catalog.sizes import MB, SHARED_REPO_BYTES
 from models_server.http.app import create_app
 from models_server.runtime import Budgets, Runtime, State, loading
-from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.base import Contract, Field, Kind, Task
 
 LINEAR_BYTES = 64 * 64 * 4 + 64 * 4  # one float32 Linear(64, 64): weight + bias
 
@@ -30,7 +30,7 @@ def _run(model, inputs, params):
     return {"ok": inputs["text"]}
 
 
-ECHO = Task("echo", (Field("text", Kind.TEXT, required=True),), _run)
+ECHO = Task(Contract("echo", (Field("text", Kind.TEXT, required=True),)), _run)
 
 
 def linear_rows(*names: str) -> list[ModelSpec]:

@@ -11,7 +11,7 @@ from models_server.errors import ConfigError
 from models_server.http.app import create_app
 from models_server.http.status_body import model_status
 from models_server.runtime import Runtime, State
-from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.base import Contract, Field, Kind, Task
 
 
 def rows(*ids: str) -> list[ModelSpec]:
@@ -96,7 +96,7 @@ def test_an_exception_in_a_handler_is_a_500_and_the_model_serves_on(tiny_root, p
             raise RuntimeError("boom")
         return {"echo": inputs["text"]}
 
-    task = Task("echo", (Field("text", Kind.TEXT, required=True),), flaky)
+    task = Task(Contract("echo", (Field("text", Kind.TEXT, required=True),)), flaky)
     spec = ModelSpec("test/flaky", task, "minimal", (), lambda ctx: object())
     settings = tiny_settings(tiny_root, public_dir)
     runtime = Runtime(settings, [spec])
@@ -159,8 +159,9 @@ def test_admin_reload_retries_a_failed_model(tiny_root, public_dir, photo_ref, t
 def _recording_spec(model_id: str, handler) -> ModelSpec:
     import torch
 
-    task = Task("echo", (Field("text", Kind.TEXT, required=True), Field("img_url", Kind.IMAGE)), handler,
-                params=(Field("num_inference_steps", Kind.INT, default=20),))
+    contract = Contract("echo", (Field("text", Kind.TEXT, required=True), Field("img_url", Kind.IMAGE)),
+                        params=(Field("num_inference_steps", Kind.INT, default=20),))
+    task = Task(contract, handler)
     return ModelSpec(model_id, task, "minimal", (), lambda ctx: {"layer": torch.nn.Linear(4, 4), "calls": []})
 
 
@@ -218,7 +219,7 @@ def test_a_models_calls_run_on_one_thread_of_its_own_whichever_thread_asks(tiny_
         seen.append((model, threading.get_ident(), torch.is_inference_mode_enabled()))
         return {}
 
-    task = Task("where", (Field("text", Kind.TEXT, required=True),), where)
+    task = Task(Contract("where", (Field("text", Kind.TEXT, required=True),)), where)
     specs = [ModelSpec(f"test/{name}", task, "minimal", (), lambda ctx, name=name: name) for name in ("a", "b")]
     runtime = Runtime(tiny_settings(tiny_root, public_dir), specs)
     runtime.load_all()

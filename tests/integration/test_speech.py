@@ -14,7 +14,7 @@ from support.serving import tiny_settings
 from models_server.catalog import standard
 from models_server.http.app import create_app
 from models_server.media import Audio
-from models_server.tasks import speech
+from models_server.tasks.transformers import speech
 
 ASR_IDS = [row.id for row in standard.MODELS if row.task is speech.TRANSCRIBE]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from models_server.tasks.speech_synthesis import DEFAULT_XVECTOR, load_speaker_embedding
+from models_server.tasks.transformers.speech_synthesis import DEFAULT_XVECTOR, load_speaker_embedding
 
 SPEECH_REF = "public/examples/tone.wav"
 
@@ -116,11 +116,11 @@ def test_an_espnet_model_that_normalises_reads_its_statistics_from_the_repo_wher
     import yaml
     from espnet2.bin.tts_inference import Text2Speech
 
-    from models_server.tasks import espnet_models
+    from models_server.tasks import espnet
     from models_server.tasks.loading import LoadContext
 
     folder = tiny_root / FASTSPEECH2
-    config_file, model_file = espnet_models.find_experiment(folder)
+    config_file, model_file = espnet.find_experiment(folder)
     config = yaml.safe_load(config_file.read_text())
     stats = {name: f"exp/tts_stats_raw_char/train/{name}_stats.npz" for name in ("feats", "pitch", "energy")}
     assert (config["normalize"], config["normalize_conf"]) == ("global_mvn", {"stats_file": stats["feats"]})
@@ -131,9 +131,9 @@ def test_an_espnet_model_that_normalises_reads_its_statistics_from_the_repo_wher
         Text2Speech(train_config=str(config_file), model_file=str(model_file), device="cpu")
     before = config_file.read_bytes()
 
-    tts = espnet_models.load_text2speech(LoadContext(FASTSPEECH2, (folder,), "cpu", torch.float32))
+    tts = espnet.load_text2speech(LoadContext(FASTSPEECH2, (folder,), "cpu", torch.float32))
     assert tts.model.normalize.stats_file == folder / stats["feats"]
     assert tts.model.pitch_normalize.stats_file == folder / stats["pitch"]
-    audio = espnet_models.speak(tts, {"text": "hello there."}, {})
+    audio = espnet.speak(tts, {"text": "hello there."}, {})
     assert audio.sample_rate == 22050 and audio.seconds > 0 and np.abs(audio.samples).max() > 0
     assert config_file.read_bytes() == before and not list(folder.rglob("*.yaml.*"))  # the repo is left as it was

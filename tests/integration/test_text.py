@@ -2,7 +2,7 @@
 
 import pytest
 
-from models_server.tasks.text_generation import _language
+from models_server.tasks.transformers.text_generation import language_name
 
 CONTEXT = "My name is Clara and I live in Berkeley, California. I work at the office of a bakery."
 
@@ -108,4 +108,4 @@ def test_max_new_tokens_is_capped(client):
 
 @pytest.mark.parametrize(("value", "name"), [("de", "German"), ("FR", "French"), ("romanian", "Romanian")])
 def test_language_codes_and_names_become_t5_names(value, name):
-    assert _language(value) == name
+    assert language_name(value) == name

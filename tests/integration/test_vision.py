@@ -14,7 +14,7 @@ from PIL import Image
 from support.answers import post, written
 
 from models_server.catalog import standard
-from models_server.tasks import vision, vision_text
+from models_server.tasks.transformers import vision, vision_text
 from tiny_models import vision as tiny_vision
 
 CAT_REF = "public/examples/cat.jpg"  # 451x300

@@ -104,7 +104,7 @@ def test_the_real_size_vae_is_written_as_the_fp16_variant_and_loads_back(tmp_pat
     """The 84 M-parameter VAE (167 MB) through the writer, read by diffusers the way the SD loader reads it."""
     from diffusers import AutoencoderKL
 
-    from models_server.tasks.stable_diffusion import fp16_variant
+    from models_server.tasks.diffusers.stable_diffusion import fp16_variant
 
     real_size._diffusers_model(tmp_path / "vae", AutoencoderKL, real_size.SD15_VAE, torch.float16, "fp16")
     assert sorted(p.name for p in (tmp_path / "vae").iterdir()) == [

@@ -26,6 +26,7 @@ from models_server.pipeline.fields import FieldDecoder
 from models_server.pipeline.request import RequestPipeline
 from models_server.protocols.base import Encoded, RawRequest
 from models_server.runtime import Runtime, SlotView
+from models_server.runtime.devices import Placement
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class SlotReport:
 
     state: str
     reason: str | None
-    placement: str
+    placement: Placement
     bytes: int
     queue: int
     running: bool

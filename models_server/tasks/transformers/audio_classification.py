@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
@@ -29,8 +30,4 @@ def classify_audio(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) ->
     return [{"label": r["label"], "score": float(r["score"])} for r in results]
 
 
-AUDIO_CLASSIFICATION = Task(
-    "audio-classification",
-    inputs=(Field("audio", Kind.AUDIO, required=True, aliases=("audio_url", "inputs")),),
-    handler=classify_audio,
-)
+AUDIO_CLASSIFICATION = Task(contracts.AUDIO_CLASSIFICATION, classify_audio)

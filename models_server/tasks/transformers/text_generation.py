@@ -12,18 +12,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
-from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.text import TokenizedModel, load_tokenized, load_transformers_pipeline
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
+from models_server.tasks.transformers.text import TokenizedModel, load_tokenized, load_transformers_pipeline
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
 
-MAX_NEW_TOKENS = 1024  # one request may not hold a model for longer than this many steps
 
 # Language names T5 was trained on, by the codes callers tend to send.
 LANGUAGES = {"en": "English", "de": "German", "fr": "French", "ro": "Romanian"}
 
-NEW_TOKENS = Field("max_new_tokens", Kind.INT, default=None, minimum=1, maximum=MAX_NEW_TOKENS)
 
 
 def load_seq2seq(ctx: LoadContext) -> TokenizedModel:
@@ -49,15 +48,10 @@ def summarize(model: TokenizedModel, inputs: dict[str, Any], params: dict[str, A
     return [{"summary_text": _generate(model, "summarization", inputs["text"], params)}]
 
 
-SUMMARIZATION = Task(
-    "summarization",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",), maximum="max_text_chars"),),
-    handler=summarize,
-    params=(NEW_TOKENS,),
-)
+SUMMARIZATION = Task(contracts.SUMMARIZATION, summarize)
 
 
-def _language(value: str) -> str:
+def language_name(value: str) -> str:
     text = value.strip()
     name = LANGUAGES.get(text.lower(), text.title())
     if not name.isalpha():
@@ -67,7 +61,7 @@ def _language(value: str) -> str:
 
 def translate(model: TokenizedModel, inputs: dict[str, Any], params: dict[str, Any]) -> list[dict[str, str]]:
     """`[{"translation_text"}]`; T5 is told the language pair by its trained prompt prefix."""
-    source, target = _language(params["src_lang"]), _language(params["tgt_lang"])
+    source, target = language_name(params["src_lang"]), language_name(params["tgt_lang"])
     codes = {name: code for code, name in LANGUAGES.items()}
     task = f"translation_{codes.get(source, source)}_to_{codes.get(target, target)}"
     if "prefix" not in _task_params(model, task):  # a pair T5 was not trained on: same wording
@@ -77,16 +71,7 @@ def translate(model: TokenizedModel, inputs: dict[str, Any], params: dict[str, A
     return [{"translation_text": _generate(model, task, text, params)}]
 
 
-TRANSLATION = Task(
-    "translation",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",)),),
-    handler=translate,
-    params=(
-        Field("src_lang", Kind.TEXT, default="en", aliases=("source_language",)),
-        Field("tgt_lang", Kind.TEXT, default="de", aliases=("target_language",)),
-        NEW_TOKENS,
-    ),
-)
+TRANSLATION = Task(contracts.TRANSLATION, translate)
 
 
 def _task_params(model: TokenizedModel, task: str) -> dict[str, Any]:
@@ -101,12 +86,7 @@ def generate_text2text(
     return [{"generated_text": _generate(model, "text2text-generation", inputs["text"], params)}]
 
 
-TEXT2TEXT_GENERATION = Task(
-    "text2text-generation",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",)),),
-    handler=generate_text2text,
-    params=(NEW_TOKENS,),
-)
+TEXT2TEXT_GENERATION = Task(contracts.TEXT2TEXT_GENERATION, generate_text2text)
 
 
 def load_text_generation(ctx: LoadContext) -> Any:
@@ -122,9 +102,4 @@ def continue_text(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) -> 
     return [{"generated_text": r["generated_text"]} for r in results]
 
 
-TEXT_GENERATION = Task(
-    "text-generation",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",)),),
-    handler=continue_text,
-    params=(NEW_TOKENS,),
-)
+TEXT_GENERATION = Task(contracts.TEXT_GENERATION, continue_text)

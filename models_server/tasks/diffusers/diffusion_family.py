@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models_server.tasks.stable_diffusion import fp16_variant
+from models_server.tasks.diffusers.stable_diffusion import fp16_variant
 
 if TYPE_CHECKING:
     import torch

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput, WeightsMissing
 from models_server.media import Audio
-from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
@@ -110,14 +111,5 @@ def convert_voice(vc: SpeechT5, inputs: dict[str, Any], params: dict[str, Any]) 
     return _as_audio(waveform)
 
 
-TEXT_TO_SPEECH = Task(
-    "text-to-speech",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",), non_empty=True),),
-    handler=speak,
-)
-
-AUDIO_TO_AUDIO = Task(
-    "audio-to-audio",
-    inputs=(Field("audio", Kind.AUDIO, required=True, aliases=("audio_url", "inputs")),),
-    handler=convert_voice,
-)
+TEXT_TO_SPEECH = Task(contracts.TEXT_TO_SPEECH, speak)
+AUDIO_TO_AUDIO = Task(contracts.AUDIO_TO_AUDIO, convert_voice)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.stable_diffusion import (
-    GENERATION_PARAMS,
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
+from models_server.tasks.diffusers.stable_diffusion import (
     fp16_variant,
     generation_kwargs,
     new_scheduler,
@@ -79,9 +79,4 @@ def native_size(pipeline, size: tuple[int, int]) -> tuple[int, int]:
     return tuple(max(8, round(side * scale / 8) * 8) for side in size)
 
 
-GENERATE = Task(
-    name="controlnet-image-generation",
-    inputs=(Field("img_url", Kind.IMAGE, required=True), Field("text", Kind.TEXT, required=True)),
-    params=GENERATION_PARAMS,
-    handler=generate,
-)
+GENERATE = Task(contracts.CONTROLNET_IMAGE_GENERATION, generate)

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.errors import WeightsMissing
 from models_server.media import Audio
+from models_server.tasks import contracts
 from models_server.tasks.audio_outputs import audio_answer, clipped
-from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.base import Task
 from models_server.tasks.libraries import import_library
 
 if TYPE_CHECKING:
@@ -132,11 +133,7 @@ def enhance(enhancer: Enhancer, inputs: dict[str, Any], params: dict[str, Any]) 
     return audio_answer([clipped(sources[:, i], rate) for i in range(sources.shape[1])])
 
 
-ENHANCE = Task(
-    "audio-to-audio",
-    inputs=(Field("audio", Kind.AUDIO, required=True, aliases=("audio_url", "inputs")),),
-    handler=enhance,
-)
+ENHANCE = Task(contracts.AUDIO_TO_AUDIO, enhance)
 
 
 # --- audio-classification: language, speaker, emotion -------------------------------------------
@@ -166,11 +163,7 @@ def classify(model: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list
     return [{"label": str(encoder.ind2lab[i]), "score": float(probabilities[i])} for i in ranked]
 
 
-CLASSIFY = Task(
-    "audio-classification",
-    inputs=(Field("audio", Kind.AUDIO, required=True, aliases=("audio_url", "inputs")),),
-    handler=classify,
-)
+CLASSIFY = Task(contracts.AUDIO_CLASSIFICATION, classify)
 
 
 # --- text-to-speech: Tacotron2 + HiFi-GAN ----------------------------------------------------------
@@ -207,8 +200,4 @@ def speak(voice: Tacotron2Voice, inputs: dict[str, Any], params: dict[str, Any])
     return clipped(waveform.reshape(-1), voice.sample_rate)
 
 
-SPEAK = Task(
-    "text-to-speech",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",), non_empty=True),),
-    handler=speak,
-)
+SPEAK = Task(contracts.TEXT_TO_SPEECH, speak)

@@ -10,15 +10,16 @@ LayoutLMv2 is not served: its visual backbone needs detectron2, which is not on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
-from models_server.tasks import donut
-from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.hf_models import load_image_processor, load_pretrained, to_model
-from models_server.tasks.vision import IMAGE
-from models_server.tasks.vision_text import PromptedAnswerer, load_donut
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
+from models_server.tasks.transformers import donut
+from models_server.tasks.transformers.hf_models import load_image_processor, load_pretrained, to_model
+from models_server.tasks.transformers.vision_text import PromptedAnswerer, load_donut
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -168,7 +169,8 @@ def _needs_detectron2(ctx: LoadContext) -> Any:
     raise RuntimeError("LayoutLMv2 checkpoints need detectron2 for their visual backbone; it is not on PyPI")
 
 
-_READERS = {
+# Model type -> loader: the architectures that read documents (the generic loader accepts these).
+READERS: dict[str, Callable[[LoadContext], Any]] = {
     "layoutlm": _layoutlm,
     "layoutlmv3": _layoutlm,
     "layoutlmv2": _needs_detectron2,
@@ -181,10 +183,10 @@ def load_document_reader(ctx: LoadContext) -> DocumentReader | PromptedAnswerer:
     from transformers import AutoConfig
 
     kind = AutoConfig.from_pretrained(ctx.weight_dirs[0], local_files_only=True).model_type
-    if kind not in _READERS:
+    if kind not in READERS:
         raise ValueError(f"{kind} checkpoints cannot answer questions about documents here; "
-                         f"known: {', '.join(sorted(_READERS))}")
-    return _READERS[kind](ctx)
+                         f"known: {', '.join(sorted(READERS))}")
+    return READERS[kind](ctx)
 
 
 def answer_document(model: DocumentReader | PromptedAnswerer, inputs: dict[str, Any], params: dict[str, Any]) -> list:
@@ -193,9 +195,4 @@ def answer_document(model: DocumentReader | PromptedAnswerer, inputs: dict[str, 
     return model(inputs["img_url"], inputs["text"], params["top_k"])
 
 
-ANSWER_DOCUMENT = Task(
-    "document-question-answering",
-    (IMAGE, Field("text", Kind.TEXT, required=True, aliases=("question",))),
-    answer_document,
-    params=(Field("top_k", Kind.INT, default=1, minimum=1, maximum=20),),
-)
+ANSWER_DOCUMENT = Task(contracts.DOCUMENT_QUESTION_ANSWERING, answer_document)

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.errors import WeightsMissing
 from models_server.media import Audio
+from models_server.tasks import contracts
 from models_server.tasks.audio_outputs import audio_answer, clipped
-from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.base import Task
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
@@ -100,8 +101,4 @@ def separate(
     return audio_answer([clipped(source, rate) for source in sources])
 
 
-SEPARATE = Task(
-    "audio-to-audio",
-    inputs=(Field("audio", Kind.AUDIO, required=True, aliases=("audio_url", "inputs")),),
-    handler=separate,
-)
+SEPARATE = Task(contracts.AUDIO_TO_AUDIO, separate)

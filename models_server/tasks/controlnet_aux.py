@@ -1,7 +1,7 @@
 """ControlNet annotators: turn a photo into the control map a `sd-controlnet-<kind>` expects.
 
 Every annotator is a callable `model(image) -> image`; `annotate` only calls it. One small class
-per detector family, chosen by the catalog row's loader, never by model id. The maps always come
+per kind of detector, chosen by the catalog row's loader, never by model id. The maps always come
 back at the input's size, whatever resolution the detector works at, so the controller can
 overlay or chain them without caring which annotator made them.
 
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
 from models_server.tasks.libraries import aux_module
 from models_server.tasks.work_size import aux_work_size, crop_box, fit_within, processor_input, scale_to
 
@@ -43,11 +44,7 @@ def annotate(model: Annotator, inputs: dict[str, Any], params: dict[str, Any]) -
     return model(inputs["img_url"])
 
 
-ANNOTATE = Task(
-    name="control-map",
-    inputs=(Field("img_url", Kind.IMAGE, required=True),),
-    handler=annotate,
-)
+ANNOTATE = Task(contracts.CONTROL_MAP, annotate)
 
 
 def _fit(result: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:

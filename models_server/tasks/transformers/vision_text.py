@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from models_server.tasks import donut
-from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.hf_models import load_image_processor, load_pretrained, to_model
-from models_server.tasks.vision import IMAGE, TOP_K
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
+from models_server.tasks.transformers import donut
+from models_server.tasks.transformers.hf_models import load_image_processor, load_pretrained, to_model
 from models_server.tasks.work_size import processor_input
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
     from models_server.tasks.loading import LoadContext
 
-MAX_NEW_TOKENS = Field("max_new_tokens", Kind.INT, default=30, minimum=1, maximum=256)
 MAX_ANSWER_TOKENS = 20
 
 
@@ -108,7 +107,7 @@ def _encoder_decoder_captioner(ctx: LoadContext, model: Any) -> Captioner:
 
 # How each architecture captions: whether it continues a user's prompt. Pix2Struct's base
 # checkpoint is not a VQA model: a prompt would only be decoder text it was never trained on.
-_PROMPTED_CAPTIONERS = {"blip": True, "blip-2": True, "pix2struct": False}
+PROMPTED_CAPTIONERS = {"blip": True, "blip-2": True, "pix2struct": False}
 
 
 def load_captioner(ctx: LoadContext) -> Captioner:
@@ -117,9 +116,9 @@ def load_captioner(ctx: LoadContext) -> Captioner:
     kind = model.config.model_type
     if kind == "vision-encoder-decoder":
         return _encoder_decoder_captioner(ctx, model)
-    if kind not in _PROMPTED_CAPTIONERS:
+    if kind not in PROMPTED_CAPTIONERS:
         raise ValueError(f"{kind} checkpoints are not captioners this server knows how to run")
-    return Captioner(model, _processor(ctx), takes_prompt=_PROMPTED_CAPTIONERS[kind])
+    return Captioner(model, _processor(ctx), takes_prompt=PROMPTED_CAPTIONERS[kind])
 
 
 def caption(model: Captioner, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, str]:
@@ -127,7 +126,7 @@ def caption(model: Captioner, inputs: dict[str, Any], params: dict[str, Any]) ->
     return {"generated text": model(inputs["img_url"], inputs["text"], params["max_new_tokens"])}
 
 
-CAPTION = Task("image-to-text", (IMAGE, Field("text", Kind.TEXT)), caption, params=(MAX_NEW_TOKENS,))
+CAPTION = Task(contracts.IMAGE_TO_TEXT, caption)
 
 
 # --- visual question answering ------------------------------------------------------------------
@@ -233,7 +232,8 @@ def load_donut(ctx: LoadContext, tasks: tuple[donut.DonutTask, ...]) -> donut.Do
     return donut.DonutGenerator(model, processor, task)
 
 
-_ANSWERERS: dict[str, Callable[[LoadContext], Any]] = {
+# Model type -> loader: the architectures that answer questions about images (the generic loader accepts these).
+ANSWERERS: dict[str, Callable[[LoadContext], Any]] = {
     "vilt": _vilt,
     "blip": _blip,
     "git": _git,
@@ -244,10 +244,10 @@ _ANSWERERS: dict[str, Callable[[LoadContext], Any]] = {
 def load_visual_question_answerer(ctx: LoadContext) -> AnswerClassifier | AnswerGenerator | PromptedAnswerer:
     """ViLT, BLIP, GIT or a question-answering Donut, chosen by the checkpoint's model type."""
     kind = _model_type(ctx)
-    if kind not in _ANSWERERS:
+    if kind not in ANSWERERS:
         raise ValueError(f"{kind} checkpoints cannot answer questions about images here; "
-                         f"known: {', '.join(sorted(_ANSWERERS))}")
-    return _ANSWERERS[kind](ctx)
+                         f"known: {', '.join(sorted(ANSWERERS))}")
+    return ANSWERERS[kind](ctx)
 
 
 def answer(model: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list:
@@ -255,9 +255,4 @@ def answer(model: Any, inputs: dict[str, Any], params: dict[str, Any]) -> list:
     return model(inputs["img_url"], inputs["text"], params["top_k"])
 
 
-ANSWER = Task(
-    "visual-question-answering",
-    (IMAGE, Field("text", Kind.TEXT, required=True, aliases=("question",))),
-    answer,
-    params=(TOP_K,),
-)
+ANSWER = Task(contracts.VISUAL_QUESTION_ANSWERING, answer)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.stable_diffusion import (
-    GENERATION_PARAMS,
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
+from models_server.tasks.diffusers.stable_diffusion import (
     fp16_variant,
     generation_kwargs,
     new_scheduler,
@@ -37,12 +37,7 @@ def text_to_image(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> I
     return pipeline(prompt=inputs["text"], **generation_kwargs(params)).images[0]
 
 
-TEXT_TO_IMAGE = Task(
-    name="text-to-image",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("prompt",), non_empty=True),),
-    params=GENERATION_PARAMS,
-    handler=text_to_image,
-)
+TEXT_TO_IMAGE = Task(contracts.TEXT_TO_IMAGE, text_to_image)
 
 
 def load_image_variations(ctx: LoadContext):
@@ -66,14 +61,4 @@ def image_variation(pipeline, inputs: dict[str, Any], params: dict[str, Any]) ->
     return pipeline(image=image, **kwargs).images[0]
 
 
-IMAGE_VARIATIONS = Task(
-    name="image-to-image",
-    inputs=(Field("img_url", Kind.IMAGE, required=True),),
-    params=tuple(
-        Field("guidance_scale", Kind.FLOAT, default=3.0, minimum=0, maximum=50) if field.name == "guidance_scale"
-        else field
-        for field in GENERATION_PARAMS
-        if field.name != "negative_prompt"
-    ),
-    handler=image_variation,
-)
+IMAGE_VARIATIONS = Task(contracts.IMAGE_VARIATIONS, image_variation)

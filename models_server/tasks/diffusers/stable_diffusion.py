@@ -8,22 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models_server import progress
-from models_server.tasks.base import Field, Kind
 
 if TYPE_CHECKING:
     import torch
 
     from models_server.tasks.loading import LoadContext
-
-GENERATION_PARAMS = (
-    Field("num_inference_steps", Kind.INT, default=20, minimum=1, maximum="max_steps"),
-    Field("guidance_scale", Kind.FLOAT, default=7.5, minimum=0, maximum=50),
-    Field("seed", Kind.INT, minimum=0, maximum=2**63 - 1),
-    Field("negative_prompt", Kind.TEXT),
-    Field("width", Kind.INT, minimum=64, maximum="max_width", multiple_of=8),
-    Field("height", Kind.INT, minimum=64, maximum="max_height", multiple_of=8),
-)
-
 
 @dataclass(frozen=True)
 class SDBase:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from models_server.tasks.hf_models import to_model
+from models_server.tasks.transformers.hf_models import to_model
 from models_server.tasks.work_size import MIN_PROCESSOR_SIDE, pad_to_aspect
 
 if TYPE_CHECKING:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.media.audio import resample
-from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.hf_models import load_pretrained, to_model
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
+from models_server.tasks.transformers.hf_models import load_pretrained, to_model
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,9 +96,4 @@ def transcribe(model: Recognizer, inputs: dict[str, Any], params: dict[str, Any]
     return {"text": text, "generated text": text}
 
 
-TRANSCRIBE = Task(
-    "automatic-speech-recognition",
-    (Field("audio_url", Kind.AUDIO, required=True, aliases=("audio",)),),
-    transcribe,
-    params=(Field("language", Kind.TEXT),),
-)
+TRANSCRIBE = Task(contracts.AUTOMATIC_SPEECH_RECOGNITION, transcribe)

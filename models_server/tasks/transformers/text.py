@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
-from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
@@ -96,14 +97,7 @@ def answer_question(model: TokenizedModel, inputs: dict[str, Any], params: dict[
     return best
 
 
-QUESTION_ANSWERING = Task(
-    "question-answering",
-    inputs=(
-        Field("question", Kind.TEXT, required=True, aliases=("text",)),
-        Field("context", Kind.TEXT, required=True, maximum="max_text_chars"),
-    ),
-    handler=answer_question,
-)
+QUESTION_ANSWERING = Task(contracts.QUESTION_ANSWERING, answer_question)
 
 
 # --- text and token classification --------------------------------------------------------
@@ -119,11 +113,7 @@ def classify_text(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) -> 
     return [{"label": r["label"], "score": float(r["score"])} for r in results]
 
 
-TEXT_CLASSIFICATION = Task(
-    "text-classification",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",)),),
-    handler=classify_text,
-)
+TEXT_CLASSIFICATION = Task(contracts.TEXT_CLASSIFICATION, classify_text)
 
 
 def load_token_classification(ctx: LoadContext) -> Any:
@@ -149,11 +139,7 @@ def tag_entities(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) -> l
     ]
 
 
-TOKEN_CLASSIFICATION = Task(
-    "token-classification",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",)),),
-    handler=tag_entities,
-)
+TOKEN_CLASSIFICATION = Task(contracts.TOKEN_CLASSIFICATION, tag_entities)
 
 
 # --- sentence similarity -----------------------------------------------------------------
@@ -198,12 +184,4 @@ def compare_sentences(model: Any, inputs: dict[str, Any], params: dict[str, Any]
     return [float(score) for score in cos_sim(source, others)[0]]
 
 
-SENTENCE_SIMILARITY = Task(
-    "sentence-similarity",
-    inputs=(
-        Field("source_sentence", Kind.TEXT, required=True, aliases=("text1",)),
-        Field("sentences", Kind.TEXT_LIST),
-        Field("text2", Kind.TEXT),
-    ),
-    handler=compare_sentences,
-)
+SENTENCE_SIMILARITY = Task(contracts.SENTENCE_SIMILARITY, compare_sentences)

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.media import Video
 from models_server.progress import legacy_callback
-from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.stable_diffusion import fp16_variant, generator
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
+from models_server.tasks.diffusers.stable_diffusion import fp16_variant, generator
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
@@ -50,15 +51,4 @@ def generate_video(pipe: Any, inputs: dict[str, Any], params: dict[str, Any]) ->
     return Video(frames=list(frames), fps=FPS)
 
 
-TEXT_TO_VIDEO = Task(
-    "text-to-video",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("prompt", "inputs"), non_empty=True),),
-    handler=generate_video,
-    params=(
-        Field("num_frames", Kind.INT, default=16, minimum=1, maximum="max_frames"),
-        Field("num_inference_steps", Kind.INT, default=25, minimum=1, maximum="max_steps"),
-        Field("guidance_scale", Kind.FLOAT, default=9.0, minimum=0, maximum=50),
-        Field("seed", Kind.INT, minimum=0, maximum=2**63 - 1),
-        Field("negative_prompt", Kind.TEXT),
-    ),
-)
+TEXT_TO_VIDEO = Task(contracts.TEXT_TO_VIDEO, generate_video)

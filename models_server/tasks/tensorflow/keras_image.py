@@ -20,8 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.tensorflow_runtime import load_serving_function
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
+from models_server.tasks.tensorflow.runtime import load_serving_function
 from models_server.tasks.work_size import MIN_PROCESSOR_SIDE, pad_to_aspect
 
 if TYPE_CHECKING:
@@ -125,8 +126,4 @@ def _to_uint8(pixels):
     return (np.clip(pixels, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
-TRANSFORM_IMAGE = Task(
-    name="image-to-image",
-    inputs=(Field("img_url", Kind.IMAGE, required=True),),
-    handler=transform,
-)
+TRANSFORM_IMAGE = Task(contracts.IMAGE_TO_IMAGE, transform)

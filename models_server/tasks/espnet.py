@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput, WeightsMissing
-from models_server.tasks import nltk_data
+from models_server.tasks import contracts, nltk_data
 from models_server.tasks.audio_outputs import clipped
-from models_server.tasks.base import Field, Kind, Task
+from models_server.tasks.base import Task
 
 if TYPE_CHECKING:
     from models_server.media import Audio
@@ -84,8 +84,4 @@ def speak(tts: Any, inputs: dict[str, Any], params: dict[str, Any]) -> Audio:
     return clipped(waveform, int(tts.fs))
 
 
-SPEAK = Task(
-    "text-to-speech",
-    inputs=(Field("text", Kind.TEXT, required=True, aliases=("inputs",), non_empty=True),),
-    handler=speak,
-)
+SPEAK = Task(contracts.TEXT_TO_SPEECH, speak)

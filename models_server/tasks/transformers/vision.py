@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.media.types import Segmentation
-from models_server.tasks.base import Field, Kind, Task
-from models_server.tasks.hf_models import load_pretrained, to_model
+from models_server.tasks import contracts
+from models_server.tasks.base import Task
+from models_server.tasks.transformers.hf_models import load_pretrained, to_model
 from models_server.tasks.work_size import crop_box, fit_within, processor_input, scale_to
 
 if TYPE_CHECKING:
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
 
     from models_server.tasks.loading import LoadContext
 
-IMAGE = Field("img_url", Kind.IMAGE, required=True, aliases=("image",))
-THRESHOLD = Field("threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)
-TOP_K = Field("top_k", Kind.INT, default=5, minimum=1, maximum=100)
 
 # The names OWL-ViT looks for when a request gives none: COCO's 80 classes.
 COCO_CLASSES = (
@@ -77,7 +75,7 @@ def classify(model: Classifier, inputs: dict[str, Any], params: dict[str, Any]) 
     return model(inputs["img_url"], params["top_k"])
 
 
-CLASSIFY = Task("image-classification", (IMAGE, Field("text", Kind.TEXT)), classify, params=(TOP_K,))
+CLASSIFY = Task(contracts.IMAGE_CLASSIFICATION, classify)
 
 
 # --- detection ----------------------------------------------------------------------------------
@@ -150,13 +148,8 @@ def detect_open_vocabulary(model: Detector, inputs: dict[str, Any], params: dict
     return model(inputs["img_url"], params["threshold"], inputs["text"] or list(COCO_CLASSES))
 
 
-DETECT = Task("object-detection", (IMAGE,), detect, params=(THRESHOLD,))
-DETECT_OPEN_VOCABULARY = Task(
-    "zero-shot-object-detection",
-    (IMAGE, Field("text", Kind.TEXT_LIST, aliases=("candidate_labels", "labels"))),
-    detect_open_vocabulary,
-    params=(THRESHOLD,),
-)
+DETECT = Task(contracts.OBJECT_DETECTION, detect)
+DETECT_OPEN_VOCABULARY = Task(contracts.ZERO_SHOT_OBJECT_DETECTION, detect_open_vocabulary)
 
 
 # --- segmentation -------------------------------------------------------------------------------
@@ -323,15 +316,8 @@ def _segmentation(image: Image.Image, ids: Any, segments: dict[int, dict[str, An
     )
 
 
-MASK_THRESHOLD = Field("mask_threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)
-OVERLAP = Field("overlap_mask_area_threshold", Kind.FLOAT, default=None, minimum=0.0, maximum=1.0)
-SEGMENT = Task("image-segmentation", (IMAGE,), segment, params=(THRESHOLD, MASK_THRESHOLD, OVERLAP))
-SEGMENT_BY_PROMPTS = Task(
-    "image-segmentation",
-    (IMAGE, Field("text", Kind.TEXT_LIST, aliases=("candidate_labels", "labels", "prompts"))),
-    segment_by_prompts,
-    params=(THRESHOLD,),
-)
+SEGMENT = Task(contracts.IMAGE_SEGMENTATION, segment)
+SEGMENT_BY_PROMPTS = Task(contracts.PROMPTED_IMAGE_SEGMENTATION, segment_by_prompts)
 
 
 # --- depth --------------------------------------------------------------------------------------
@@ -373,4 +359,4 @@ def estimate_depth(model: DepthEstimator, inputs: dict[str, Any], params: dict[s
     return model(inputs["img_url"])
 
 
-ESTIMATE_DEPTH = Task("depth-estimation", (IMAGE,), estimate_depth)
+ESTIMATE_DEPTH = Task(contracts.DEPTH_ESTIMATION, estimate_depth)

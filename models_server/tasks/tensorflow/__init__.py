@@ -1,0 +1,1 @@
+"""Implementations that run on TensorFlow SavedModels: Keras image-to-image and table classifiers."""

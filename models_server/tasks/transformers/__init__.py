@@ -1,0 +1,1 @@
+"""Implementations that run on Hugging Face transformers: vision, text, speech, audio classification."""
