@@ -15,7 +15,7 @@ from typing import Any
 from models_server.errors import BadInput, ServerError
 from models_server.media.outputs import OutputStore
 from models_server.pipeline.fields import FieldDecoder
-from models_server.protocols import PROTOCOLS
+from models_server.protocols import NAMED_PROTOCOLS, PROTOCOLS
 from models_server.protocols.base import JSON, Call, Encoded, RawRequest, RequestProtocol
 from models_server.runtime import Runtime
 from models_server.tasks.base import Task
@@ -57,13 +57,15 @@ class RequestPipeline:
         task = self.runtime.catalog[model_id].task
         with self.runtime.admit(model_id) as ticket:  # refused at once when full: before any fetch
             call = self.decode(task, request)
-            inputs, params = self.fields.decode(task, call.body)
-            result = ticket.run(inputs, params)
+            operation = call.task or task
+            inputs, params = self.fields.decode(operation, call.body)
+            result = ticket.run(inputs, params, operation.handler)
         return call.encode(result)
 
     def decode(self, task: Task, request: RawRequest) -> Call:
         json_body = parse_json(request.mimetype, request.body)
-        for protocol in self.protocols:
+        protocols = (NAMED_PROTOCOLS[request.protocol],) if request.protocol else self.protocols
+        for protocol in protocols:
             call = protocol.decode(task, request, json_body)
             if call is not None:
                 return call
@@ -72,7 +74,7 @@ class RequestPipeline:
     def deliver(self, encoded: Encoded) -> Reply:
         """Write the answer's files under public/ (the only writer) and serialise the answer."""
         if encoded.mimetype == JSON:
-            return Reply(json_bytes(self.store.publish(encoded.content)), JSON)
+            return Reply(json_bytes(self.store.publish(encoded.content, encoded.file_prefix)), JSON)
         return Reply(encoded.content, encoded.mimetype)
 
 

@@ -252,7 +252,7 @@ class ClusterPipeline(RequestPipeline):
         self.cluster.refuse_unless_live(model_id)  # before any fetch, as admission is in one process
         task = self.cluster.catalog[model_id].task
         call = self.decode(task, request)
-        resources = self.ship(task, call.body)
+        resources = self.ship(call.task or task, call.body)
         outcome = self.cluster.clients[self.cluster.group_of[model_id]].answer(request, resources)
         if isinstance(outcome, Failure):
             raise outcome.error
