@@ -34,6 +34,9 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "
 # route (under /v1) -> the protocol that decodes its requests
 INFERENCE_ROUTES = {
     "/embeddings": "openai.embeddings",
+    "/audio/transcriptions": "openai.transcriptions",
+    "/audio/translations": "openai.translations",
+    "/audio/speech": "openai.speech",
 }
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import io
+import re
 from collections.abc import Iterator
 
+import av
 import numpy as np
 import openai
 import pytest
 import requests
+import soundfile
 from support.serving import LiveServer, Served, run_live_server
 
 from models_server.http.app import create_app
@@ -141,3 +145,107 @@ def test_a_missing_or_wrong_key_is_the_sdks_authentication_error(keyed_server):
     client = openai.OpenAI(base_url=f"{keyed_server.url}/v1", api_key=KEY, max_retries=0)
     assert any(model.id == EMBEDDER for model in client.models.list())
     assert requests.get(f"{keyed_server.url}/status", timeout=30).status_code == 403  # other routes: as before
+
+
+# -- transcription and translation --------------------------------------------------------------
+
+WHISPER, CTC = "openai/whisper-base", "facebook/wav2vec2-base-960h"
+
+
+def tone_wav(seconds: float = 3.0, rate: int = 16000) -> bytes:
+    samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV")
+    return buffer.getvalue()
+
+
+def cue_times(document: str) -> list[tuple[float, float]]:
+    """(start, end) seconds of each cue of an srt or vtt document."""
+    def seconds(clock: str) -> float:
+        hours, minutes, rest = clock.replace(",", ".").split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(rest)
+
+    return [(seconds(start), seconds(end)) for start, end in re.findall(r"([\d:.,]+) --> ([\d:.,]+)", document)]
+
+
+def test_a_transcript_comes_in_every_format_of_openais(sdk):
+    audio = ("tone.wav", tone_wav(3.0))
+    plain = sdk.audio.transcriptions.create(model="whisper-1", file=audio)
+    text = sdk.audio.transcriptions.create(model="whisper-1", file=audio, response_format="text")
+    verbose = sdk.audio.transcriptions.create(model=WHISPER, file=audio, response_format="verbose_json")
+    srt = sdk.audio.transcriptions.create(model=WHISPER, file=audio, response_format="srt")
+    vtt = sdk.audio.transcriptions.create(model=WHISPER, file=audio, response_format="vtt")
+    assert plain.text == verbose.text == text.strip()
+    assert verbose.duration == pytest.approx(3.0)
+    assert verbose.segments and " ".join(segment.text for segment in verbose.segments) == verbose.text
+    times = [(segment.start, segment.end) for segment in verbose.segments]
+    assert all(0 <= start <= end <= 3.0 for start, end in times)
+    assert vtt.startswith("WEBVTT")
+    assert cue_times(srt) == cue_times(vtt)
+    assert np.allclose(cue_times(srt), times, atol=1e-3)
+
+
+def test_a_model_without_times_of_its_own_gives_one_segment_per_window(sdk):
+    verbose = sdk.audio.transcriptions.create(model=CTC, file=("tone.wav", tone_wav(3.0)),
+                                              response_format="verbose_json", language="en")
+    assert [(segment.start, segment.end) for segment in verbose.segments or []] == [(0.0, 3.0)]
+
+
+def test_whisper_takes_a_language_and_a_prompt_and_translates(sdk):
+    audio = ("tone.wav", tone_wav(1.0))
+    verbose = sdk.audio.transcriptions.create(model=WHISPER, file=audio, language="de", prompt="Guten Tag, Anna.",
+                                              response_format="verbose_json")
+    assert verbose.language == "german"
+    translated = sdk.audio.translations.create(model="whisper-1", file=audio, response_format="verbose_json")
+    assert translated.task == "translate"  # type: ignore[attr-defined]
+
+
+def test_what_a_model_cannot_do_is_a_bad_request(sdk):
+    audio = ("tone.wav", tone_wav(1.0))
+    with pytest.raises(openai.BadRequestError, match="Whisper"):
+        sdk.audio.translations.create(model=CTC, file=audio)
+    with pytest.raises(openai.BadRequestError, match="word timestamps"):
+        sdk.audio.transcriptions.create(model=WHISPER, file=audio, response_format="verbose_json",
+                                        timestamp_granularities=["word"])
+    with pytest.raises(openai.BadRequestError, match=r"cannot decode audio|not audio"):
+        sdk.audio.transcriptions.create(model=WHISPER, file=("x.wav", b"not audio at all"))
+    with pytest.raises(openai.BadRequestError, match="text-to-speech"):
+        sdk.audio.speech.create(model=WHISPER, input="hello", voice="alloy")
+
+
+# -- speech -------------------------------------------------------------------------------------
+
+SPEAKERS = ["microsoft/speecht5_tts", "espnet/kan-bayashi_ljspeech_vits"]
+
+
+def decoded_seconds(data: bytes) -> float:
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(stream))
+        return samples / stream.rate
+
+
+@pytest.mark.parametrize("model", SPEAKERS)
+def test_speech_comes_in_every_format_of_openais_mp3_first(sdk, model):
+    wav = sdk.audio.speech.create(model=model, input="Hello there.", voice="alloy", response_format="wav").read()
+    seconds = soundfile.info(io.BytesIO(wav)).duration
+    default = sdk.audio.speech.create(model=model, input="Hello there.", voice="nova").read()
+    assert av.open(io.BytesIO(default)).format.name == "mp3"
+    # AAC's encoder adds up to three frames of 1024 samples (its priming delay and the last frame's padding)
+    for answer_format, padding in (("mp3", 0.08), ("opus", 0.08), ("aac", 3 * 1024 / 16000), ("flac", 0.0)):
+        data = sdk.audio.speech.create(model=model, input="Hello there.", voice="alloy",
+                                       response_format=answer_format).read()
+        assert seconds - 0.08 <= decoded_seconds(data) <= seconds + padding + 0.001, answer_format
+    pcm = sdk.audio.speech.create(model=model, input="Hello there.", voice="alloy", response_format="pcm").read()
+    assert len(pcm) / 2 / 24000 == pytest.approx(seconds, abs=0.01)  # 16-bit samples at 24 kHz, no header
+
+
+def test_speed_shortens_the_speech(sdk):
+    def seconds(speed: float) -> float:
+        data = sdk.audio.speech.create(model="tts-1", input="Hello there, how are you today?", voice="alloy",
+                                       response_format="wav", speed=speed).read()
+        return soundfile.info(io.BytesIO(data)).duration
+
+    assert seconds(2.0) == pytest.approx(seconds(1.0) / 2, rel=0.1)
+    with pytest.raises(openai.BadRequestError):
+        seconds(9.0)

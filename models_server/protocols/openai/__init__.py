@@ -8,6 +8,7 @@ shapes the handler's result as OpenAI answers it.
 from __future__ import annotations
 
 from models_server.protocols.base import RequestProtocol
+from models_server.protocols.openai.audio import SpeechProtocol, TranscriptionProtocol
 from models_server.protocols.openai.embeddings import EmbeddingsProtocol
 from models_server.protocols.openai.forms import requested_model
 
@@ -15,4 +16,7 @@ __all__ = ["OPENAI_PROTOCOLS", "requested_model"]
 
 OPENAI_PROTOCOLS: dict[str, RequestProtocol] = {
     "openai.embeddings": EmbeddingsProtocol(),
+    "openai.transcriptions": TranscriptionProtocol(translate=False),
+    "openai.translations": TranscriptionProtocol(translate=True),
+    "openai.speech": SpeechProtocol(),
 }
