@@ -146,6 +146,10 @@ DEFAULT_ALIASES: dict[str, str] = {
     "tts-1": "microsoft/speecht5_tts",
     "dall-e-2": "runwayml/stable-diffusion-v1-5",
     "text-embedding-3-small": "sentence-transformers/all-MiniLM-L6-v2",
+    # the HuggingGPT controller's own LLM (`dev: true`), which names its model as OpenAI does
+    "gpt-3.5-turbo": "Qwen/Qwen2.5-1.5B-Instruct",
+    "gpt-4": "Qwen/Qwen2.5-1.5B-Instruct",
+    "text-davinci-003": "Qwen/Qwen2.5-1.5B-Instruct",
 }
 
 

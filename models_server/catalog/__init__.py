@@ -33,11 +33,11 @@ def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
 
 def catalog_rows() -> list[ModelSpec]:
     """All rows, minimal tier first."""
-    from models_server.catalog import audio, full, generation, minimal, standard, tabular, text, vision
+    from models_server.catalog import audio, chat, full, generation, minimal, standard, tabular, text, vision
     from models_server.catalog.sizes import FP16_BYTES
 
     rows = [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text.MODELS, *vision.MODELS,
-            *generation.MODELS, *tabular.MODELS, *audio.MODELS]
+            *generation.MODELS, *tabular.MODELS, *audio.MODELS, *chat.MODELS]
     return [row if row.fp16_bytes is not None or row.id not in FP16_BYTES
             else dataclasses.replace(row, fp16_bytes=FP16_BYTES[row.id]) for row in rows]
 

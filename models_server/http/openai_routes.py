@@ -18,11 +18,13 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from models_server.catalog import build_catalog, served_rows
+from models_server.catalog.minimal import CONTROLNET_KINDS
 from models_server.config import Settings
 from models_server.errors import ConfigError, NotFound, ServerError
 from models_server.pipeline.request import Reply, RequestPipeline
 from models_server.protocols.base import RawRequest
-from models_server.protocols.openai import requested_model
+from models_server.protocols.openai import OPENAI_PROTOCOLS, requested_model
+from models_server.protocols.openai.images import photo_to_annotate, with_control_map
 from models_server.protocols.openai.models import model_object
 from models_server.runtime import Runtime
 from models_server.runtime.slots import State
@@ -31,13 +33,9 @@ log = logging.getLogger(__name__)
 PREFIX = "/v1"
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_error"}
-# route (under /v1) -> the protocol that decodes its requests
-INFERENCE_ROUTES = {
-    "/embeddings": "openai.embeddings",
-    "/audio/transcriptions": "openai.transcriptions",
-    "/audio/translations": "openai.translations",
-    "/audio/speech": "openai.speech",
-}
+EDITS = "openai.images.edits"
+# a ControlNet's annotator: what `annotate` on an image edit runs on the photo first
+CONTROL_ANNOTATORS = {f"lllyasviel/sd-controlnet-{kind}": f"{kind}-control" for kind in CONTROLNET_KINDS}
 
 
 def openai_error(status: int, message: str, code: str | None, param: str | None = None,
@@ -115,10 +113,18 @@ def openai_routes(settings: Settings, runtime: Runtime, pipeline: RequestPipelin
             raise NotFound(f"model {name!r} is not served here; GET /v1/models lists the models",
                            param="model", code="model_not_found")
         g.model_id = model_id  # the metrics' model label, as a `/models/<id>` route's path gives it
-        return _response(pipeline.handle(replace(raw, model_id=model_id)))
+        raw = replace(raw, model_id=model_id)
+        annotator = CONTROL_ANNOTATORS.get(runtime.catalog[model_id].id) if protocol == EDITS else None
+        photo = photo_to_annotate(raw) if annotator else None
+        if annotator and photo is not None:  # the annotator's map, as the Inference API answers it (PNG)
+            control_map = pipeline.handle(RawRequest(annotator, "application/octet-stream", photo,
+                                                     {"Accept": "image/png"}))
+            raw = with_control_map(raw, control_map.content)
+        return _response(pipeline.handle(raw))
 
-    for path, protocol in INFERENCE_ROUTES.items():
-        routes.add_url_rule(path, protocol.replace(".", "_"), lambda protocol=protocol: run(protocol), methods=["POST"])
+    for name, protocol in OPENAI_PROTOCOLS.items():
+        routes.add_url_rule(protocol.route.removeprefix(PREFIX), name.replace(".", "_"),
+                            lambda name=name: run(name), methods=["POST"])
 
     @routes.route("/<path:rest>", methods=["GET", "POST"])
     def unknown(rest: str):

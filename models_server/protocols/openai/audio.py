@@ -22,9 +22,10 @@ class TranscriptionProtocol:
     def __init__(self, translate: bool) -> None:
         self.translate = translate
         self.route = "/v1/audio/translations" if translate else "/v1/audio/transcriptions"
+        self.tasks = ("automatic-speech-recognition",)
 
     def decode(self, task: Task, request: RawRequest, json_body: Any) -> Call:
-        require_task(task, request, ("automatic-speech-recognition",), self.route)
+        require_task(task, request, self.tasks, self.route)
         values = values_of(request, json_body)
         audio = file(values, "file")
         answer_format = choice(values, "response_format", TRANSCRIPT_FORMATS, "json")
@@ -74,9 +75,10 @@ def _clock(seconds: float, separator: str) -> str:
 
 class SpeechProtocol:
     route = "/v1/audio/speech"
+    tasks = ("text-to-speech",)
 
     def decode(self, task: Task, request: RawRequest, json_body: Any) -> Call:
-        require_task(task, request, ("text-to-speech",), self.route)
+        require_task(task, request, self.tasks, self.route)
         values = values_of(request, json_body)
         answer_format = choice(values, "response_format", SPEECH_FORMATS, "mp3")
         speed = number(values, "speed")

@@ -11,7 +11,6 @@ from models_server.protocols.openai.forms import choice, number, require_task, v
 from models_server.tasks.base import Task
 from models_server.tasks.embeddings import SENTENCE_EMBEDDING
 
-ROUTE = "/v1/embeddings"
 MAX_INPUTS = 2048  # as OpenAI's own limit
 
 
@@ -29,8 +28,11 @@ def input_texts(value: Any) -> list[str]:
 
 
 class EmbeddingsProtocol:
+    route = "/v1/embeddings"
+    tasks = ("sentence-similarity",)
+
     def decode(self, task: Task, request: RawRequest, json_body: Any) -> Call:
-        require_task(task, request, ("sentence-similarity",), ROUTE)
+        require_task(task, request, self.tasks, self.route)
         values = values_of(request, json_body)
         texts = input_texts(values.get("input"))
         encoding = choice(values, "encoding_format", ("float", "base64"), "float")

@@ -6,17 +6,19 @@ audio and image-edit routes; both become one dict here, files as their bytes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import MultiPartParser
 from werkzeug.http import parse_options_header
 
 from models_server.errors import BadInput, PayloadTooLarge
-from models_server.protocols.base import RawRequest
+from models_server.protocols.base import Call, RawRequest
 from models_server.tasks.base import Task
 
 FORM = "multipart/form-data"
@@ -75,6 +77,18 @@ def requested_model(request: RawRequest) -> str:
     return model
 
 
+class OpenAIProtocol(Protocol):
+    """One route of OpenAI's API: its path, the tasks whose models it serves, its decode."""
+
+    @property
+    def route(self) -> str: ...
+
+    @property
+    def tasks(self) -> tuple[str, ...]: ...
+
+    def decode(self, task: Task, request: RawRequest, json_body: Any) -> Call: ...
+
+
 def require_task(task: Task, request: RawRequest, served: Iterable[str], route: str) -> None:
     """400 when the model is of another task than the route serves."""
     names = tuple(served)
@@ -126,7 +140,13 @@ def text(values: dict[str, Any], name: str, required: bool = False) -> str | Non
 
 
 def file(values: dict[str, Any], name: str) -> bytes:
+    """A form's file part, or in a JSON body the file as base64."""
     value = values.get(name)
+    if isinstance(value, str) and value:
+        try:
+            value = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadInput(f"'{name}' in a JSON body must be the file as base64", param=name) from None
     if not isinstance(value, bytes) or not value:
         raise BadInput(f"missing file '{name}' (send it as a multipart form part)", param=name)
     return value
