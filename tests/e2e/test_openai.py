@@ -416,3 +416,35 @@ def test_annotate_runs_the_controlnets_annotator_on_a_plain_photo_first(sdk, liv
         sdk.images.edit(model="lambdalabs/sd-image-variations-diffusers", image=("photo.jpg", photo), prompt="x",
                         extra_body={"annotate": True})
 
+
+# -- busy, OpenAPI ------------------------------------------------------------------------------
+
+
+def test_a_full_queue_is_503_with_retry_after_as_the_sdk_reads_it(live_server, served):
+    """The model's queue filled as waiting requests fill it; the SDK (no retries) raises its 503 error."""
+    limit = served.settings.limits.max_queue_per_model
+    for _ in range(limit):
+        served.runtime.slots.enter(EMBEDDER, limit)
+    try:
+        client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.embeddings.create(model=EMBEDDER, input="hello")
+        assert caught.value.status_code == 503
+        assert caught.value.response.headers["Retry-After"] == "5"
+        assert caught.value.body["code"] == "busy"  # type: ignore[index]
+    finally:
+        for _ in range(limit):
+            served.runtime.slots.leave(EMBEDDER)
+
+
+def test_openapi_documents_every_v1_route_with_the_models_it_takes(client):
+    paths = client.get("/openapi.json").get_json()["paths"]
+    for route in ("/v1/models", "/v1/models/{model}", "/v1/embeddings", "/v1/audio/transcriptions",
+                  "/v1/audio/translations", "/v1/audio/speech", "/v1/images/generations", "/v1/images/edits",
+                  "/v1/images/variations", "/v1/chat/completions", "/v1/completions"):
+        assert route in paths, route
+    body = paths["/v1/embeddings"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {EMBEDDER, "text-embedding-3-small"} <= set(body["properties"]["model"]["enum"])
+    assert "openai/whisper-base" not in body["properties"]["model"]["enum"]
+    edits = paths["/v1/images/edits"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert "lllyasviel/sd-controlnet-canny" in edits["properties"]["model"]["enum"]
