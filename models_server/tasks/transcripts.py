@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
 from models_server.media.audio import resample
+from models_server.media.types import Audio
 from models_server.tasks.base import Field, Kind, Task
 from models_server.tasks.speech import WINDOW_SECONDS, Recognizer, windows
 
@@ -38,7 +39,8 @@ def transcribe_segments(model: Recognizer, inputs: dict[str, Any], params: dict[
             found, detected = _whisper_window(model, piece, params)
             language = language or detected
         else:
-            found = [{"start": 0.0, "end": len(piece) / model.sample_rate, "text": model._transcribe([piece], None)[0]}]
+            text = model(Audio(piece, model.sample_rate))  # one window: its own text
+            found = [{"start": 0.0, "end": len(piece) / model.sample_rate, "text": text}]
         segments += [{**item, "start": item["start"] + offset, "end": item["end"] + offset}
                      for item in found if item["text"].strip()]
     text = " ".join(item["text"].strip() for item in segments)

@@ -54,6 +54,7 @@ ADAPTERS: dict[str, Adapter] = {
     "image-to-text": Adapter(answers.caption),
     "automatic-speech-recognition": Adapter(answers.transcript),
     "text-generation": Adapter(answers.continuation, check=refuse_unused),
+    "chat-completion": Adapter(answers.chat_continuation),
 }
 
 
