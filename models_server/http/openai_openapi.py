@@ -70,8 +70,8 @@ def openai_paths(rows: list[ModelSpec], settings: Settings) -> dict[str, Any]:
     }
     for name, protocol in OPENAI_PROTOCOLS.items():
         summary, content_type, properties, required, answers = BODIES[name]
-        ids = [model_id for row in rows if row.task.name in protocol.tasks for model_id in (row.id, *row.aliases)]
-        ids += [alias for alias, target in settings.aliases.items() if target in ids]
+        served = {model_id for row in rows if row.task.name in protocol.tasks for model_id in (row.id, *row.aliases)}
+        ids = sorted(served | {alias for alias, target in settings.aliases.items() if target in served})
         schema = {"type": "object", "required": ["model", *required],
                   "properties": {"model": {"enum": ids} if ids else STRING, **properties}}
         paths[protocol.route] = {"post": {

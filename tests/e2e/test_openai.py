@@ -448,3 +448,18 @@ def test_openapi_documents_every_v1_route_with_the_models_it_takes(client):
     assert "openai/whisper-base" not in body["properties"]["model"]["enum"]
     edits = paths["/v1/images/edits"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert "lllyasviel/sd-controlnet-canny" in edits["properties"]["model"]["enum"]
+
+
+def test_a_voice_picks_one_of_speecht5s_speakers(sdk, live_server):
+    import torch
+
+    def speech(voice: str) -> bytes:
+        torch.manual_seed(0)  # SpeechT5 keeps its prenet's dropout on when it speaks
+        return sdk.audio.speech.create(model="tts-1", input="Hello there.", voice=voice, response_format="wav").read()
+
+    alloy = speech("alloy")
+    assert alloy == speech("alloy") == speech("slt") == speech("a-voice-it-does-not-know")  # slt: the default
+    assert speech("echo") != alloy
+    refused = requests.post(f"{live_server.url}/models/microsoft/speecht5_tts", timeout=60,
+                            json={"text": "Hello.", "speaker": "nobody"})
+    assert refused.status_code == 400 and "CMU ARCTIC" in refused.json()["error"]["message"]

@@ -8,7 +8,7 @@ from typing import Any
 from models_server.errors import BadInput
 from models_server.protocols.base import Call, Encoded, RawRequest
 from models_server.protocols.openai.forms import choice, file, number, require_task, text, values_of
-from models_server.protocols.openai.speech import SPEECH_FORMATS, speech_bytes
+from models_server.protocols.openai.speech import SPEECH_FORMATS, speaker_of, speech_bytes
 from models_server.tasks.base import Task
 from models_server.tasks.transcripts import TIMED_TRANSCRIPT
 
@@ -84,8 +84,10 @@ class SpeechProtocol:
         speed = number(values, "speed")
         if speed is not None and not 0.25 <= speed <= 4.0:
             raise BadInput("'speed' must be between 0.25 and 4.0", param="speed")
-        text(values, "voice")  # accepted: see speech.py for how a voice is honoured
         body = {"text": text(values, "input", required=True)}
+        speaker = speaker_of(text(values, "voice"))
+        if speaker is not None and any(field.name == "speaker" for field in task.params):
+            body["speaker"] = speaker  # see speech.py: which voices a model honours
 
         def encode(result: Any) -> Encoded:
             return Encoded(*speech_bytes(result, answer_format, speed or 1.0))

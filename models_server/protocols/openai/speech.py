@@ -1,7 +1,9 @@
 """Speech as OpenAI sends it: mp3 (its default), opus, aac, flac, wav or raw pcm, at a speed.
 
-`voice` is accepted and does not change the voice: the text-to-speech rows here speak with one
-speaker each (SpeechT5's default x-vector, or the single speaker a model was trained on).
+`voice` picks a speaker where the model has several (SpeechT5 speaks as any CMU ARCTIC speaker
+whose x-vector it has: OpenAI's voice names map onto them by sex and register, and a speaker's own
+name works too); a voice it does not know, and any voice on a one-speaker model, speaks with the
+model's default speaker.
 """
 
 from __future__ import annotations
@@ -17,6 +19,16 @@ PCM_RATE = 24000  # OpenAI's pcm: 24 kHz, 16-bit signed little-endian, no header
 COMPRESSED = {"mp3": ("mp3", "libmp3lame", "audio/mpeg"), "opus": ("ogg", "libopus", "audio/ogg"),
               "aac": ("adts", "aac", "audio/aac")}
 SPEECH_FORMATS = (*COMPRESSED, "flac", "wav", "pcm")
+VOICES = {"alloy": "slt", "coral": "slt", "nova": "clb", "sage": "clb", "shimmer": "clb", "echo": "bdl",
+          "ash": "bdl", "onyx": "rms", "ballad": "rms", "fable": "awb", "verse": "jmk"}
+ARCTIC = frozenset(VOICES.values()) | {"ksp"}
+
+
+def speaker_of(voice: str | None) -> str | None:
+    """The CMU ARCTIC speaker a voice names, or None for the model's default speaker."""
+    if voice is None:
+        return None
+    return VOICES.get(voice.lower()) or (voice if voice in ARCTIC else None)
 
 
 def speech_bytes(audio: Audio, answer_format: str, speed: float = 1.0) -> tuple[bytes, str]:
