@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from models_server.config import Limits
 from models_server.errors import Busy, InferenceFailed, NotReady, ServerError, TimedOut
@@ -27,16 +27,19 @@ from models_server.tasks.base import Handler
 log = logging.getLogger(__name__)
 
 
+class Run(Protocol):
+    """Run the row's task handler on the decoded inputs, or `handler` on the same model."""
+
+    def __call__(self, inputs: dict[str, Any], params: dict[str, Any], handler: Handler | None = None) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Ticket:
-    """An admitted request: it may run its model once before `deadline` (monotonic seconds).
-
-    `run(inputs, params, handler=None)`: the row's task handler, or `handler` on the same model.
-    """
+    """An admitted request: it may run its model once before `deadline` (monotonic seconds)."""
 
     model_id: str
     deadline: float
-    run: Callable[..., Any]
+    run: Run
 
 
 class Admission:
