@@ -139,6 +139,20 @@ class RaySettings(_Strict):
         return value
 
 
+# Names OpenAI clients hard-code, answered by a served row (`aliases` in the config adds to these;
+# `name: null` drops one).
+DEFAULT_ALIASES: dict[str, str] = {
+    "whisper-1": "openai/whisper-base",
+    "tts-1": "microsoft/speecht5_tts",
+    "dall-e-2": "runwayml/stable-diffusion-v1-5",
+    "text-embedding-3-small": "sentence-transformers/all-MiniLM-L6-v2",
+    # the HuggingGPT controller's own LLM (`dev: true`), which names its model as OpenAI does
+    "gpt-3.5-turbo": "Qwen/Qwen2.5-1.5B-Instruct",
+    "gpt-4": "Qwen/Qwen2.5-1.5B-Instruct",
+    "text-davinci-003": "Qwen/Qwen2.5-1.5B-Instruct",
+}
+
+
 class Settings(_Strict):
     tier: Tier = "minimal"
     model_root: Path | None = None
@@ -168,6 +182,7 @@ class Settings(_Strict):
     send_timeout: float = Field(default=30.0, gt=0)
     limits: Limits = Limits()
     models: dict[str, ModelOverride] = {}
+    aliases: dict[str, str] = DEFAULT_ALIASES  # on the OpenAI routes (/v1/...): client's name -> served id
     engine: Literal["single", "ray"] = "single"  # ray: serve on Ray Serve (models_server/engines/ray/)
     ray: RaySettings = RaySettings()
 
@@ -189,6 +204,15 @@ class Settings(_Strict):
         for network in value:
             ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
         return value
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _over_default_aliases(cls, value: Any) -> Any:
+        """The config's aliases over the defaults; a name mapped to null is dropped."""
+        if not isinstance(value, dict) or value is DEFAULT_ALIASES:
+            return value
+        merged: dict[str, Any] = {**DEFAULT_ALIASES, **value}
+        return {name: target for name, target in merged.items() if target is not None}
 
     @field_validator("models", mode="before")
     @classmethod

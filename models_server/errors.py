@@ -28,6 +28,13 @@ class BadInput(ServerError):
     kind = "bad_input"
 
 
+class Unauthorized(ServerError):
+    """No valid API key where only a key can let the request in."""
+
+    status = 401
+    kind = "unauthorized"
+
+
 class Forbidden(ServerError):
     status = 403
     kind = "forbidden"

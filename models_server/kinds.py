@@ -37,6 +37,7 @@ class Kind(Enum):
     FLOAT = "float"
     BOOL = "bool"
     TABLE = "table"  # columns by name, each a list of cells (the Inference API's `table`)
+    MESSAGES = "messages"  # a conversation: [{"role": ..., "content": ...}], as chat models read it
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,45 @@ def _table(field: Field, raw: Any, context: DecodeContext) -> dict[str, list[Any
     return raw
 
 
+ROLES = ("system", "developer", "user", "assistant", "tool")
+
+
+def _messages(field: Field, raw: Any, context: DecodeContext) -> list[dict[str, str]]:
+    """Each message as `{"role", "content"}`, content as text (OpenAI's list of text parts joined).
+
+    The total length is capped by the max_text_chars limit.
+    """
+    shape = f"field '{field.name}' must be a non-empty list of {{\"role\": ..., \"content\": ...}} messages"
+    if not isinstance(raw, list) or not raw:
+        raise BadInput(shape)
+    messages = []
+    for message in raw:
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise BadInput(f"{shape}; a role is one of {', '.join(ROLES)}")
+        content = message.get("content")
+        if isinstance(content, list):
+            if not all(isinstance(part, dict) and part.get("type") == "text" for part in content):
+                raise BadInput(f"field '{field.name}': only text parts are read (no images or audio)")
+            content = "".join(str(part.get("text", "")) for part in content)
+        if content is None:
+            content = ""
+        if not isinstance(content, str):
+            raise BadInput(f"{shape}; a content is a string")
+        messages.append({"role": message["role"], "content": content})
+    total = sum(len(message["content"]) for message in messages)
+    if total > context.limits.max_text_chars:
+        raise BadInput(f"field '{field.name}' holds {total} characters; the limit max_text_chars is "
+                       f"{context.limits.max_text_chars}")
+    return messages
+
+
+def _messages_schema(field: Field, limits: Limits) -> dict[str, Any]:
+    message = {"type": "object", "required": ["role", "content"],
+               "properties": {"role": {"enum": list(ROLES)}, "content": {"type": "string"}}}
+    return {"type": "array", "items": message, "minItems": 1,
+            "description": f"A conversation, oldest first; at most {limits.max_text_chars} characters in all."}
+
+
 def _table_schema(field: Field, limits: Limits) -> dict[str, Any]:
     cell = {"type": ["number", "string", "null"]}
     return {
@@ -234,6 +274,7 @@ KINDS: dict[Kind, KindSpec] = {
     Kind.FLOAT: KindSpec(_float, _number_schema("number"), lambda: 0.5, numeric=True),
     Kind.BOOL: KindSpec(_bool, lambda field, limits: {"type": "boolean"}, lambda: False),
     Kind.TABLE: KindSpec(_table, _table_schema, lambda: {"feature": [0.5]}),
+    Kind.MESSAGES: KindSpec(_messages, _messages_schema, lambda: [{"role": "user", "content": "Hello!"}]),
 }
 
 MEDIA_KINDS = frozenset(kind for kind, spec in KINDS.items() if spec.api_part is not None)

@@ -12,6 +12,7 @@ from tiny_models import (
     asteroid_models,
     audio_classification,
     audio_transformers,
+    chat,
     espnet_models,
     keras_image,
     real_size,
@@ -68,6 +69,8 @@ TINY_BUILDERS: dict[str, Builder] = {
     "bart-summarization": text.build_bart_cnn,
     "t5": text.build_t5_base,
     "gpt2": text.build_gpt2,
+    "qwen2-chat": chat.build_qwen2_chat,
+    "llama-chat": chat.build_llama_chat,
     "flan-t5": text.build_flan_t5,
     "sd-image-variations": stable_diffusion.build_image_variations,
     # The controller's text candidates (catalog/text_encoders.py).

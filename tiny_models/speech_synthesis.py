@@ -13,6 +13,7 @@ from tiny_models.tokenizers import sentencepiece_char_model
 
 # The speaker used in SpeechT5's examples (CMU ARCTIC "slt", US female), as the dataset names it.
 XVECTOR_FILE = "spkrec-xvect/cmu_us_slt_arctic-wav-arctic_a0508.npy"
+OTHER_SPEAKERS = ("clb", "bdl", "rms", "awb", "jmk", "ksp")
 XVECTOR_DIM = 512
 MEL_BINS = 80
 
@@ -74,10 +75,13 @@ def build_hifigan(folder: Path) -> None:
 
 
 def build_xvectors(folder: Path) -> None:
-    """Matthijs/cmu-arctic-xvectors, reduced to one utterance's x-vector (unit length, as real ones)."""
+    """Matthijs/cmu-arctic-xvectors, reduced to one utterance's x-vector per speaker (unit length, as
+    real ones): the default speaker's file SpeechT5's examples use, and one for each other speaker."""
     import numpy as np
 
-    vector = np.random.standard_normal(XVECTOR_DIM).astype(np.float32)
-    path = folder / XVECTOR_FILE
-    path.parent.mkdir(parents=True)
-    np.save(path, vector / np.linalg.norm(vector))
+    paths = [folder / XVECTOR_FILE, *(folder / f"spkrec-xvect/cmu_us_{name}_arctic-wav-arctic_a0001.npy"
+                                      for name in OTHER_SPEAKERS)]
+    paths[0].parent.mkdir(parents=True)
+    for path in paths:
+        vector = np.random.standard_normal(XVECTOR_DIM).astype(np.float32)
+        np.save(path, vector / np.linalg.norm(vector))

@@ -33,10 +33,10 @@ def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
 
 def catalog_rows() -> list[ModelSpec]:
     """All rows, minimal tier first."""
-    from models_server.catalog import audio, full, generation, minimal, standard, tabular, text, vision
+    from models_server.catalog import audio, chat, full, generation, minimal, standard, tabular, text, vision
 
     return [*minimal.MODELS, *standard.MODELS, *full.MODELS, *text.MODELS, *vision.MODELS,
-            *generation.MODELS, *tabular.MODELS, *audio.MODELS]
+            *generation.MODELS, *tabular.MODELS, *audio.MODELS, *chat.MODELS]
 
 
 def served_rows(settings: Settings) -> list[ModelSpec]:

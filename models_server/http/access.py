@@ -12,20 +12,23 @@ import hmac
 import ipaddress
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, request
 
 from models_server.config import Settings
+from models_server.errors import Forbidden, Unauthorized
 
 EXTENSION = "models_server.access"
 # /playground is a page of code with no data in it: it must open for a person to type the key into it.
 OPEN_PATHS = frozenset({"/running", "/playground"})
+OPENAI_PREFIX = "/v1/"
 _LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def install_access_control(app: Flask, settings: Settings) -> None:
-    """Refuse with a 403 JSON error every request that neither the networks nor the key admit."""
+    """Refuse with a 403 JSON error (401 on OpenAI's routes when a key would do) every request that
+    neither the networks nor the key admit."""
     if app.extensions.get(EXTENSION):  # installed already (create_app does it): one check is enough
         return
     app.extensions[EXTENSION] = True
@@ -42,7 +45,9 @@ def install_access_control(app: Flask, settings: Settings) -> None:
             return None
         if key is not None and _presented_key_matches(key):
             return None
-        return jsonify({"error": {"message": _refusal(networks, key), "type": "forbidden"}}), 403
+        # OpenAI's clients read a missing or wrong key as 401 (their AuthenticationError)
+        refusal = Unauthorized if key is not None and request.path.startswith(OPENAI_PREFIX) else Forbidden
+        raise refusal(_refusal(networks, key))
 
 
 def _client_in(remote_addr: str | None, networks: list[Network]) -> bool:

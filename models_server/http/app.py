@@ -17,6 +17,7 @@ from models_server.config import Settings
 from models_server.errors import NotFound, ServerError
 from models_server.http.access import install_access_control
 from models_server.http.observability import install_observability
+from models_server.http.openai_routes import openai_routes
 from models_server.http.openapi import install_openapi
 from models_server.http.playground import install_playground
 from models_server.http.status_body import all_statuses, model_status
@@ -128,6 +129,7 @@ def create_app(settings: Settings, runtime: RuntimeView, pipeline: RequestPipeli
         pipeline = RequestPipeline(runtime, executor, OutputStore(settings.public_dir))
     app.extensions[EXTENSION] = Services(settings=settings, runtime=runtime, pipeline=pipeline)
     app.register_blueprint(routes)
+    app.register_blueprint(openai_routes(settings, runtime, pipeline))
     app.register_error_handler(ServerError, _server_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

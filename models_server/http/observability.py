@@ -189,7 +189,7 @@ def _after_request(response: Response) -> Response:
     request_id = g.get("request_id") or request_id_from(None)
     response.headers[REQUEST_ID_HEADER] = request_id
     seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
-    raw_id = (request.view_args or {}).get("model_id")
+    raw_id = (request.view_args or {}).get("model_id") or g.get("model_id")  # routes naming it in the body
     model = observer.canonical_id(raw_id)
     label = model or (UNKNOWN_MODEL if raw_id is not None else "")
     endpoint = request.endpoint or "unmatched"

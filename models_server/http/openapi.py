@@ -16,6 +16,7 @@ from flask import Flask, jsonify
 
 from models_server.catalog import ModelSpec
 from models_server.config import Settings
+from models_server.http.openai_openapi import openai_paths
 from models_server.kinds import KINDS
 from models_server.tasks.base import Field, Task
 
@@ -48,13 +49,14 @@ def build_openapi(catalog_rows: Iterable[ModelSpec], settings: Settings) -> dict
     for row in rows:
         for model_id in (row.id, *row.aliases):
             paths[f"/models/{model_id}"] = {"post": _run_model(row, model_id, settings)}
+    paths.update(openai_paths(rows, settings))
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "models_server",
             "version": _version(),
             "description": "Local model inference for a HuggingGPT-style controller. "
-            "Every error body is {\"error\": {\"message\": ...}}.",
+            "Every error body is {\"error\": {\"message\": ...}}. OpenAI's API is under /v1.",
         },
         "paths": paths,
         "components": {"schemas": _shared_schemas(), "securitySchemes": _security_schemes()},

@@ -63,3 +63,33 @@ def encode_file(media: Media) -> EncodedFile:
     if isinstance(media, Audio):
         return EncodedFile("audios", "wav", audio_bytes(media, "WAV"))
     return EncodedFile("videos", "mp4", video_bytes(media))
+
+
+def compressed_audio_bytes(audio: Audio, container: str, codec: str) -> bytes:
+    """Audio through PyAV's ffmpeg encoders (mp3, opus, aac): mono, at a rate the codec accepts."""
+    import av
+    import numpy as np
+
+    from models_server.media.audio import resample
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container) as output:
+        stream = output.add_stream(codec, rate=_codec_rate(codec, audio.sample_rate))
+        stream.layout = "mono"
+        audio = resample(audio, stream.rate)
+        samples = np.clip(audio.samples, -1.0, 1.0).astype(np.float32).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        frame.sample_rate = audio.sample_rate
+        for packet in stream.encode(frame):
+            output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
+    return buffer.getvalue()
+
+
+def _codec_rate(codec: str, rate: int) -> int:
+    """Opus encodes at 48 kHz only; mp3 and aac at the usual rates from 8 kHz up."""
+    if codec == "libopus":
+        return 48000
+    usual = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+    return rate if rate in usual else min(usual, key=lambda candidate: abs(candidate - rate))

@@ -55,16 +55,16 @@ class OutputStore:
     def __init__(self, public_dir: Path) -> None:
         self.public_dir = public_dir
 
-    def publish(self, encoded: Any) -> Any:
-        """JSON-able data: every EncodedFile written, and replaced by its path (one file, however
-        many places name it)."""
+    def publish(self, encoded: Any, prefix: str = "") -> Any:
+        """JSON-able data: every EncodedFile written, and replaced by `prefix` + its path (one
+        file, however many places name it)."""
         paths: dict[int, str] = {}
 
         def path_of(value: Any) -> Any:
             if not isinstance(value, EncodedFile):
                 return value
             if id(value) not in paths:
-                paths[id(value)] = self.write(value)
+                paths[id(value)] = prefix + self.write(value)
             return paths[id(value)]
 
         return _replace(encoded, path_of)

@@ -33,6 +33,7 @@ class LocalExecutor:
     def execute(self, model_id: str, task: Task, request: RawRequest, decode: Callable[[], Call]) -> Encoded:
         with self.runtime.admit(model_id) as ticket:  # refused at once when full: before any fetch
             call = decode()
-            inputs, params = self.fields.decode(task, call.body)
-            result = ticket.run(inputs, params)
+            operation = call.task or task  # a protocol may run another contract on the same model
+            inputs, params = self.fields.decode(operation, call.body)
+            result = ticket.run(inputs, params, operation.handler)
         return call.encode(result)

@@ -15,7 +15,7 @@ from typing import Any
 from models_server.errors import BadInput, ServerError
 from models_server.media.outputs import OutputStore
 from models_server.pipeline.executor import Executor
-from models_server.protocols import PROTOCOLS
+from models_server.protocols import NAMED_PROTOCOLS, PROTOCOLS
 from models_server.protocols.base import JSON, Call, Encoded, RawRequest, RequestProtocol
 from models_server.runtime import RuntimeView
 from models_server.tasks.base import Task
@@ -61,7 +61,8 @@ class RequestPipeline:
 
     def decode(self, task: Task, request: RawRequest) -> Call:
         json_body = parse_json(request.mimetype, request.body)
-        for protocol in self.protocols:
+        protocols = (NAMED_PROTOCOLS[request.protocol],) if request.protocol else self.protocols
+        for protocol in protocols:
             call = protocol.decode(task, request, json_body)
             if call is not None:
                 return call
@@ -70,7 +71,7 @@ class RequestPipeline:
     def deliver(self, encoded: Encoded) -> Reply:
         """Write the answer's files under public/ (the only writer) and serialise the answer."""
         if encoded.mimetype == JSON:
-            return Reply(content=json_bytes(self.store.publish(encoded.content)), mimetype=JSON)
+            return Reply(content=json_bytes(self.store.publish(encoded.content, encoded.file_prefix)), mimetype=JSON)
         return Reply(content=encoded.content, mimetype=encoded.mimetype)
 
 

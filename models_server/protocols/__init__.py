@@ -6,7 +6,8 @@
   with media as paths of files under public/.
 
 The pipeline asks them in this order: the controller's bodies never carry `inputs` and never
-come as raw bytes.
+come as raw bytes. OpenAI's API (`openai`) has routes of its own: a request names its protocol
+(`RawRequest.protocol`), one of `NAMED_PROTOCOLS`, and only that one decodes it.
 """
 
 from __future__ import annotations
@@ -14,5 +15,7 @@ from __future__ import annotations
 from models_server.protocols.base import RequestProtocol
 from models_server.protocols.controller import ControllerProtocol
 from models_server.protocols.inference_api import InferenceApiProtocol
+from models_server.protocols.openai import OPENAI_PROTOCOLS
 
 PROTOCOLS: tuple[RequestProtocol, ...] = (InferenceApiProtocol(), ControllerProtocol())
+NAMED_PROTOCOLS: dict[str, RequestProtocol] = dict(OPENAI_PROTOCOLS)

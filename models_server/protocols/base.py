@@ -23,6 +23,7 @@ class RawRequest:
     mimetype: str
     body: bytes
     headers: Mapping[str, str]
+    protocol: str | None = None  # a route's own protocol (`NAMED_PROTOCOLS`); None: each default in turn
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,20 @@ class Encoded:
 
     content: Any
     mimetype: str = JSON
+    file_prefix: str = ""  # put before the path of each file written under public/ (a URL's start)
 
 
 @dataclass(frozen=True)
 class Call:
-    """A decoded request: the task's fields by name, and how to encode its result."""
+    """A decoded request: the task's fields by name, and how to encode its result.
+
+    `task`: another contract to run on the same loaded model (an embedding of a similarity
+    model's sentences); None runs the row's own task.
+    """
 
     body: dict[str, Any]
     encode: Callable[[Any], Encoded]
+    task: Task | None = None
 
 
 class RequestProtocol(Protocol):

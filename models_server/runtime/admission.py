@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from models_server.config import Limits
 from models_server.errors import Busy, InferenceFailed, NotReady, ServerError, TimedOut
@@ -23,8 +23,15 @@ from models_server.runtime.lanes import ComputeLanes
 from models_server.runtime.loading import ModelLoader
 from models_server.runtime.residency import Residency
 from models_server.runtime.slots import SlotTable, State
+from models_server.tasks.base import Handler
 
 log = logging.getLogger(__name__)
+
+
+class Run(Protocol):
+    """Run the row's task handler on the decoded inputs, or `handler` on the same model."""
+
+    def __call__(self, inputs: dict[str, Any], params: dict[str, Any], handler: Handler | None = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class Ticket:
 
     model_id: str
     deadline: float
-    run: Callable[[dict[str, Any], dict[str, Any]], Any]
+    run: Run
 
 
 class Admission:
@@ -52,11 +59,13 @@ class Admission:
         self.slots.enter(model_id, self.limits.max_queue_per_model)
         deadline = time.monotonic() + self.limits.request_timeout
         try:
-            yield Ticket(model_id, deadline, lambda inputs, params: self._run(model_id, deadline, inputs, params))
+            yield Ticket(model_id, deadline, lambda inputs, params, handler=None: self._run(
+                model_id, deadline, inputs, params, handler))
         finally:
             self.slots.leave(model_id)
 
-    def _run(self, model_id: str, deadline: float, inputs: dict[str, Any], params: dict[str, Any]) -> Any:
+    def _run(self, model_id: str, deadline: float, inputs: dict[str, Any], params: dict[str, Any],
+             handler: Handler | None = None) -> Any:
         import torch
 
         run_lock = self.slots.run_lock(model_id)
@@ -66,7 +75,7 @@ class Admission:
             job = Job(model_id, deadline)
             self._pin(model_id, job)
             try:
-                return self.lanes.run(model_id, self._call, job, inputs, params)
+                return self.lanes.run(model_id, self._call, job, inputs, params, handler)
             finally:
                 self.slots.unpin(model_id)
         except ServerError:
@@ -86,13 +95,13 @@ class Admission:
         finally:
             run_lock.release()
 
-    def _call(self, job: Job, inputs: dict[str, Any], params: dict[str, Any]) -> Any:
+    def _call(self, job: Job, inputs: dict[str, Any], params: dict[str, Any], handler: Handler | None) -> Any:
         """On the model's lane: inference mode and progress tracking are per thread, so set here."""
         import torch
 
-        view = self.slots.view(job.model_id)
+        handler = handler or self.slots.view(job.model_id).spec.task.handler
         with tracking(job), torch.inference_mode():
-            return view.spec.task.handler(self.slots.model(job.model_id), inputs, params)
+            return handler(self.slots.model(job.model_id), inputs, params)
 
     def _pin(self, model_id: str, job: Job) -> None:
         """Pin a ready model; load a lazy or evicted one, or bring a moved-down one back, first."""

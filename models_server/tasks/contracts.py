@@ -120,7 +120,13 @@ AUTOMATIC_SPEECH_RECOGNITION = Contract(
 )
 AUDIO_CLASSIFICATION = Contract("audio-classification", (AUDIO,))
 AUDIO_TO_AUDIO = Contract("audio-to-audio", (AUDIO,))
-TEXT_TO_SPEECH = Contract("text-to-speech", (SPOKEN_TEXT,))
+TEXT_TO_SPEECH = Contract("text-to-speech", (SPOKEN_TEXT,), (Field("speaker", Kind.TEXT),))
+# A transcript in segments with their times (OpenAI's transcriptions), from the ASR rows' models.
+TIMED_TRANSCRIPTION = Contract(
+    "automatic-speech-recognition",
+    (Field("audio", Kind.AUDIO, required=True),),
+    (Field("language", Kind.TEXT), Field("prompt", Kind.TEXT), Field("translate", Kind.BOOL, default=False)),
+)
 
 # --- text --------------------------------------------------------------------------------------------
 
@@ -157,6 +163,27 @@ TRANSLATION = Contract(
 )
 TEXT2TEXT_GENERATION = Contract("text2text-generation", (TEXT_INPUT,), (NEW_TOKENS,))
 TEXT_GENERATION = Contract("text-generation", (TEXT_INPUT,), (NEW_TOKENS,))
+CHAT_COMPLETION = Contract(
+    "chat-completion",
+    # the prompt first: a bare Inference API `inputs` is a text to continue
+    (
+        Field("prompt", Kind.TEXT, aliases=("text", "inputs"), maximum="max_text_chars"),
+        Field("messages", Kind.MESSAGES),
+    ),
+    (
+        Field("max_tokens", Kind.INT, minimum=1, aliases=("max_new_tokens", "max_completion_tokens")),
+        Field("temperature", Kind.FLOAT, minimum=0, maximum=2),
+        Field("top_p", Kind.FLOAT, minimum=0, maximum=1),
+        Field("stop", Kind.TEXT_LIST),
+        Field("seed", Kind.INT, minimum=0),
+    ),
+)
+# Sentence embeddings (OpenAI's embeddings), from the sentence-similarity rows' models.
+SENTENCE_EMBEDDING = Contract(
+    "feature-extraction",
+    (Field("texts", Kind.TEXT_LIST, required=True, maximum="max_text_chars"),),
+    (Field("dimensions", Kind.INT, minimum=1),),
+)
 
 # --- tables ------------------------------------------------------------------------------------------
 
@@ -170,6 +197,10 @@ CONTRACTS: tuple[Contract, ...] = (
     PROMPTED_IMAGE_SEGMENTATION, DEPTH_ESTIMATION, IMAGE_TO_TEXT, VISUAL_QUESTION_ANSWERING,
     DOCUMENT_QUESTION_ANSWERING, AUTOMATIC_SPEECH_RECOGNITION, AUDIO_CLASSIFICATION, AUDIO_TO_AUDIO,
     TEXT_TO_SPEECH, QUESTION_ANSWERING, TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION, SENTENCE_SIMILARITY,
-    SUMMARIZATION, TRANSLATION, TEXT2TEXT_GENERATION, TEXT_GENERATION, TABULAR_CLASSIFICATION,
+    SUMMARIZATION, TRANSLATION, TEXT2TEXT_GENERATION, TEXT_GENERATION, CHAT_COMPLETION, TABULAR_CLASSIFICATION,
 )
-"""Every contract, for whoever must cover them all (the protocols' adapter tables)."""
+"""Every contract a catalog row can serve, for whoever must cover them all (the protocols' adapter tables)."""
+
+OPERATIONS: tuple[Contract, ...] = (TIMED_TRANSCRIPTION, SENTENCE_EMBEDDING)
+"""Contracts no row declares: a protocol runs them on the model of a row of another contract
+(OpenAI's transcriptions on an ASR row, its embeddings on a sentence-similarity row)."""

@@ -276,3 +276,12 @@ def test_controller_bodies_keep_their_answers(client, photo_ref: str, wav: Path)
     assert set(caption.get_json()) == {"generated text"}
     labels = client.post("/models/distilbert-base-uncased-finetuned-sst-2-english", json={"text": "I love it"})
     assert isinstance(labels.get_json()[0]["label"], str)  # flat, where the API nests one list per text
+
+
+def test_a_chat_model_answers_as_text_generation(client) -> None:
+    body = {"inputs": "Once upon a time", "parameters": {"max_new_tokens": 4, "temperature": 0}}
+    full = client.post("/models/Qwen/Qwen2.5-0.5B-Instruct", json=body)
+    new = client.post("/models/Qwen/Qwen2.5-0.5B-Instruct",
+                      json={**body, "parameters": {**body["parameters"], "return_full_text": False}})
+    assert full.status_code == new.status_code == 200, full.get_json()
+    assert full.get_json()[0]["generated_text"] == "Once upon a time" + new.get_json()[0]["generated_text"]

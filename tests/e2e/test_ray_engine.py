@@ -212,6 +212,22 @@ def test_openapi_and_metrics_come_from_the_same_app(ray_served: RayServed, singl
     assert 'models_server_model_state{model="canny-control",state="loaded"} 1.0' in metrics
 
 
+def test_openais_routes_run_on_the_groups_and_files_come_from_the_ingress(ray_served: RayServed) -> None:
+    """An image edit with `annotate`: the annotator's group, then the SD group, the URL served here."""
+    import openai
+
+    client = openai.OpenAI(base_url=f"{ray_served.url}/v1", api_key=KEY, max_retries=0)
+    assert "lllyasviel/sd-controlnet-canny" in {model.id for model in client.models.list()}
+    photo = (ray_served.settings.public_dir / "examples" / "photo.jpg").read_bytes()
+    answer = client.images.edit(model="lllyasviel/sd-controlnet-canny", image=("photo.jpg", photo), prompt="a cat",
+                                size="64x64", extra_body={"annotate": True, "num_inference_steps": 2})
+    url = (answer.data or [])[0].url or ""
+    assert url.startswith(f"{ray_served.url}/playground/files/images/")
+    assert ray_served.get(url.removeprefix(ray_served.url)).content.startswith(b"\x89PNG")
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{ray_served.url}/v1", api_key="wrong", max_retries=0).models.list()
+
+
 def test_a_request_id_comes_back_once_and_as_sent(ray_served: RayServed) -> None:
     import http.client
 
@@ -330,3 +346,4 @@ def test_a_generation_in_flight_is_answered_when_serve_shuts_down(ray_served: Ra
         assert answer.result().status_code == 200, answer.result().text
     image = ray_served.settings.public_dir / answer.result().json()["path"].lstrip("/")
     assert image.read_bytes().startswith(b"\x89PNG")
+

@@ -262,7 +262,7 @@ class GroupExecutor:
     def execute(self, model_id: str, task: Task, request: RawRequest, decode: Callable[[], Call]) -> Encoded:
         self.cluster.refuse_unless_live(model_id)  # before any fetch, as admission is in one process
         call = decode()
-        resources = self.ship(task, call.body)
+        resources = self.ship(call.task or task, call.body)
         outcome = self.cluster.clients[self.cluster.group_of[model_id]].answer(request, resources)
         if isinstance(outcome, Failure):
             raise outcome.error

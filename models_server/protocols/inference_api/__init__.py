@@ -58,6 +58,7 @@ ADAPTERS: dict[Contract, Adapter] = {
     contracts.IMAGE_TO_TEXT: Adapter(answers.caption),
     contracts.AUTOMATIC_SPEECH_RECOGNITION: Adapter(answers.transcript),
     contracts.TEXT_GENERATION: Adapter(answers.continuation, check=refuse_unused),
+    contracts.CHAT_COMPLETION: Adapter(answers.chat_continuation),
 }
 # Contracts whose handler's result already has the Inference API's shape: they take DEFAULT.
 AS_IS: frozenset[Contract] = frozenset({

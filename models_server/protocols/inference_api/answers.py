@@ -50,6 +50,13 @@ def continuation(result: list[dict[str, str]], request: HFRequest) -> tuple[Any,
     return result, JSON
 
 
+def chat_continuation(result: dict[str, Any], request: HFRequest) -> tuple[Any, str]:
+    """A chat model's continuation as text generation answers: after the prompt unless
+    `return_full_text: false` (the API's default is the full text)."""
+    full = request.parameters.get("return_full_text") is not False and request.body.get("prompt") is not None
+    return [{"generated_text": (request.body["prompt"] if full else "") + result["text"]}], JSON
+
+
 def image(result: Image.Image, request: HFRequest) -> tuple[bytes, str]:
     mimetype = request.best(list(IMAGE_TYPES))
     return image_bytes(result, IMAGE_TYPES[mimetype]), mimetype

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 SAMPLE_RATE = 16000
 # The x-vector SpeechT5's own examples speak with (CMU ARCTIC "slt"); any other .npy is a fallback.
 DEFAULT_XVECTOR = "spkrec-xvect/cmu_us_slt_arctic-wav-arctic_a0508.npy"
+# The CMU ARCTIC speakers of the x-vector dataset, by the name its files carry (cmu_us_<name>_arctic-...).
+SPEAKERS = ("slt", "clb", "bdl", "rms", "awb", "jmk", "ksp")
 
 
 @dataclass
@@ -32,6 +34,7 @@ class SpeechT5:
     model: Any
     vocoder: Any
     speaker: Any  # (1, 512) tensor on the model's device
+    speakers: dict[str, Any]  # the other CMU ARCTIC speakers found, by name, each its first utterance's x-vector
 
 
 def load_speaker_embedding(folder: Path):
@@ -46,6 +49,23 @@ def load_speaker_embedding(folder: Path):
             raise WeightsMissing(f"no speaker x-vector (.npy) in {folder}")
         path = found[0]
     return torch.from_numpy(np.load(path).astype(np.float32).reshape(1, -1))
+
+
+def load_speakers(folder: Path) -> dict[str, Any]:
+    """Each CMU ARCTIC speaker whose x-vectors the folder holds: its first utterance's, by name
+    (slt's: the default speaker's own utterance)."""
+    import numpy as np
+    import torch
+
+    speakers = {}
+    default = folder / DEFAULT_XVECTOR
+    for name in SPEAKERS:
+        found = sorted(folder.rglob(f"cmu_us_{name}_arctic-*.npy"))
+        if name == "slt" and default.is_file():
+            found = [default]
+        if found:
+            speakers[name] = torch.from_numpy(np.load(found[0]).astype(np.float32).reshape(1, -1))
+    return speakers
 
 
 def _load(ctx: LoadContext, model_class: str) -> SpeechT5:
@@ -65,6 +85,7 @@ def _load(ctx: LoadContext, model_class: str) -> SpeechT5:
         model=model.to(ctx.device).eval(),
         vocoder=vocoder,
         speaker=load_speaker_embedding(xvector_dir).to(ctx.device, ctx.dtype),
+        speakers={name: vector.to(ctx.device, ctx.dtype) for name, vector in load_speakers(xvector_dir).items()},
     )
 
 
@@ -84,16 +105,21 @@ def _as_audio(waveform) -> Audio:
 
 
 def speak(tts: SpeechT5, inputs: dict[str, Any], params: dict[str, Any]) -> Audio:
-    """The text read aloud by the default speaker, 16 kHz mono."""
+    """The text read aloud by `speaker` (a CMU ARCTIC name; the default speaker when none is given or
+    its x-vectors are not in the folder), 16 kHz mono."""
     import torch
 
     input_ids = tts.processor(text=inputs["text"], return_tensors="pt")["input_ids"]
     limit = tts.model.config.max_text_positions
     if input_ids.shape[1] > limit:  # SpeechT5 has no positions past this; say so rather than cut the text
         raise BadInput(f"text is {input_ids.shape[1]} tokens long; SpeechT5 reads at most {limit}")
+    name = params.get("speaker")
+    if name is not None and name not in SPEAKERS:
+        raise BadInput(f"no speaker {name!r}; the CMU ARCTIC speakers are {', '.join(SPEAKERS)}", param="speaker")
+    speaker = tts.speakers.get(name, tts.speaker) if name else tts.speaker  # x-vectors not in the folder: the default
     input_ids = input_ids.to(tts.model.device)
     with torch.inference_mode():
-        waveform = tts.model.generate_speech(input_ids, tts.speaker, vocoder=tts.vocoder)
+        waveform = tts.model.generate_speech(input_ids, speaker, vocoder=tts.vocoder)
     return _as_audio(waveform)
 
 
