@@ -10,8 +10,15 @@ from models_server.tasks.contracts import CONTRACTS, Contract
 
 def test_contracts_lists_every_contract_the_module_declares() -> None:
     declared = {value for value in vars(contracts).values() if isinstance(value, Contract)}
-    assert declared == set(CONTRACTS)
+    assert declared == set(CONTRACTS) | set(contracts.OPERATIONS)
+    assert not set(CONTRACTS) & set(contracts.OPERATIONS), "a row's contract listed as an operation too"
     assert len(set(CONTRACTS)) == len(CONTRACTS), "two contracts declare the same fields"
+
+
+def test_no_catalog_row_serves_an_operation() -> None:
+    from models_server.catalog import catalog_rows
+
+    assert not [row.id for row in catalog_rows() if row.task.contract in contracts.OPERATIONS]
 
 
 def test_every_contract_has_an_inference_api_adapter_or_is_declared_as_is() -> None:
