@@ -8,10 +8,14 @@ meanwhile. A flood on one model so occupies at most that many threads; every oth
 requests go to theirs as if it were not there.
 
 A request is refused (503, Retry-After saying when it would fit) only when the work ahead of it
-cannot finish within `request_timeout`, estimated from its model's own recent service time
-(`ServiceTimes`); and when its client's own work on that model would pass `CLIENT_SHARE` of that
-deadline, so that one client cannot fill a model's queue. Before a model has answered once there
-is no estimate and nothing is refused. A request still waiting at its deadline is answered 504.
+cannot finish within `request_timeout`, or when its client's own work on that model would pass
+`CLIENT_SHARE` of it, so that one client cannot fill a model's queue. Work is estimated from the
+model's own recent service time (`ServiceTimes`): how long each answered request held the model,
+from its start or the model's previous answer, whichever is later. A request started beside a
+running one first waits for the model's turn, which is the other's time, not its own; on
+replicas, this is the time between answers, so the queue's length times it is the wait. Before a
+model has answered once there is no estimate and nothing is refused. A request still waiting at
+its deadline is answered 504.
 Requests whose model is not in the path (other routes, unknown ids) are not queued here.
 """
 
@@ -34,7 +38,7 @@ SMOOTHING = 0.3  # weight of the newest service time in a model's estimate
 
 
 class ServiceTimes:
-    """Each model's recent service time: an exponentially weighted mean over its answered requests."""
+    """Each model's recent service time: an exponentially weighted mean over its answered requests'."""
 
     def __init__(self, smoothing: float = SMOOTHING) -> None:
         self.smoothing = smoothing
@@ -68,6 +72,7 @@ class _Waiting(Generic[T]):
 class _Queue(Generic[T]):
     waiting: collections.deque[_Waiting[T]] = field(default_factory=collections.deque)
     started: int = 0  # handed to a work thread, not finished
+    last_finished: float | None = None  # when the model last finished a request
     clients: collections.Counter[str] = field(default_factory=collections.Counter)  # waiting or started
 
 
@@ -108,18 +113,17 @@ class ModelQueues(Generic[T]):
 
     def offer(self, model_id: str, client: str, item: T, now: float) -> Refusal | None:
         """Queue `item`, or say why not; `ready` then hands out what may start."""
-        parallel = self.parallelism(model_id)
         service = self.times.estimate(model_id)
         with self._lock:
             queue = self._queues[model_id]
             if service is not None:
-                ahead = (len(queue.waiting) + queue.started) * service / parallel
+                ahead = (len(queue.waiting) + queue.started) * service
                 over = ahead + service - self.deadline
                 if over > 0:
                     return Refusal(f"model {model_id} is busy: the work queued for it takes about {ahead:.0f} s, "
                                    f"and this request would not finish within request_timeout "
                                    f"({self.deadline:g} s); retry later", _seconds(over))
-                own = queue.clients[client] * service / parallel
+                own = queue.clients[client] * service
                 over = own + service - self.deadline * self.client_share
                 if over > 0:
                     return Refusal(f"this client's requests already queued for model {model_id} take about "
@@ -140,14 +144,17 @@ class ModelQueues(Generic[T]):
                 queue.started += 1
             return starting
 
-    def finished(self, model_id: str, client: str, seconds: float | None) -> None:
-        """A started item is over; `seconds` it took, when it is a sample of the model's service time."""
-        if seconds is not None:
-            self.times.record(model_id, seconds)
+    def finished(self, model_id: str, client: str, started: float, now: float, answered: bool) -> None:
+        """A started item is over (monotonic `started` and `now`); an `answered` one (a 2xx) is a
+        sample of the model's service time: how long it held the model."""
         with self._lock:
             queue = self._queues[model_id]
             queue.started -= 1
             _forget(queue, client)
+            held_from = started if queue.last_finished is None else max(started, queue.last_finished)
+            queue.last_finished = now
+        if answered:
+            self.times.record(model_id, now - held_from)
 
     def sweep(self, now: float, gone: Callable[[T], bool]) -> list[T]:
         """Drop the waiting items that are `gone`, and remove and return those waiting past the deadline."""
@@ -191,7 +198,7 @@ class ModelQueues(Generic[T]):
         if not ahead:
             return 0.0
         service = self.times.estimate(model_id)
-        return None if service is None else ahead * service / self.parallelism(model_id)
+        return None if service is None else ahead * service
 
 
 def _forget(queue: _Queue[T], client: str) -> None:

@@ -190,8 +190,7 @@ class ModelTask:
         try:
             self.channel.service()
         finally:
-            seconds = time.monotonic() - started if self.channel.answered_ok else None
-            self.server.model_finished(self.model_id, self.channel.addr[0], seconds)
+            self.server.model_finished(self.model_id, self.channel.addr[0], started, self.channel.answered_ok)
 
     def cancel(self) -> None:
         self.channel.cancel()
@@ -492,10 +491,10 @@ class GuardedServer(TcpWSGIServer):
         for channel in self.queues.ready(model_id):
             self.task_dispatcher.add_task(ModelTask(self, channel, model_id))
 
-    def model_finished(self, model_id: str, client: str, seconds: float | None) -> None:
+    def model_finished(self, model_id: str, client: str, started: float, answered: bool) -> None:
         """On the work thread whose model task is over: the model may take its next request."""
         assert self.queues is not None
-        self.queues.finished(model_id, client, seconds)
+        self.queues.finished(model_id, client, started, time.monotonic(), answered)
         self._start_ready(model_id)
 
     def handle_accept(self) -> None:

@@ -42,7 +42,7 @@ def test_a_model_takes_one_request_more_than_it_runs_and_the_rest_wait_without_c
     assert q.ready("a") == []
     assert q.offer("b", "client-0", "b0", now=0.0) is None
     assert q.ready("b") == ["b0"]  # another model's request starts at once
-    q.finished("a", "client-0", 1.0)
+    q.finished("a", "client-0", started=0.0, now=1.0, answered=True)
     assert q.ready("a") == ["a2"]
     assert q.waiting() == 7
 
@@ -64,6 +64,7 @@ def test_before_a_model_answered_once_nothing_is_refused():
 @pytest.mark.parametrize(("service", "deadline", "parallelism"), [(1.0, 10.0, 1), (2.5, 30.0, 1), (3.0, 20.0, 2)])
 def test_a_request_is_refused_only_when_the_work_ahead_cannot_finish_within_the_deadline(service, deadline,
                                                                                           parallelism):
+    """`service` is the time between answers (on replicas too), so the wait is the queue's length times it."""
     q = queues(deadline=deadline, parallelism=parallelism, share=1.0)
     q.times.record("a", service)
     admitted = 0
@@ -71,14 +72,14 @@ def test_a_request_is_refused_only_when_the_work_ahead_cannot_finish_within_the_
         admitted += 1
         assert admitted < 1000
     # every admitted request finishes within the deadline; the next one would not
-    assert (admitted - 1) * service / parallelism + service <= deadline
-    ahead = admitted * service / parallelism
+    assert (admitted - 1) * service + service <= deadline
+    ahead = admitted * service
     assert ahead + service > deadline
     assert q.estimated_wait("a") == pytest.approx(ahead)
     assert refusal.retry_after == max(1, math.ceil(ahead + service - deadline))
     assert "request_timeout" in refusal.message
     q.ready("a")
-    q.finished("a", "client-0", None)  # one is answered: the next fits again
+    q.finished("a", "client-0", started=0.0, now=0.0, answered=False)  # one is over: the next fits again
     assert q.offer("a", "late client", "late", now=0.0) is None
 
 
@@ -100,7 +101,7 @@ def test_one_client_cannot_fill_a_models_queue_and_others_still_get_in():
     assert refusal is not None and "share" in refusal.message and refusal.retry_after == 2
     assert q.offer("a", "controller", 3, now=0.0) is None
     q.ready("a")
-    q.finished("a", "flooder", None)
+    q.finished("a", "flooder", started=0.0, now=0.0, answered=False)
     assert q.offer("a", "flooder", 4, now=0.0) is None  # its share frees as its requests are answered
 
 
@@ -114,12 +115,26 @@ def test_the_service_time_follows_the_models_recent_answers_and_each_model_has_i
     assert times.estimate("c") is None
 
 
-def test_a_finished_request_that_is_no_sample_leaves_the_estimate_alone():
+def test_a_request_that_was_not_answered_2xx_is_no_sample():
     q = queues()
     q.offer("a", "c", "x", now=0.0)
     q.ready("a")
-    q.finished("a", "c", None)
+    q.finished("a", "c", started=0.0, now=0.5, answered=False)
     assert q.times.estimate("a") is None
+
+
+def test_a_sample_is_the_time_a_request_held_the_model_not_its_wait_for_the_turn_of_the_one_before():
+    q = queues()
+    for name in ("first", "second"):
+        q.offer("a", name, name, now=0.0)
+    assert q.ready("a") == ["first", "second"]  # both start at 0; the second waits for the model's turn
+    q.finished("a", "first", started=0.0, now=4.0, answered=True)
+    q.finished("a", "second", started=0.0, now=8.0, answered=True)
+    assert q.times.estimate("a") == pytest.approx(4.0)
+    q.offer("a", "third", "third", now=20.0)
+    q.ready("a")
+    q.finished("a", "third", started=20.0, now=23.0, answered=True)  # the model was idle: from its start
+    assert q.times.estimate("a") == pytest.approx(4.0 + 0.3 * (3.0 - 4.0))
 
 
 def test_requests_waiting_past_the_deadline_are_handed_back_and_gone_ones_dropped():
