@@ -63,7 +63,8 @@ class Limits(_Strict):
     url_connect_timeout: float = 5.0
     url_read_timeout: float = 30.0
     max_concurrent_fetches: int = Field(default=8, ge=1)
-    # Half the work threads (16): one busy model cannot hold every thread while others wait.
+    # Requests admitted per model in the runtime: a backstop behind the HTTP server's model queues,
+    # which hand a model two at a time; it limits requests whose model is not in their path.
     max_queue_per_model: int = Field(default=8, ge=1)
     request_timeout: float = Field(default=600.0, gt=0)
 

@@ -14,6 +14,7 @@ from models_server.config import Settings
 from models_server.engines.startup import load_tier
 from models_server.http.access import warn_if_open
 from models_server.http.app import create_app
+from models_server.http.model_queues import ModelQueues
 from models_server.http.server import GuardedChannel, GuardedServer, ServingOptions, make_server
 from models_server.media.outputs import OutputStore
 from models_server.runtime import Runtime
@@ -40,8 +41,9 @@ def serving_options(settings: Settings) -> ServingOptions:
 def serve(settings: Settings) -> None:
     runtime = Runtime(settings)
     OutputStore(settings.public_dir).remove_leftovers()  # of a process killed mid-write
-    app = create_app(settings, runtime)
-    server = make_server(app, settings.host, settings.port, serving_options(settings))
+    queues: ModelQueues[GuardedChannel] = ModelQueues.for_runtime(runtime)
+    app = create_app(settings, runtime, queues=queues)
+    server = make_server(app, settings.host, settings.port, serving_options(settings), queues)
     stopper = GracefulStop(server, settings.shutdown_grace_seconds)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stopper.request)

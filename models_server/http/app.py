@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from models_server.config import Settings
 from models_server.errors import NotFound, ServerError
 from models_server.http.access import install_access_control
+from models_server.http.model_queues import ModelQueues
 from models_server.http.observability import install_observability
 from models_server.http.openai_routes import openai_routes
 from models_server.http.openapi import install_openapi
@@ -41,6 +42,7 @@ class Services:
     settings: Settings
     runtime: RuntimeView
     pipeline: RequestPipeline
+    queues: ModelQueues[Any]  # each model's queue at the HTTP layer, read for its estimated wait
 
 
 def services() -> Services:
@@ -57,8 +59,8 @@ def running():
 
 @routes.get("/status")
 def status_all():
-    runtime = services().runtime
-    return jsonify(tier=runtime.settings.tier, device=runtime.device, models=all_statuses(runtime))
+    runtime, queues = services().runtime, services().queues
+    return jsonify(tier=runtime.settings.tier, device=runtime.device, models=all_statuses(runtime, queues))
 
 
 @routes.get("/status/<path:model_id>")
@@ -68,7 +70,7 @@ def status(model_id: str):
         view = runtime.view(model_id)
     except NotFound as exc:
         return jsonify(loaded=False, **exc.body()), exc.status
-    return jsonify(model_status(view, runtime))
+    return jsonify(model_status(view, runtime, services().queues))
 
 
 @routes.post("/models/<path:model_id>")
@@ -81,7 +83,7 @@ def run_model(model_id: str):
 def reload_model(model_id: str):
     """Load a model again, e.g. after its weights were fixed; answers with its new status."""
     runtime = services().runtime
-    return jsonify(model_status(runtime.reload(model_id), runtime))
+    return jsonify(model_status(runtime.reload(model_id), runtime, services().queues))
 
 
 def _response(reply: Reply):
@@ -108,16 +110,19 @@ def _unexpected_error(exc: Exception):
 
 
 @overload
-def create_app(settings: Settings, runtime: Runtime) -> Flask: ...
+def create_app(settings: Settings, runtime: Runtime, *, queues: ModelQueues[Any] | None = None) -> Flask: ...
 
 
 @overload
-def create_app(settings: Settings, runtime: RuntimeView, pipeline: RequestPipeline) -> Flask: ...
+def create_app(settings: Settings, runtime: RuntimeView, pipeline: RequestPipeline, *,
+               queues: ModelQueues[Any] | None = None) -> Flask: ...
 
 
-def create_app(settings: Settings, runtime: RuntimeView, pipeline: RequestPipeline | None = None) -> Flask:
+def create_app(settings: Settings, runtime: RuntimeView, pipeline: RequestPipeline | None = None, *,
+               queues: ModelQueues[Any] | None = None) -> Flask:
     """`pipeline`: another engine's (the Ray ingress runs models elsewhere); default: run them on
-    `runtime`, in this process."""
+    `runtime`, in this process. `queues`: the ones the guarded server in front of the app keeps
+    (default: queues of its own, which nothing fills, when the app runs behind another server)."""
     app = Flask("models_server")
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's setting
@@ -127,7 +132,9 @@ def create_app(settings: Settings, runtime: RuntimeView, pipeline: RequestPipeli
         reader = ResourceReader(settings.public_dir, settings.limits, allow_private=settings.allow_private_urls)
         executor = LocalExecutor(runtime, FieldDecoder(reader, settings.limits))
         pipeline = RequestPipeline(runtime, executor, OutputStore(settings.public_dir))
-    app.extensions[EXTENSION] = Services(settings=settings, runtime=runtime, pipeline=pipeline)
+    if queues is None:
+        queues = ModelQueues.for_runtime(runtime)
+    app.extensions[EXTENSION] = Services(settings=settings, runtime=runtime, pipeline=pipeline, queues=queues)
     app.register_blueprint(routes)
     app.register_blueprint(openai_routes(settings, runtime, pipeline))
     app.register_error_handler(ServerError, _server_error)

@@ -12,8 +12,13 @@ The design here, in waitress's own extension points:
   is a cheap read of in-memory state (`GET /running`, `/status`, `/status/<id>`, `/`, `/metrics`)
   or an answer the server makes itself (protocol errors, "busy"); everything else goes to the
   *work lane* (inference, URL fetches). Work can never occupy a status thread.
-- **Admission.** When `max_pending` requests already wait for a work thread, the next one is
-  answered 503 + Retry-After at once (on the status lane), instead of queueing without bound.
+- **Each model's queue.** A request whose path names a model (`POST /models/<id>`) waits in
+  that model's queue, holding no thread, and goes to the work lane only when its model can take
+  it; it is refused (503 + Retry-After) only when the work ahead of it cannot finish within
+  `request_timeout` (see model_queues.py). A busy model so never costs another model its answer.
+- **Admission of the rest.** When `max_pending` requests already wait for a work thread, the next
+  request that no model queue took is answered 503 + Retry-After at once (on the status lane),
+  instead of queueing without bound.
 - **Connections.** At most `connections_per_client` open connections per client address (the
   next is answered 503 and closed at accept) and `connection_limit` in all. At that limit a new
   connection takes the place of the oldest one with no request in progress (silent, idle, or
@@ -54,10 +59,11 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.receiver import ChunkedReceiver
 from waitress.server import TcpWSGIServer
-from waitress.task import ErrorTask, ThreadedTaskDispatcher
+from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 from waitress.utilities import BadRequest, Error
 
 from models_server.errors import ConfigError
+from models_server.http.model_queues import ModelQueues
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +84,7 @@ class ServingOptions:
 
     threads: int = 16  # work lane: inference and URL fetches
     status_threads: int = 4  # status lane
-    max_pending: int = 16  # requests waiting for a work thread before new ones get 503
+    max_pending: int = 16  # requests no model queue took waiting for a work thread before new ones get 503
     connection_limit: int = 512  # open connections in all
     # open connections per client address: above threads + max_pending, so that a client whose own
     # requests fill the work lane and its queue (the controller itself) can still reach /status
@@ -93,6 +99,15 @@ class ServingOptions:
 class ServerBusy(Error):
     code = 503
     reason = "Service Unavailable"
+
+    def __init__(self, body: str, retry_after: int = BUSY_RETRY_AFTER_SECONDS) -> None:
+        super().__init__(body)
+        self.retry_after = retry_after
+
+
+class WaitedTooLong(Error):
+    code = 504
+    reason = "Gateway Timeout"
 
 
 class RequestTimeout(Error):
@@ -116,10 +131,10 @@ def error_body(error: Error, options: ServingOptions) -> tuple[dict[str, Any], l
         message, kind = "only the chunked Transfer-Encoding is supported", "not_implemented"
     elif error.code == 400:
         message, kind = f"malformed HTTP request: {error.body}", "bad_request"
-    elif error.code in (408, 503):
-        message, kind = str(error.body), "timeout" if error.code == 408 else "busy"
-        if error.code == 503:
-            headers.append(("Retry-After", str(BUSY_RETRY_AFTER_SECONDS)))
+    elif error.code in (408, 503, 504):
+        message, kind = str(error.body), "busy" if error.code == 503 else "timeout"
+        if isinstance(error, ServerBusy):
+            headers.append(("Retry-After", str(error.retry_after)))
     else:
         message, kind = "internal error; see the server log", "server_error"  # never a traceback
     return {"error": {"message": message, "type": kind}}, headers
@@ -148,6 +163,37 @@ class JsonErrorTask(ErrorTask):
         self.set_close_on_finish()
         self.content_length = len(payload)
         self.write(payload)
+
+
+class AnswerNotingTask(WSGITask):
+    """waitress's task running the app, noting on its channel whether the app answered 2xx."""
+
+    channel: GuardedChannel
+
+    def service(self) -> None:
+        self.channel.answered_ok = False
+        super().service()
+        self.channel.answered_ok = self.wrote_header and self.status.startswith("2")
+
+
+class ModelTask:
+    """A request from a model's queue on the work lane; tells the queues when it is over, and how
+    long it took when that is a sample of the model's service time (a 2xx answer)."""
+
+    def __init__(self, server: GuardedServer, channel: GuardedChannel, model_id: str) -> None:
+        self.server = server
+        self.channel = channel
+        self.model_id = model_id
+
+    def service(self) -> None:
+        started = time.monotonic()
+        try:
+            self.channel.service()
+        finally:
+            self.server.model_finished(self.model_id, self.channel.addr[0], started, self.channel.answered_ok)
+
+    def cancel(self) -> None:
+        self.channel.cancel()
 
 
 class BoundedChunkedReceiver(ChunkedReceiver):
@@ -217,6 +263,8 @@ class GuardedChannel(HTTPChannel):
 
     parser_class = StrictRequestParser
     error_task_class = JsonErrorTask
+    task_class = AnswerNotingTask
+    answered_ok = False  # the last request the app ran was answered 2xx
     # monotonic time the request being read began: its first byte, or the accept for the first request
     reading_since: float | None = None
     request: Any  # the partial request waitress is parsing (HTTPChannel's, untyped there)
@@ -397,9 +445,11 @@ class GuardedServer(TcpWSGIServer):
     trigger: trigger.trigger
 
     def __init__(self, application: Any, options: ServingOptions, adj: Adjustments,
-                 work: ThreadedTaskDispatcher, status: ThreadedTaskDispatcher) -> None:
+                 work: ThreadedTaskDispatcher, status: ThreadedTaskDispatcher,
+                 queues: ModelQueues[GuardedChannel] | None = None) -> None:
         self.options = options
         self.status_dispatcher = status
+        self.queues = queues
         self.client_connections: collections.Counter[str] = collections.Counter()
         self.refused_connections = 0
         super().__init__(application, map={}, dispatcher=work, adj=adj, sockinfo=adj.listen[0])
@@ -410,8 +460,13 @@ class GuardedServer(TcpWSGIServer):
         if isinstance(channel, GuardedChannel) and channel.hold_until_flushed():
             return
         request = channel.requests[0]
+        model_id = None
+        if self.queues is not None and not request.error:
+            model_id = self.queues.model_of(request.command, request.path)
         if request.error or is_status_request(request.command, request.path):
             self.status_dispatcher.add_task(channel)
+        elif model_id is not None and isinstance(channel, GuardedChannel):
+            self._queue(channel, model_id)
         elif len(self.task_dispatcher.queue) >= self.options.max_pending:
             request.error = ServerBusy(
                 f"the server is busy: {self.options.threads} requests are running and "
@@ -420,6 +475,27 @@ class GuardedServer(TcpWSGIServer):
             self.status_dispatcher.add_task(channel)
         else:
             self.task_dispatcher.add_task(channel)
+
+    def _queue(self, channel: GuardedChannel, model_id: str) -> None:
+        """Into the model's queue (503 on the status lane when refused), then start what may start."""
+        assert self.queues is not None
+        refusal = self.queues.offer(model_id, channel.addr[0], channel, time.monotonic())
+        if refusal is not None:
+            channel.requests[0].error = ServerBusy(refusal.message, refusal.retry_after)
+            self.status_dispatcher.add_task(channel)
+            return
+        self._start_ready(model_id)
+
+    def _start_ready(self, model_id: str) -> None:
+        assert self.queues is not None
+        for channel in self.queues.ready(model_id):
+            self.task_dispatcher.add_task(ModelTask(self, channel, model_id))
+
+    def model_finished(self, model_id: str, client: str, started: float, answered: bool) -> None:
+        """On the work thread whose model task is over: the model may take its next request."""
+        assert self.queues is not None
+        self.queues.finished(model_id, client, started, time.monotonic(), answered)
+        self._start_ready(model_id)
 
     def handle_accept(self) -> None:
         try:
@@ -469,6 +545,11 @@ class GuardedServer(TcpWSGIServer):
     def maintenance(self, now: float) -> None:
         super().maintenance(now)  # idle keep-alive connections
         monotonic = time.monotonic()
+        if self.queues is not None:
+            for channel in self.queues.sweep(monotonic, gone=lambda channel: not channel.connected):
+                channel.requests[0].error = WaitedTooLong(
+                    f"the request waited request_timeout ({self.queues.deadline:g} s) for its model; retry later")
+                self.status_dispatcher.add_task(channel)
         for channel in list(self.active_channels.values()):
             if isinstance(channel, GuardedChannel):
                 if channel.linger_over(monotonic):
@@ -486,10 +567,14 @@ class GuardedServer(TcpWSGIServer):
                     channel.refuse_slow_request(reason, self.options)
 
     def busy(self) -> bool:
-        """Requests running or queued in either lane."""
-        return any(d.active_count or d.queue for d in (self.task_dispatcher, self.status_dispatcher))
+        """Requests running or queued in either lane, or waiting in a model's queue."""
+        return (any(d.active_count or d.queue for d in (self.task_dispatcher, self.status_dispatcher))
+                or (self.queues is not None and self.queues.waiting() > 0))
 
     def shutdown_lanes(self, timeout: float = 5) -> None:
+        if self.queues is not None:
+            for channel in self.queues.clear():
+                channel.cancel()
         self.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
         self.status_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
 
@@ -511,8 +596,10 @@ def check_can_listen(host: str, port: int) -> None:
                           "set `port` or --port)") from None
 
 
-def make_server(application: Any, host: str, port: int, options: ServingOptions) -> GuardedServer:
-    """A guarded waitress server listening on (host, port); `run()` serves until closed."""
+def make_server(application: Any, host: str, port: int, options: ServingOptions,
+                queues: ModelQueues[GuardedChannel] | None = None) -> GuardedServer:
+    """A guarded waitress server listening on (host, port); `run()` serves until closed. With
+    `queues`, a request naming a model waits in that model's queue (see model_queues.py)."""
     adj = Adjustments(
         host=host, port=port, threads=options.threads,
         # GuardedServer.handle_accept keeps to connection_limit itself, making room at the limit;
@@ -532,4 +619,4 @@ def make_server(application: Any, host: str, port: int, options: ServingOptions)
     work.set_thread_count(options.threads)
     status = ThreadedTaskDispatcher()
     status.set_thread_count(options.status_threads)
-    return GuardedServer(application, options, adj, work, status)
+    return GuardedServer(application, options, adj, work, status, queues)

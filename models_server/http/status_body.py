@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from models_server.http.model_queues import ModelQueues
 from models_server.runtime import RuntimeView, SlotView, State
 
 
-def model_status(view: SlotView, runtime: RuntimeView) -> dict[str, Any]:
+def model_status(view: SlotView, runtime: RuntimeView, queues: ModelQueues[Any] | None = None) -> dict[str, Any]:
+    """`estimated_wait`: seconds the work ahead of a request arriving now in the model's queue
+    is expected to take (null while work is ahead and the model has not answered yet)."""
     devices = view.devices or runtime.devices
     status: dict[str, Any] = {
         "loaded": view.servable,
@@ -27,6 +30,7 @@ def model_status(view: SlotView, runtime: RuntimeView) -> dict[str, Any]:
         "placement": view.placement,
         "bytes": view.bytes,
         "queue": view.queue,
+        "estimated_wait": _rounded(queues.estimated_wait(view.spec.id) if queues is not None else 0.0),
         "last_used": view.last_used,
         "load_seconds": view.load_seconds,
     }
@@ -45,5 +49,9 @@ def model_status(view: SlotView, runtime: RuntimeView) -> dict[str, Any]:
     return status
 
 
-def all_statuses(runtime: RuntimeView) -> dict[str, dict[str, Any]]:
-    return {model_id: model_status(view, runtime) for model_id, view in runtime.views().items()}
+def all_statuses(runtime: RuntimeView, queues: ModelQueues[Any] | None = None) -> dict[str, dict[str, Any]]:
+    return {model_id: model_status(view, runtime, queues) for model_id, view in runtime.views().items()}
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)

@@ -202,7 +202,8 @@ class Ingress:
     def __init__(self, settings: Settings, plans: list[GroupPlan], handles: dict[str, Any]) -> None:
         from models_server.engines.local import GracefulStop, serving_options
         from models_server.http.app import create_app
-        from models_server.http.server import make_server
+        from models_server.http.model_queues import ModelQueues
+        from models_server.http.server import GuardedChannel, make_server
         from models_server.logs import configure
 
         configure("info")
@@ -212,11 +213,12 @@ class Ingress:
         # silent this long, a replica is not live (a killed one drops out sooner: see GroupPoller)
         self.board = ReportBoard(stale_after=max(3.0, 5 * settings.ray.status_interval))
         self.cluster = ClusterRuntime(settings, served_rows(settings), plans, clients, self.board)
-        app = create_app(settings, self.cluster, pipeline=ingress_pipeline(self.cluster, settings))
+        queues: ModelQueues[GuardedChannel] = ModelQueues.for_runtime(self.cluster)
+        app = create_app(settings, self.cluster, pipeline=ingress_pipeline(self.cluster, settings), queues=queues)
         poll = GroupPoller(plans, self.board, settings.ray.deploy_timeout)
         self.poller = Poller(self.cluster, poll, settings.ray.status_interval)
         self.poller.start()
-        self.server = make_server(app, settings.host, settings.port, serving_options(settings))
+        self.server = make_server(app, settings.host, settings.port, serving_options(settings), queues)
         self.stopper = GracefulStop(self.server, settings.shutdown_grace_seconds)
         self.serving = threading.Thread(target=self.server.run, name="ingress-http", daemon=True)
         self.serving.start()
