@@ -19,7 +19,7 @@ For each it prints the probes' latency (both paths, and /status alone), the answ
 by model and status code, and the depth/HED clients' latency.
 
 A second section measures the cost of extreme images on the annotators: peak RSS growth and
-time of one call, each in a fresh process, for the tiny-PNG cases of issue 14 and the largest
+time of one call, each in a fresh process, for images one pixel wide or high and the largest
 images the work-size limit lets through.
 """
 
@@ -38,90 +38,68 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from harness import stop
+import harness
+from harness import CONTROLNET_BODY, PHOTO_REF, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVED = ("canny-control", "lllyasviel/sd-controlnet-canny", "depth-control", "hed-control")
+CANNY = "canny-control"
 CONTROLNET = "lllyasviel/sd-controlnet-canny"
 OTHERS = ("depth-control", "hed-control")  # asked by other clients while one ControlNet is flooded
-CONTROLNET_BODY = '{"img_url": "public/examples/photo.png", "text": "a photo", "num_inference_steps": 20, ' \
-                  '"width": 64, "height": 64}'
-SMALL_CONTROLNET_BODY = '{"img_url": "public/examples/photo.png", "text": "a photo", "num_inference_steps": 4, ' \
-                        '"width": 64, "height": 64}'
-IMAGE_BODY = '{"img_url": "public/examples/photo.png"}'
+SERVED = (CANNY, CONTROLNET, *OTHERS)
+IMAGE_BODY = json.dumps({"img_url": PHOTO_REF})
+FLOOD_BODY = json.dumps({**CONTROLNET_BODY, "img_url": PHOTO_REF, "num_inference_steps": 20})
+SMALL_CONTROLNET_BODY = json.dumps({**CONTROLNET_BODY, "img_url": PHOTO_REF, "num_inference_steps": 4})
+OTHERS_MIX = tuple((model_id, IMAGE_BODY) for model_id in OTHERS)
+SOAK_MIX = ((CANNY, IMAGE_BODY), (CONTROLNET, SMALL_CONTROLNET_BODY), *OTHERS_MIX)
 SOAK_CLIENTS = 16
-SOAK_MIX = (("canny-control", IMAGE_BODY), (CONTROLNET, SMALL_CONTROLNET_BODY), ("depth-control", IMAGE_BODY),
-            ("hed-control", IMAGE_BODY))
 PROBE_TIMEOUT = 5.0
 ANSWER_TIMEOUT = 660.0  # a load request's: beyond the server's request_timeout (600 s), as the controller sets none
 PROBE_EVERY = 0.05
 HOG_ADDRESS = "127.0.0.2"
 QUEUE_CLIENTS = 40  # more than the work threads (16) and max_pending (16) together
 FETCH_CLIENTS = 24
+PRESSURES = ("others", "queue", "soak", "slowloris", "fetches")
 
 
 # -- the server under test --------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
-def served(tree: Path, model_root: Path, public_dir: Path, request_timeout: float | None) -> Iterator[int]:
-    """`models_server serve` from `tree` with only SERVED enabled and private URLs allowed."""
+def served(tree: Path, model_root: Path, work: Path, request_timeout: float | None) -> Iterator[int]:
+    """`models_server serve` from `tree` with only SERVED enabled and private URLs allowed; its port."""
     from models_server.catalog import minimal
 
-    others = [row.id for row in minimal.MODELS if row.id not in SERVED]
-    port = free_port()
-    config = public_dir.parent / "bench-availability.yaml"
-    lines = [f"model_root: {model_root}", f"public_dir: {public_dir}", "tier: minimal", "device: cpu",
-             "allow_private_urls: true", "models:"] + [f"  {model_id!r}: false" for model_id in others]
+    settings: dict[str, object] = {
+        "model_root": str(model_root), "public_dir": str(work / "public"), "tier": "minimal", "device": "cpu",
+        "allow_private_urls": True, "models": {row.id: False for row in minimal.MODELS if row.id not in SERVED}}
     if request_timeout is not None:
-        lines += ["limits:", f"  request_timeout: {request_timeout}"]
-    config.write_text("\n".join(lines) + "\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "models_server", "serve", "--config", str(config), "--port", str(port)],
-        cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError("the server exited during start-up")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                status, body = get(port, f"/status/{CONTROLNET}")
-                if status == 200 and json.loads(body).get("state") == "loaded":
-                    break
-            time.sleep(0.2)
-        else:
-            raise TimeoutError("the server did not load")
-        yield port
-    finally:
-        stop(process)
+        settings["limits"] = {"request_timeout": request_timeout}
+    with harness.serve(work, "serve-availability", settings, tree=tree) as live:
+        live.wait_settled()
+        if live.states()[CONTROLNET] != "loaded":
+            raise RuntimeError(f"{CONTROLNET} did not load:\n{live.log_tail()}")
+        yield live.port
 
 
-def get(port: int, path: str, timeout: float = PROBE_TIMEOUT) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def get(port: int, path: str) -> int:
+    """The status code of GET `path` on a new connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PROBE_TIMEOUT)
     try:
         conn.request("GET", path)
         response = conn.getresponse()
-        return response.status, response.read()
+        response.read()
+        return response.status
     finally:
         conn.close()
 
 
-def post(port: int, path: str, body: str, timeout: float = ANSWER_TIMEOUT) -> tuple[int, str | None]:
-    """The answer's status code and Retry-After."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def post(port: int, model_id: str, body: str) -> tuple[int, str | None]:
+    """The answer's status code and Retry-After: a refusal is a figure here, not an error."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=ANSWER_TIMEOUT)
     try:
-        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        conn.request("POST", f"/models/{model_id}", body=body, headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         response.read()
         return response.status, response.getheader("Retry-After")
@@ -133,8 +111,8 @@ def post(port: int, path: str, body: str, timeout: float = ANSWER_TIMEOUT) -> tu
 
 
 def probe(port: int, seconds: float) -> dict:
-    """Latencies (ms) of alternating /status and /running probes over `seconds`; `status_p99` of
-    the /status probes alone."""
+    """Latencies of alternating /status and /running probes over `seconds` (a timeout counts as
+    PROBE_TIMEOUT), and `status_p99_ms` of the /status probes alone."""
     latencies: list[float] = []
     failures = 0
     ends = time.monotonic() + seconds
@@ -142,34 +120,23 @@ def probe(port: int, seconds: float) -> dict:
     while time.monotonic() < ends:
         started = time.perf_counter()
         try:
-            status, _ = get(port, paths[len(latencies) % 2])
-            if status != 200:
+            if get(port, paths[len(latencies) % 2]) != 200:
                 failures += 1
         except (OSError, http.client.HTTPException):
             failures += 1
-        latencies.append(min(time.perf_counter() - started, PROBE_TIMEOUT) * 1000)
+        latencies.append(min(time.perf_counter() - started, PROBE_TIMEOUT))
         time.sleep(max(0.0, PROBE_EVERY - (time.perf_counter() - started)))
-    return {**summarize(latencies, failures), "status_p99": summarize(latencies[::2], 0)["p99"]}
-
-
-def summarize(latencies: list[float], failures: int) -> dict[str, float]:
-    ordered = sorted(latencies) or [0.0]
-    return {
-        "n": len(latencies),
-        "p50": statistics.median(ordered),
-        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
-        "max": ordered[-1],
-        "failed": failures,
-    }
+    return {**harness.latency_ms(latencies), "failed": failures,
+            "status_p99_ms": harness.latency_ms(latencies[::2])["p99_ms"]}
 
 
 class Pressure:
-    """Background load that runs until `stop` is set; counts answers by status code."""
+    """Background load that runs until `stop` is set; counts answers by model and status code."""
 
-    def __init__(self) -> None:
-        self.stop = threading.Event()
+    def __init__(self, stop) -> None:
+        self.stop = stop
         self.codes: dict[str, int] = {}
-        self.latencies: list[float] = []  # ms, of the requests timed (the other clients')
+        self.latencies: list[float] = []  # seconds, of the requests timed (the other clients')
         self.retry_after: list[int] = []  # of the 503 answers
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
@@ -184,11 +151,11 @@ class Pressure:
             with self.lock:
                 self.retry_after.append(int(answer[1]))
 
-    def timed(self, milliseconds: float) -> None:
+    def timed(self, taken: float) -> None:
         with self.lock:
-            self.latencies.append(milliseconds)
+            self.latencies.append(taken)
 
-    def start(self, target, count: int) -> None:
+    def start(self, target: Callable[[int], None], count: int) -> None:
         for index in range(count):
             thread = threading.Thread(target=target, args=(index,), daemon=True)
             thread.start()
@@ -201,23 +168,19 @@ class Pressure:
         for thread in self.threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
+    def report(self) -> dict:
+        retry = sorted(self.retry_after)
+        return {"codes": dict(sorted(self.codes.items())),
+                "others_ms": harness.latency_ms(self.latencies) if self.latencies else None,
+                "retry_after": (retry[0], int(statistics.median(retry)), retry[-1]) if retry else None}
+
 
 def label(model_id: str) -> str:
     return "controlnet" if model_id == CONTROLNET else model_id.removesuffix("-control")
 
 
-def posting(pressure: Pressure, port: int, body: str, model_id: str):
-    def loop(_: int) -> None:
-        while not pressure.stop.is_set():
-            try:
-                pressure.answered(model_id, post(port, f"/models/{model_id}", body))
-            except (OSError, http.client.HTTPException) as exc:
-                pressure.count(f"{label(model_id)} {type(exc).__name__}")
-                time.sleep(0.05)
-    return loop
-
-
-def cycling(pressure: Pressure, port: int, mix: tuple[tuple[str, str], ...], timed: bool = False):
+def cycling(pressure: Pressure, port: int, mix: tuple[tuple[str, str], ...],
+            timed: bool = False) -> Callable[[int], None]:
     """Each client posts the requests of `mix` in turn (client i starting at the i-th), counting
     answers by model and code, and timing them when `timed`."""
     def loop(index: int) -> None:
@@ -227,12 +190,12 @@ def cycling(pressure: Pressure, port: int, mix: tuple[tuple[str, str], ...], tim
             turn += 1
             started = time.perf_counter()
             try:
-                pressure.answered(model_id, post(port, f"/models/{model_id}", body))
+                pressure.answered(model_id, post(port, model_id, body))
             except (OSError, http.client.HTTPException) as exc:
                 pressure.count(f"{label(model_id)} {type(exc).__name__}")
                 time.sleep(0.05)
             if timed:
-                pressure.timed((time.perf_counter() - started) * 1000)
+                pressure.timed(time.perf_counter() - started)
     return loop
 
 
@@ -305,48 +268,38 @@ def trickle_server() -> Iterator[int]:
 
 
 def run_pressure(name: str, port: int, stop, answers) -> None:
-    """In a child process, so the load's own threads do not slow the probe: one pressure until `stop`."""
-    pressure = Pressure()
-    pressure.stop = stop  # set by the parent when its probing is over
-    others = [(model_id, IMAGE_BODY) for model_id in OTHERS]
-    if name == "others":
-        pressure.start(cycling(pressure, port, tuple(others), timed=True), len(others))
+    """In a child process, so the load's own threads do not slow the probe: one pressure until
+    `stop` (set by the parent when its probing is over), then its report on `answers`."""
+    pressure = Pressure(stop)
+    with contextlib.ExitStack() as needed:
+        if name == "others":
+            pressure.start(cycling(pressure, port, OTHERS_MIX, timed=True), len(OTHERS_MIX))
+        elif name == "queue":
+            pressure.start(cycling(pressure, port, ((CONTROLNET, FLOOD_BODY),)), QUEUE_CLIENTS)
+            pressure.start(cycling(pressure, port, OTHERS_MIX, timed=True), len(OTHERS_MIX))
+        elif name == "soak":
+            pressure.start(cycling(pressure, port, SOAK_MIX), SOAK_CLIENTS)
+        elif name == "slowloris":
+            pressure.start(slowloris(pressure, port), 10)
+        else:
+            trickle_port = needed.enter_context(trickle_server())
+            body = json.dumps({"img_url": f"http://127.0.0.1:{trickle_port}/a.png"})
+            pressure.start(cycling(pressure, port, ((CANNY, body),)), FETCH_CLIENTS)
         stop.wait()
-        pressure.finish()
-    elif name == "queue":
-        pressure.start(posting(pressure, port, CONTROLNET_BODY, CONTROLNET), QUEUE_CLIENTS)
-        pressure.start(cycling(pressure, port, tuple(others), timed=True), len(others))
-        stop.wait()
-        pressure.finish()
-    elif name == "soak":
-        pressure.start(cycling(pressure, port, SOAK_MIX), SOAK_CLIENTS)
-        stop.wait()
-        pressure.finish()
-    elif name == "slowloris":
-        pressure.start(slowloris(pressure, port), 10)
-        stop.wait()
-        pressure.finish()
-    else:
-        with trickle_server() as trickle_port:
-            body = f'{{"img_url": "http://127.0.0.1:{trickle_port}/a.png"}}'
-            pressure.start(posting(pressure, port, body, "canny-control"), FETCH_CLIENTS)
-            stop.wait()
-        pressure.finish()  # the trickling server is gone: the fetches still waiting fail
-    others_ms = summarize(pressure.latencies, 0) if pressure.latencies else None
-    retry = sorted(pressure.retry_after)
-    retry_after = (retry[0], int(statistics.median(retry)), retry[-1]) if retry else None
-    answers.put({"codes": dict(sorted(pressure.codes.items())), "others_ms": others_ms, "retry_after": retry_after})
+    pressure.finish()  # a trickling server is gone by now: the fetches still waiting fail
+    answers.put(pressure.report())
 
 
-def availability(tree: Path, model_root: Path, public_dir: Path, seconds: float,
+def availability(tree: Path, model_root: Path, work: Path, seconds: float,
                  request_timeout: float | None) -> dict[str, dict]:
     import multiprocessing
 
+    harness.write_photo(work / "public", size=128)
     context = multiprocessing.get_context("fork")
     results: dict[str, dict] = {}
-    with served(tree, model_root, public_dir, request_timeout) as port:
+    with served(tree, model_root, work, request_timeout) as port:
         results["idle"] = {**probe(port, min(seconds, 5.0)), "load": {"codes": {}, "others_ms": None}}
-        for name in ("others", "queue", "soak", "slowloris", "fetches"):
+        for name in PRESSURES:
             stop, answers = context.Event(), context.Queue()
             child = context.Process(target=run_pressure, args=(name, port, stop, answers), daemon=True)
             child.start()
@@ -361,6 +314,24 @@ def availability(tree: Path, model_root: Path, public_dir: Path, seconds: float,
             if child.is_alive():
                 child.kill()
     return results
+
+
+def print_availability(results: dict[str, dict]) -> None:
+    print(f"\n/status and /running latency, ms (probe timeout {PROBE_TIMEOUT:g} s counts as {PROBE_TIMEOUT:g} s); "
+          f"machine now: {harness.describe_machine()}\n")
+    print(harness.markdown_table(
+        ("pressure", "n", "p50", "p99", "max", "failed", "/status p99", "depth/HED clients ms (p50 p99 max)"),
+        [(name, row["n"], f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}", f"{row['max_ms']:.1f}", row["failed"],
+          f"{row['status_p99_ms']:.1f}", others_shown(row["load"]["others_ms"])) for name, row in results.items()]))
+    print("answers the load got, by model and status code\n")
+    print(harness.markdown_table(
+        ("pressure", "answers", "503 Retry-After min/median/max s"),
+        [(name, row["load"]["codes"], "/".join(map(str, row["load"].get("retry_after") or ())) or "-")
+         for name, row in results.items() if row["load"]["codes"]]))
+
+
+def others_shown(others: dict | None) -> str:
+    return f"{others['p50_ms']:.0f} {others['p99_ms']:.0f} {others['max_ms']:.0f} (n={others['n']})" if others else "-"
 
 
 # -- cost of extreme images on the annotators -------------------------------------------------
@@ -437,36 +408,15 @@ def main() -> int:
     args = parser.parse_args()
     tree = args.tree.resolve()
 
-    sys.path.insert(0, str(ROOT))
     from models_server.catalog import minimal
-    from tiny_models import make_tiny
 
-    make_tiny(args.model_root, [minimal.ANNOTATORS, minimal.DPT_HYBRID, minimal.UPERNET,
-                                *{repo for row in minimal.MODELS if row.id in SERVED for repo in row.weights}])
-    print(f"tree: {tree}   load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    harness.tiny_weights(args.model_root, [minimal.ANNOTATORS, minimal.DPT_HYBRID, minimal.UPERNET,
+                                           *{repo for row in minimal.MODELS if row.id in SERVED
+                                             for repo in row.weights}])
+    print(f"tree: {tree}\nmachine: {harness.describe_machine()}")
     if not args.skip_availability:
-        with tempfile.TemporaryDirectory() as folder:
-            public_dir = Path(folder) / "public"
-            (public_dir / "examples").mkdir(parents=True)
-            from PIL import Image
-
-            Image.new("RGB", (128, 128), (90, 140, 200)).save(public_dir / "examples" / "photo.png")
-            results = availability(tree, args.model_root, public_dir, args.seconds, args.request_timeout)
-        print(f"\n/status and /running latency, ms (probe timeout {PROBE_TIMEOUT:g} s counts as {PROBE_TIMEOUT:g} s); "
-              f"load average now {os.getloadavg()[0]:.1f}")
-        print(f"  {'pressure':<10} {'n':>5} {'p50':>8} {'p99':>8} {'max':>8} {'failed':>7} {'/status p99':>12}  "
-              "depth/HED clients ms (p50 p99 max)")
-        for name, row in results.items():
-            others = row["load"]["others_ms"]
-            shown = f"{others['p50']:.0f} {others['p99']:.0f} {others['max']:.0f} (n={others['n']})" if others else "-"
-            print(f"  {name:<10} {row['n']:>5} {row['p50']:>8.1f} {row['p99']:>8.1f} {row['max']:>8.1f} "
-                  f"{row['failed']:>7} {row['status_p99']:>12.1f}  {shown}")
-        print("\nanswers the load got, by model and status code")
-        for name, row in results.items():
-            if row["load"]["codes"]:
-                retry = row["load"].get("retry_after")
-                shown = f"   503 Retry-After min/median/max {retry[0]}/{retry[1]}/{retry[2]} s" if retry else ""
-                print(f"  {name:<10} {row['load']['codes']}{shown}")
+        with tempfile.TemporaryDirectory(prefix="bench-availability-") as folder:
+            print_availability(availability(tree, args.model_root, Path(folder), args.seconds, args.request_timeout))
     if not args.skip_cost:
         print("\nannotator cost of one image (fresh process each; peak RSS growth during the call)")
         annotator_cost(tree, args.model_root, args.cost_timeout)
