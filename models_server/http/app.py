@@ -19,6 +19,7 @@ from models_server.http.access import install_access_control
 from models_server.http.observability import install_observability
 from models_server.http.openapi import install_openapi
 from models_server.http.playground import install_playground
+from models_server.http.probes import probe_routes
 from models_server.http.status_body import all_statuses, model_status
 from models_server.http.status_page import install_status_page
 from models_server.media.outputs import OutputStore
@@ -114,6 +115,7 @@ def create_app(settings: Settings, runtime: Runtime, pipeline: RequestPipeline |
         pipeline = RequestPipeline(runtime, FieldDecoder(reader, settings.limits), OutputStore(settings.public_dir))
     app.extensions[EXTENSION] = Services(settings=settings, runtime=runtime, pipeline=pipeline)
     app.register_blueprint(routes)
+    app.register_blueprint(probe_routes(runtime))
     app.register_error_handler(ServerError, _server_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

@@ -38,6 +38,8 @@ def build_openapi(catalog_rows: Iterable[ModelSpec], settings: Settings) -> dict
     rows = list(catalog_rows)
     paths: dict[str, Any] = {
         "/running": {"get": _running()},
+        "/healthz": {"get": _healthz()},
+        "/readyz": {"get": _readyz()},
         "/status": {"get": _status_all()},
         "/status/{model_id}": {"get": _status_one(rows)},
         "/openapi.json": {"get": _plain_get("This document.", JSON, {"type": "object"}, "openapi")},
@@ -83,6 +85,29 @@ def _running() -> dict[str, Any]:
         "summary": "Liveness; open to every client, the controller calls it first.",
         "security": [],
         "responses": {"200": _json("The server is up.", schema)},
+    }
+
+
+def _healthz() -> dict[str, Any]:
+    schema = {"type": "object", "properties": {"status": {"const": "ok"}}, "required": ["status"]}
+    return {
+        "operationId": "healthz",
+        "summary": "Liveness probe: the process serves. Open to every client.",
+        "security": [],
+        "responses": {"200": _json("The server is up.", schema)},
+    }
+
+
+def _readyz() -> dict[str, Any]:
+    ids = {"type": "array", "items": {"type": "string"}}
+    schema = {"type": "object", "properties": {"ready": {"type": "boolean"}, "loading": ids, "failed": ids},
+              "required": ["ready", "loading", "failed"]}
+    return {
+        "operationId": "readyz",
+        "summary": "Readiness probe: 200 once no preloaded model is still loading. Open to every client.",
+        "security": [],
+        "responses": {"200": _json("Every preloaded model is loaded or has failed.", schema),
+                      "503": _json("Models still loading (listed).", schema)},
     }
 
 

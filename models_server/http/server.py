@@ -48,7 +48,7 @@ from models_server.errors import ConfigError
 log = logging.getLogger(__name__)
 
 # Cheap reads of in-memory state, served on the status lane (GET and HEAD only).
-STATUS_PATHS = frozenset({"/running", "/status", "/", "/metrics"})
+STATUS_PATHS = frozenset({"/running", "/healthz", "/readyz", "/status", "/", "/metrics"})
 STATUS_PREFIXES = ("/status/",)
 BUSY_RETRY_AFTER_SECONDS = 5
 # How long a connection answered with an error keeps reading (and dropping) what its client sends.
