@@ -117,8 +117,7 @@ def checked_rows(rows: Sequence[ModelSpec], settings: Settings, wanted: Sequence
 
 
 def is_preloaded(spec: ModelSpec, settings: Settings) -> bool:
-    override = settings.override(spec.id).preload
-    return (settings.preload and spec.preload) if override is None else override
+    return settings.preloads(spec.id, spec.preload)
 
 
 def check_models(

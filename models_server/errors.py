@@ -68,6 +68,13 @@ class InferenceFailed(ServerError):
     kind = "inference_failed"
 
 
+class Unsupported(ServerError):
+    """This server's engine cannot do what the route asks (it names the way that works)."""
+
+    status = 501
+    kind = "unsupported"
+
+
 class WeightsMissing(Exception):
     """A model's weights are not on disk; the message says where they were looked for."""
 

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from models_server.config import Settings
 from models_server.errors import NotFound, ServerError
 from models_server.http.access import install_access_control
+from models_server.http.admin import admin_routes
 from models_server.http.observability import install_observability
 from models_server.http.openapi import install_openapi
 from models_server.http.playground import install_playground
@@ -76,13 +77,6 @@ def run_model(model_id: str):
     return _response(services().pipeline.handle(raw))
 
 
-@routes.post("/admin/reload/<path:model_id>")
-def reload_model(model_id: str):
-    """Load a model again, e.g. after its weights were fixed; answers with its new status."""
-    runtime = services().runtime
-    return jsonify(model_status(runtime.reload(model_id), runtime))
-
-
 def _response(reply: Reply):
     return current_app.response_class(reply.content, status=reply.status, headers=dict(reply.headers),
                                       mimetype=reply.mimetype)
@@ -116,6 +110,7 @@ def create_app(settings: Settings, runtime: Runtime, pipeline: RequestPipeline |
     app.extensions[EXTENSION] = Services(settings=settings, runtime=runtime, pipeline=pipeline)
     app.register_blueprint(routes)
     app.register_blueprint(probe_routes(runtime))
+    app.register_blueprint(admin_routes(runtime))
     app.register_error_handler(ServerError, _server_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

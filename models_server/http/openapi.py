@@ -46,6 +46,8 @@ def build_openapi(catalog_rows: Iterable[ModelSpec], settings: Settings) -> dict
         "/metrics": {"get": _plain_get("Prometheus metrics.", "text/plain", {"type": "string"}, "metrics")},
         "/": {"get": _plain_get("A human-readable status page.", "text/html", {"type": "string"}, "index")},
         "/admin/reload/{model_id}": {"post": _reload()},
+        "/admin/models/{model_id}/load": {"post": _load()},
+        "/admin/models/{model_id}/unload": {"post": _unload()},
     }
     for row in rows:
         for model_id in (row.id, *row.aliases):
@@ -143,6 +145,27 @@ def _reload() -> dict[str, Any]:
         "summary": "Unload and load one model again.",
         "parameters": [_model_id_parameter([])],
         "responses": {"200": _json("The model's state after the reload.", STATUS_REF), **_errors(403, 404)},
+    }
+
+
+def _load() -> dict[str, Any]:
+    keep_alive = {"type": "number", "description": "seconds idle before it unloads; -1 never"}
+    body = {"type": "object", "properties": {"keep_alive": keep_alive}, "additionalProperties": False}
+    return {
+        "operationId": "load",
+        "summary": "Load a model now (lazy or evicted), within the memory budgets; answers once it is loaded.",
+        "parameters": [_model_id_parameter([])],
+        "requestBody": {"required": False, "content": {JSON: {"schema": body}}},
+        "responses": {"200": _json("The model's state, loaded.", STATUS_REF), **_errors(400, 403, 404, 503)},
+    }
+
+
+def _unload() -> dict[str, Any]:
+    return {
+        "operationId": "unload",
+        "summary": "Free a model's memory once its running and queued requests finish; the next request loads it.",
+        "parameters": [_model_id_parameter([])],
+        "responses": {"200": _json("The model's state, unloaded.", STATUS_REF), **_errors(403, 404, 504)},
     }
 
 

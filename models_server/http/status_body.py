@@ -29,6 +29,7 @@ def model_status(view: SlotView, runtime: Runtime) -> dict[str, Any]:
         "queue": view.queue,
         "last_used": view.last_used,
         "load_seconds": view.load_seconds,
+        **runtime.keep_alive_status(view),
     }
     if view.progress is not None:
         status["progress"] = {"step": view.progress[0], "total": view.progress[1]}

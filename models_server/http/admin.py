@@ -1,0 +1,62 @@
+"""`/admin`: a person's hands on what is resident. Behind the access rules like every route but
+the probes; each answers once the change is done, with the model's status.
+
+- `POST /admin/models/<id>/load` (optional JSON `{"keep_alive": seconds, -1 for never}`)
+- `POST /admin/models/<id>/unload`: its running and queued requests finish first
+- `POST /admin/reload/<id>`: unload and load again (after its weights were fixed)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from models_server.config import check_keep_alive
+from models_server.errors import BadInput
+from models_server.http.status_body import model_status
+from models_server.runtime import Runtime
+
+
+def admin_routes(runtime: Runtime) -> Blueprint:
+    admin = Blueprint("admin", __name__, url_prefix="/admin")
+
+    @admin.post("/models/<path:model_id>/load")
+    def load_model(model_id: str):
+        keep_alive = _keep_alive(_json_object())
+        return jsonify(model_status(runtime.load(model_id, keep_alive), runtime))
+
+    @admin.post("/models/<path:model_id>/unload")
+    def unload_model(model_id: str):
+        return jsonify(model_status(runtime.unload(model_id), runtime))
+
+    @admin.post("/reload/<path:model_id>")
+    def reload_model(model_id: str):
+        return jsonify(model_status(runtime.reload(model_id), runtime))
+
+    return admin
+
+
+def _json_object() -> dict[str, Any]:
+    """The body as a JSON object; an empty body is `{}`."""
+    if not request.get_data():
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object such as {\"keep_alive\": 600}, or empty")
+    return body
+
+
+def _keep_alive(body: dict[str, Any]) -> float | None:
+    unknown = sorted(set(body) - {"keep_alive"})
+    if unknown:
+        raise BadInput(f"unknown field {unknown[0]!r}; the body takes keep_alive only")
+    value = body.get("keep_alive")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadInput(f"keep_alive must be a number of seconds or -1 for never, not {value!r}")
+    try:
+        return check_keep_alive(float(value))
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
