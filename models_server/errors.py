@@ -56,6 +56,13 @@ class Busy(NotReady):
     kind = "busy"
 
 
+class Cancelled(ServerError):
+    """The request was cancelled (a person asked, or its client left) before it finished."""
+
+    status = 409
+    kind = "cancelled"
+
+
 class TimedOut(ServerError):
     status = 504
     kind = "timeout"

@@ -4,18 +4,28 @@ the probes; each answers once the change is done, with the model's status.
 - `POST /admin/models/<id>/load` (optional JSON `{"keep_alive": seconds, -1 for never}`)
 - `POST /admin/models/<id>/unload`: its running and queued requests finish first
 - `POST /admin/reload/<id>`: unload and load again (after its weights were fixed)
+- `DELETE /admin/requests/<request-id>`: cancel a queued or running request; its client gets a
+  409 `cancelled` error. A request whose client closes the connection is cancelled the same way
+  (waitress tells through `waitress.client_disconnected`, as it reads on while a request runs).
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from models_server.config import check_keep_alive
-from models_server.errors import BadInput
+from models_server.errors import BadInput, NotFound
+from models_server.http.observability import REQUEST_ID_HEADER, request_id_from
 from models_server.http.status_body import model_status
+from models_server.progress import CancelToken, cancellable
 from models_server.runtime import Runtime
+from models_server.runtime.cancellation import Cancellations
+
+# How long DELETE /admin/requests/<id> waits for the request to stop before it answers anyway.
+CANCEL_WAIT_SECONDS = 30.0
 
 
 def admin_routes(runtime: Runtime) -> Blueprint:
@@ -33,6 +43,33 @@ def admin_routes(runtime: Runtime) -> Blueprint:
     @admin.post("/reload/<path:model_id>")
     def reload_model(model_id: str):
         return jsonify(model_status(runtime.reload(model_id), runtime))
+
+    in_flight = Cancellations()
+
+    @admin.delete("/requests/<request_id>")
+    def cancel_request(request_id: str):
+        ended = in_flight.cancel(request_id, "cancelled by DELETE /admin/requests")
+        if not ended:
+            raise NotFound(f"no request {request_id!r} is queued or running")
+        stopped = all(event.wait(CANCEL_WAIT_SECONDS) for event in ended)
+        return jsonify(request_id=request_id, cancelled=len(ended), stopped=stopped)
+
+    @admin.before_app_request
+    def _track_cancellable():
+        """Every POST can be cancelled, by its id or by its client leaving, while it is served."""
+        if request.method != "POST":
+            return
+        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        token = CancelToken(g.request_id, request.environ.get("waitress.client_disconnected"))
+        scope = g.cancel_scope = ExitStack()
+        scope.enter_context(in_flight.tracked(token))
+        scope.enter_context(cancellable(token))
+
+    @admin.teardown_app_request
+    def _untrack(exc: BaseException | None) -> None:
+        scope = g.pop("cancel_scope", None)
+        if scope is not None:
+            scope.close()
 
     return admin
 

@@ -349,6 +349,7 @@ def make_server(application: Any, host: str, port: int, options: ServingOptions)
         # waitress refuses a body of *at least* this size; ours is refused above max_body_bytes
         max_request_body_size=options.max_body_bytes + 1,
         asyncore_use_poll=True,  # select() stops at 1024 descriptors
+        channel_request_lookahead=1,  # read on while a request runs, so a client leaving is seen (and it stops)
         ident="models_server",
     )
     if len(adj.listen) > 1:

@@ -1,6 +1,8 @@
 """A person's hands on a live server: probes, and (behind the key) what is loaded and until when."""
 
+import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 LAZY = "lllyasviel/sd-controlnet-seg"  # loaded on its first request or a load call
 SHORT_LIVED = "mlsd-control"  # lazy, with a keep_alive of one second
 LONG = "lllyasviel/sd-controlnet-canny"
+STEPS = 1000  # a generation that runs for minutes unless it is stopped
 # One keep-alive connection for the polling: a new one per poll would reach connections_per_client.
 http = requests.Session()
 
@@ -26,7 +29,8 @@ def server(tiny_root: Path, public_dir: Path, tmp_path_factory: pytest.TempPathF
     """The minimal tier from the tiny models, behind a key; one model broken, two lazy."""
     folder = tmp_path_factory.mktemp("lifecycle")
     config = folder / "config.yaml"
-    config.write_text(f"api_key: {KEY}\nmodels:\n  seg-control: {{weights: {folder / 'absent'}}}\n"
+    config.write_text(f"api_key: {KEY}\nlimits: {{max_steps: {STEPS}}}\nmodels:\n"
+                      f"  seg-control: {{weights: {folder / 'absent'}}}\n"
                       f"  {LAZY}: {{preload: false}}\n  {SHORT_LIVED}: {{preload: false, keep_alive: 1}}\n")
     with serve_process(["--config", str(config), "--tier", "minimal", "--model-root", str(tiny_root),
                         "--public-dir", str(public_dir), "--device", "cpu"], folder / "server.log") as base:
@@ -150,3 +154,76 @@ def test_a_lazy_model_idle_past_its_keep_alive_leaves_memory(server, photo_ref):
         assert time.monotonic() < deadline, status(server, SHORT_LIVED)
         time.sleep(0.2)
     assert status(server, SHORT_LIVED)["placement"] == "unloaded"
+
+
+def wait_running(base: str, model_id: str, queue: int = 1) -> dict:
+    """The model's status once a request runs on it (its progress shows) and `queue` are in."""
+    deadline = time.monotonic() + 120
+    while True:
+        now = status(base, model_id)
+        if now.get("progress") and now["queue"] >= queue:
+            return now
+        assert time.monotonic() < deadline, now
+        time.sleep(0.02)
+
+
+def generation(photo_ref: str, steps: int) -> dict:
+    return {"img_url": photo_ref, "text": "a long one", "num_inference_steps": steps, "width": 64, "height": 64}
+
+
+def test_a_client_that_leaves_frees_its_model_within_a_step_and_nothing_is_written(server, photo_ref, public_dir):
+    wait_ready(server)
+    images = public_dir / "images"
+    before = set(images.iterdir()) if images.is_dir() else set()
+    body = json.dumps(generation(photo_ref, STEPS)).encode()
+    host, port = server.removeprefix("http://").split(":")
+    client = socket.create_connection((host, int(port)))
+    client.sendall(f"POST /models/{LONG} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    running = wait_running(server, LONG)
+    client.close()  # the client gives up
+    left_at, steps = running["progress"]["step"], [running["progress"]["step"]]
+    deadline = time.monotonic() + 300
+    while (now := status(server, LONG))["queue"]:
+        assert time.monotonic() < deadline, now
+        steps.append(now.get("progress", {}).get("step", steps[-1]))
+        time.sleep(0.02)
+    assert max(steps) <= left_at + 5 < STEPS  # it stopped at the next step or so
+    assert (set(images.iterdir()) if images.is_dir() else set()) == before
+    assert status(server, LONG)["state"] == "loaded"  # free for the next request
+
+
+def test_delete_cancels_a_queued_and_a_running_request_and_their_clients_are_told(server, photo_ref):
+    wait_ready(server)
+    answers: dict[str, requests.Response] = {}
+
+    def post(request_id: str) -> threading.Thread:
+        def send():
+            answers[request_id] = requests.post(f"{server}/models/{LONG}", json=generation(photo_ref, STEPS),
+                                                headers={**AUTH, "X-Request-ID": request_id}, timeout=600)
+        thread = threading.Thread(target=send)
+        thread.start()
+        return thread
+
+    running = post("run-a")
+    wait_running(server, LONG)
+    queued = post("queued-b")
+    wait_running(server, LONG, queue=2)
+
+    cancelled = http.delete(f"{server}/admin/requests/queued-b", headers=AUTH, timeout=60)
+    assert cancelled.status_code == 200 and cancelled.json() == {"request_id": "queued-b", "cancelled": 1,
+                                                                 "stopped": True}
+    queued.join(timeout=60)
+    assert answers["queued-b"].status_code == 409
+    assert answers["queued-b"].json()["error"]["type"] == "cancelled"
+    assert "queued-b was cancelled" in answers["queued-b"].json()["error"]["message"]
+    assert running.is_alive() and status(server, LONG)["queue"] == 1  # the running one goes on
+
+    assert http.delete(f"{server}/admin/requests/run-a", headers=AUTH, timeout=60).json()["stopped"] is True
+    running.join(timeout=60)
+    assert answers["run-a"].status_code == 409 and answers["run-a"].headers["X-Request-ID"] == "run-a"
+    assert status(server, LONG)["queue"] == 0
+
+    missing = http.delete(f"{server}/admin/requests/run-a", headers=AUTH, timeout=60)
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
+    assert http.delete(f"{server}/admin/requests/run-a", timeout=60).status_code == 403
