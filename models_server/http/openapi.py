@@ -48,6 +48,7 @@ def build_openapi(catalog_rows: Iterable[ModelSpec], settings: Settings) -> dict
         "/admin/reload/{model_id}": {"post": _reload()},
         "/admin/models/{model_id}/load": {"post": _load()},
         "/admin/models/{model_id}/unload": {"post": _unload()},
+        "/admin/requests/{request_id}": {"delete": _cancel()},
     }
     for row in rows:
         for model_id in (row.id, *row.aliases):
@@ -166,6 +167,18 @@ def _unload() -> dict[str, Any]:
         "summary": "Free a model's memory once its running and queued requests finish; the next request loads it.",
         "parameters": [_model_id_parameter([])],
         "responses": {"200": _json("The model's state, unloaded.", STATUS_REF), **_errors(403, 404, 504)},
+    }
+
+
+def _cancel() -> dict[str, Any]:
+    answer = {"type": "object", "properties": {"request_id": {"type": "string"}, "cancelled": {"type": "integer"},
+                                                "stopped": {"type": "boolean"}}}
+    return {
+        "operationId": "cancel",
+        "summary": "Cancel a queued or running request by its X-Request-ID; its client gets 409 cancelled.",
+        "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": _json("How many requests had the id, and whether they stopped.", answer),
+                      **_errors(403, 404)},
     }
 
 
