@@ -48,8 +48,10 @@ USER models
 VOLUME ["/models", "/public"]
 
 EXPOSE 8005
-# /running answers as soon as the port is open, while the models still load in the background.
+# Liveness, not readiness: /healthz answers as soon as the port is open, while the models still
+# load in the background. /readyz (503 until the preloaded models are up) would mark the container
+# unhealthy during a long first load, and Swarm or an autoheal would restart it mid-load, forever.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8005/running', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8005/healthz', timeout=4)"]
 
 CMD ["models-server", "serve", "--config", "/app/configs/gpu-24gb.yaml", "--host", "0.0.0.0"]

@@ -19,6 +19,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from models_server.catalog import ModelSpec, Repo
+from models_server.catalog.sizes import SHARED_REPO_BYTES
 from models_server.config import Settings
 from models_server.controller.candidates import HYBRID_FLOOR
 from models_server.errors import WeightsMissing
@@ -58,6 +59,7 @@ class ModelCheck:
     preload: bool
     size: int | None = None
     size_source: str = ""  # "fp16" (catalog), "fp32" (catalog, doubled), "disk", "loaded"
+    shared: dict[str, int] = field(default_factory=dict)  # bytes of `size` in repos the runtime holds once
     problems: list[str] = field(default_factory=list)
     fixes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -117,8 +119,7 @@ def checked_rows(rows: Sequence[ModelSpec], settings: Settings, wanted: Sequence
 
 
 def is_preloaded(spec: ModelSpec, settings: Settings) -> bool:
-    override = settings.override(spec.id).preload
-    return (settings.preload and spec.preload) if override is None else override
+    return settings.preloads(spec.id, spec.preload)
 
 
 def check_models(
@@ -154,7 +155,7 @@ def check_offline(
     if libraries[library] is not None:
         result.fail(f"library {library} does not import: {libraries[library]}",
                     f"pip install {spec.framework} (into the server's environment)")
-    folders: list[Path] = []
+    folders: dict[str, Path] = {}
     override = settings.override(spec.id).weights
     for index, repo in enumerate(spec.weights):
         try:
@@ -162,7 +163,7 @@ def check_offline(
         except WeightsMissing as exc:
             result.fail(str(exc).split(";")[0], f"models-server download --model {repo.name}")
             continue
-        folders.append(folder)
+        folders[repo.name] = folder
         for problem, fix in repo_problems(repo, folder):
             result.fail(problem, fix)
         absent = missing_front_end_data(spec, folder) if index == 0 else []
@@ -254,17 +255,20 @@ def _load_fix(reason: str, spec: ModelSpec) -> str:
     return f"see the reason (`check --load --log-level debug` shows the traceback); models-server download {names}"
 
 
-def _size(result: ModelCheck, folders: Sequence[Path], target: Target) -> None:
+def _size(result: ModelCheck, folders: Mapping[str, Path], target: Target) -> None:
     """The weight files on disk when they are there (they are what loads, tiny or real), else the
-    catalog's real size at the configured precision."""
+    catalog's real size at the configured precision; and how much of it is in shared repos."""
     spec = result.spec
-    on_disk = disk_bytes(folders) if folders else 0
+    on_disk = disk_bytes(list(folders.values())) if folders else 0
     if on_disk:
         result.size, result.size_source = on_disk, "disk"
+        result.shared = {name: disk_bytes([folder]) for name, folder in folders.items() if name in SHARED_REPO_BYTES}
     elif spec.fp16_bytes:
-        half = target.half
-        result.size = spec.fp16_bytes if half else spec.fp16_bytes * 2
-        result.size_source = "fp16" if half else "fp32"
+        scale = 1 if target.half else 2
+        result.size = spec.fp16_bytes * scale
+        result.size_source = "fp16" if target.half else "fp32"
+        result.shared = {repo.name: SHARED_REPO_BYTES[repo.name] * scale
+                         for repo in spec.weights if repo.name in SHARED_REPO_BYTES}
     if result.size and target.budget is not None and result.size > target.budget:
         name = "max_gpu_memory" if target.kind == "gpu" else "max_cpu_memory"
         result.fail(f"needs {format_size(result.size)}; {name} is {format_size(target.budget)}",
@@ -288,9 +292,16 @@ def _check_budget_total(results: Sequence[ModelCheck], target: Target) -> None:
 
 
 def preloaded_bytes(results: Iterable[ModelCheck]) -> int:
-    """The preloaded models' bytes, counting once the weights several ids share (the annotators)."""
-    sizes = {tuple(repo.name for repo in r.spec.weights) or (r.spec.id,): r.size or 0 for r in results if r.preload}
-    return sum(sizes.values())
+    """The preloaded models' bytes, counting once what the runtime holds once: the weights several
+    ids read (the annotators) and the shared repos (one SD base under every ControlNet)."""
+    own: dict[tuple[str, ...], int] = {}
+    shared: dict[str, int] = {}
+    for result in results:
+        if result.preload:
+            key = tuple(repo.name for repo in result.spec.weights) or (result.spec.id,)
+            own[key] = max(0, (result.size or 0) - sum(result.shared.values()))
+            shared.update(result.shared)
+    return sum(own.values()) + sum(shared.values())
 
 
 def _import_error(module: str) -> str | None:

@@ -42,6 +42,13 @@ def parse_size(value: int | str) -> int:
     return int(float(number) * _SIZE_UNITS[(unit or "b").lower()])
 
 
+def check_keep_alive(seconds: float) -> float:
+    """A keep-alive is seconds idle before a model unloads (0: as soon as it is idle), or -1 for never."""
+    if seconds < 0 and seconds != -1:
+        raise ValueError(f"keep_alive is seconds (0 or more) or -1 for never, not {seconds}")
+    return seconds
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,6 +93,12 @@ class ModelOverride(_Strict):
     weights: Path | None = None
     preload: bool | None = None
     compile: bool = False
+    keep_alive: float | None = None  # seconds idle before it unloads, -1 never; None: the row's default
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _keep_alive(cls, value: float | None) -> float | None:
+        return None if value is None else check_keep_alive(value)
 
 
 class RayGroup(_Strict):
@@ -164,6 +177,9 @@ class Settings(_Strict):
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
     threads: int = Field(default=16, ge=1, le=256)
     preload: bool = True
+    # Seconds a model loaded on its first request stays after its last use (-1: never); preloaded
+    # models stay. `models.<id>.keep_alive` and a load call's own keep_alive override it.
+    keep_alive: float = 600.0
     warmup: bool = False
     max_gpu_memory: int | None = None
     max_cpu_memory: int | None = None
@@ -199,6 +215,11 @@ class Settings(_Strict):
     def _budgets(cls, value: Any) -> int | None:
         return None if value is None else parse_size(value)
 
+    @field_validator("keep_alive")
+    @classmethod
+    def _keep_alive(cls, value: float) -> float:
+        return check_keep_alive(value)
+
     @field_validator("allowed_clients")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -225,6 +246,11 @@ class Settings(_Strict):
 
     def override(self, model_id: str) -> ModelOverride:
         return self.models.get(model_id, ModelOverride())
+
+    def preloads(self, model_id: str, row_preload: bool) -> bool:
+        """Whether a model loads at start: its `models.<id>.preload`, else `preload` and the row's default."""
+        override = self.override(model_id).preload
+        return (self.preload and row_preload) if override is None else override
 
 
 # Top-level keys that may come from the environment or flags (scalars only).

@@ -63,6 +63,13 @@ class Busy(NotReady):
     kind = "busy"
 
 
+class Cancelled(ServerError):
+    """The request was cancelled (a person asked, or its client left) before it finished."""
+
+    status = 409
+    kind = "cancelled"
+
+
 class TimedOut(ServerError):
     status = 504
     kind = "timeout"
@@ -73,6 +80,13 @@ class InferenceFailed(ServerError):
 
     status = 500
     kind = "inference_failed"
+
+
+class Unsupported(ServerError):
+    """This server's engine cannot do what the route asks (it names the way that works)."""
+
+    status = 501
+    kind = "unsupported"
 
 
 class WeightsMissing(Exception):

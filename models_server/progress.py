@@ -1,21 +1,45 @@
 """Progress of the request a thread is running, reported by handlers without knowing the runtime.
 
 A handler calls `report_progress(step, total)` (diffusion pipelines do it from their step
-callback); the runtime shows it in /status and enforces the request's deadline there, which
-is the one place a long generation can be stopped cleanly. Outside a request it does nothing,
-so a handler hosted elsewhere (Ray Serve) runs unchanged.
+callback); the runtime shows it in /status and enforces the request's deadline and its
+cancellation there, which is the one place a long generation can be stopped cleanly. Outside a
+request it does nothing, so a handler hosted elsewhere (Ray Serve) runs unchanged.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from models_server.errors import TimedOut
+from models_server.errors import Cancelled, TimedOut
+
+
+class CancelToken:
+    """One request's stop signal: a person cancelled it, or its client closed the connection
+    (`client_gone`, asked each time, as cheap as reading a flag)."""
+
+    def __init__(self, request_id: str, client_gone: Callable[[], bool] | None = None) -> None:
+        self.request_id = request_id
+        self.client_gone = client_gone
+        self._reason: str | None = None  # written once, by a cancel or the first check that finds the client gone
+
+    def cancel(self, reason: str) -> None:
+        if self._reason is None:
+            self._reason = reason
+
+    def reason(self) -> str | None:
+        if self._reason is None and self.client_gone is not None and self.client_gone():
+            self._reason = "its client closed the connection"
+        return self._reason
+
+    def raise_if_cancelled(self) -> None:
+        reason = self.reason()
+        if reason is not None:
+            raise Cancelled(f"request {self.request_id} was cancelled: {reason}", request_id=self.request_id)
 
 
 @dataclass
@@ -24,9 +48,26 @@ class Job:
     deadline: float
     step: int = 0
     total: int = 0
+    cancel: CancelToken | None = None
 
 
 _current: ContextVar[Job | None] = ContextVar("models_server_job", default=None)
+_request: ContextVar[CancelToken | None] = ContextVar("models_server_request", default=None)
+
+
+@contextmanager
+def cancellable(token: CancelToken) -> Iterator[CancelToken]:
+    """The request this thread serves can be stopped through `token` (the runtime reads it when
+    it admits the request's run)."""
+    reset = _request.set(token)
+    try:
+        yield token
+    finally:
+        _request.reset(reset)
+
+
+def request_token() -> CancelToken | None:
+    return _request.get()
 
 
 @contextmanager
@@ -43,6 +84,8 @@ def report_progress(step: int, total: int) -> None:
     if job is None:
         return
     job.step, job.total = step, total
+    if job.cancel is not None:
+        job.cancel.raise_if_cancelled()
     if time.monotonic() > job.deadline:
         raise TimedOut(f"{job.model_id} ran past the request_timeout limit at step {step} of {total}")
 

@@ -49,6 +49,7 @@ def serve(settings: Settings) -> None:
         signal.signal(signum, stopper.request)
     warn_if_open(settings, log)
     threading.Thread(target=load_tier, args=(runtime,), name="model-loader", daemon=True).start()
+    runtime.keep_alive.start()
     log.info("serving tier %s on http://%s:%s", settings.tier, settings.host, server.effective_port)
     server.run()
     server.shutdown_lanes(timeout=5)

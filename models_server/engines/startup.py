@@ -5,13 +5,12 @@ group replica start the same way."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
 import time
 
 from models_server.runtime import Runtime
+from models_server.runtime.memory import release_free_memory
 from models_server.runtime.slots import State
 from models_server.tasks.libraries import defer_unused_packages, import_library_of, skip_gpu_only_libraries
 
@@ -61,14 +60,3 @@ def size_thread_pools() -> None:
     torch.set_num_threads(cores)
     with contextlib.suppress(RuntimeError):  # already started (a model ran here): it keeps its size
         torch.set_num_interop_threads(1)
-
-
-def release_free_memory() -> None:
-    """Hand the heap pages freed by loading (state dicts read then copied) back to the system:
-    glibc keeps them otherwise, and the process looks that much bigger for as long as it runs."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    libc = ctypes.CDLL(name)
-    if hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)

@@ -3,7 +3,8 @@
 A request passes when nothing is configured, when its client address is in one of the allowed
 networks, or when it carries the key. Either one is enough, so a LAN can be trusted by address
 while a caller elsewhere uses the key. `/running` stays open: the controller calls it before
-anything else and aborts on any non-200, and it reveals nothing.
+anything else and aborts on any non-200, and it reveals nothing; so do the probes, which send
+no credentials.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from models_server.errors import Forbidden, Unauthorized
 
 EXTENSION = "models_server.access"
 # /playground is a page of code with no data in it: it must open for a person to type the key into it.
-OPEN_PATHS = frozenset({"/running", "/playground"})
+OPEN_PATHS = frozenset({"/running", "/healthz", "/readyz", "/playground"})
 OPENAI_PREFIX = "/v1/"
 _LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 

@@ -16,11 +16,13 @@ from werkzeug.exceptions import HTTPException
 from models_server.config import Settings
 from models_server.errors import NotFound, ServerError
 from models_server.http.access import install_access_control
+from models_server.http.admin import admin_routes
 from models_server.http.model_queues import ModelQueues
 from models_server.http.observability import install_observability
 from models_server.http.openai_routes import openai_routes
 from models_server.http.openapi import install_openapi
 from models_server.http.playground import install_playground
+from models_server.http.probes import probe_routes
 from models_server.http.status_body import all_statuses, model_status
 from models_server.http.status_page import install_status_page
 from models_server.media.outputs import OutputStore
@@ -79,13 +81,6 @@ def run_model(model_id: str):
     return _response(services().pipeline.handle(raw))
 
 
-@routes.post("/admin/reload/<path:model_id>")
-def reload_model(model_id: str):
-    """Load a model again, e.g. after its weights were fixed; answers with its new status."""
-    runtime = services().runtime
-    return jsonify(model_status(runtime.reload(model_id), runtime, services().queues))
-
-
 def _response(reply: Reply):
     return current_app.response_class(reply.content, status=reply.status, headers=dict(reply.headers),
                                       mimetype=reply.mimetype)
@@ -137,6 +132,8 @@ def create_app(settings: Settings, runtime: RuntimeView, pipeline: RequestPipeli
     app.extensions[EXTENSION] = Services(settings=settings, runtime=runtime, pipeline=pipeline, queues=queues)
     app.register_blueprint(routes)
     app.register_blueprint(openai_routes(settings, runtime, pipeline))
+    app.register_blueprint(probe_routes(runtime))
+    app.register_blueprint(admin_routes(runtime, queues))
     app.register_error_handler(ServerError, _server_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

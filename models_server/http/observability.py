@@ -180,7 +180,8 @@ def is_poll(method: str, path: str) -> bool:
 
 
 def _before_request() -> None:
-    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    if "request_id" not in g:  # the cancellation hook (http/admin.py), which runs first, names it too
+        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
     g.request_started = time.perf_counter()
 
 

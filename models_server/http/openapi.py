@@ -39,12 +39,17 @@ def build_openapi(catalog_rows: Iterable[ModelSpec], settings: Settings) -> dict
     rows = list(catalog_rows)
     paths: dict[str, Any] = {
         "/running": {"get": _running()},
+        "/healthz": {"get": _healthz()},
+        "/readyz": {"get": _readyz()},
         "/status": {"get": _status_all()},
         "/status/{model_id}": {"get": _status_one(rows)},
         "/openapi.json": {"get": _plain_get("This document.", JSON, {"type": "object"}, "openapi")},
         "/metrics": {"get": _plain_get("Prometheus metrics.", "text/plain", {"type": "string"}, "metrics")},
         "/": {"get": _plain_get("A human-readable status page.", "text/html", {"type": "string"}, "index")},
         "/admin/reload/{model_id}": {"post": _reload()},
+        "/admin/models/{model_id}/load": {"post": _load()},
+        "/admin/models/{model_id}/unload": {"post": _unload()},
+        "/admin/requests/{request_id}": {"delete": _cancel()},
     }
     for row in rows:
         for model_id in (row.id, *row.aliases):
@@ -88,6 +93,29 @@ def _running() -> dict[str, Any]:
     }
 
 
+def _healthz() -> dict[str, Any]:
+    schema = {"type": "object", "properties": {"status": {"const": "ok"}}, "required": ["status"]}
+    return {
+        "operationId": "healthz",
+        "summary": "Liveness probe: the process serves. Open to every client.",
+        "security": [],
+        "responses": {"200": _json("The server is up.", schema)},
+    }
+
+
+def _readyz() -> dict[str, Any]:
+    ids = {"type": "array", "items": {"type": "string"}}
+    schema = {"type": "object", "properties": {"ready": {"type": "boolean"}, "loading": ids, "failed": ids},
+              "required": ["ready", "loading", "failed"]}
+    return {
+        "operationId": "readyz",
+        "summary": "Readiness probe: 200 once no preloaded model is still loading. Open to every client.",
+        "security": [],
+        "responses": {"200": _json("Every preloaded model is loaded or has failed.", schema),
+                      "503": _json("Models still loading (listed).", schema)},
+    }
+
+
 def _status_all() -> dict[str, Any]:
     schema = {
         "type": "object",
@@ -120,6 +148,39 @@ def _reload() -> dict[str, Any]:
         "summary": "Unload and load one model again.",
         "parameters": [_model_id_parameter([])],
         "responses": {"200": _json("The model's state after the reload.", STATUS_REF), **_errors(403, 404)},
+    }
+
+
+def _load() -> dict[str, Any]:
+    keep_alive = {"type": "number", "description": "seconds idle before it unloads; -1 never"}
+    body = {"type": "object", "properties": {"keep_alive": keep_alive}, "additionalProperties": False}
+    return {
+        "operationId": "load",
+        "summary": "Load a model now (lazy or evicted), within the memory budgets; answers once it is loaded.",
+        "parameters": [_model_id_parameter([])],
+        "requestBody": {"required": False, "content": {JSON: {"schema": body}}},
+        "responses": {"200": _json("The model's state, loaded.", STATUS_REF), **_errors(400, 403, 404, 503)},
+    }
+
+
+def _unload() -> dict[str, Any]:
+    return {
+        "operationId": "unload",
+        "summary": "Free a model's memory once its running and queued requests finish; the next request loads it.",
+        "parameters": [_model_id_parameter([])],
+        "responses": {"200": _json("The model's state, unloaded.", STATUS_REF), **_errors(403, 404, 504)},
+    }
+
+
+def _cancel() -> dict[str, Any]:
+    answer = {"type": "object", "properties": {"request_id": {"type": "string"}, "cancelled": {"type": "integer"},
+                                                "stopped": {"type": "boolean"}}}
+    return {
+        "operationId": "cancel",
+        "summary": "Cancel a queued or running request by its X-Request-ID; its client gets 409 cancelled.",
+        "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": _json("How many requests had the id, and whether they stopped.", answer),
+                      **_errors(403, 404)},
     }
 
 

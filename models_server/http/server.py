@@ -68,7 +68,7 @@ from models_server.http.model_queues import ModelQueues
 log = logging.getLogger(__name__)
 
 # Cheap reads of in-memory state, served on the status lane (GET and HEAD only).
-STATUS_PATHS = frozenset({"/running", "/status", "/", "/metrics"})
+STATUS_PATHS = frozenset({"/running", "/healthz", "/readyz", "/status", "/", "/metrics"})
 STATUS_PREFIXES = ("/status/",)
 BUSY_RETRY_AFTER_SECONDS = 5
 # How long a connection answered with an error keeps reading (and dropping) what its client sends.
@@ -610,6 +610,7 @@ def make_server(application: Any, host: str, port: int, options: ServingOptions,
         # waitress refuses a body of *at least* this size; ours is refused above max_body_bytes
         max_request_body_size=options.max_body_bytes + 1,
         asyncore_use_poll=True,  # select() stops at 1024 descriptors
+        channel_request_lookahead=1,  # read on while a request runs, so a client leaving is seen (and it stops)
         ident="models_server",
     )
     if len(adj.listen) > 1:

@@ -33,6 +33,7 @@ def model_status(view: SlotView, runtime: RuntimeView, queues: ModelQueues[Any] 
         "estimated_wait": _rounded(queues.estimated_wait(view.spec.id) if queues is not None else 0.0),
         "last_used": view.last_used,
         "load_seconds": view.load_seconds,
+        **runtime.keep_alive_status(view),
     }
     if view.progress is not None:
         status["progress"] = {"step": view.progress[0], "total": view.progress[1]}

@@ -9,6 +9,7 @@ leaves it alone.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 from models_server.config import Limits
 from models_server.errors import Busy, InferenceFailed, NotReady, ServerError, TimedOut
-from models_server.progress import Job, tracking
+from models_server.progress import CancelToken, Job, request_token, tracking
 from models_server.redact import redact_urls
 from models_server.runtime.lanes import ComputeLanes
 from models_server.runtime.loading import ModelLoader
@@ -69,10 +70,13 @@ class Admission:
         import torch
 
         run_lock = self.slots.run_lock(model_id)
-        if not run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        token = request_token()
+        if not _take_turn(run_lock, deadline, token):
             raise TimedOut(f"model {model_id} stayed busy for the whole request_timeout")
         try:
-            job = Job(model_id, deadline)
+            if token is not None:  # its client may have left, or it was cancelled, while it waited
+                token.raise_if_cancelled()
+            job = Job(model_id, deadline, cancel=token)
             self._pin(model_id, job)
             try:
                 return self.lanes.run(model_id, self._call, job, inputs, params, handler)
@@ -121,3 +125,17 @@ class Admission:
             if not self.slots.pin_if_ready(model_id, job):
                 view = self.slots.view(model_id)
                 raise NotReady(f"model {model_id} failed to load: {view.reason}", state=view.state.value)
+
+
+def _take_turn(run_lock: threading.Lock, deadline: float, token: CancelToken | None) -> bool:
+    """Wait for the model's run lock until `deadline`; a cancelled request leaves the queue within
+    a quarter second (Cancelled) instead of waiting for its turn."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if token is None:
+            return run_lock.acquire(timeout=max(0.0, remaining))
+        if run_lock.acquire(timeout=max(0.0, min(0.25, remaining))):
+            return True
+        token.raise_if_cancelled()
+        if remaining <= 0.25:
+            return False

@@ -7,6 +7,8 @@ identified by their storage, so a module shared by several pipelines is counted 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from collections.abc import Iterable, Iterator, Set
 from typing import Any
 
@@ -65,3 +67,14 @@ def move(obj: Any, device: str, keep: Set[int] = frozenset()) -> None:
         if id(module) not in keep:
             module.to(device)
 
+
+
+def release_free_memory() -> None:
+    """Hand the heap pages freed by loading (state dicts read then copied) or unloading back to the
+    system: glibc keeps them otherwise, and the process looks that much bigger for as long as it runs."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    libc = ctypes.CDLL(name)
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)

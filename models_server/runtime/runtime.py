@@ -6,6 +6,7 @@ the slots, admit requests and hand it decoded inputs.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from contextlib import AbstractContextManager
@@ -16,8 +17,10 @@ from models_server.config import Settings
 from models_server.errors import Busy, ConfigError, NotFound, NotReady, TimedOut, WeightsMissing
 from models_server.runtime.admission import Admission, Ticket
 from models_server.runtime.devices import DeviceChoice
+from models_server.runtime.keep_alive import KeepAlive
 from models_server.runtime.lanes import ComputeLanes
 from models_server.runtime.loading import ModelLoader
+from models_server.runtime.memory import release_free_memory
 from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
 from models_server.tasks.generic import GenericLoader
@@ -43,6 +46,8 @@ class Runtime:
         self.loader = ModelLoader(settings, self.slots, self.residency, self.devices)
         self.admission = Admission(self.slots, self.residency, self.loader, settings.limits, self._resolve_device,
                                    ComputeLanes())
+        preloaded = [row.id for row in rows if settings.preloads(row.id, row.preload)]
+        self.keep_alive = KeepAlive(settings, self.slots, preloaded, self.unload_idle)
 
     def _initial_state(self, row: ModelSpec) -> tuple[State, str | None]:
         override = self.settings.override(row.id)
@@ -50,8 +55,7 @@ class Runtime:
             return State.DISABLED, f"in tier {row.tier}; this server runs tier {self.settings.tier}"
         if not override.enabled:
             return State.DISABLED, "disabled in the config"
-        preload = (self.settings.preload and row.preload) if override.preload is None else override.preload
-        if not preload:
+        if not self.settings.preloads(row.id, row.preload):
             try:  # a lazy model whose weights are missing must not answer "loaded" now and fail later
                 folders = weight_dirs(row, self.settings)
             except WeightsMissing as exc:
@@ -72,6 +76,8 @@ class Runtime:
             if view.state is not State.LOADING:
                 continue
             with self.residency.lock:
+                if self.slots.view(model_id).state is not State.LOADING:  # a load call came first
+                    continue
                 try:
                     self.loader.load(model_id)
                 except Busy as exc:  # room only once busy models finish: it loads on its first request
@@ -108,6 +114,54 @@ class Runtime:
             run_lock.release()
         return self.slots.view(model_id)
 
+    def load(self, model_id: str, keep_alive: float | None = None) -> SlotView:
+        """Make a model resident on its device now (lazy, evicted, moved down or failed before),
+        moving idle models down if the budget needs it; `keep_alive` holds until it unloads.
+
+        Raises NotReady when it is disabled or fails to load (with the reason), Busy when only
+        busy models hold the memory it needs.
+        """
+        model_id = self.resolve(model_id)
+        if self.slots.view(model_id).state is State.DISABLED:
+            raise NotReady(f"model {model_id} is disabled: {self.slots.view(model_id).reason}", state="disabled")
+        if not self._resolve_device():
+            raise NotReady(f"model {model_id} cannot load: {self.slots.view(model_id).reason}", state="failed")
+        with self.residency.lock:
+            view = self.slots.view(model_id)
+            if view.state in (State.NOT_LOADED, State.FAILED, State.LOADING):
+                self.loader.load(model_id, on_demand=view.state is State.NOT_LOADED)
+            elif self.slots.moved_down(model_id):
+                if not self.residency.make_room(view.bytes, protect=model_id):
+                    raise Busy(f"model {model_id} waits for memory held by busy models; try again",
+                               headers={"Retry-After": "10"}, state=view.state.value)
+                self.residency.bring_back(model_id)
+        view = self.slots.view(model_id)
+        if view.state is not State.LOADED:
+            raise NotReady(f"model {model_id} failed to load: {view.reason}", state=view.state.value)
+        self.keep_alive.ask(model_id, keep_alive)
+        return view
+
+    def unload(self, model_id: str) -> SlotView:
+        """Let the model's running and queued requests finish, then free its memory; a later
+        request loads it again. TimedOut when requests keep it busy for `request_timeout`."""
+        model_id = self.resolve(model_id)
+        deadline = time.monotonic() + self.settings.limits.request_timeout
+        while not self.unload_idle(model_id):
+            if not self.slots.wait_idle(model_id, max(0.0, deadline - time.monotonic())):
+                raise TimedOut(f"model {model_id} stayed busy; unload it again later")
+        self.keep_alive.forget(model_id)
+        gc.collect()  # what reference cycles still hold (pipelines' hooks), so the memory is free on return
+        release_free_memory()
+        return self.slots.view(model_id)
+
+    def unload_idle(self, model_id: str) -> bool:
+        """Unload the model if no request holds it (True, also when it held nothing); else False."""
+        with self.residency.lock:
+            if not self.slots.claim_idle(model_id):
+                return False
+            self.residency.unload(model_id)
+            return True
+
     # -- serving -------------------------------------------------------------------------
 
     def resolve(self, model_id: str) -> str:
@@ -139,6 +193,10 @@ class Runtime:
 
     def resident_bytes(self) -> dict[str, int]:
         return self.residency.resident_bytes()
+
+    def keep_alive_status(self, view: SlotView) -> dict[str, float | None]:
+        """`keep_alive` (seconds idle before it unloads, -1 never) and `expires_in` (None: not counting down)."""
+        return {"keep_alive": self.keep_alive.seconds(view.spec.id), "expires_in": self.keep_alive.expires_in(view)}
 
     @property
     def device(self) -> str:

@@ -63,6 +63,14 @@ class SlotView:
     replicas: int | None = None  # on Ray, how many live replicas of its group hold this view
     devices: DeviceFacts | None = None  # on Ray, its own group's; else the runtime's
     last_error: str | None = None  # why the latest failed request failed, for the operator
+    loaded_at: float | None = None  # wall-clock time of its last load, while loaded
+
+    @property
+    def idle_since(self) -> float | None:
+        """When it last finished a request, or was loaded; None while it runs or waits for requests."""
+        if self.queue or self.running or self.loaded_at is None:
+            return None
+        return max(self.last_used or 0.0, self.loaded_at)
 
     @property
     def servable(self) -> bool:
@@ -83,6 +91,7 @@ class _Slot:
     pins: int = 0
     last_used: float | None = None
     load_seconds: float | None = None
+    loaded_at: float | None = None
     job: Job | None = None
     last_error: str | None = None
     run_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -93,7 +102,8 @@ class _Slot:
         return SlotView(spec=self.spec, state=self.state, reason=self.reason, placement=self.placement,
                         bytes=self.bytes, queue=self.queue, running=self.pins > 0, last_used=self.last_used,
                         load_seconds=self.load_seconds, progress=progress,
-                        last_error=self.last_error)
+                        last_error=self.last_error,
+                        loaded_at=self.loaded_at if self.model is not None else None)
 
 
 class SlotTable:
@@ -101,7 +111,7 @@ class SlotTable:
 
     def __init__(self, initial: Iterable[tuple[ModelSpec, State, str | None]]) -> None:
         self._lock = threading.Lock()
-        self._unpinned = threading.Condition(self._lock)
+        self._unpinned = threading.Condition(self._lock)  # notified when a run ends or a request leaves
         self._slots = {spec.id: _Slot(spec, state, reason) for spec, state, reason in initial}
 
     # -- reading -------------------------------------------------------------------------
@@ -150,6 +160,7 @@ class SlotTable:
             slot = self._slots[model_id]
             slot.queue -= 1
             slot.last_used = time.time()
+            self._unpinned.notify_all()
 
     def pin_if_ready(self, model_id: str, job: Job) -> bool:
         """Pin a loaded, in-place model for a run; False when it must be loaded or moved back
@@ -177,13 +188,32 @@ class SlotTable:
             self._unpinned.wait(timeout)
             return True
 
+    def wait_idle(self, model_id: str, timeout: float) -> bool:
+        """Wait until no request is queued for or running on the model; False if `timeout` passes first."""
+        with self._lock:
+            slot = self._slots[model_id]
+            return self._unpinned.wait_for(lambda: not slot.queue and not slot.pins, timeout)
+
+    def claim_idle(self, model_id: str) -> bool:
+        """Claim an idle model for unloading, as eviction claims its victims; False when a request
+        is queued or running, or a move has it. True (nothing claimed) when it holds no model."""
+        with self._lock:
+            slot = self._slots[model_id]
+            if slot.model is None:
+                return True
+            if slot.queue or slot.pins or slot.moving:
+                return False
+            slot.moving = True
+            return True
+
     # -- loading -------------------------------------------------------------------------
 
     def loading(self, model_id: str) -> None:
         self._set(model_id, state=State.LOADING, reason=None)
 
     def loaded(self, model_id: str, model: Any, seconds: float) -> None:
-        self._set(model_id, model=model, state=State.LOADED, reason=None, load_seconds=seconds, moved_down=False)
+        self._set(model_id, model=model, state=State.LOADED, reason=None, load_seconds=seconds, moved_down=False,
+                  loaded_at=time.time())
 
     def failed(self, model_id: str, reason: str) -> None:
         self._set(model_id, state=State.FAILED, reason=reason, model=None, placement="unloaded", bytes=0,

@@ -43,3 +43,12 @@ class RuntimeView(Protocol):
 
     def reload(self, model_id: str) -> SlotView:
         """Load a model again; its snapshot once the load is done."""
+
+    def load(self, model_id: str, keep_alive: float | None = None) -> SlotView:
+        """Make the model resident now; `keep_alive` seconds idle before it unloads (-1 never)."""
+
+    def unload(self, model_id: str) -> SlotView:
+        """Free the model once its requests are done; a later request loads it again."""
+
+    def keep_alive_status(self, view: SlotView) -> dict[str, float | None]:
+        """`keep_alive` and `expires_in` for the model's /status, or nothing where models stay."""

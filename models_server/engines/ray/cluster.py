@@ -26,7 +26,7 @@ from models_server.config import Settings
 from models_server.engines.ray.board import ReportBoard
 from models_server.engines.ray.grouping import GroupPlan
 from models_server.engines.ray.worker import DeviceReport, Failure, GroupReport, SlotReport
-from models_server.errors import NotFound, NotReady, ServerError
+from models_server.errors import NotFound, NotReady, ServerError, Unsupported
 from models_server.kinds import KINDS
 from models_server.media.outputs import OutputStore
 from models_server.media.resources import ResourceReader
@@ -229,6 +229,17 @@ class ClusterRuntime:
         failed = [slot for slot in slots if slot.state == State.FAILED.value]
         devices = MergedDevices.of([report.device for report in reports], self.settings)
         return merge_slot(self.catalog[model_id], failed or slots, devices)  # a replica it failed on shows
+
+    def load(self, model_id: str, keep_alive: float | None = None) -> SlotView:
+        self.resolve(model_id)
+        raise Unsupported("under --engine ray a group loads its models itself; POST /admin/reload/<id> reloads one")
+
+    def unload(self, model_id: str) -> SlotView:
+        self.resolve(model_id)
+        raise Unsupported("under --engine ray a group keeps its models; POST /admin/reload/<id> reloads one")
+
+    def keep_alive_status(self, view: SlotView) -> dict[str, float | None]:
+        return {}  # each group's replicas keep their models for as long as they run
 
     def refuse_unless_live(self, model_id: str) -> None:
         """NotReady at once when the model's group has no live replica, or the model cannot serve."""

@@ -1,0 +1,100 @@
+"""`/admin`: a person's hands on what is resident. Behind the access rules like every route but
+the probes; each answers once the change is done, with the model's status.
+
+- `POST /admin/models/<id>/load` (optional JSON `{"keep_alive": seconds, -1 for never}`)
+- `POST /admin/models/<id>/unload`: its running and queued requests finish first
+- `POST /admin/reload/<id>`: unload and load again (after its weights were fixed)
+- `DELETE /admin/requests/<request-id>`: cancel a queued or running request; its client gets a
+  409 `cancelled` error. A request whose client closes the connection is cancelled the same way
+  (waitress tells through `waitress.client_disconnected`, as it reads on while a request runs).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+
+from models_server.config import check_keep_alive
+from models_server.errors import BadInput, NotFound
+from models_server.http.model_queues import ModelQueues
+from models_server.http.observability import REQUEST_ID_HEADER, request_id_from
+from models_server.http.status_body import model_status
+from models_server.progress import CancelToken, cancellable
+from models_server.runtime import RuntimeView
+from models_server.runtime.cancellation import Cancellations
+
+# How long DELETE /admin/requests/<id> waits for the request to stop before it answers anyway.
+CANCEL_WAIT_SECONDS = 30.0
+
+
+def admin_routes(runtime: RuntimeView, queues: ModelQueues[Any]) -> Blueprint:
+    admin = Blueprint("admin", __name__, url_prefix="/admin")
+
+    @admin.post("/models/<path:model_id>/load")
+    def load_model(model_id: str):
+        keep_alive = _keep_alive(_json_object())
+        return jsonify(model_status(runtime.load(model_id, keep_alive), runtime, queues))
+
+    @admin.post("/models/<path:model_id>/unload")
+    def unload_model(model_id: str):
+        return jsonify(model_status(runtime.unload(model_id), runtime, queues))
+
+    @admin.post("/reload/<path:model_id>")
+    def reload_model(model_id: str):
+        return jsonify(model_status(runtime.reload(model_id), runtime, queues))
+
+    in_flight = Cancellations()
+
+    @admin.delete("/requests/<request_id>")
+    def cancel_request(request_id: str):
+        ended = in_flight.cancel(request_id, "cancelled by DELETE /admin/requests")
+        if not ended:
+            raise NotFound(f"no request {request_id!r} is queued or running")
+        stopped = all(event.wait(CANCEL_WAIT_SECONDS) for event in ended)
+        return jsonify(request_id=request_id, cancelled=len(ended), stopped=stopped)
+
+    @admin.before_app_request
+    def _track_cancellable():
+        """Every POST can be cancelled, by its id or by its client leaving, while it is served."""
+        if request.method != "POST":
+            return
+        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        token = CancelToken(g.request_id, request.environ.get("waitress.client_disconnected"))
+        scope = g.cancel_scope = ExitStack()
+        scope.enter_context(in_flight.tracked(token))
+        scope.enter_context(cancellable(token))
+
+    @admin.teardown_app_request
+    def _untrack(exc: BaseException | None) -> None:
+        scope = g.pop("cancel_scope", None)
+        if scope is not None:
+            scope.close()
+
+    return admin
+
+
+def _json_object() -> dict[str, Any]:
+    """The body as a JSON object; an empty body is `{}`."""
+    if not request.get_data():
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object such as {\"keep_alive\": 600}, or empty")
+    return body
+
+
+def _keep_alive(body: dict[str, Any]) -> float | None:
+    unknown = sorted(set(body) - {"keep_alive"})
+    if unknown:
+        raise BadInput(f"unknown field {unknown[0]!r}; the body takes keep_alive only")
+    value = body.get("keep_alive")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadInput(f"keep_alive must be a number of seconds or -1 for never, not {value!r}")
+    try:
+        return check_keep_alive(float(value))
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
