@@ -111,6 +111,7 @@ TINY_BUILDERS: dict[str, Builder] = {
     "compvis-sd1-ckpt": stable_diffusion_variants.build_compvis_sd1_ckpt,
     "orangemixs": stable_diffusion_variants.build_orangemixs,
     "keras-image-enhancement": keras_image.build_keras_enhancement,
+    "zero-dce": keras_image.build_zero_dce,
     "keras-super-resolution": keras_image.build_keras_super_resolution,
     "maxim": keras_image.build_maxim,
     # The controller's audio candidates (catalog/audio_transformers.py).
