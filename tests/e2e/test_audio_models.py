@@ -309,3 +309,22 @@ def test_speechbrain_imported_our_way_leaves_sys_modules_scannable(importer, sta
     done = subprocess.run([sys.executable, "-c", f"{importer}\n{SCAN_MODULES}"], capture_output=True, text=True,
                           env=env, timeout=600)
     assert done.returncode == status, done.stderr[-2000:]
+
+
+# --- asteroid: packages saved before 0.4 ---------------------------------------------------------
+
+
+def test_an_asteroid_package_saved_before_0_4_builds_at_its_class_default_rate(tiny_root):
+    """mpariente/DPRNNTasNet-ks2_WHAM_sepclean (2020) says no sample rate; asteroid builds DPRNNTasNet
+    at its default, 8 kHz, and the separator runs at that rate."""
+    import torch
+
+    from models_server.tasks import asteroid_models
+    from models_server.tasks.loading import LoadContext
+
+    model_id = "mpariente/DPRNNTasNet-ks2_WHAM_sepclean"
+    folder = tiny_root / model_id
+    assert "sample_rate" not in asteroid_models.read_package(folder)["model_args"]
+    row = next(row for row in ROWS if row.id == model_id)
+    separator = row.loader(LoadContext(model_id, (folder,), "cpu", torch.float32))
+    assert separator.sample_rate == 8000
