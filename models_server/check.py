@@ -22,8 +22,9 @@ from models_server.catalog import ModelSpec, Repo
 from models_server.config import Settings
 from models_server.controller.candidates import HYBRID_FLOOR
 from models_server.errors import WeightsMissing
-from models_server.tasks.generic import GenericLoader, ModelUnfit
+from models_server.tasks.generic import ModelUnfit
 from models_server.tasks.libraries import import_library
+from models_server.tasks.loading import CannotRun, Checked
 from models_server.weights.download import format_size, has_weights, select_files
 from models_server.weights.lfs import find_lfs_pointers
 from models_server.weights.locate import WEIGHT_SUFFIXES, disk_bytes, locate_weights
@@ -163,9 +164,11 @@ def check_offline(
         folders.append(folder)
         for problem, fix in repo_problems(repo, folder):
             result.fail(problem, fix)
-        if index == 0 and isinstance(spec.loader, GenericLoader):  # a model added by a config line
+        if index == 0 and isinstance(spec.loader, Checked):  # a front end, or a config line's architecture
             refusal = spec.loader.refusal(folder)
-            if refusal is not None:
+            if isinstance(refusal, CannotRun):
+                result.fail(str(refusal), refusal.fix)
+            elif refusal is not None:
                 fix = (f"give models.{spec.id}.task a task this architecture can do" if isinstance(refusal, ModelUnfit)
                        else f"models-server download --model {repo.name}")
                 result.fail(str(refusal), fix)

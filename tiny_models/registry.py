@@ -132,6 +132,7 @@ TINY_BUILDERS: dict[str, Builder] = {
     "asteroid-dprnn-tasnet": asteroid_models.build_dprnn_tasnet,
     "asteroid-convtasnet": asteroid_models.build_convtasnet,
     "espnet-vits": espnet_models.build_vits,
+    "espnet-vits-pyopenjtalk": espnet_models.build_vits_pyopenjtalk,
     "espnet-fastspeech2-hifigan": espnet_models.build_fastspeech2_hifigan,
     # tabular classification
     "keras-census-classifier": tabular.build_keras_census_classifier,

@@ -39,7 +39,8 @@ _TASKS: dict[str, tuple[Task, Loader, str]] = {
     "sb-classify": (sb.CLASSIFY, sb.load_encoder_classifier, "speechbrain"),
     "sb-tts": (sb.SPEAK, sb.load_tacotron2, "speechbrain"),
     "asteroid": (asteroid.SEPARATE, asteroid.load_asteroid, "asteroid"),
-    "espnet-tts": (espnet.SPEAK, espnet.load_text2speech, "espnet"),
+    "espnet-tts": (espnet.SPEAK, espnet.CHECKED_TEXT2SPEECH, "espnet"),
+    "espnet-tts-pyopenjtalk": (espnet.SPEAK, espnet.PYOPENJTALK_TEXT2SPEECH, "espnet"),  # config: g2p pyopenjtalk
 }
 
 # speechbrain repos: hyperparams.yaml and one file per pretrainer loadable (the download rules
@@ -65,6 +66,7 @@ _FILES: dict[str, tuple[str, ...]] = {
     # espnet: the training run's config and averaged model (and, for FastSpeech2, the feature,
     # pitch and energy statistics its normalisers read); not the training logs and images
     "espnet-vits": ("exp/*config.yaml", "exp/*.pth"),
+    "espnet-vits-pyopenjtalk": ("exp/*config.yaml", "exp/*.pth"),
     "espnet-fastspeech2-hifigan": ("exp/*config.yaml", "exp/*.pth", "exp/*.npz"),
 }
 # The vocoder speechbrain's Tacotron2 card pairs it with: 2 x 13.9 M parameters (LJSpeech HiFi-GAN V1).
@@ -107,7 +109,7 @@ _ROWS: tuple[tuple[str, str, str, int, int], ...] = (
     # whole GAN (generator and discriminators): sizes are both, from espnet's VITS and JointText2Wav
     # built with the LJSpeech recipes' dimensions.
     ("espnet/kan-bayashi_ljspeech_vits", "espnet-tts", "espnet-vits", 2, 173_197_628),
-    ("mio/amadeus", "espnet-tts", "espnet-vits", 3, 173_197_628),
+    ("mio/amadeus", "espnet-tts-pyopenjtalk", "espnet-vits-pyopenjtalk", 3, 173_197_628),
     ("espnet/kan-bayashi_ljspeech_joint_finetune_conformer_fastspeech2_hifigan", "espnet-tts",
      "espnet-fastspeech2-hifigan", 10, 200_915_138),
     # the Tacotron2 row's size includes its HiFi-GAN vocoder's 27.9 MB

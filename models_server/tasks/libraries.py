@@ -140,6 +140,15 @@ _FAMILY_MODULES = {
 }
 
 
+def missing_library(framework: str) -> str | None:
+    """Why a catalog `framework`'s package cannot be imported here, found without importing it."""
+    module = {"sentence-transformers": "sentence_transformers", "scikit-learn": "sklearn"}.get(
+        framework, framework.replace("-", "_"))
+    if importlib.util.find_spec(module) is None:
+        return f"the library {module} is not installed"
+    return None
+
+
 def import_family(framework: str) -> None:
     """Import a family's entry module (the loaders import their own parts on top)."""
     if framework == "tensorflow":

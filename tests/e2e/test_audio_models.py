@@ -121,6 +121,41 @@ def test_text_to_speech_writes_a_wav(client, public_dir, row):
     assert rate in (16000, 22050) and np.abs(samples).max() > 0
 
 
+def test_the_japanese_voice_reads_japanese_through_pyopenjtalk(client, public_dir, tiny_root):
+    """mio/amadeus's front end as its config has it (g2p pyopenjtalk, phoneme tokens): kana and kanji
+    become OpenJTalk phonemes offline, from the dictionary pyopenjtalk-plus ships."""
+    import yaml
+
+    (config,) = (tiny_root / "mio/amadeus").glob("exp/*/config.yaml")
+    front_end = yaml.safe_load(config.read_text())
+    assert (front_end["g2p"], front_end["token_type"]) == ("pyopenjtalk", "phn")
+    samples, rate = read_wav(public_dir, post(client, "mio/amadeus", {"text": "今日はいい天気ですね。"})["path"])
+    assert rate == 22050 and np.abs(samples).max() > 0
+
+
+@pytest.mark.parametrize("preload", [True, False], ids=["preloaded", "lazy"])
+def test_a_row_whose_front_end_cannot_run_here_is_failed_with_the_fix(tiny_root, public_dir, monkeypatch, preload):
+    """Without pyopenjtalk, espnet would load mio/amadeus and fail every request: the row is failed from
+    the start, saying what is missing and the fix, preloaded or lazy, and `list --coverage` skips it."""
+    import dataclasses
+    import importlib.util
+
+    from support.serving import tiny_settings
+
+    from models_server.controller.coverage import coverage
+    from models_server.runtime.runtime import Runtime
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "pyopenjtalk" else find_spec(name, *args))
+    row = dataclasses.replace(next(row for row in ROWS if row.id == "mio/amadeus"), preload=preload)
+    view = Runtime(tiny_settings(tiny_root, public_dir), [row]).view(row.id)
+    assert view.state.value == "failed"
+    assert "pyopenjtalk is not installed" in (view.reason or "") and "fix: pip install pyopenjtalk-plus" in view.reason
+    (speech,) = [entry for entry in coverage([row]) if entry.task == "text-to-speech"]
+    assert speech.served == () and [name for name, _ in speech.cannot_run] == ["mio/amadeus"]
+
+
 def test_lazy_candidates_answer_loaded_before_their_first_request(client):
     lazy = [row.id for row in ROWS if not row.preload]
     assert {"openai/whisper-large-v2", "openai/whisper-medium", "speechbrain/sepformer-wham-enhancement"} <= set(lazy)
