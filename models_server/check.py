@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 from models_server.catalog import ModelSpec, Repo
@@ -27,7 +26,7 @@ from models_server.tasks.libraries import import_library
 from models_server.tasks.loading import CannotRun, Checked
 from models_server.weights.download import format_size, has_weights, select_files
 from models_server.weights.lfs import find_lfs_pointers
-from models_server.weights.locate import WEIGHT_SUFFIXES, disk_bytes, locate_weights
+from models_server.weights.locate import WEIGHT_SUFFIXES, disk_bytes, locate_weights, satisfies
 
 # The module each catalog `framework` is imported as.
 _LIBRARIES = {
@@ -188,7 +187,7 @@ def repo_problems(repo: Repo, folder: Path) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if repo.files:
         for pattern in repo.files:
-            if not any(_satisfies(path, pattern) for path, _ in listing):
+            if not any(satisfies(path, pattern) for path, _ in listing):
                 problems.append((f"{folder} has no file matching {pattern}", download))
     else:
         chosen = select_files(listing, repo)
@@ -304,13 +303,6 @@ def _local_listing(folder: Path) -> list[tuple[str, int]]:
         for path in sorted(folder.rglob("*"))
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     ]
-
-
-def _satisfies(path: str, pattern: str) -> bool:
-    """A `Repo.files` pattern is met by the file, or (for a .zip) by the folder it unpacks to."""
-    if fnmatchcase(path, pattern):
-        return True
-    return pattern.endswith(".zip") and path.startswith(pattern.removesuffix(".zip") + "/")
 
 
 def _component_problems(folder: Path, download: str) -> list[tuple[str, str]]:

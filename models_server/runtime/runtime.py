@@ -21,7 +21,7 @@ from models_server.runtime.loading import ModelLoader
 from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
 from models_server.tasks.loading import CannotRun, Checked, SharedComponents
-from models_server.weights.locate import weight_dirs
+from models_server.weights.locate import missing_files, weight_dirs
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,11 @@ class Runtime:
             folders = weight_dirs(row, self.settings)
         except WeightsMissing as exc:  # a preloaded model's loading says so
             return (State.LOADING, None) if preload else (State.FAILED, str(exc))
+        for repo, folder in zip(row.weights, folders, strict=True):
+            missing_file = next(iter(missing_files(repo, folder)), None)
+            if missing_file is not None and not preload:  # a preloaded model's loading says so
+                return State.FAILED, (f"{folder} has no file matching {missing_file}; "
+                                      f"fix: models-server download --model {repo.name}")
         refusal = row.loader.refusal(folders[0]) if isinstance(row.loader, Checked) else None
         if refusal is not None:  # a front end that cannot run, or a config line's wrong architecture
             fix = f"; fix: {refusal.fix}" if isinstance(refusal, CannotRun) else ""

@@ -340,3 +340,21 @@ def test_a_saved_model_that_does_not_give_an_image_is_refused_at_load(tmp_path):
     keras.Model(image, keras.layers.Conv2D(24, 3, padding="same")(image)).export(str(tmp_path), verbose=False)
     with pytest.raises(ValueError, match=r"not an image like its input"):
         keras_image.load_saved_model_image(LoadContext("curves", (tmp_path,), "cpu", torch.float32))
+
+
+def test_a_lazy_saved_model_without_its_variables_is_failed_at_start(tiny_root, public_dir, tmp_path):
+    """Lazy rows answer `loaded: true` before loading; one whose files are not all there must not."""
+    import shutil
+
+    from support.serving import tiny_settings
+
+    from models_server.runtime.runtime import Runtime
+
+    model_id = "keras-io/lowlight-enhance-mirnet"
+    copy = Path(shutil.copytree(tiny_root / model_id, tmp_path / model_id))
+    shutil.rmtree(copy / "variables")
+    row = keras_row(model_id)
+    assert not row.preload
+    view = Runtime(tiny_settings(tmp_path, public_dir), [row]).view(model_id)
+    assert view.state.value == "failed"
+    assert "no file matching variables/*" in (view.reason or "") and "models-server download --model" in view.reason
