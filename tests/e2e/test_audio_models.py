@@ -220,6 +220,7 @@ def test_inference_client_reads_every_family(hub, tiny_root, row):
 SEPFORMER_FILES = ("decoder.ckpt", "encoder.ckpt", "hyperparams.yaml", "masknet.ckpt")
 ECAPA_FILES = ("classifier.ckpt", "embedding_model.ckpt", "hyperparams.yaml")
 VITS_RUN = "exp/tts_train_vits_raw_phn_tacotron_g2p_en_no_space"
+AMADEUS_RUN = "exp/tts_train_vits_raw_phn_jaconv_pyopenjtalk"
 JOINT_RUN = "exp/tts_train_joint_conformer_fastspeech2_hifigan_raw_phn_tacotron_g2p_en_no_space"
 STATS = "exp/tts_stats_raw_phn_tacotron_g2p_en_no_space/train"
 # repo: (the only weight files picked, files that must come with them)
@@ -249,6 +250,7 @@ EXPECTED_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # espnet: the run's config and model (and FastSpeech2's statistics), not logs or plots
     "espnet/kan-bayashi_ljspeech_vits": ((f"{VITS_RUN}/config.yaml", f"{VITS_RUN}/train.total_count.ave_10best.pth"),
                                          ()),
+    "mio/amadeus": ((f"{AMADEUS_RUN}/config.yaml", f"{AMADEUS_RUN}/train.total_count.ave_10best.pth"), ()),
     "espnet/kan-bayashi_ljspeech_joint_finetune_conformer_fastspeech2_hifigan": (
         (*(f"{STATS}/{name}_stats.npz" for name in ("energy", "feats", "pitch")),
          f"{JOINT_RUN}/config.yaml", f"{JOINT_RUN}/train.total_count.ave_5best.pth"),
