@@ -348,7 +348,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 from models_server.catalog import minimal
-from models_server.tasks import annotators
+from models_server.tasks import controlnet_aux as annotators
 from models_server.tasks.loading import LoadContext, SharedComponents
 
 model_id, width, height, root = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 from models_server.catalog import ModelSpec, Repo
@@ -24,12 +23,13 @@ from models_server.config import Settings
 from models_server.controller.candidates import HYBRID_FLOOR
 from models_server.errors import WeightsMissing
 from models_server.runtime.devices import DeviceKind
-from models_server.tasks.generic import GenericLoader, ModelUnfit
+from models_server.tasks.generic import ModelUnfit
 from models_server.tasks.libraries import Framework, import_library
+from models_server.tasks.loading import CannotRun, Checked
 from models_server.weights.download import format_size, has_weights, select_files
 from models_server.weights.front_end import missing_front_end_data
 from models_server.weights.lfs import find_lfs_pointers
-from models_server.weights.locate import WEIGHT_SUFFIXES, disk_bytes, locate_weights
+from models_server.weights.locate import WEIGHT_SUFFIXES, disk_bytes, locate_weights, satisfies
 
 # The module each catalog `framework` is imported as.
 _LIBRARIES: dict[Framework, str] = {
@@ -170,9 +170,11 @@ def check_offline(
         if absent:
             result.fail(f"its text front end reads NLTK data not on this machine: {', '.join(absent)}",
                         f"models-server download --model {spec.id}")
-        if index == 0 and isinstance(spec.loader, GenericLoader):  # a model added by a config line
+        if index == 0 and isinstance(spec.loader, Checked):  # a front end, or a config line's architecture
             refusal = spec.loader.refusal(folder)
-            if refusal is not None:
+            if isinstance(refusal, CannotRun):
+                result.fail(str(refusal), refusal.fix)
+            elif refusal is not None:
                 fix = (f"give models.{spec.id}.task a task this architecture can do" if isinstance(refusal, ModelUnfit)
                        else f"models-server download --model {repo.name}")
                 result.fail(str(refusal), fix)
@@ -192,7 +194,7 @@ def repo_problems(repo: Repo, folder: Path) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if repo.files:
         for pattern in repo.files:
-            if not any(_satisfies(path, pattern) for path, _ in listing):
+            if not any(satisfies(path, pattern) for path, _ in listing):
                 problems.append((f"{folder} has no file matching {pattern}", download))
     else:
         chosen = select_files(listing, repo)
@@ -318,13 +320,6 @@ def _local_listing(folder: Path) -> list[tuple[str, int]]:
         for path in sorted(folder.rglob("*"))
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     ]
-
-
-def _satisfies(path: str, pattern: str) -> bool:
-    """A `Repo.files` pattern is met by the file, or (for a .zip) by the folder it unpacks to."""
-    if fnmatchcase(path, pattern):
-        return True
-    return pattern.endswith(".zip") and path.startswith(pattern.removesuffix(".zip") + "/")
 
 
 def _component_problems(folder: Path, download: str) -> list[tuple[str, str]]:

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--config", type=Path, help="also list the Hub models this config adds by task")
     listing.add_argument("--tier", choices=TIERS, help="only the models this tier serves")
     listing.add_argument("--coverage", action="store_true",
-                         help="per controller task: how many of its first ten candidates are served")
+                         help="per controller task: how many of its first ten candidates are served and can run here")
+    listing.add_argument("--ids", action="store_true", help="with --coverage: name the candidates counted per task")
     listing.set_defaults(run=_list)
     return parser
 
@@ -188,9 +189,10 @@ def _list(args: argparse.Namespace) -> int:
 
     served = catalog_rows() if args.config is None else served_rows(load_settings(args.config))
     if args.coverage:
-        from models_server.controller.coverage import coverage, coverage_table
+        from models_server.controller.coverage import coverage, coverage_ids, coverage_table
 
-        print(coverage_table(coverage(served, args.tier)))
+        entries = coverage(served, args.tier)
+        print(coverage_ids(entries) if args.ids else coverage_table(entries))
         return 0
     rows = [row for row in served if args.tier is None or row.in_tier(args.tier)]
     table = [("id", "task", "tier", "weights")] + [

@@ -3,8 +3,9 @@ file (`train.total_count.ave_10best.pth`, a state dict), written by espnet's own
 
 espnet writes the config itself (`TTSTask.main(--dry_run true ...)`, as its own tests do) with
 small model dimensions; the model is then built from that config by `Text2Speech` and its
-random state dict saved. The miniatures read characters (token_type char, no g2p), so they
-need neither NLTK data nor pyopenjtalk; the real models' configs name their phonemisers.
+random state dict saved. The English miniatures read characters (token_type char, no g2p);
+mio/amadeus's has its real front end (g2p pyopenjtalk, phoneme tokens), so it needs pyopenjtalk
+and its dictionary, as the real one does.
 
 Statistics, as espnet's recipe (egs2/TEMPLATE/tts1/tts.sh) lays them out: its stats stage writes
 `exp/tts_stats_<feats>_<tokens>/train/{feats,pitch,energy}_stats.npz`; training, run from the
@@ -48,7 +49,16 @@ _VITS_CONF = {
 }
 
 
-def _build(folder: Path, run: str, model_args: list[str]) -> None:
+# The front end of the Japanese VITS (mio/amadeus, its config: g2p pyopenjtalk, token_type phn), with the
+# cleaner espnet's Japanese recipes use and OpenJTalk's phoneme set as token list.
+PYOPENJTALK_FRONT_END = ("--token_type", "phn", "--cleaner", "jaconv", "--g2p", "pyopenjtalk")
+PYOPENJTALK_TOKENS = ("<blank>", "<unk>", *"aiueoAIUEON", "cl", "pau", *"kgsztdnhbpmyrwjfv", "sh", "ch", "ts", "ky",
+                      "gy", "ny", "hy", "by", "py", "my", "ry", "dy", "ty", "<sos/eos>")
+CHAR_FRONT_END = ("--token_type", "char", "--cleaner", "none", "--g2p", "none")
+
+
+def _build(folder: Path, run: str, model_args: list[str], front_end: tuple[str, ...] = CHAR_FRONT_END,
+           token_list: tuple[str, ...] = TOKENS) -> None:
     """Run espnet from `folder`, as a recipe runs from its own: relative `exp/...` paths in
     `model_args` (the statistics files) are written into the config as they are."""
     import torch
@@ -61,9 +71,8 @@ def _build(folder: Path, run: str, model_args: list[str]) -> None:
 
     run_dir = folder / "exp" / run
     tokens = folder / "tokens.txt"
-    tokens.write_text("\n".join(TOKENS) + "\n")
-    common = ["--dry_run", "true", "--output_dir", str(run_dir), "--token_list", str(tokens), "--token_type", "char",
-              "--cleaner", "none", "--g2p", "none"]
+    tokens.write_text("\n".join(token_list) + "\n")
+    common = ["--dry_run", "true", "--output_dir", str(run_dir), "--token_list", str(tokens), *front_end]
     # --dry_run prints the whole model, and `main` its command line to stderr: ours, not espnet's
     with contextlib.chdir(folder), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         TTSTask.main(cmd=[*common, *model_args])
@@ -76,13 +85,20 @@ def _conf(conf: dict[str, Any]) -> str:
     return json.dumps(conf)  # espnet's nested-dict options read YAML, of which JSON is a subset
 
 
+_VITS_ARGS = [
+    "--tts", "vits", "--tts_conf", _conf(_VITS_CONF), "--normalize", "none", "--feats_extract", "linear_spectrogram",
+    "--feats_extract_conf", _conf({"n_fft": 1024, "hop_length": 256, "win_length": None}),
+]
+
+
 def build_vits(folder: Path) -> None:
-    """espnet/kan-bayashi_ljspeech_vits, mio/amadeus: a VITS text-to-waveform model at 22.05 kHz."""
-    _build(folder, "tts_train_vits_raw_char", [
-        "--tts", "vits", "--tts_conf", _conf(_VITS_CONF), "--normalize", "none",
-        "--feats_extract", "linear_spectrogram",
-        "--feats_extract_conf", _conf({"n_fft": 1024, "hop_length": 256, "win_length": None}),
-    ])
+    """espnet/kan-bayashi_ljspeech_vits: a VITS text-to-waveform model at 22.05 kHz."""
+    _build(folder, "tts_train_vits_raw_char", _VITS_ARGS)
+
+
+def build_vits_pyopenjtalk(folder: Path) -> None:
+    """mio/amadeus: the same VITS reading Japanese through pyopenjtalk's phonemes."""
+    _build(folder, "tts_train_vits_raw_phn_jaconv_pyopenjtalk", _VITS_ARGS, PYOPENJTALK_FRONT_END, PYOPENJTALK_TOKENS)
 
 
 _JOINT_CONF = {

@@ -114,6 +114,7 @@ TINY_BUILDERS: dict[str, Builder] = {
     "compvis-sd1-ckpt": stable_diffusion_variants.build_compvis_sd1_ckpt,
     "orangemixs": stable_diffusion_variants.build_orangemixs,
     "keras-image-enhancement": keras_image.build_keras_enhancement,
+    "zero-dce": keras_image.build_zero_dce,
     "keras-super-resolution": keras_image.build_keras_super_resolution,
     "maxim": keras_image.build_maxim,
     # The controller's audio candidates (catalog/audio_transformers.py).
@@ -134,6 +135,7 @@ TINY_BUILDERS: dict[str, Builder] = {
     "asteroid-dprnn-tasnet": asteroid_models.build_dprnn_tasnet,
     "asteroid-convtasnet": asteroid_models.build_convtasnet,
     "espnet-vits": espnet_models.build_vits,
+    "espnet-vits-pyopenjtalk": espnet_models.build_vits_pyopenjtalk,
     "espnet-fastspeech2-hifigan": espnet_models.build_fastspeech2_hifigan,
     # tabular classification
     "keras-census-classifier": tabular.build_keras_census_classifier,

@@ -10,6 +10,7 @@ import json
 import string
 from pathlib import Path
 
+from tiny_models.legacy_keys import resave_with_legacy_names
 from tiny_models.tokenizers import WHISPER_SPECIALS, sentencepiece_char_model, whisper_tokenizer
 
 _ENCODER_DECODER = {
@@ -52,7 +53,8 @@ def build_whisper(folder: Path) -> None:
 
 def build_wav2vec2(folder: Path) -> None:
     """facebook/wav2vec2-base-960h: Wav2Vec2ForCTC + Wav2Vec2Processor over upper-case letters
-    (vocab.json with `|` as the word separator, as the real repo)."""
+    (vocab.json with `|` as the word separator, as the real repo), in a pytorch_model.bin with the
+    positional convolution's weight norm as `weight_g`/`weight_v`, as the 2021 repo holds it."""
     from transformers import (
         Wav2Vec2Config,
         Wav2Vec2CTCTokenizer,
@@ -74,6 +76,7 @@ def build_wav2vec2(folder: Path) -> None:
         num_conv_pos_embedding_groups=2, vocab_size=len(symbols), pad_token_id=0, ctc_loss_reduction="mean",
     )
     Wav2Vec2ForCTC(config).save_pretrained(folder)
+    resave_with_legacy_names(folder)
     Wav2Vec2Processor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(folder)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tiny_models import tokenizers as tok
+from tiny_models.legacy_keys import resave_with_legacy_names
 from tiny_models.text_tokenizers import roberta_tokenizer
 
 # One small shape for every encoder; hidden must divide by the head count.
@@ -105,7 +106,8 @@ def build_twitter_roberta(folder: Path) -> None:
 
 
 def build_bert_ner(folder: Path) -> None:
-    """dslim/bert-base-NER: cased BERT tagging CoNLL-2003 entities (B-/I- tags)."""
+    """dslim/bert-base-NER: cased BERT tagging CoNLL-2003 entities (B-/I- tags). The BERT family's
+    legacy variant: a pytorch_model.bin with TensorFlow BERT's `LayerNorm.gamma`/`.beta` names."""
     from transformers import BertForTokenClassification
 
     tokenizer = tok.bert_tokenizer(lowercase=False)
@@ -113,6 +115,7 @@ def build_bert_ner(folder: Path) -> None:
     tokenizer.save_pretrained(folder)
     config = _bert_config(len(tokenizer), **_labels(CONLL_LABELS))
     BertForTokenClassification(config).save_pretrained(folder)
+    resave_with_legacy_names(folder)
 
 
 def build_minilm(folder: Path) -> None:

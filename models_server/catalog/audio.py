@@ -102,12 +102,12 @@ MODELS: list[ModelSpec] = [
     # whole GAN (generator and discriminators): sizes are both, from espnet's VITS and JointText2Wav
     # built with the LJSpeech recipes' dimensions.
     row(Repo("espnet/kan-bayashi_ljspeech_vits", "espnet-vits", files=_ESPNET_FILES),
-        espnet.SPEAK, espnet.load_text2speech, fp16_bytes=173_197_628, framework="espnet"),
-    row(Repo("mio/amadeus", "espnet-vits", files=_ESPNET_FILES),
-        espnet.SPEAK, espnet.load_text2speech, fp16_bytes=173_197_628, framework="espnet"),
+        espnet.SPEAK, espnet.CHECKED_TEXT2SPEECH, fp16_bytes=173_197_628, framework="espnet"),
+    row(Repo("mio/amadeus", "espnet-vits-pyopenjtalk", files=_ESPNET_FILES),  # its config: g2p pyopenjtalk
+        espnet.SPEAK, espnet.PYOPENJTALK_TEXT2SPEECH, fp16_bytes=173_197_628, framework="espnet"),
     row(Repo("espnet/kan-bayashi_ljspeech_joint_finetune_conformer_fastspeech2_hifigan", "espnet-fastspeech2-hifigan",
              files=_ESPNET_FASTSPEECH2_FILES),
-        espnet.SPEAK, espnet.load_text2speech,
+        espnet.SPEAK, espnet.CHECKED_TEXT2SPEECH,
         fp16_bytes=200_915_138, preload=False, framework="espnet"),
     # the Tacotron2 row's size includes its HiFi-GAN vocoder's 27.9 MB
     row((Repo("speechbrain/tts-tacotron2-ljspeech", "speechbrain-tacotron2", files=_SPEECHBRAIN_FILES),

@@ -55,12 +55,14 @@ TEXT_TO_VIDEO_LEGACY = Repo(
 # TensorFlow SavedModels (Keras 2): only the graph and the variables are read.
 SAVED_MODEL_FILES = ("saved_model.pb", "variables/*")
 # Parameter counts as the papers / Keras examples give them (approximate for MIRNet), two bytes each.
+# Zero-DCE's repo holds its curve network (DCE-Net), whose curves the loader applies.
 KERAS_IMAGE_MODELS = (
     (Repo("google/maxim-s3-deblurring-gopro", "maxim", files=SAVED_MODEL_FILES), 2 * 14_100_000),
     (Repo("keras-io/lowlight-enhance-mirnet", "keras-image-enhancement", files=SAVED_MODEL_FILES), 2 * 1_400_000),
     (Repo("keras-io/super-resolution", "keras-super-resolution", files=SAVED_MODEL_FILES), 2 * 59_657),
-    (Repo("keras-io/low-light-image-enhancement", "keras-image-enhancement", files=SAVED_MODEL_FILES), 2 * 79_416),
+    (Repo("keras-io/low-light-image-enhancement", "zero-dce", files=SAVED_MODEL_FILES), 2 * 79_416),
 )
+KERAS_IMAGE_LOADERS = {"zero-dce": keras_image.load_light_curves}  # else load_saved_model_image
 
 
 MODELS: list[ModelSpec] = [
@@ -81,8 +83,8 @@ MODELS: list[ModelSpec] = [
         framework="diffusers", preload=False),
     # Small, but lazy all the same: TensorFlow (its runtime alone is ~0.5 GB) loads only when one is used.
     *(
-        row(repo, keras_image.TRANSFORM_IMAGE, keras_image.load_saved_model_image, fp16_bytes=fp16_bytes,
-            framework="tensorflow", preload=False)
+        row(repo, keras_image.TRANSFORM_IMAGE, KERAS_IMAGE_LOADERS.get(repo.family, keras_image.load_saved_model_image),
+            fp16_bytes=fp16_bytes, framework="tensorflow", preload=False)
         for repo, fp16_bytes in KERAS_IMAGE_MODELS
     ),
 ]

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from models_server.config import TIERS, Tier
 from models_server.tasks.base import Task
-from models_server.tasks.libraries import Framework
-from models_server.tasks.loading import Loader
+from models_server.tasks.libraries import Framework, missing_library
+from models_server.tasks.loading import CannotRun, CheckedLoader, Loader
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,16 @@ class ModelSpec:
 
     def in_tier(self, tier: Tier) -> bool:
         return TIERS.index(self.tier) <= TIERS.index(tier)
+
+    def missing_here(self) -> CannotRun | None:
+        """What this environment lacks for the row whatever its weights (its library, a front end
+        its loader declares), found without importing or loading anything."""
+        library = missing_library(self.framework)
+        if library is not None:
+            return CannotRun(library, f"pip install {self.framework}")
+        if isinstance(self.loader, CheckedLoader) and self.loader.environment is not None:
+            return self.loader.environment()
+        return None
 
 
 def row(

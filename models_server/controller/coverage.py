@@ -14,7 +14,8 @@ from models_server.controller.candidates import CANDIDATES, HYBRID_FLOOR
 class TaskCoverage:
     task: str
     candidates: tuple[str, ...]
-    served: tuple[str, ...]  # the candidates a row serves (by id or alias), in the controller's order
+    served: tuple[str, ...]  # the candidates a row serves and can run (by id or alias), in the controller's order
+    cannot_run: tuple[tuple[str, str], ...] = ()  # candidates a row serves that this environment cannot run: why
 
     @property
     def enough_for_hybrid(self) -> bool:
@@ -22,10 +23,16 @@ class TaskCoverage:
 
 
 def coverage(rows: Iterable[ModelSpec], tier: Tier | None = None) -> list[TaskCoverage]:
-    """Per controller task, which of its first ten candidates `rows` serve (in `tier`, when given)."""
-    names = {name for row in rows if tier is None or row.in_tier(tier) for name in (row.id, *row.aliases)}
+    """Per controller task, which of its first ten candidates `rows` serve (in `tier`, when given)
+    and this environment can run (`ModelSpec.missing_here`: a row that cannot is `failed`)."""
+    served = [row for row in rows if tier is None or row.in_tier(tier)]
+    missing = {row.id: row.missing_here() for row in served}
+    reasons = {name: str(missing[row.id]) for row in served if missing[row.id] is not None
+               for name in (row.id, *row.aliases)}
+    names = {name for row in served if missing[row.id] is None for name in (row.id, *row.aliases)}
     return [
-        TaskCoverage(task, candidates, tuple(name for name in candidates if name in names))
+        TaskCoverage(task, candidates, tuple(name for name in candidates if name in names),
+                     tuple((name, reasons[name]) for name in candidates if name in reasons))
         for task, candidates in CANDIDATES.items()
     ]
 
@@ -39,4 +46,14 @@ def coverage_table(entries: list[TaskCoverage]) -> str:
                      f"{'':18}{verdict}")
     total = sum(len(entry.served) for entry in entries)
     lines.append(f"{'total'.ljust(width)}  {total} / {sum(len(entry.candidates) for entry in entries)}")
+    return "\n".join(lines)
+
+
+def coverage_ids(entries: list[TaskCoverage]) -> str:
+    """Per task, the candidates counted (they can run here), then those served that cannot, with why."""
+    lines = []
+    for entry in entries:
+        lines.append(f"{entry.task}: {len(entry.served)} / {len(entry.candidates)}")
+        lines.extend(f"  {name}" for name in entry.served)
+        lines.extend(f"  not counted: {name} ({reason})" for name, reason in entry.cannot_run)
     return "\n".join(lines)

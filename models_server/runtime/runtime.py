@@ -23,9 +23,8 @@ from models_server.runtime.loading import ModelLoader
 from models_server.runtime.memory import release_free_memory
 from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
-from models_server.tasks.generic import GenericLoader
-from models_server.tasks.loading import SharedComponents
-from models_server.weights.locate import weight_dirs
+from models_server.tasks.loading import CannotRun, Checked, SharedComponents
+from models_server.weights.locate import missing_files, weight_dirs
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +54,26 @@ class Runtime:
             return State.DISABLED, f"in tier {row.tier}; this server runs tier {self.settings.tier}"
         if not override.enabled:
             return State.DISABLED, "disabled in the config"
-        if not self.settings.preloads(row.id, row.preload):
-            try:  # a lazy model whose weights are missing must not answer "loaded" now and fail later
-                folders = weight_dirs(row, self.settings)
-            except WeightsMissing as exc:
-                return State.FAILED, str(exc)
-            refusal = row.loader.refusal(folders[0]) if isinstance(row.loader, GenericLoader) else None
-            if refusal is not None:  # nor one added by a config line that is the wrong architecture
-                return State.FAILED, f"{type(refusal).__name__}: {refusal}"
-            return State.NOT_LOADED, None
-        return State.LOADING, None
+        preload = self.settings.preloads(row.id, row.preload)
+        # A model that cannot run here must not answer "loaded" and then fail: checked without loading
+        # (its library, its weights for a lazy one, what its loader needs beyond them), preloaded or lazy.
+        missing = row.missing_here()
+        if missing is not None:
+            return State.FAILED, f"{type(missing).__name__}: {missing}; fix: {missing.fix}"
+        try:
+            folders = weight_dirs(row, self.settings)
+        except WeightsMissing as exc:  # a preloaded model's loading says so
+            return (State.LOADING, None) if preload else (State.FAILED, str(exc))
+        for repo, folder in zip(row.weights, folders, strict=True):
+            missing_file = next(iter(missing_files(repo, folder)), None)
+            if missing_file is not None and not preload:  # a preloaded model's loading says so
+                return State.FAILED, (f"{folder} has no file matching {missing_file}; "
+                                      f"fix: models-server download --model {repo.name}")
+        refusal = row.loader.refusal(folders[0]) if isinstance(row.loader, Checked) else None
+        if refusal is not None:  # a front end that cannot run, or a config line's wrong architecture
+            fix = f"; fix: {refusal.fix}" if isinstance(refusal, CannotRun) else ""
+            return State.FAILED, f"{type(refusal).__name__}: {refusal}{fix}"
+        return (State.LOADING, None) if preload else (State.NOT_LOADED, None)
 
     # -- loading -------------------------------------------------------------------------
 

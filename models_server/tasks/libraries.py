@@ -146,6 +146,15 @@ _ENTRY_MODULES: dict[Framework, str] = {
 }
 
 
+def missing_library(framework: str) -> str | None:
+    """Why a catalog `framework`'s package cannot be imported here, found without importing it."""
+    module = {"sentence-transformers": "sentence_transformers", "scikit-learn": "sklearn"}.get(
+        framework, framework.replace("-", "_"))
+    if importlib.util.find_spec(module) is None:
+        return f"the library {module} is not installed"
+    return None
+
+
 def import_library_of(framework: Framework) -> None:
     """Import the entry module of a row's library (the loaders import their own parts on top)."""
     if framework == "tensorflow":

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     import torch
@@ -82,3 +82,36 @@ class LoadContext:
 
 
 Loader = Callable[[LoadContext], Any]
+
+
+class CannotRun(Exception):
+    """What a model needs beyond its weights that this environment lacks (a package, data its
+    library would download on first use), found without loading it; `fix` says how to provide it."""
+
+    def __init__(self, reason: str, fix: str) -> None:
+        super().__init__(reason)
+        self.fix = fix
+
+
+@runtime_checkable
+class Checked(Protocol):
+    """A loader that says, from its weights folder and without loading, why it would fail here."""
+
+    def refusal(self, folder: Path) -> Exception | None: ...
+
+
+@dataclass(frozen=True)
+class CheckedLoader:
+    """A loader with the check of what its model needs beyond its weights (`Checked`), read from
+    its folder; `environment`, when given, is what its rows need whatever the folder holds (a
+    row that declares its front end), so it is known before any weights are."""
+
+    load: Loader
+    check: Callable[[Path], CannotRun | None]
+    environment: Callable[[], CannotRun | None] | None = None
+
+    def __call__(self, ctx: LoadContext) -> Any:
+        return self.load(ctx)
+
+    def refusal(self, folder: Path) -> Exception | None:
+        return self.check(folder)

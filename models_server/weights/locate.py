@@ -7,6 +7,7 @@ model folder without loading it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,21 @@ def weight_dirs(spec: ModelSpec, settings: Settings) -> tuple[Path, ...]:
         locate_weights(repo, settings.model_root, override if index == 0 else None)
         for index, repo in enumerate(spec.weights)
     )
+
+
+def satisfies(path: str, pattern: str) -> bool:
+    """A `Repo.files` pattern is met by the file, or (for a .zip) by the folder it unpacks to."""
+    if fnmatchcase(path, pattern):
+        return True
+    return pattern.endswith(".zip") and path.startswith(pattern.removesuffix(".zip") + "/")
+
+
+def missing_files(repo: Repo, folder: Path) -> list[str]:
+    """The `repo.files` patterns no file in `folder` meets."""
+    if not repo.files:
+        return []
+    present = [path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()]
+    return [pattern for pattern in repo.files if not any(satisfies(path, pattern) for path in present)]
 
 
 def locate_weights(repo: Repo, model_root: Path | None, override: Path | None = None) -> Path:

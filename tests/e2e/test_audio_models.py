@@ -121,6 +121,41 @@ def test_text_to_speech_writes_a_wav(client, public_dir, row):
     assert rate in (16000, 22050) and np.abs(samples).max() > 0
 
 
+def test_the_japanese_voice_reads_japanese_through_pyopenjtalk(client, public_dir, tiny_root):
+    """mio/amadeus's front end as its config has it (g2p pyopenjtalk, phoneme tokens): kana and kanji
+    become OpenJTalk phonemes offline, from the dictionary pyopenjtalk-plus ships."""
+    import yaml
+
+    (config,) = (tiny_root / "mio/amadeus").glob("exp/*/config.yaml")
+    front_end = yaml.safe_load(config.read_text())
+    assert (front_end["g2p"], front_end["token_type"]) == ("pyopenjtalk", "phn")
+    samples, rate = read_wav(public_dir, post(client, "mio/amadeus", {"text": "今日はいい天気ですね。"})["path"])
+    assert rate == 22050 and np.abs(samples).max() > 0
+
+
+@pytest.mark.parametrize("preload", [True, False], ids=["preloaded", "lazy"])
+def test_a_row_whose_front_end_cannot_run_here_is_failed_with_the_fix(tiny_root, public_dir, monkeypatch, preload):
+    """Without pyopenjtalk, espnet would load mio/amadeus and fail every request: the row is failed from
+    the start, saying what is missing and the fix, preloaded or lazy, and `list --coverage` skips it."""
+    import dataclasses
+    import importlib.util
+
+    from support.serving import tiny_settings
+
+    from models_server.controller.coverage import coverage
+    from models_server.runtime.runtime import Runtime
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "pyopenjtalk" else find_spec(name, *args))
+    row = dataclasses.replace(next(row for row in ROWS if row.id == "mio/amadeus"), preload=preload)
+    view = Runtime(tiny_settings(tiny_root, public_dir), [row]).view(row.id)
+    assert view.state.value == "failed"
+    assert "pyopenjtalk is not installed" in (view.reason or "") and "fix: pip install pyopenjtalk-plus" in view.reason
+    (speech,) = [entry for entry in coverage([row]) if entry.task == "text-to-speech"]
+    assert speech.served == () and [name for name, _ in speech.cannot_run] == ["mio/amadeus"]
+
+
 def test_lazy_candidates_answer_loaded_before_their_first_request(client):
     lazy = [row.id for row in ROWS if not row.preload]
     assert {"openai/whisper-large-v2", "openai/whisper-medium", "speechbrain/sepformer-wham-enhancement"} <= set(lazy)
@@ -197,6 +232,7 @@ def test_inference_client_reads_every_family(hub, tiny_root, row):
 SEPFORMER_FILES = ("decoder.ckpt", "encoder.ckpt", "hyperparams.yaml", "masknet.ckpt")
 ECAPA_FILES = ("classifier.ckpt", "embedding_model.ckpt", "hyperparams.yaml")
 VITS_RUN = "exp/tts_train_vits_raw_phn_tacotron_g2p_en_no_space"
+AMADEUS_RUN = "exp/tts_train_vits_raw_phn_jaconv_pyopenjtalk"
 JOINT_RUN = "exp/tts_train_joint_conformer_fastspeech2_hifigan_raw_phn_tacotron_g2p_en_no_space"
 STATS = "exp/tts_stats_raw_phn_tacotron_g2p_en_no_space/train"
 # repo: (the only weight files picked, files that must come with them)
@@ -226,6 +262,7 @@ EXPECTED_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # espnet: the run's config and model (and FastSpeech2's statistics), not logs or plots
     "espnet/kan-bayashi_ljspeech_vits": ((f"{VITS_RUN}/config.yaml", f"{VITS_RUN}/train.total_count.ave_10best.pth"),
                                          ()),
+    "mio/amadeus": ((f"{AMADEUS_RUN}/config.yaml", f"{AMADEUS_RUN}/train.total_count.ave_10best.pth"), ()),
     "espnet/kan-bayashi_ljspeech_joint_finetune_conformer_fastspeech2_hifigan": (
         (*(f"{STATS}/{name}_stats.npz" for name in ("energy", "feats", "pitch")),
          f"{JOINT_RUN}/config.yaml", f"{JOINT_RUN}/train.total_count.ave_5best.pth"),
@@ -391,3 +428,22 @@ def test_loading_an_espnet_voice_reaches_for_no_network(tiny_root, public_dir, t
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "loaded []", done.stdout  # and the audit hook saw no lookup or connection
+
+
+# --- asteroid: packages saved before 0.4 ---------------------------------------------------------
+
+
+def test_an_asteroid_package_saved_before_0_4_builds_at_its_class_default_rate(tiny_root):
+    """mpariente/DPRNNTasNet-ks2_WHAM_sepclean (2020) says no sample rate; asteroid builds DPRNNTasNet
+    at its default, 8 kHz, and the separator runs at that rate."""
+    import torch
+
+    from models_server.tasks import asteroid
+    from models_server.tasks.loading import LoadContext
+
+    model_id = "mpariente/DPRNNTasNet-ks2_WHAM_sepclean"
+    folder = tiny_root / model_id
+    assert "sample_rate" not in asteroid.read_package(folder)["model_args"]
+    row = next(row for row in ROWS if row.id == model_id)
+    separator = row.loader(LoadContext(model_id, (folder,), "cpu", torch.float32))
+    assert separator.sample_rate == 8000

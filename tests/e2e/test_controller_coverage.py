@@ -52,3 +52,20 @@ def test_list_coverage_prints_every_task_and_the_total():
     served = sum(served for served, _ in EXPECTED_COVERAGE.values())
     candidates = sum(candidates for _, candidates in EXPECTED_COVERAGE.values())
     assert lines[-1].split()[1:] == [str(served), "/", str(candidates)]
+
+
+def test_list_coverage_ids_names_the_candidates_each_count_is_made_of():
+    table = cli("list", "--coverage").stdout.splitlines()
+    listing = cli("list", "--coverage", "--ids").stdout.splitlines()
+    counted: dict[str, list[str]] = {}
+    for line in listing:
+        if not line.startswith("  "):
+            task = line.split(":")[0]
+            counted[task] = []
+        elif not line.startswith("  not counted: "):
+            counted[task].append(line.strip())
+    assert set(counted) == set(CANDIDATES)
+    for line in table[1:-1]:
+        task, served = line.split()[0], int(line.split()[1])
+        assert len(counted[task]) == served and set(counted[task]) <= set(CANDIDATES[task])
+    assert "google/maxim-s3-deblurring-gopro" in counted["image-to-image"]

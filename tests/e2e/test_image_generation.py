@@ -277,8 +277,61 @@ def test_inference_client_image_to_image(live_server, photo, model_id):
     assert isinstance(image, Image.Image) and image.size == (512 * scale, 512 * scale)
 
 
+def keras2_outputs(folder: Path, pixels: np.ndarray) -> list:
+    """What the Keras 2 model itself returns (its nested outputs, from its own metadata): the
+    reference the served answer is checked against."""
+    import tf_keras
+
+    return tf_keras.models.load_model(str(folder), compile=False)(pixels[None].astype(np.float32))
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    return (np.clip(pixels, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def keras_row(model_id: str):
+    return next(row for row in rows.MODELS if row.id == model_id)
+
+
+def test_maxim_answers_its_last_stage_at_full_size(tiny_root):
+    """MAXIM returns 3 stages x 3 scales; the answer is outputs[-1][-1], as maxim-tf evaluates."""
+    from models_server.tasks.tensorflow import keras_image
+
+    model_id = "google/maxim-s3-deblurring-gopro"
+    model = keras_row(model_id).loader(context(tiny_root, model_id, model_id))
+    pixels = np.random.default_rng(0).uniform(0, 1, (256, 256, 3))
+    stages = keras2_outputs(tiny_root / model_id, pixels)
+    sizes = [[tuple(image.shape[1:3]) for image in stage] for stage in stages]
+    assert sizes == [[(64, 64), (128, 128), (256, 256)]] * 3
+    answer = np.asarray(keras_image.transform(model, {"img_url": Image.fromarray(to_uint8(pixels))}, {}),
+                        np.float32)
+    expected = to_uint8(np.asarray(stages[-1][-1][0])).astype(np.float32)
+    first_stage = to_uint8(np.asarray(stages[0][-1][0])).astype(np.float32)
+    assert np.abs(answer - expected).max() <= 2
+    assert np.abs(answer - first_stage).mean() > 5 * np.abs(answer - expected).mean() + 1
+
+
+def test_zero_dce_applies_its_eight_curves_to_the_photo(tiny_root):
+    """The repo holds DCE-Net (24 curve maps); the answer is x + r(x^2 - x) applied 8 times."""
+    from models_server.tasks.tensorflow import keras_image
+
+    model_id = "keras-io/low-light-image-enhancement"
+    model = keras_row(model_id).loader(context(tiny_root, model_id, model_id))
+    pixels = to_uint8(np.random.default_rng(1).uniform(0, 0.4, (64, 64, 3))).astype(np.float32) / 255
+    (maps,) = np.asarray(keras2_outputs(tiny_root / model_id, pixels))
+    assert maps.shape == (64, 64, 24)
+    enhanced = pixels
+    for step in range(8):
+        curve = maps[..., 3 * step:3 * step + 3]
+        enhanced = enhanced + curve * (enhanced ** 2 - enhanced)
+    answer = np.asarray(keras_image.transform(model, {"img_url": Image.fromarray(to_uint8(pixels))}, {}),
+                        np.float32)
+    assert np.abs(answer - to_uint8(enhanced)).max() <= 2
+    assert np.abs(enhanced - pixels).mean() > 0.01  # the curves changed the picture
+
+
 def test_a_saved_model_that_does_not_give_an_image_is_refused_at_load(tmp_path):
-    """E.g. Zero-DCE saved as its curve estimator (24 curve maps out): failed, naming the shapes."""
+    """E.g. a curve network (24 curve maps out) on a row declared as giving images: failed, naming the shapes."""
     import keras
 
     from models_server.tasks.tensorflow import keras_image
@@ -287,3 +340,21 @@ def test_a_saved_model_that_does_not_give_an_image_is_refused_at_load(tmp_path):
     keras.Model(image, keras.layers.Conv2D(24, 3, padding="same")(image)).export(str(tmp_path), verbose=False)
     with pytest.raises(ValueError, match=r"not an image like its input"):
         keras_image.load_saved_model_image(LoadContext("curves", (tmp_path,), "cpu", torch.float32))
+
+
+def test_a_lazy_saved_model_without_its_variables_is_failed_at_start(tiny_root, public_dir, tmp_path):
+    """Lazy rows answer `loaded: true` before loading; one whose files are not all there must not."""
+    import shutil
+
+    from support.serving import tiny_settings
+
+    from models_server.runtime.runtime import Runtime
+
+    model_id = "keras-io/lowlight-enhance-mirnet"
+    copy = Path(shutil.copytree(tiny_root / model_id, tmp_path / model_id))
+    shutil.rmtree(copy / "variables")
+    row = keras_row(model_id)
+    assert not row.preload
+    view = Runtime(tiny_settings(tmp_path, public_dir), [row]).view(model_id)
+    assert view.state.value == "failed"
+    assert "no file matching variables/*" in (view.reason or "") and "models-server download --model" in view.reason

@@ -13,10 +13,22 @@ signature; no Python code from the repo runs. The signature says the rest:
   multiple of PAD_TO (by reflection) and the model's output cropped to the image.
 
 The output's size over the input's is the model's scale (1 for enhancement, 3 for ESPCN).
+
+A model may return several images: MAXIM (sayakpaul/maxim-tf) returns every stage's image at
+each of three scales, and its evaluation takes the last stage's full-size one. A Keras 2
+signature flattens such a nested list into a dict keyed by the output layers' names, which Keras
+numbers in the order it built them (`tf.__operators__.add_87`, ..., `add_395`; Keras 3 exports
+name them `output_0`, `output_1`, ...). The answer is the largest image built last: names are
+ordered with their numbers compared as numbers.
+
+Zero-DCE (keras-io) is saved as its curve network: it returns light-enhancement curves, three
+channels per curve, and its callers apply each in turn, x + r(x^2 - x). A row that is such a
+network says so by its loader (`load_light_curves`); the curves are applied here.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +38,8 @@ from models_server.tasks.tensorflow.runtime import load_serving_function
 from models_server.tasks.work_size import MIN_PROCESSOR_SIDE, pad_to_aspect
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from PIL import Image
 
     from models_server.tasks.loading import LoadContext
@@ -39,7 +53,8 @@ PAD_TO = 64  # U-Net-like models (MAXIM, MIRNet) halve the size several times
 @dataclass
 class SavedModelImage:
     """A SavedModel's serving function and the input it declares; `saved_model` keeps the
-    variables the function reads alive."""
+    variables the function reads alive. `output_names` are in the order the model built them;
+    `curves` is how many light curves the one output holds (0: the outputs are images)."""
 
     saved_model: Any
     function: Any
@@ -47,21 +62,50 @@ class SavedModelImage:
     channels: int
     height: int | None
     width: int | None
+    output_names: tuple[str, ...]
+    curves: int = 0
 
 
 def load_saved_model_image(ctx: LoadContext) -> SavedModelImage:
-    folder = ctx.weight_dirs[0]
+    """A model whose outputs are images like its input (one, or several stages and scales)."""
+    model = _load(ctx.weight_dirs[0])
+    outputs = model.function.structured_outputs
+    if any(outputs[name].shape.rank != 4 or outputs[name].shape[-1] != model.channels for name in model.output_names):
+        raise ValueError(f"{ctx.weight_dirs[0].name}: the model's output ({_shapes(model)}) is not an image like "
+                         f"its input (with {model.channels} channels)")
+    return model
+
+
+def load_light_curves(ctx: LoadContext) -> SavedModelImage:
+    """A curve network like Zero-DCE's: one output of light curves, the input's channels each."""
+    model = _load(ctx.weight_dirs[0])
+    (output, *others) = [model.function.structured_outputs[name] for name in model.output_names]
+    maps = output.shape[-1]
+    if others or output.shape.rank != 4 or maps is None or maps % model.channels:
+        raise ValueError(f"{ctx.weight_dirs[0].name}: the model's output ({_shapes(model)}) is not a set of light "
+                         f"curves ({model.channels} channels each)")
+    model.curves = maps // model.channels
+    return model
+
+
+def _load(folder: Path) -> SavedModelImage:
     loaded, function, inputs = load_serving_function(folder)
     if len(inputs) != 1:
         raise ValueError(f"{folder.name}: the model takes {len(inputs)} inputs, not one image")
     (name, spec), = inputs.items()
     if spec.shape.rank != 4 or spec.shape[-1] not in (1, 3):
         raise ValueError(f"{folder.name}: the model's input {spec.shape} is not a batch of RGB or luminance images")
-    outputs = list(function.structured_outputs.values())
-    if len(outputs) != 1 or outputs[0].shape.rank != 4 or outputs[0].shape[-1] != spec.shape[-1]:
-        shapes = ", ".join(str(output.shape) for output in outputs)
-        raise ValueError(f"{folder.name}: the model's output ({shapes}) is not an image like its input {spec.shape}")
-    return SavedModelImage(loaded, function, name, int(spec.shape[-1]), spec.shape[1], spec.shape[2])
+    output_names = tuple(sorted(function.structured_outputs, key=_build_order))
+    return SavedModelImage(loaded, function, name, int(spec.shape[-1]), spec.shape[1], spec.shape[2], output_names)
+
+
+def _build_order(name: str) -> list[str | int]:
+    """`add_87` before `add_117`: the numbers in a name compared as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _shapes(model: SavedModelImage) -> str:
+    return ", ".join(str(model.function.structured_outputs[name].shape) for name in model.output_names)
 
 
 def transform(model: SavedModelImage, inputs: dict[str, Any], params: dict[str, Any]) -> Image.Image:
@@ -114,10 +158,21 @@ def _run(model: SavedModelImage, pixels):
 
 
 def _output(model: SavedModelImage, batch):
+    """The model's image for a batch of one: the largest output built last, or the input with
+    the model's light curves applied."""
     import numpy as np
 
-    (output,) = model.function(**{model.input_name: batch}).values()  # one output, checked at load
-    return np.asarray(output[0], np.float32)
+    results = model.function(**{model.input_name: batch})
+    outputs = [results[name] for name in model.output_names]
+    largest = max(output.shape[1] * output.shape[2] for output in outputs)
+    output = np.asarray([output for output in outputs if output.shape[1] * output.shape[2] == largest][-1][0],
+                        np.float32)
+    if not model.curves:
+        return output
+    image = np.asarray(batch[0], np.float32)
+    for curve in np.split(output, model.curves, axis=-1):
+        image = image + curve * (image * image - image)
+    return image
 
 
 def _to_uint8(pixels):

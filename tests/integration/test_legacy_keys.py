@@ -1,0 +1,51 @@
+"""Stand-ins saved with the key names of their time load through the rows' loaders, every
+tensor where transformers' renaming puts it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from models_server.catalog import catalog_rows
+from models_server.tasks.loading import LoadContext
+
+# repo: the legacy names its stand-in holds
+LEGACY = {
+    # weight norm before torch's parametrizations: transformers' "legacy" renaming
+    "facebook/wav2vec2-base-960h": (".weight_g", ".weight_v"),
+    # TensorFlow BERT's LayerNorm names: the same "legacy" renaming
+    "dslim/bert-base-NER": (".LayerNorm.gamma", ".LayerNorm.beta"),
+    # DETR's pre-v5 layout, which save_pretrained writes back by default (save_original_format)
+    "facebook/detr-resnet-50-panoptic": ("bbox_attention.q_linear.weight", "mask_head.lay1.weight",
+                                         "backbone.conv_encoder.model.embedder.embedder.convolution.weight"),
+}
+
+
+def module_of(loaded: object) -> torch.nn.Module:
+    """The network inside what a loader returns (a pipeline, a recognizer, a segmenter)."""
+    if isinstance(loaded, torch.nn.Module):
+        return loaded
+    return next(value for value in vars(loaded).values() if isinstance(value, torch.nn.Module))
+
+
+def checkpoint(folder: Path) -> dict[str, torch.Tensor]:
+    if (folder / "pytorch_model.bin").is_file():
+        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    from safetensors.torch import load_file
+
+    return load_file(folder / "model.safetensors")
+
+
+@pytest.mark.parametrize("repo", sorted(LEGACY))
+def test_a_checkpoint_with_legacy_key_names_loads_every_tensor(tiny_root: Path, repo: str):
+    names = LEGACY[repo]
+    saved = checkpoint(tiny_root / repo)
+    legacy = [key for key in saved if key.endswith(names)]
+    assert len(legacy) >= len(names)
+    row = next(row for row in catalog_rows() if row.id == repo)
+    model = module_of(row.loader(LoadContext(repo, (tiny_root / repo,), "cpu", torch.float32)))
+    loaded = list(model.state_dict().values())
+    for key in legacy:  # each legacy tensor arrived somewhere in the model, unchanged
+        assert any(tensor.shape == saved[key].shape and torch.equal(tensor, saved[key]) for tensor in loaded), key
