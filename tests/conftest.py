@@ -27,14 +27,21 @@ from tiny_models import make_tiny
 def _root_log_handlers_restored() -> Iterator[None]:
     """`models-server` commands run in-process (cli.main) point the root logger at the stderr of
     the moment, which is pytest's capture file; once that closes, every later log line from a
-    server thread would print a logging error. Such handlers leave with the test."""
+    server thread would print a logging error. Such handlers leave with the test, and our loggers'
+    levels are put back."""
     root = logging.getLogger()
     before, level = list(root.handlers), root.level
+    # `check` quiets the runtime's logger for the rest of its process: here, for the rest of the test
+    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger) and name.startswith("models_server")}
     yield
     added = [h for h in root.handlers if h not in before]
     for handler in [h for h in added if type(h) is logging.StreamHandler or isinstance(h, QueueHandler)]:
         root.removeHandler(handler)
     root.setLevel(level)
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger) and name.startswith("models_server"):
+            logger.setLevel(levels.get(name, logging.NOTSET))
 
 
 @pytest.fixture(scope="session")

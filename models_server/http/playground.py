@@ -37,11 +37,11 @@ def install_playground(app: Flask, public_dir: Path) -> None:
     def output_file(folder: str, name: str) -> Response:
         if folder not in FOLDERS:  # only the folders outputs are written to
             raise NotFound(f"no output folder {folder[:100]!r}; outputs are under {', '.join(FOLDERS)}")
-        path = inside_public(public_dir, f"{folder}/{name}")
-        if path is None:
+        root, path = inside_public(public_dir, folder), inside_public(public_dir, f"{folder}/{name}")
+        if root is None or path is None:
             raise Forbidden(f"{folder}/{name[:100]} leads outside the public folder")
-        if not path.is_file():
-            raise NotFound(f"no file {folder}/{name[:100]} in the public folder")
+        if not path.is_relative_to(root) or not path.is_file():  # another folder of public/ is not served
+            raise NotFound(f"no file {name[:100]} in the output folder {folder}")
         return send_file(path, max_age=3600)
 
     app.add_url_rule(PAGE_PATH, "playground.page", playground, methods=["GET"])
