@@ -7,7 +7,7 @@ the published config (on PyTorch's meta device; Qwen2's input and output embeddi
 
 from __future__ import annotations
 
-from models_server.catalog.rows import ModelSpec, Repo
+from models_server.catalog.rows import ModelSpec, Repo, row
 from models_server.tasks.transformers import chat
 
 # (served id, family, fp16 bytes)
@@ -18,7 +18,6 @@ _ROWS: tuple[tuple[str, str, int], ...] = (
 )
 
 MODELS: list[ModelSpec] = [
-    ModelSpec(model_id, chat.CHAT, "full", (Repo(model_id, family),), chat.load_causal_lm, preload=False,
-              fp16_bytes=fp16_bytes)
+    row(Repo(model_id, family), chat.CHAT, chat.load_causal_lm, fp16_bytes=fp16_bytes, preload=False)
     for model_id, family, fp16_bytes in _ROWS
 ]

@@ -26,7 +26,7 @@ def test_eight_controlnets_share_one_base_and_own_their_scheduler_and_tokenizer(
         for name in ("unet", "vae", "text_encoder"):
             assert getattr(pipeline, name) is getattr(first, name), name
         assert pipeline.scheduler is not first.scheduler
-        # a fast tokenizer's padding state changes per call: shared, it mixed concurrent prompts (issue 13)
+        # a fast tokenizer's padding state changes per call: shared, it mixes concurrent prompts
         assert pipeline.tokenizer is not first.tokenizer
         assert pipeline.controlnet is not first.controlnet
     assert len({id(p.controlnet) for p in pipelines}) == 8
