@@ -375,7 +375,7 @@ def test_by_default_one_client_can_fill_the_work_lane_and_its_queue_and_still_co
 
 def served_until_stopped(app, grace: float = WAIT, **options):
     """A server on its own thread and the GracefulStop the engine would use for it."""
-    from models_server.engines.local import GracefulStop
+    from models_server.http.stop import GracefulStop
 
     server = make_server(app, "127.0.0.1", 0, ServingOptions(**options))
     loop = threading.Thread(target=server.run, daemon=True)

@@ -200,10 +200,12 @@ class Ingress:
     """The HTTP side: the project's Flask app over the groups, on `host:port`, in this replica."""
 
     def __init__(self, settings: Settings, plans: list[GroupPlan], handles: dict[str, Any]) -> None:
-        from models_server.engines.local import GracefulStop, serving_options
+        from models_server.engines.local import serving_options
         from models_server.http.app import create_app
+        from models_server.http.channel import GuardedChannel
         from models_server.http.model_queues import ModelQueues
-        from models_server.http.server import GuardedChannel, make_server
+        from models_server.http.server import make_server
+        from models_server.http.stop import GracefulStop
         from models_server.logs import configure
 
         configure("info")

@@ -1,0 +1,119 @@
+"""The server's two lanes of threads, and each model's queue handing requests to the work lane.
+
+- **Two lanes.** A request goes to the *status lane*, a small pool of its own threads, when it
+  is a cheap read of in-memory state (`GET /running`, `/status`, `/status/<id>`, `/`, `/metrics`)
+  or an answer the server makes itself (protocol errors, "busy"); everything else goes to the
+  *work lane* (inference, URL fetches). Work can never occupy a status thread.
+- **Each model's queue.** A request whose path names a model (`POST /models/<id>`) waits in
+  that model's queue, holding no thread, and goes to the work lane only when its model can take
+  it; it is refused (503 + Retry-After) only when the work ahead of it cannot finish within
+  `request_timeout` (see model_queues.py). A busy model so never costs another model its answer.
+- **Admission of the rest.** When `max_pending` requests already wait for a work thread, the next
+  request that no model queue took is answered 503 + Retry-After at once (on the status lane),
+  instead of queueing without bound.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from waitress.channel import HTTPChannel
+from waitress.task import ThreadedTaskDispatcher
+
+from models_server.http.channel import GuardedChannel
+from models_server.http.framing import ServerBusy
+from models_server.http.model_queues import ModelQueues
+
+if TYPE_CHECKING:
+    from models_server.http.server import ServingOptions
+
+# Cheap reads of in-memory state, served on the status lane (GET and HEAD only).
+STATUS_PATHS = frozenset({"/running", "/healthz", "/readyz", "/status", "/", "/metrics"})
+STATUS_PREFIXES = ("/status/",)
+
+
+def is_status_request(command: str, path: str) -> bool:
+    return command in ("GET", "HEAD") and (path in STATUS_PATHS or path.startswith(STATUS_PREFIXES))
+
+
+class ModelTask:
+    """A request from a model's queue on the work lane; tells the queues when it is over, and how
+    long it took when that is a sample of the model's service time (a 2xx answer)."""
+
+    def __init__(self, server: Lanes, channel: GuardedChannel, model_id: str) -> None:
+        self.server = server
+        self.channel = channel
+        self.model_id = model_id
+
+    def service(self) -> None:
+        started = time.monotonic()
+        try:
+            self.channel.service()
+        finally:
+            self.server.model_finished(self.model_id, self.channel.addr[0], started, self.channel.answered_ok)
+
+    def cancel(self) -> None:
+        self.channel.cancel()
+
+
+class Lanes:
+    """GuardedServer's dispatch: which lane (or model queue) each complete request goes to."""
+
+    options: ServingOptions
+    queues: ModelQueues[GuardedChannel] | None
+    task_dispatcher: ThreadedTaskDispatcher  # the work lane
+    status_dispatcher: ThreadedTaskDispatcher
+
+    def add_task(self, channel: HTTPChannel) -> None:
+        if isinstance(channel, GuardedChannel) and channel.hold_until_flushed():
+            return
+        request = channel.requests[0]
+        model_id = None
+        if self.queues is not None and not request.error:
+            model_id = self.queues.model_of(request.command, request.path)
+        if request.error or is_status_request(request.command, request.path):
+            self.status_dispatcher.add_task(channel)
+        elif model_id is not None and isinstance(channel, GuardedChannel):
+            self._queue(channel, model_id)
+        elif len(self.task_dispatcher.queue) >= self.options.max_pending:
+            request.error = ServerBusy(
+                f"the server is busy: {self.options.threads} requests are running and "
+                f"{self.options.max_pending} more wait (max_pending); retry shortly"
+            )
+            self.status_dispatcher.add_task(channel)
+        else:
+            self.task_dispatcher.add_task(channel)
+
+    def _queue(self, channel: GuardedChannel, model_id: str) -> None:
+        """Into the model's queue (503 on the status lane when refused), then start what may start."""
+        assert self.queues is not None
+        refusal = self.queues.offer(model_id, channel.addr[0], channel, time.monotonic())
+        if refusal is not None:
+            channel.requests[0].error = ServerBusy(refusal.message, refusal.retry_after)
+            self.status_dispatcher.add_task(channel)
+            return
+        self._start_ready(model_id)
+
+    def _start_ready(self, model_id: str) -> None:
+        assert self.queues is not None
+        for channel in self.queues.ready(model_id):
+            self.task_dispatcher.add_task(ModelTask(self, channel, model_id))
+
+    def model_finished(self, model_id: str, client: str, started: float, answered: bool) -> None:
+        """On the work thread whose model task is over: the model may take its next request."""
+        assert self.queues is not None
+        self.queues.finished(model_id, client, started, time.monotonic(), answered)
+        self._start_ready(model_id)
+
+    def busy(self) -> bool:
+        """Requests running or queued in either lane, or waiting in a model's queue."""
+        return (any(d.active_count or d.queue for d in (self.task_dispatcher, self.status_dispatcher))
+                or (self.queues is not None and self.queues.waiting() > 0))
+
+    def shutdown_lanes(self, timeout: float = 5) -> None:
+        if self.queues is not None:
+            for channel in self.queues.clear():
+                channel.cancel()
+        self.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+        self.status_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
