@@ -187,7 +187,7 @@ class Settings(_Strict):
     allowed_clients: list[str] = []
     api_key: str | None = None
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
-    # The HTTP server's guards (http_server.py): a status lane inference cannot occupy, admission,
+    # The HTTP server's guards (http/server.py): a status lane inference cannot occupy, admission,
     # connection caps and read deadlines.
     status_threads: int = Field(default=4, ge=1, le=64)
     max_pending: int = Field(default=16, ge=0)
