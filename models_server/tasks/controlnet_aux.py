@@ -40,7 +40,7 @@ Annotator = Callable[[Image.Image], Image.Image]
 
 
 def annotate(model: Annotator, inputs: dict[str, Any], params: dict[str, Any]) -> Image.Image:
-    """The control map of `inputs["img_url"]`: an RGB image of the same size."""
+    """The control map of `inputs["img_url"]`: an image of the same size (RGB; 1-bit for canny's binary edges)."""
     return model(inputs["img_url"])
 
 
@@ -86,6 +86,29 @@ class AuxAnnotator:
             image, detect_resolution=side, image_resolution=side, output_type="pil", **self.options
         )
         return _fit(result, size, self.resample)
+
+
+@dataclass(frozen=True)
+class CannyEdges:
+    """Canny edges of the image at its own size, on its three channels as controlnet_aux's
+    detector computes them, without that detector's resizes to multiples of 64 and back: edges
+    need no network's input size, and each resize cost as much as the edges themselves. The map
+    is binary, so it comes back as a 1-bit image, whose PNG is a quarter of the RGB one's work.
+    An image over MAX_WORK_PIXELS is scaled down for the edges and the map scaled back.
+    """
+
+    canny: Callable[..., np.ndarray]
+    low_threshold: int
+    high_threshold: int
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        import numpy as np
+
+        work = fit_within(image.size)
+        source = image if work == image.size else image.resize(work, Image.Resampling.BILINEAR)
+        edges = self.canny(np.asarray(source.convert("RGB")), self.low_threshold, self.high_threshold)
+        binary = Image.fromarray(edges).convert("1", dither=Image.Dither.NONE)
+        return binary if work == image.size else binary.resize(image.size, Image.Resampling.NEAREST)
 
 
 @dataclass(frozen=True)
@@ -230,14 +253,11 @@ def _sixteen_bit(network: Any, dtype: Any) -> Any:
 # transformers models take ctx.dtype directly.
 
 
-def load_canny(ctx: LoadContext) -> AuxAnnotator:
+def load_canny(ctx: LoadContext) -> CannyEdges:
     """Canny edges with the thresholds of the sd-controlnet-canny card; no weights."""
-    canny = aux_module("canny")
+    import cv2
 
-    return AuxAnnotator(
-        canny.CannyDetector(), resolution=None, resample=Image.Resampling.NEAREST,
-        options={"low_threshold": 100, "high_threshold": 200}, name="canny",
-    )
+    return CannyEdges(cv2.Canny, low_threshold=100, high_threshold=200)
 
 
 def _hed(ctx: LoadContext) -> Any:

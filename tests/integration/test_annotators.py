@@ -70,30 +70,34 @@ def test_catalog_has_the_eight_annotators() -> None:
     assert set(ANNOTATOR_IDS) == {f"{kind}-control" for kind in kinds}
 
 
+# Canny's map is binary: a 1-bit image. Every other map is RGB.
+MAP_MODES = {"canny-control": "1"}
+
+
 @pytest.mark.parametrize("model_id", ANNOTATOR_IDS)
-def test_map_is_rgb_at_input_size_and_deterministic(
+def test_map_is_at_input_size_in_its_mode_and_deterministic(
     loaded: dict[str, Any], photo: Image.Image, cat: Image.Image, model_id: str
 ) -> None:
     model = loaded[model_id]
+    mode = MAP_MODES.get(model_id, "RGB")
     first = run(model, photo)
     assert isinstance(first, Image.Image)
-    assert (first.mode, first.size) == ("RGB", photo.size)
+    assert (first.mode, first.size) == (mode, photo.size)
     assert np.array_equal(np.asarray(first), np.asarray(run(model, photo)))
     other = run(model, cat)
-    assert (other.mode, other.size) == ("RGB", cat.size)
+    assert (other.mode, other.size) == (mode, cat.size)
 
 
 def test_canny_marks_the_photos_edges(loaded: dict[str, Any], photo: Image.Image, cat: Image.Image) -> None:
     import cv2
 
     for image in (photo, cat):
-        edges = np.asarray(run(loaded["canny-control"], image))[:, :, 0]
-        assert set(np.unique(edges)) == {0, 255}  # binary, even after resizing back
+        edges = np.asarray(run(loaded["canny-control"], image).convert("L"))
+        assert set(np.unique(edges)) == {0, 255}
         grey = np.asarray(image.convert("L"), dtype=np.float32)
         gradient = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
         on_edge = edges == 255
         assert 0.01 < on_edge.mean() < 0.3
-        # dilate a little: resizing from the detector's 64-multiple size moves edges by a pixel
         near_edge = cv2.dilate(on_edge.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         assert gradient[near_edge].mean() > 3 * gradient[~near_edge].mean()
 
@@ -179,7 +183,7 @@ def _first_conv(annotator: Any) -> torch.nn.Module | None:
     return None
 
 
-AUX_IDS = ["canny-control", "hed-control", "scribble-control", "mlsd-control", "openpose-control"]
+AUX_IDS = ["hed-control", "scribble-control", "mlsd-control", "openpose-control"]
 
 
 @pytest.mark.parametrize("model_id", AUX_IDS)
@@ -227,13 +231,33 @@ def test_an_image_too_elongated_for_any_working_size_is_a_400_naming_the_limit(
         run(loaded[model_id], Image.new("RGB", (1, 49_000_000)))
 
 
-@pytest.mark.parametrize("model_id", ["depth-control", "normal-control", "seg-control"])
+@pytest.mark.parametrize("model_id", ["depth-control", "normal-control", "seg-control", "canny-control"])
 @pytest.mark.parametrize("size", [(1, 20), (20, 1), (1, 200_000)])
-def test_fixed_size_networks_take_any_aspect_and_answer_at_the_input_size(
+def test_fixed_size_networks_and_canny_take_any_aspect_and_answer_at_the_input_size(
     loaded: dict[str, Any], model_id: str, size: tuple[int, int]
 ) -> None:
     result = run(loaded[model_id], Image.new("RGB", size, (90, 140, 200)))
-    assert (result.mode, result.size) == ("RGB", size)
+    assert (result.mode, result.size) == (MAP_MODES.get(model_id, "RGB"), size)
+
+
+def test_canny_of_an_image_over_the_work_budget_is_scaled_for_the_edges_and_back(
+    loaded: dict[str, Any], photo: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models_server.tasks import work_size
+
+    monkeypatch.setattr(work_size, "MAX_WORK_PIXELS", SMALL_BUDGET)
+    canny = loaded["canny-control"]
+    given: list[tuple[int, ...]] = []
+
+    def spy(pixels: np.ndarray, low: int, high: int) -> np.ndarray:
+        given.append(pixels.shape)
+        return canny.canny(pixels, low, high)
+
+    import dataclasses
+
+    result = run(dataclasses.replace(canny, canny=spy), photo)
+    assert result.size == photo.size and result.mode == "1"
+    assert given and given[0][0] * given[0][1] <= SMALL_BUDGET
 
 
 SIXTEEN_BIT_ROWS = {"hed-control": "netNetwork", "mlsd-control": "model", "openpose-control": "model"}
