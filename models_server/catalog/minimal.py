@@ -32,7 +32,7 @@ ANNOTATE = controlnet_aux.ANNOTATE
 MODELS: list[ModelSpec] = [
     # Sizes: the published parameter counts of each architecture (model cards and papers) x 2 bytes.
     row((), ANNOTATE, controlnet_aux.load_canny, served_as="canny-control", fp16_bytes=0, tier="minimal",
-        framework="controlnet_aux"),
+        framework="controlnet_aux", torch_calls=False),
     row(ANNOTATORS, ANNOTATE, controlnet_aux.load_hed, served_as="hed-control", fp16_bytes=29 * MB, tier="minimal",
         framework="controlnet_aux"),
     row(ANNOTATORS, ANNOTATE, controlnet_aux.load_scribble, served_as="scribble-control", fp16_bytes=29 * MB,

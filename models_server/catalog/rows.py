@@ -39,6 +39,8 @@ class ModelSpec:
     `preload=False` makes a rare or heavy model lazy by default (it still answers `loaded: true`
     and loads on its first request); the config can say otherwise per model. `fp16_bytes` is the
     real weights' size in half precision, for planning memory budgets before anything is downloaded.
+    `torch_calls=False` marks a model whose calls run no torch ops (OpenCV's canny): they run on
+    the request's own thread, without the hand-off to a model thread that torch's needs.
     """
 
     id: str
@@ -50,6 +52,7 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     preload: bool = True
     fp16_bytes: int | None = None
+    torch_calls: bool = True
 
     def in_tier(self, tier: Tier) -> bool:
         return TIERS.index(self.tier) <= TIERS.index(tier)
@@ -76,6 +79,7 @@ def row(
     preload: bool = True,
     served_as: str | None = None,
     aliases: tuple[str, ...] = (),
+    torch_calls: bool = True,
 ) -> ModelSpec:
     """The row serving `weights` (one repo, or the first of several) under its Hub name and the
     names it moved to; `served_as` gives a row an id of its own (an annotator's `canny-control`),
@@ -88,4 +92,4 @@ def row(
     if served_as is None:
         served_as, aliases = repos[0].name, repos[0].aliases
     return ModelSpec(served_as, task, tier, repos, loader, framework=framework, aliases=aliases,
-                     preload=preload, fp16_bytes=fp16_bytes)
+                     preload=preload, fp16_bytes=fp16_bytes, torch_calls=torch_calls)

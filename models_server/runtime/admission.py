@@ -79,7 +79,9 @@ class Admission:
             job = Job(model_id, deadline, cancel=token)
             self._pin(model_id, job)
             try:
-                return self.lanes.run(model_id, self._call, job, inputs, params, handler)
+                if self.slots.view(model_id).spec.torch_calls:
+                    return self.lanes.run(model_id, self._call, job, inputs, params, handler)
+                return self._call(job, inputs, params, handler)
             finally:
                 self.slots.unpin(model_id)
         except ServerError:

@@ -244,3 +244,21 @@ def test_a_models_calls_run_on_one_thread_of_its_own_whichever_thread_asks(tiny_
     assert len(threads["a"]) == 1 and len(threads["b"]) == 1 and threads["a"] != threads["b"]
     assert not (threads["a"] | threads["b"]) & {caller.ident for caller in callers}
     assert all(inference for _, _, inference in seen)  # per-thread state is set where the call runs
+
+
+def test_a_model_without_torch_calls_runs_on_the_requests_own_thread(tiny_root, public_dir):
+    """No hand-off to a model thread where there is no OpenMP team to keep warm (canny: OpenCV)."""
+    import torch
+
+    seen: list[tuple[int, bool]] = []
+
+    def where(model, inputs, params):
+        seen.append((threading.get_ident(), torch.is_inference_mode_enabled()))
+        return {}
+
+    task = Task(Contract("where", (Field("text", Kind.TEXT, required=True),)), where)
+    spec = ModelSpec("test/opencv", task, "minimal", (), lambda ctx: "opencv", torch_calls=False)
+    runtime = Runtime(tiny_settings(tiny_root, public_dir), [spec])
+    runtime.load_all()
+    runtime.run("test/opencv", {"text": "x"}, {})
+    assert seen == [(threading.get_ident(), True)]
