@@ -16,6 +16,7 @@ from flask import Flask, jsonify
 
 from models_server.catalog import ModelSpec
 from models_server.config import Settings
+from models_server.http.admin_openapi import MEMORY, requests_in_flight
 from models_server.http.openai_openapi import openai_paths
 from models_server.kinds import KINDS
 from models_server.tasks.base import Field, Task
@@ -49,6 +50,7 @@ def build_openapi(catalog_rows: Iterable[ModelSpec], settings: Settings) -> dict
         "/admin/reload/{model_id}": {"post": _reload()},
         "/admin/models/{model_id}/load": {"post": _load()},
         "/admin/models/{model_id}/unload": {"post": _unload()},
+        "/admin/requests": {"get": requests_in_flight(_errors(403)["403"])},
         "/admin/requests/{request_id}": {"delete": _cancel()},
     }
     for row in rows:
@@ -123,6 +125,7 @@ def _status_all() -> dict[str, Any]:
             "tier": {"type": "string"},
             "device": {"type": "string"},
             "models": {"type": "object", "additionalProperties": STATUS_REF},
+            "memory": MEMORY,
         },
         "required": ["models"],
     }

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
@@ -258,3 +259,17 @@ def test_installing_twice_changes_nothing(app, client, caplog):
     caplog.set_level(logging.DEBUG, logger="models_server.access")
     client.get("/running")
     assert len(access_records(caplog)) == 1
+
+
+def test_openapi_documents_the_memory_and_the_requests_in_flight_as_they_are_answered(client):
+    document = client.get("/openapi.json").get_json()
+    memory_schema = document["paths"]["/status"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"]["properties"]["memory"]
+    requests_schema = document["paths"]["/admin/requests"]["get"]["responses"]["200"]["content"][
+        "application/json"]["schema"]
+    jsonschema.validate(client.get("/status").get_json()["memory"], memory_schema)
+    in_flight = {"requests": [{"request_id": "r1", "model": None, "path": "/v1/embeddings", "age": 1.5,
+                               "cancelled": False}]}
+    jsonschema.validate(in_flight, requests_schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"cpu": {"models_bytes": "many"}}, memory_schema)
