@@ -73,7 +73,7 @@ def page_rows(observer: Observer) -> list[dict[str, Any]]:
             "task": status.get("task", ""),
             "state": status.get("state", str(view.state.value)),
             "placement": view.placement,
-            "memory": human_bytes(view.bytes),
+            "memory": human_bytes(view.bytes if view.placement != "unloaded" else 0),  # its last size, kept for budgets
             "queue": status.get("queue", view.queue),
             "progress": _progress(status),
             "latency": _milliseconds(latency),
