@@ -46,7 +46,8 @@ def build_openapi(catalog_rows: Iterable[ModelSpec], settings: Settings) -> dict
         "/status/{model_id}": {"get": _status_one(rows)},
         "/openapi.json": {"get": _plain_get("This document.", JSON, {"type": "object"}, "openapi")},
         "/metrics": {"get": _plain_get("Prometheus metrics.", "text/plain", {"type": "string"}, "metrics")},
-        "/": {"get": _plain_get("A human-readable status page.", "text/html", {"type": "string"}, "index")},
+        "/": {"get": _plain_get("A human-readable status page with load, unload and cancel buttons; without "
+                                "the key it asks for one (no data).", "text/html", {"type": "string"}, "index")},
         "/admin/reload/{model_id}": {"post": _reload()},
         "/admin/models/{model_id}/load": {"post": _load()},
         "/admin/models/{model_id}/unload": {"post": _unload()},

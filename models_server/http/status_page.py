@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask, Response
 
+from models_server.http.access import refused_page
 from models_server.http.admin import in_flight_list
 from models_server.http.observability import EXTENSION, Observer
 from models_server.http.status_body import model_status
@@ -112,6 +113,11 @@ def install_status_page(app: Flask, in_flight: Cancellations) -> None:
     template = app.jinja_env.from_string(TEMPLATE.read_text(encoding="utf-8"))  # autoescaped: no file name
 
     def status_page() -> Response:
+        refused = refused_page()
+        if refused is not None:  # no data: the page asks for the key and its script sends it
+            html = template.render(refused=refused, rows=[], summary={}, devices=[], requests=[],
+                                   refresh_seconds=PAGE_REFRESH_SECONDS, now=time.strftime("%H:%M:%S"))
+            return Response(html, mimetype="text/html")
         rows = page_rows(observer)
         html = template.render(
             rows=rows, summary=_summary(rows), tier=runtime.settings.tier, device=runtime.device,

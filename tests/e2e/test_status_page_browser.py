@@ -145,3 +145,39 @@ def test_the_page_loads_and_unloads_a_model_and_cancels_a_running_generation(ste
     assert answer.status_code == 409 and answer.json()["error"]["type"] == "cancelled", answer.text
     view = runtime.view(LONG)
     assert view.queue == 0 and view.state.value == "loaded"  # free for the next request
+
+
+KEY = "page-key"
+KEY_ASKED = "!!document.getElementById('key-form') && !document.getElementById('key-form').hidden"
+
+
+@pytest.fixture(scope="module")
+def keyed(steered, tiny_root: Path, public_dir: Path) -> Iterator[str]:
+    """The same runtime behind an api_key."""
+    _, runtime = steered
+    settings = tiny_settings(tiny_root, public_dir, api_key=KEY)
+    live, server, thread = run_live_server(create_app(settings, runtime), threads=4)
+    yield live.url
+    server.close()
+    thread.join(timeout=5)
+
+
+def test_with_an_api_key_the_page_asks_for_it_then_shows_the_models_and_its_buttons_work(keyed, steered, tmp_path):
+    _, runtime = steered
+
+    async def steps(page: Page) -> dict[str, object]:
+        seen: dict[str, object] = {"rows_before_key": await page.evaluate("document.querySelectorAll('tr').length")}
+        await page.evaluate(f"document.getElementById('api-key').value = '{KEY}';"
+                            "document.getElementById('key-form').requestSubmit()")
+        await page.wait_for(f"!!{_row(LAZY)}")
+        seen["form_hidden"] = await page.evaluate("document.getElementById('key-form').hidden")
+        await page.evaluate(f"{_row(LAZY)}.querySelector('button[data-action=\"load\"]').click()")
+        await page.wait_for(f"{_row(LAZY)}.dataset.state === 'loaded'")
+        await page.evaluate(f"{_row(LAZY)}.querySelector('button[data-action=\"unload\"]').click()")
+        await page.wait_for(f"{_row(LAZY)}.dataset.state === 'not_loaded'")
+        seen["stored"] = await page.evaluate("[sessionStorage.getItem('models_server_api_key'), localStorage.length]")
+        return seen
+
+    seen = browse(f"{keyed}/", tmp_path / "profile", steps, ready=KEY_ASKED)
+    assert seen == {"rows_before_key": 0, "form_hidden": True, "stored": [KEY, 0]}
+    assert runtime.view(LAZY).state.value == "not_loaded"
