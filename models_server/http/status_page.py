@@ -74,7 +74,8 @@ def page_rows(observer: Observer) -> list[dict[str, Any]]:
             "task": status.get("task", ""),
             "state": status.get("state", str(view.state.value)),
             "placement": view.placement,
-            "memory": human_bytes(view.bytes if view.placement != "unloaded" else 0),  # its last size, kept for budgets
+            # an unloaded model's `bytes` is its last measured size (budgets read it), not memory it holds
+            "memory": human_bytes(view.bytes if view.placement != "unloaded" else 0),
             "queue": status.get("queue", view.queue),
             "progress": _progress(status),
             "latency": _milliseconds(latency),
