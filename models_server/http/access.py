@@ -4,7 +4,9 @@ A request passes when nothing is configured, when its client address is in one o
 networks, or when it carries the key. Either one is enough, so a LAN can be trusted by address
 while a caller elsewhere uses the key. `/running` stays open: the controller calls it before
 anything else and aborts on any non-200, and it reveals nothing; so do the probes, which send
-no credentials.
+no credentials. A browser cannot send a key with a page's address: when a key would let it in,
+the status page (`/`) opens without data and asks for the key (`refused_page()` says why), which
+its script then sends, as the playground's does.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hmac
 import ipaddress
 import logging
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from models_server.config import Settings
 from models_server.errors import Forbidden, Unauthorized
@@ -21,6 +23,8 @@ from models_server.errors import Forbidden, Unauthorized
 EXTENSION = "models_server.access"
 # /playground is a page of code with no data in it: it must open for a person to type the key into it.
 OPEN_PATHS = frozenset({"/running", "/healthz", "/readyz", "/playground"})
+# Pages that open without data for a refused browser, to ask for the key (when there is one).
+KEY_ASKING_PAGES = frozenset({"/"})
 OPENAI_PREFIX = "/v1/"
 _LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
@@ -46,9 +50,17 @@ def install_access_control(app: Flask, settings: Settings) -> None:
             return None
         if key is not None and _presented_key_matches(key):
             return None
+        if key is not None and request.method == "GET" and request.path in KEY_ASKING_PAGES:
+            g.access_refused = _refusal(networks, key)
+            return None
         # OpenAI's clients read a missing or wrong key as 401 (their AuthenticationError)
         refusal = Unauthorized if key is not None and request.path.startswith(OPENAI_PREFIX) else Forbidden
         raise refusal(_refusal(networks, key))
+
+
+def refused_page() -> str | None:
+    """Why this request for a key-asking page was not let in; None when it was."""
+    return g.get("access_refused")
 
 
 def _client_in(remote_addr: str | None, networks: list[Network]) -> bool:

@@ -4,6 +4,7 @@ the probes; each answers once the change is done, with the model's status.
 - `POST /admin/models/<id>/load` (optional JSON `{"keep_alive": seconds, -1 for never}`)
 - `POST /admin/models/<id>/unload`: its running and queued requests finish first
 - `POST /admin/reload/<id>`: unload and load again (after its weights were fixed)
+- `GET /admin/requests`: the requests being served (id, model, path, age), each one cancellable
 - `DELETE /admin/requests/<request-id>`: cancel a queued or running request; its client gets a
   409 `cancelled` error. A request whose client closes the connection is cancelled the same way
   (waitress tells through `waitress.client_disconnected`, as it reads on while a request runs).
@@ -11,6 +12,7 @@ the probes; each answers once the change is done, with the model's status.
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from typing import Any
 
@@ -29,7 +31,8 @@ from models_server.runtime.cancellation import Cancellations
 CANCEL_WAIT_SECONDS = 30.0
 
 
-def admin_routes(runtime: RuntimeView, queues: ModelQueues[Any]) -> Blueprint:
+def admin_routes(runtime: RuntimeView, queues: ModelQueues[Any], in_flight: Cancellations) -> Blueprint:
+    """`in_flight`: where every POST is registered while it is served (the status page reads it too)."""
     admin = Blueprint("admin", __name__, url_prefix="/admin")
 
     @admin.post("/models/<path:model_id>/load")
@@ -45,7 +48,9 @@ def admin_routes(runtime: RuntimeView, queues: ModelQueues[Any]) -> Blueprint:
     def reload_model(model_id: str):
         return jsonify(model_status(runtime.reload(model_id), runtime, queues))
 
-    in_flight = Cancellations()
+    @admin.get("/requests")
+    def requests_in_flight():
+        return jsonify(requests=in_flight_list(in_flight))
 
     @admin.delete("/requests/<request_id>")
     def cancel_request(request_id: str):
@@ -63,7 +68,8 @@ def admin_routes(runtime: RuntimeView, queues: ModelQueues[Any]) -> Blueprint:
         g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         token = CancelToken(g.request_id, request.environ.get("waitress.client_disconnected"))
         scope = g.cancel_scope = ExitStack()
-        scope.enter_context(in_flight.tracked(token))
+        model = (request.view_args or {}).get("model_id")
+        scope.enter_context(in_flight.tracked(token, model=model, path=request.path))
         scope.enter_context(cancellable(token))
 
     @admin.teardown_app_request
@@ -73,6 +79,14 @@ def admin_routes(runtime: RuntimeView, queues: ModelQueues[Any]) -> Blueprint:
             scope.close()
 
     return admin
+
+
+def in_flight_list(in_flight: Cancellations) -> list[dict[str, Any]]:
+    """`GET /admin/requests`'s list: `age` in seconds since the request came in."""
+    now = time.time()
+    return [{"request_id": entry.request_id, "model": entry.model, "path": entry.path,
+             "age": round(max(0.0, now - entry.started), 1), "cancelled": entry.cancelled}
+            for entry in in_flight.in_flight()]
 
 
 def _json_object() -> dict[str, Any]:

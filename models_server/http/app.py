@@ -23,7 +23,7 @@ from models_server.http.openai_routes import openai_routes
 from models_server.http.openapi import install_openapi
 from models_server.http.playground import install_playground
 from models_server.http.probes import probe_routes
-from models_server.http.status_body import all_statuses, model_status
+from models_server.http.status_body import all_statuses, memory_status, model_status
 from models_server.http.status_page import install_status_page
 from models_server.media.outputs import OutputStore
 from models_server.media.resources import ResourceReader
@@ -32,6 +32,7 @@ from models_server.pipeline.fields import FieldDecoder
 from models_server.pipeline.request import Reply, RequestPipeline, error_reply
 from models_server.protocols.base import RawRequest
 from models_server.runtime import Runtime, RuntimeView
+from models_server.runtime.cancellation import Cancellations
 
 log = logging.getLogger(__name__)
 EXTENSION = "models_server"
@@ -62,7 +63,8 @@ def running():
 @routes.get("/status")
 def status_all():
     runtime, queues = services().runtime, services().queues
-    return jsonify(tier=runtime.settings.tier, device=runtime.device, models=all_statuses(runtime, queues))
+    return jsonify(tier=runtime.settings.tier, device=runtime.device, models=all_statuses(runtime, queues),
+                   memory=memory_status(runtime))
 
 
 @routes.get("/status/<path:model_id>")
@@ -133,12 +135,13 @@ def create_app(settings: Settings, runtime: RuntimeView, pipeline: RequestPipeli
     app.register_blueprint(routes)
     app.register_blueprint(openai_routes(settings, runtime, pipeline))
     app.register_blueprint(probe_routes(runtime))
-    app.register_blueprint(admin_routes(runtime, queues))
+    in_flight = Cancellations()
+    app.register_blueprint(admin_routes(runtime, queues, in_flight))
     app.register_error_handler(ServerError, _server_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     install_observability(app, runtime)  # first: refused requests still get an id and are counted
-    install_status_page(app)
+    install_status_page(app, in_flight)
     install_playground(app, settings.public_dir)
     install_access_control(app, settings)
     install_openapi(app, [view.spec for view in runtime.views().values()], settings)

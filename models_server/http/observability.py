@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -49,6 +48,14 @@ QUIET_PREFIXES = ("/status/",)
 FIELD_CHARS = 256  # per access-line value: a path, an id, a model name
 # Status polls take milliseconds, a diffusion request tens of seconds: buckets span both.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+# `models_server_device_<field>` per field of runtime.device_memory.DeviceMemory, labelled by device
+DEVICE_GAUGES = {
+    "models_bytes": "Bytes of the served models' weights on the device, shared weights once",
+    "allocated_bytes": "torch.cuda.memory_allocated (CUDA only)",
+    "reserved_bytes": "torch.cuda.memory_reserved on CUDA; on the CPU the server process's resident set",
+    "free_bytes": "Free memory of the device, torch.cuda.mem_get_info (CUDA only)",
+    "total_bytes": "Total memory of the device, torch.cuda.mem_get_info (CUDA only)",
+}
 
 
 @dataclass
@@ -89,20 +96,6 @@ class Observer:
 # -- metrics read at scrape time -----------------------------------------------------------
 
 
-def cuda_memory() -> list[tuple[str, int, int]]:
-    """(device, allocated, reserved) per CUDA device, only if torch is already in use on CUDA.
-
-    Never imports torch (a scrape must stay cheap) and never initialises CUDA by asking.
-    """
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
-        return []
-    return [
-        (f"cuda:{index}", torch.cuda.memory_allocated(index), torch.cuda.memory_reserved(index))
-        for index in range(torch.cuda.device_count())
-    ]
-
-
 class RuntimeCollector(Collector):
     """Gauges computed from the runtime's slot snapshots on each scrape, so serving never updates them."""
 
@@ -134,23 +127,19 @@ class RuntimeCollector(Collector):
         for placement, size in self.runtime.resident_bytes().items():
             resident.add_metric([placement], size)
         yield from (states, queue, model_bytes, resident)
-        yield from self._cuda()
+        yield from self._devices()
 
-    @staticmethod
-    def _cuda() -> Iterator[Metric]:
-        devices = cuda_memory()
-        if not devices:
-            return
-        allocated = GaugeMetricFamily(
-            "models_server_cuda_allocated_bytes", "torch.cuda.memory_allocated per device", labels=["device"]
-        )
-        reserved = GaugeMetricFamily(
-            "models_server_cuda_reserved_bytes", "torch.cuda.memory_reserved per device", labels=["device"]
-        )
-        for device, used, held in devices:
-            allocated.add_metric([device], used)
-            reserved.add_metric([device], held)
-        yield from (allocated, reserved)
+    def _devices(self) -> Iterator[Metric]:
+        """Per device, as `/status`'s `memory`; a figure a device lacks (CUDA's on the CPU) has no sample."""
+        gauges = {
+            name: GaugeMetricFamily(f"models_server_device_{name}", text, labels=["device"])
+            for name, text in DEVICE_GAUGES.items()
+        }
+        for device, memory in self.runtime.memory().items():
+            for name, value in memory.as_json().items():
+                if value is not None:
+                    gauges[name].add_metric([device], value)
+        yield from gauges.values()
 
 
 # -- request ids and the access line -------------------------------------------------------

@@ -16,6 +16,7 @@ from flask import Flask, jsonify
 
 from models_server.catalog import ModelSpec
 from models_server.config import Settings
+from models_server.http.admin_openapi import MEMORY, requests_in_flight
 from models_server.http.openai_openapi import openai_paths
 from models_server.kinds import KINDS
 from models_server.tasks.base import Field, Task
@@ -45,10 +46,12 @@ def build_openapi(catalog_rows: Iterable[ModelSpec], settings: Settings) -> dict
         "/status/{model_id}": {"get": _status_one(rows)},
         "/openapi.json": {"get": _plain_get("This document.", JSON, {"type": "object"}, "openapi")},
         "/metrics": {"get": _plain_get("Prometheus metrics.", "text/plain", {"type": "string"}, "metrics")},
-        "/": {"get": _plain_get("A human-readable status page.", "text/html", {"type": "string"}, "index")},
+        "/": {"get": _plain_get("A human-readable status page with load, unload and cancel buttons; without "
+                                "the key it asks for one (no data).", "text/html", {"type": "string"}, "index")},
         "/admin/reload/{model_id}": {"post": _reload()},
         "/admin/models/{model_id}/load": {"post": _load()},
         "/admin/models/{model_id}/unload": {"post": _unload()},
+        "/admin/requests": {"get": requests_in_flight(_errors(403)["403"])},
         "/admin/requests/{request_id}": {"delete": _cancel()},
     }
     for row in rows:
@@ -123,6 +126,7 @@ def _status_all() -> dict[str, Any]:
             "tier": {"type": "string"},
             "device": {"type": "string"},
             "models": {"type": "object", "additionalProperties": STATUS_REF},
+            "memory": MEMORY,
         },
         "required": ["models"],
     }

@@ -50,6 +50,13 @@ def model_status(view: SlotView, runtime: RuntimeView, queues: ModelQueues[Any] 
     return status
 
 
+def memory_status(runtime: RuntimeView) -> dict[str, dict[str, int | None]]:
+    """`/status`'s `memory`: per device, the bytes of the models' weights on it (`models_bytes`, from
+    the runtime's accounting), torch's `allocated_bytes` and `reserved_bytes` (on the CPU: null, and
+    the process's resident set), and on CUDA the driver's `free_bytes` / `total_bytes`."""
+    return {device: memory.as_json() for device, memory in runtime.memory().items()}
+
+
 def all_statuses(runtime: RuntimeView, queues: ModelQueues[Any] | None = None) -> dict[str, dict[str, Any]]:
     return {model_id: model_status(view, runtime, queues) for model_id, view in runtime.views().items()}
 

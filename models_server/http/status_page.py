@@ -1,7 +1,11 @@
-"""The status page (`/`): every model's state, memory, queue, progress and last error, for a person.
+"""The status page (`/`): every model's state, memory, queue, progress and last error, each
+device's memory and the requests being served, for a person; with buttons to load and unload a
+model and to cancel a request.
 
-Read from the runtime's snapshots and the observer's bookkeeping when someone looks; it refreshes
-itself every few seconds.
+Read from the runtime's snapshots, the observer's bookkeeping and the in-flight registry when
+someone looks; it refreshes itself every few seconds. The buttons call the `/admin` routes, which
+obey the access rules: like the playground, the page sends the api_key a person typed (kept in
+the tab's sessionStorage, under the playground's name for it), and asks for it on a 401 or 403.
 """
 
 from __future__ import annotations
@@ -12,18 +16,22 @@ from typing import Any
 
 from flask import Flask, Response
 
-from models_server.http.observability import EXTENSION, Observer, cuda_memory
+from models_server.http.access import refused_page
+from models_server.http.admin import in_flight_list
+from models_server.http.observability import EXTENSION, Observer
 from models_server.http.status_body import model_status
 from models_server.redact import redact_urls
-from models_server.runtime import State
+from models_server.runtime import RuntimeView, State
+from models_server.runtime.cancellation import Cancellations
 
 PAGE_REFRESH_SECONDS = 3
 TEMPLATE = Path(__file__).with_name("templates") / "status.html"
+# What a person can do to a model in each state: a loading or disabled one takes no action.
+ACTIONS = {State.LOADED: ("unload",), State.NOT_LOADED: ("load",), State.FAILED: ("load",)}
 
 
-
-def human_bytes(size: int) -> str:
-    if size <= 0:
+def human_bytes(size: int | None) -> str:
+    if size is None or size <= 0:
         return "–"
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -66,13 +74,27 @@ def page_rows(observer: Observer) -> list[dict[str, Any]]:
             "task": status.get("task", ""),
             "state": status.get("state", str(view.state.value)),
             "placement": view.placement,
-            "memory": human_bytes(view.bytes),
+            # an unloaded model's `bytes` is its last measured size (budgets read it), not memory it holds
+            "memory": human_bytes(view.bytes if view.placement != "unloaded" else 0),
             "queue": status.get("queue", view.queue),
             "progress": _progress(status),
             "latency": _milliseconds(latency),
             "error": _error(status, observer.last.error.get(model_id)),
+            "actions": ACTIONS.get(view.state, ()),
         })
     return rows
+
+
+def device_rows(runtime: RuntimeView) -> list[dict[str, Any]]:
+    """One row per device: the models' bytes raw too (`models_bytes`), for scripts reading the page."""
+    return [{"device": device, "models_bytes": memory.models_bytes, "models": human_bytes(memory.models_bytes),
+             "allocated": human_bytes(memory.allocated_bytes), "reserved": human_bytes(memory.reserved_bytes),
+             "free": human_bytes(memory.free_bytes), "total": human_bytes(memory.total_bytes)}
+            for device, memory in runtime.memory().items()]
+
+
+def request_rows(in_flight: Cancellations) -> list[dict[str, Any]]:
+    return [{**entry, "age": f"{entry['age']:.0f} s"} for entry in in_flight_list(in_flight)]
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -84,18 +106,23 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def install_status_page(app: Flask) -> None:
-    """Register `/` on an app that has observability installed (its observer keeps the last requests)."""
+def install_status_page(app: Flask, in_flight: Cancellations) -> None:
+    """Register `/` on an app that has observability installed (its observer keeps the last
+    requests); `in_flight`: the requests being served, which the page offers to cancel."""
     observer: Observer = app.extensions[EXTENSION]
     runtime = observer.runtime
     template = app.jinja_env.from_string(TEMPLATE.read_text(encoding="utf-8"))  # autoescaped: no file name
 
     def status_page() -> Response:
+        refused = refused_page()
+        if refused is not None:  # no data: the page asks for the key and its script sends it
+            html = template.render(refused=refused, rows=[], summary={}, devices=[], requests=[],
+                                   refresh_seconds=PAGE_REFRESH_SECONDS, now=time.strftime("%H:%M:%S"))
+            return Response(html, mimetype="text/html")
         rows = page_rows(observer)
         html = template.render(
             rows=rows, summary=_summary(rows), tier=runtime.settings.tier, device=runtime.device,
-            resident={kind: human_bytes(size) for kind, size in runtime.resident_bytes().items()},
-            cuda=[(device, human_bytes(used), human_bytes(held)) for device, used, held in cuda_memory()],
+            devices=device_rows(runtime), requests=request_rows(in_flight),
             refresh_seconds=PAGE_REFRESH_SECONDS, now=time.strftime("%H:%M:%S"),
         )
         return Response(html, mimetype="text/html")

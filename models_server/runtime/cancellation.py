@@ -8,6 +8,7 @@ its model's turn, before it runs, or at the next step of a generation.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,9 +16,23 @@ from dataclasses import dataclass, field
 from models_server.progress import CancelToken
 
 
+@dataclass(frozen=True, kw_only=True)
+class InFlight:
+    """A request being served, as a person picking one to cancel sees it."""
+
+    request_id: str
+    model: str | None  # the model its path names; None for a route that names it in the body
+    path: str
+    started: float  # wall-clock time it came in
+    cancelled: bool
+
+
 @dataclass
 class _Entry:
     token: CancelToken
+    model: str | None
+    path: str
+    started: float = field(default_factory=time.time)
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -27,8 +42,8 @@ class Cancellations:
         self._lock = threading.Lock()  # guards `_entries`: request threads add and remove, cancels read
 
     @contextmanager
-    def tracked(self, token: CancelToken) -> Iterator[CancelToken]:
-        entry = _Entry(token)
+    def tracked(self, token: CancelToken, model: str | None = None, path: str = "") -> Iterator[CancelToken]:
+        entry = _Entry(token, model, path)
         with self._lock:
             self._entries.setdefault(token.request_id, []).append(entry)
         try:
@@ -49,3 +64,11 @@ class Cancellations:
         for entry in entries:
             entry.token.cancel(reason)
         return [entry.done for entry in entries]
+
+    def in_flight(self) -> list[InFlight]:
+        """Every request being served, oldest first."""
+        with self._lock:
+            entries = [entry for listed in self._entries.values() for entry in listed]
+        return sorted((InFlight(request_id=entry.token.request_id, model=entry.model, path=entry.path,
+                                started=entry.started, cancelled=entry.token.reason() is not None)
+                       for entry in entries), key=lambda request: request.started)

@@ -46,6 +46,9 @@ class Residency:
         self.device = device
         self.shared = shared
         self.lock = threading.RLock()
+        # resident_bytes' last answer and the slots' residency_key it was counted at: walking every
+        # tensor of every model takes a quarter second for a tier, too long for each status read
+        self._counted: tuple[tuple[object, ...], dict[str, int]] | None = None
 
     def storages(self) -> dict[int, Storage]:
         """Every tensor storage the resident models hold, each once."""
@@ -57,11 +60,17 @@ class Residency:
                 for pointer, (size, kind, ids) in table.items()}
 
     def resident_bytes(self) -> dict[str, int]:
-        """Bytes held on each device kind, every shared tensor counted once."""
+        """Bytes held on each device kind, every shared tensor counted once; counted again only
+        once a model has loaded, moved or left since the last count."""
+        key = self.slots.residency_key()
+        counted = self._counted
+        if counted is not None and counted[0] == key:
+            return dict(counted[1])
         totals = {"cpu": 0, "gpu": 0}
         for storage in self.storages().values():
             totals[storage.kind] += storage.size
-        return totals
+        self._counted = (key, totals)
+        return dict(totals)
 
     def over_budget(self, kind: DeviceKind, extra: int = 0) -> int:
         budget = self.budgets.of(kind)

@@ -16,6 +16,7 @@ from models_server.catalog import ModelSpec, build_catalog, served_rows
 from models_server.config import Settings
 from models_server.errors import Busy, ConfigError, NotFound, NotReady, TimedOut, WeightsMissing
 from models_server.runtime.admission import Admission, Ticket
+from models_server.runtime.device_memory import DeviceMemory, MemorySource, TorchMemory, device_memory
 from models_server.runtime.devices import DeviceChoice
 from models_server.runtime.keep_alive import KeepAlive
 from models_server.runtime.lanes import ComputeLanes
@@ -47,6 +48,7 @@ class Runtime:
                                    ComputeLanes())
         preloaded = [row.id for row in rows if settings.preloads(row.id, row.preload)]
         self.keep_alive = KeepAlive(settings, self.slots, preloaded, self.unload_idle)
+        self.memory_source: MemorySource = TorchMemory()
 
     def _initial_state(self, row: ModelSpec) -> tuple[State, str | None]:
         override = self.settings.override(row.id)
@@ -202,6 +204,9 @@ class Runtime:
 
     def resident_bytes(self) -> dict[str, int]:
         return self.residency.resident_bytes()
+
+    def memory(self) -> dict[str, DeviceMemory]:
+        return device_memory(self.resident_bytes(), self.device, self.memory_source)
 
     def keep_alive_status(self, view: SlotView) -> dict[str, float | None]:
         """`keep_alive` (seconds idle before it unloads, -1 never) and `expires_in` (None: not counting down)."""

@@ -136,6 +136,13 @@ class SlotTable:
     def run_lock(self, model_id: str) -> threading.Lock:
         return self._slots[model_id].run_lock
 
+    def residency_key(self) -> tuple[tuple[str, float | None, Placement], ...]:
+        """Which models are resident, from which load, placed where: it changes whenever a model
+        loads, moves or leaves, so what is computed from their tensors can be kept until it does."""
+        with self._lock:
+            return tuple((model_id, slot.loaded_at, slot.placement)
+                         for model_id, slot in self._slots.items() if slot.model is not None)
+
     def resident(self) -> dict[str, Any]:
         """id -> model of every slot holding one."""
         with self._lock:

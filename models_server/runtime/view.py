@@ -13,6 +13,7 @@ from typing import Protocol
 
 from models_server.catalog import ModelSpec
 from models_server.config import Settings
+from models_server.runtime.device_memory import DeviceMemory
 from models_server.runtime.slots import DeviceFacts, SlotView
 
 
@@ -40,6 +41,9 @@ class RuntimeView(Protocol):
 
     def resident_bytes(self) -> dict[str, int]:
         """Bytes of weights resident, by placement (gpu, cpu)."""
+
+    def memory(self) -> dict[str, DeviceMemory]:
+        """Per device ("cpu", "cuda:0", ...): the models' bytes, and what torch and the driver say."""
 
     def reload(self, model_id: str) -> SlotView:
         """Load a model again; its snapshot once the load is done."""

@@ -227,3 +227,41 @@ def test_delete_cancels_a_queued_and_a_running_request_and_their_clients_are_tol
     missing = http.delete(f"{server}/admin/requests/run-a", headers=AUTH, timeout=60)
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found"
     assert http.delete(f"{server}/admin/requests/run-a", timeout=60).status_code == 403
+
+
+def device_memory(base: str) -> dict:
+    return http.get(f"{base}/status", headers=AUTH, timeout=30).json()["memory"]
+
+
+def device_gauge(base: str, name: str, device: str) -> float:
+    metrics = http.get(f"{base}/metrics", headers=AUTH, timeout=30).text
+    found = re.search(rf'^models_server_device_{name}\{{device="{device}"\}} (\S+)$', metrics, re.M)
+    assert found, f"no models_server_device_{name} for {device}"
+    return float(found.group(1))
+
+
+def test_each_device_s_memory_shows_and_moves_with_a_load_and_an_unload(server):
+    wait_ready(server)
+    deadline = time.monotonic() + 60
+    while status(server, SHORT_LIVED)["state"] == "loaded":  # its keep-alive would move the figures meanwhile
+        assert time.monotonic() < deadline, status(server, SHORT_LIVED)
+        time.sleep(0.2)
+    admin(server, LAZY, "unload")
+    before = device_memory(server)
+    assert set(before) == {"cpu"}  # no CUDA here
+    cpu = before["cpu"]
+    assert cpu["reserved_bytes"] > cpu["models_bytes"] > 0  # the process's RSS holds the weights and more
+    assert cpu["allocated_bytes"] is cpu["free_bytes"] is cpu["total_bytes"] is None
+    assert device_gauge(server, "models_bytes", "cpu") == cpu["models_bytes"]
+    assert device_gauge(server, "reserved_bytes", "cpu") > 0
+
+    loaded = admin(server, LAZY, "load")
+    assert loaded.status_code == 200, loaded.text
+    with_it = device_memory(server)["cpu"]["models_bytes"]
+    # its ControlNet: the SD base it shares was resident already
+    assert cpu["models_bytes"] < with_it <= cpu["models_bytes"] + loaded.json()["bytes"]
+    assert device_gauge(server, "models_bytes", "cpu") == with_it
+
+    assert admin(server, LAZY, "unload").status_code == 200
+    assert device_memory(server)["cpu"]["models_bytes"] == cpu["models_bytes"]
+    assert device_gauge(server, "models_bytes", "cpu") == cpu["models_bytes"]

@@ -7,121 +7,29 @@ to build/ like the status page's.
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import json
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from support.browser import CHROMIUM_FLAGS, chromium
-from support.paths import REPO
+from support.browser import Page, browse
 from support.serving import Served, run_live_server
 
 from models_server.config import load_settings
 from models_server.http.app import create_app
 
-BUILD = REPO / "build"
-
-
-class Page:
-    """One browser tab over the DevTools protocol: commands by id, page state read by script."""
-
-    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
-        self.socket = socket
-        self.next_id = 0
-
-    async def send(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        await self.socket.send_json({"id": self.next_id, "method": method, "params": params})
-        deadline = time.monotonic() + 120
-        while True:  # events arrive in between: the answer is the message with our id
-            assert time.monotonic() < deadline, f"no answer to {method} within 120 s"
-            message = json.loads((await self.socket.receive(timeout=120)).data)
-            if message.get("id") == self.next_id:
-                assert "error" not in message, message["error"]
-                return message["result"]
-
-    async def evaluate(self, expression: str) -> Any:
-        result = await self.send("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
-        assert "exceptionDetails" not in result, result["exceptionDetails"]
-        return result["result"].get("value")
-
-    async def wait_for_state(self, *states: str, timeout: float = 120) -> str:
-        """Until the page's `data-state` is one of `states` (the page sets it as it works)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            state = await self.evaluate("document.body.dataset.state")
-            if state in states:
-                return state
-            assert time.monotonic() < deadline, f"page state stayed {state!r}"
-            await asyncio.sleep(0.2)
-
-    async def open(self, url: str, ready: str) -> None:
-        """Navigate, then wait until the script `ready` is true."""
-        await self.send("Page.enable")
-        await self.send("Page.navigate", url=url)
-        deadline = time.monotonic() + 120
-        while not await self.evaluate(ready):
-            assert time.monotonic() < deadline, f"the page never became ready ({ready})"
-            await asyncio.sleep(0.2)
-
-    async def choose_file(self, selector: str, path: Path) -> None:
-        root = await self.send("DOM.getDocument")
-        node = await self.send("DOM.querySelector", nodeId=root["root"]["nodeId"], selector=selector)
-        assert node["nodeId"], f"no {selector} on the page"
-        await self.send("DOM.setFileInputFiles", nodeId=node["nodeId"], files=[str(path)])
-
-    async def run(self) -> str:
-        # the form's submit handler marks the page running before its first await, so the click
-        # returns with the state changed, and an "answered" read later is this run's answer
-        await self.evaluate("document.getElementById('run').click()")
-        assert await self.evaluate("document.body.dataset.state") == "running"
-        return await self.wait_for_state("answered", "failed")
-
-    async def screenshot(self, name: str) -> Path:
-        data = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        BUILD.mkdir(exist_ok=True)
-        path = BUILD / name
-        path.write_bytes(base64.b64decode(data["data"]))
-        return path
-
-
 READY = "!!document.body && document.body.dataset.state === 'ready'"  # body is null while navigating
 KEY_ASKED = "!!document.getElementById('key-form') && !document.getElementById('key-form').hidden"
 
 
-def browse(url: str, profile: Path, steps, ready: str = READY) -> Any:
-    """Start Chromium, open `url`, run `await steps(page)`, close Chromium; return what steps returned."""
-    command = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-               "--window-size=1280,900", "about:blank"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not (port_file.is_file() and port_file.read_text().strip()):
-            assert process.poll() is None and time.monotonic() < deadline, "chromium did not start"
-            time.sleep(0.1)
-        port = port_file.read_text().split()[0]
-
-        async def session() -> Any:
-            async with aiohttp.ClientSession() as http:
-                targets = await (await http.get(f"http://127.0.0.1:{port}/json/list")).json()
-                tab = next(target for target in targets if target["type"] == "page")
-                async with http.ws_connect(tab["webSocketDebuggerUrl"], max_msg_size=0) as socket:
-                    page = Page(socket)
-                    await page.open(url, ready)
-                    return await steps(page)
-
-        return asyncio.run(session())
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+async def run(page: Page) -> str:
+    """Click the page's Run button; the state it ends in ("answered" or "failed")."""
+    # the form's submit handler marks the page running before its first await, so the click
+    # returns with the state changed, and an "answered" read later is this run's answer
+    await page.evaluate("document.getElementById('run').click()")
+    assert await page.evaluate("document.body.dataset.state") == "running"
+    return await page.wait_for_state("answered", "failed")
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +48,7 @@ def test_canny_map_of_an_uploaded_photo_is_shown(live_server, photo, tmp_path):
             " window.galleryWhenAnswered = document.querySelectorAll('#gallery figure').length;"
             " observer.disconnect(); } }).observe(document.body, { attributes: true, attributeFilter: ['data-state'] })"
         )
-        assert await page.run() == "answered", await page.evaluate("document.getElementById('result').innerText")
+        assert await run(page) == "answered", await page.evaluate("document.getElementById('result').innerText")
         gallery = await page.evaluate("window.galleryWhenAnswered")
         shown = await page.evaluate(
             "new Promise(done => { const img = document.querySelector('#result img[data-output]');"
@@ -150,7 +58,7 @@ def test_canny_map_of_an_uploaded_photo_is_shown(live_server, photo, tmp_path):
         shot = await page.screenshot("playground-canny.png")
         return shown, gallery, shot
 
-    (width, output), gallery, shot = browse(f"{live_server.url}/playground?model=canny-control", tmp_path, steps)
+    (width, output), gallery, shot = browse(f"{live_server.url}/playground?model=canny-control", tmp_path, steps, READY)
     assert width == 512 and output.startswith("/images/")  # the map, at the photo's size
     assert gallery == 1
     assert shot.stat().st_size > 10_000
@@ -159,7 +67,7 @@ def test_canny_map_of_an_uploaded_photo_is_shown(live_server, photo, tmp_path):
 def test_text_to_speech_gives_a_playable_audio_element(live_server, tmp_path):
     async def steps(page: Page) -> Any:
         await page.evaluate("document.getElementById('field-text').value = 'Hello from the playground.'")
-        assert await page.run() == "answered", await page.evaluate("document.getElementById('result').innerText")
+        assert await run(page) == "answered", await page.evaluate("document.getElementById('result').innerText")
         duration = await page.evaluate(
             "new Promise(done => { const audio = document.querySelector('#result audio');"
             " if (audio.readyState >= 1) done(audio.duration);"
@@ -168,7 +76,7 @@ def test_text_to_speech_gives_a_playable_audio_element(live_server, tmp_path):
         await page.screenshot("playground-tts.png")
         return duration
 
-    duration = browse(f"{live_server.url}/playground?model=microsoft/speecht5_tts", tmp_path, steps)
+    duration = browse(f"{live_server.url}/playground?model=microsoft/speecht5_tts", tmp_path, steps, READY)
     assert duration > 0
 
 
@@ -176,7 +84,7 @@ def test_detection_boxes_are_drawn_on_the_photo(live_server, photo, tmp_path):
     async def steps(page: Page) -> Any:
         await page.choose_file("#field-img_url-file", photo)
         await page.evaluate("document.getElementById('field-threshold').value = '0'")
-        assert await page.run() == "answered", await page.evaluate("document.getElementById('result').innerText")
+        assert await run(page) == "answered", await page.evaluate("document.getElementById('result').innerText")
         drawn = await page.evaluate(
             "(() => { const canvas = document.querySelector('#result canvas');"
             " return [Number(canvas.dataset.boxes), canvas.width, canvas.height]; })()"
@@ -186,7 +94,7 @@ def test_detection_boxes_are_drawn_on_the_photo(live_server, photo, tmp_path):
         return drawn, raw
 
     (boxes, width, height), raw = browse(f"{live_server.url}/playground?model=facebook/detr-resnet-50", tmp_path,
-                                         steps)
+                                         steps, READY)
     assert boxes == raw > 0
     assert (width, height) == (512, 512)  # drawn over the uploaded photo itself
 
@@ -209,7 +117,7 @@ def test_with_an_api_key_the_page_asks_for_it_and_keeps_it_for_the_tab(keyed_ser
         await page.wait_for_state("ready")
         models = await page.evaluate("document.getElementById('model').options.length")
         await page.evaluate("document.getElementById('field-text').value = 'I love this.'")
-        state = await page.run()
+        state = await run(page)
         ranked = await page.evaluate("document.querySelectorAll('#result ol.ranked li').length")
         stored = await page.evaluate("[sessionStorage.getItem('models_server_api_key'), localStorage.length]")
         return asked, models, state, ranked, stored

@@ -79,6 +79,24 @@ def test_either_the_network_or_the_key_is_enough(tmp_path):
     assert outside.get("/status", headers={"X-API-Key": KEY}).status_code == 200
 
 
+def test_the_status_page_opens_without_data_to_ask_for_the_key(tmp_path):
+    client = make_client(tmp_path, OUTSIDE, allowed_clients=["10.0.0.0/8"], api_key=KEY)
+    asking = client.get("/")
+    html = asking.get_data(as_text=True)
+    assert asking.status_code == 200 and 'data-refused="yes"' in html and "no valid API key" in html
+    assert 'id="key-form">' in html  # shown, not hidden
+    assert "canny-control" not in html and "data-device" not in html  # nothing of the server
+    shown = client.get("/", headers={"X-API-Key": KEY}).get_data(as_text=True)
+    assert 'data-refused="no"' in shown and 'data-model="canny-control"' in shown and 'id="key-form" hidden' in shown
+    assert client.get("/admin/requests").status_code == 403  # its data and buttons stay behind the key
+    assert client.get("/admin/requests", headers={"X-API-Key": KEY}).get_json() == {"requests": []}
+
+
+def test_without_a_key_to_ask_for_the_status_page_is_refused(tmp_path):
+    response = make_client(tmp_path, OUTSIDE, allowed_clients=["10.0.0.0/8"]).get("/")
+    assert response.status_code == 403 and "allowed_clients" in response.get_json()["error"]["message"]
+
+
 def test_a_refused_post_is_refused_before_the_body_is_read(tmp_path):
     client = make_client(tmp_path, OUTSIDE, api_key=KEY)
     response = client.post("/models/canny-control", data=b"not json", content_type="application/json")

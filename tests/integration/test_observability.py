@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,6 +19,7 @@ from support.observed import EVIL_ERROR, EXPECTED_STATES, expected_states, obser
 
 from models_server.http.observability import install_observability, logfmt, request_id_from
 from models_server.runtime import State
+from models_server.runtime.device_memory import CudaReading
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +80,42 @@ def test_metrics_read_states_queues_and_memory_from_the_runtime(app, client):
         assert ("models_server_resident_bytes", (("placement", placement),)) in samples
     assert ("models_server_model_resident_bytes", (("model", "canny-control"), ("placement", "cpu"))) in samples
     assert ("models_server_model_resident_bytes", (("model", "hed-control"), ("placement", "unloaded"))) in samples
-    assert not any(name.startswith("models_server_cuda") for name, _ in samples)  # CPU only: no torch.cuda gauges
+
+    runtime = app.extensions["models_server"].runtime
+    assert sample(samples, "models_server_device_models_bytes", device="cpu") == runtime.resident_bytes()["cpu"]
+    assert sample(samples, "models_server_device_reserved_bytes", device="cpu") > 0  # the process's RSS
+    devices = {dict(key).get("device") for name, key in samples if name.startswith("models_server_device_")}
+    assert devices == {"cpu"}  # CPU only: no card, and no CUDA-only figure for the CPU
+    assert ("models_server_device_free_bytes", (("device", "cpu"),)) not in samples
+
+
+def test_status_metrics_and_page_show_each_device_the_memory_source_reads(app, client, monkeypatch):
+    """The CUDA figures flow from the runtime's memory source to every reader (a fake card here)."""
+    runtime = app.extensions["models_server"].runtime
+    card = CudaReading(device="cuda:0", allocated=5 << 30, reserved=6 << 30, free=10 << 30, total=24 << 30)
+    monkeypatch.setattr(runtime, "memory_source", FakeSource(card))
+    memory = client.get("/status").get_json()["memory"]
+    assert memory["cpu"] == {"models_bytes": runtime.resident_bytes()["cpu"], "allocated_bytes": None,
+                             "reserved_bytes": 1234, "free_bytes": None, "total_bytes": None}
+    assert memory["cuda:0"] == {"models_bytes": 0, "allocated_bytes": 5 << 30, "reserved_bytes": 6 << 30,
+                                "free_bytes": 10 << 30, "total_bytes": 24 << 30}  # this runtime runs on the CPU
+    samples = scrape(client)
+    assert sample(samples, "models_server_device_free_bytes", device="cuda:0") == 10 << 30
+    assert sample(samples, "models_server_device_total_bytes", device="cuda:0") == 24 << 30
+    assert sample(samples, "models_server_device_reserved_bytes", device="cpu") == 1234
+    html = client.get("/").get_data(as_text=True)
+    assert 'data-device="cuda:0"' in html and "24.0 GiB" in html and "10.0 GiB" in html
+
+
+@dataclass
+class FakeSource:
+    card: CudaReading
+
+    def cuda(self, in_use: str) -> list[CudaReading]:
+        return [self.card]
+
+    def process_rss(self) -> int | None:
+        return 1234
 
 
 def test_unknown_model_ids_share_one_label(client):
@@ -179,6 +217,16 @@ def test_page_lists_every_model_with_its_state(app, client, photo_ref):
     assert canny[1] == "loaded" and canny[2] == "cpu" and canny[4] == "0"
     assert canny[6].endswith(" ms")
     assert rows["hed-control"]["cells"][2] == "unloaded"
+    actions = {model_id: row["actions"] for model_id, row in rows.items()}
+    assert actions["canny-control"] == ["unload"] and actions["hed-control"] == ["load"]  # failed: load again
+    assert actions["mlsd-control"] == actions["openpose-control"] == []  # loading, disabled
+    assert actions.get("scribble-control", ["load"]) == ["load"]  # lazy
+
+
+def test_page_shows_each_device_and_the_requests_in_flight(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'data-device="cpu"' in html and "Requests being served" in html
+    assert client.get("/admin/requests").get_json() == {"requests": []}  # GETs are not cancellable
 
 
 def test_page_escapes_untrusted_ids_and_errors(client):
@@ -186,7 +234,7 @@ def test_page_escapes_untrusted_ids_and_errors(client):
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt; &amp; more" in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
-    assert page_rows(html)["hed-control"]["cells"][-1] == EVIL_ERROR
+    assert page_rows(html)["hed-control"]["cells"][7] == EVIL_ERROR
 
 
 def test_page_shows_progress_and_request_errors(app, client, monkeypatch):
@@ -211,3 +259,17 @@ def test_installing_twice_changes_nothing(app, client, caplog):
     caplog.set_level(logging.DEBUG, logger="models_server.access")
     client.get("/running")
     assert len(access_records(caplog)) == 1
+
+
+def test_openapi_documents_the_memory_and_the_requests_in_flight_as_they_are_answered(client):
+    document = client.get("/openapi.json").get_json()
+    memory_schema = document["paths"]["/status"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"]["properties"]["memory"]
+    requests_schema = document["paths"]["/admin/requests"]["get"]["responses"]["200"]["content"][
+        "application/json"]["schema"]
+    jsonschema.validate(client.get("/status").get_json()["memory"], memory_schema)
+    in_flight = {"requests": [{"request_id": "r1", "model": None, "path": "/v1/embeddings", "age": 1.5,
+                               "cancelled": False}]}
+    jsonschema.validate(in_flight, requests_schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"cpu": {"models_bytes": "many"}}, memory_schema)

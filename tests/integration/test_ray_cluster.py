@@ -244,3 +244,17 @@ def test_a_models_status_names_its_own_groups_device(cluster_settings, worker) -
     status = ingress_client(cluster_settings, cluster).get("/status/canny-control").json
     assert (status["device"], status["compute_type"], status["dtype"]) == ("cuda:1", "gpu", "float16")
     assert cluster.devices.device == "cuda:1,cpu"  # the server as a whole runs on both
+
+
+def test_the_ingress_reports_the_replicas_models_bytes_and_no_figure_of_its_own_process(cluster_settings,
+                                                                                      worker) -> None:
+    cluster = make_cluster(cluster_settings, worker)
+    report = replace(worker.report(), resident={"cpu": 1234, "gpu": 0})
+    cluster.update({"annotators": GroupCondition(reports=(report,))})
+    memory = ingress_client(cluster_settings, cluster).get("/status").json["memory"]
+    assert memory == {"cpu": {"models_bytes": 1234, "allocated_bytes": None, "reserved_bytes": None,
+                              "free_bytes": None, "total_bytes": None}}
+    on_cards = replace(report, resident={"cpu": 0, "gpu": 5678},
+                       device=DeviceReport(device="cuda:0", kind="gpu", dtype_name="float16"))
+    cluster.update({"annotators": GroupCondition(reports=(on_cards,))})
+    assert cluster.memory()["cuda"].models_bytes == 5678  # every replica's GPU weights, whichever card

@@ -362,3 +362,21 @@ def test_requests_arriving_while_a_lazy_model_loads_wait_for_it_instead_of_503(t
         first.join(timeout=60)
         second.join(timeout=60)
     assert sorted(answer.status_code for answer in answers) == [200, 200]
+
+
+def test_resident_bytes_are_counted_again_only_once_a_model_loads_moves_or_leaves(tiny_root, public_dir,
+                                                                                   monkeypatch):
+    runtime, client = make_runtime(tiny_root, public_dir, linear_rows("a", "b"), models={"test/b": {"preload": False}})
+    runtime.load_all()
+    walks: list[int] = []
+    walk_all = runtime.residency.storages
+    monkeypatch.setattr(runtime.residency, "storages", lambda: walks.append(1) or walk_all())
+    assert runtime.resident_bytes()["cpu"] == LINEAR_BYTES
+    assert client.get("/status").get_json()["memory"]["cpu"]["models_bytes"] == LINEAR_BYTES
+    assert len(walks) == 1  # the status read took the count as it was
+    runtime.load("test/b")
+    assert runtime.resident_bytes()["cpu"] == 2 * LINEAR_BYTES
+    runtime.unload("test/a")
+    assert runtime.resident_bytes()["cpu"] == client.get("/status").get_json()["memory"]["cpu"]["models_bytes"] \
+        == LINEAR_BYTES
+    assert len(walks) == 3

@@ -55,24 +55,32 @@ def expected_states(app: Flask) -> dict[str, str]:
 
 
 class RowParser(HTMLParser):
-    """Collects each table row's data-model/data-state and its cells' text."""
+    """Collects each model row's data-model/data-state, its cells' text and its buttons' actions."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict] = []
+        self._in_row = False
         self._cell: list[str] | None = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "tr" and "data-model" in attrs:
-            self.rows.append({"model": attrs["data-model"], "state": attrs["data-state"], "cells": []})
-        elif tag == "td" and self.rows:
+        if tag == "tr":
+            self._in_row = "data-model" in attrs
+            if self._in_row:
+                self.rows.append({"model": attrs["data-model"], "state": attrs["data-state"], "cells": [],
+                                  "actions": []})
+        elif tag == "td" and self._in_row:
             self._cell = []
+        elif tag == "button" and self._in_row and "data-action" in attrs:
+            self.rows[-1]["actions"].append(attrs["data-action"])
 
     def handle_endtag(self, tag):
         if tag == "td" and self._cell is not None:
             self.rows[-1]["cells"].append(" ".join("".join(self._cell).split()))
             self._cell = None
+        elif tag == "tr":
+            self._in_row = False
 
     def handle_data(self, data):
         if self._cell is not None:

@@ -33,6 +33,7 @@ from models_server.media.resources import ResourceReader
 from models_server.pipeline.request import RequestPipeline
 from models_server.protocols.base import Call, Encoded, RawRequest
 from models_server.runtime import SlotView, State
+from models_server.runtime.device_memory import DeviceMemory, ReplicaMemory, device_memory
 from models_server.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,10 @@ class ClusterRuntime:
 
     def resident_bytes(self) -> dict[str, int]:
         return dict(self._snapshot.resident)
+
+    def memory(self) -> dict[str, DeviceMemory]:
+        """The replicas' models' bytes, their GPU weights together as "cuda" (on whichever cards)."""
+        return device_memory(self.resident_bytes(), "cuda" if self.devices.kind == "gpu" else "cpu", ReplicaMemory())
 
     @property
     def devices(self) -> MergedDevices:
