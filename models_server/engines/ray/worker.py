@@ -99,7 +99,7 @@ class ModelAsk:
 
     action: Action
     generation: int
-    asked_at: float  # wall clock: a replica whose process started later is as the ask wants already
+    asked_at: float  # wall clock: a replica whose process started later owes it nothing (it starts from the config)
     keep_alive: float | None = None  # a load's
 
 
