@@ -203,6 +203,12 @@ def wait_running(served: RayServed, model_id: str, queue: int = 1) -> dict:
     return wait_until(running, READY_WITHIN, f"{queue} request(s) in, one running", interval=0.02)
 
 
+def is_free(status: dict) -> bool:
+    """Nothing queued or running, as a live replica reports it (a replica whose reports are late
+    on a busy machine shows as `loading` with an empty queue meanwhile)."""
+    return status["state"] == "loaded" and status["queue"] == 0
+
+
 def test_a_client_that_leaves_stops_its_request_in_the_group_and_nothing_is_written(
         ray_served: RayServed, photo_ref: str) -> None:
     model = SD_GROUP[0]
@@ -216,13 +222,12 @@ def test_a_client_that_leaves_stops_its_request_in_the_group_and_nothing_is_writ
     client.close()  # the client gives up
     left_at, steps = running["progress"]["step"], [running["progress"]["step"]]
     deadline = time.monotonic() + READY_WITHIN
-    while (now := ray_served.get(f"/status/{model}").json())["queue"]:
+    while not is_free(now := ray_served.get(f"/status/{model}").json()):
         assert time.monotonic() < deadline, now
         steps.append(now.get("progress", {}).get("step", steps[-1]))
         time.sleep(0.02)
     assert max(steps) <= left_at + 20 < STEPS  # stopped within a few steps (the reports lag 0.2 s)
     assert (set(images.iterdir()) if images.is_dir() else set()) == before
-    assert ray_served.get(f"/status/{model}").json()["state"] == "loaded"
 
 
 def test_delete_cancels_a_queued_and_a_running_request_in_the_group(ray_served: RayServed, photo_ref: str) -> None:
@@ -238,7 +243,8 @@ def test_delete_cancels_a_queued_and_a_running_request_in_the_group(ray_served: 
         return thread
 
     def queue_is(length: int) -> bool:
-        return ray_served.get(f"/status/{model}").json()["queue"] == length
+        status = ray_served.get(f"/status/{model}").json()
+        return status["state"] == "loaded" and status["queue"] == length
 
     running = post("ray-run-a")
     wait_running(ray_served, model)
