@@ -11,13 +11,19 @@
 - cancel: a ControlNet generation of many steps from a raw socket; once it runs, the client
   closes the connection, and the time until `/status` shows the model free again is measured
   next to the time of one step (from the progress the status reports).
+- cancel of a chunked task: the same for a long transcription (30 minutes of audio, 30 s windows,
+  four to a chunk), next to the time of one chunk.
+The machine's load average is printed with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import io
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -33,6 +39,8 @@ from harness import stop
 ROOT = Path(__file__).resolve().parent.parent
 CONTROLNET = "lllyasviel/sd-controlnet-canny"
 UNLOADED = "Intel/dpt-hybrid-midas"
+ASR = "facebook/wav2vec2-base-960h"
+AUDIO_MINUTES = 30
 STEPS = 1000
 PHOTO = "public/examples/photo.jpg"
 
@@ -50,7 +58,8 @@ def served(model_root: Path, weights: Path | None, public_dir: Path) -> Iterator
     override = f"{{weights: {weights}}}" if weights else "{}"
     config = public_dir.parent / "bench-lifecycle.yaml"
     config.write_text(f"model_root: {model_root}\npublic_dir: {public_dir}\ntier: standard\ndevice: cpu\n"
-                      f"preload: false\nlimits: {{max_steps: {STEPS}}}\nmodels:\n  {UNLOADED}: {override}\n")
+                      f"preload: false\nlimits: {{max_steps: {STEPS}, max_audio_seconds: {AUDIO_MINUTES * 60}}}\n"
+                      f"models:\n  {UNLOADED}: {override}\n")
     log = (public_dir.parent / "server.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "models_server", "serve", "--config", str(config),
                                 "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -104,37 +113,65 @@ def measure_unload(base: str, pid: int, repeats: int) -> None:
 
 
 def measure_cancel(base: str, repeats: int) -> None:
-    requests.post(f"{base}/admin/models/{CONTROLNET}/load", timeout=600).raise_for_status()
     body = json.dumps({"img_url": PHOTO, "text": "long", "num_inference_steps": STEPS,
                        "width": 64, "height": 64}).encode()
+    step, frees = _leave_and_time(base, CONTROLNET, body, repeats, first_step=3, later=5)
+    print(f"cancel by disconnect, {repeats} times ({STEPS}-step tiny ControlNet at 64x64; load {_load()}):")
+    print(f"  one step {step * 1000:.0f} ms (median); model free after the client left: {_each_ms(frees)}")
+
+
+def measure_chunked_cancel(base: str, repeats: int) -> None:
+    import numpy as np
+    import soundfile
+
+    silence = io.BytesIO()  # FLAC keeps silence in a few bytes per frame: a small body
+    soundfile.write(silence, np.zeros(AUDIO_MINUTES * 60 * 16000, dtype=np.int16), 16000, format="FLAC")
+    body = json.dumps({"audio_url": "data:audio/flac;base64," + base64.b64encode(silence.getvalue()).decode()})
+    window, frees = _leave_and_time(base, ASR, body.encode(), repeats, first_step=4, later=8)
+    print(f"cancel by disconnect, {repeats} times ({AUDIO_MINUTES} min of audio to the tiny {ASR}, 30 s windows, "
+          f"4 to a chunk; load {_load()}):")
+    print(f"  one chunk {window * 4 * 1000:.0f} ms (median); model free after the client left: {_each_ms(frees)}")
+
+
+def _leave_and_time(base: str, model_id: str, body: bytes, repeats: int, first_step: int,
+                    later: int) -> tuple[float, list[float]]:
+    """Post `body` from a raw socket and close it once the progress has moved `later` steps past
+    `first_step`; the median seconds per step, and the seconds until the model was free each time."""
+    requests.post(f"{base}/admin/models/{model_id}/load", timeout=600).raise_for_status()
     host, port = base.removeprefix("http://").split(":")
     frees, steps = [], []
     for _ in range(repeats):
         client = socket.create_connection((host, int(port)))
-        client.sendall(f"POST /models/{CONTROLNET} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        client.sendall(f"POST /models/{model_id} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                        f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        first = _progress_at_least(base, 3)
-        second = _progress_at_least(base, first[0] + 5)
+        first = _progress_at_least(base, model_id, first_step)
+        second = _progress_at_least(base, model_id, first[0] + later)
         steps.append((second[1] - first[1]) / (second[0] - first[0]))
         left = time.perf_counter()
         client.close()
-        while requests.get(f"{base}/status/{CONTROLNET}", timeout=30).json()["queue"]:
+        while requests.get(f"{base}/status/{model_id}", timeout=30).json()["queue"]:
             time.sleep(0.005)
         frees.append(time.perf_counter() - left)
-    print(f"cancel by disconnect, {repeats} times ({STEPS}-step tiny ControlNet at 64x64):")
-    each = ", ".join(f"{seconds * 1000:.0f}" for seconds in frees)
-    print(f"  one step {statistics.median(steps) * 1000:.0f} ms (median); model free after the client left: "
-          f"{each} ms (median {statistics.median(frees) * 1000:.0f})")
+    return statistics.median(steps), frees
 
 
-def _progress_at_least(base: str, step: int) -> tuple[int, float]:
+def _progress_at_least(base: str, model_id: str, step: int) -> tuple[int, float]:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        progress = requests.get(f"{base}/status/{CONTROLNET}", timeout=30).json().get("progress")
+        progress = requests.get(f"{base}/status/{model_id}", timeout=30).json().get("progress")
         if progress and progress["step"] >= step:
             return progress["step"], time.perf_counter()
         time.sleep(0.005)
-    raise TimeoutError(f"the generation never reached step {step}")
+    raise TimeoutError(f"{model_id} never reached step {step}")
+
+
+def _each_ms(seconds: list[float]) -> str:
+    each = ", ".join(f"{value * 1000:.0f}" for value in seconds)
+    return f"{each} ms (median {statistics.median(seconds) * 1000:.0f})"
+
+
+def _load() -> str:
+    return "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def main() -> None:
@@ -152,6 +189,7 @@ def main() -> None:
         with served(args.model_root, args.unload_weights, public) as (base, pid):
             measure_unload(base, pid, args.repeats)
             measure_cancel(base, args.repeats)
+            measure_chunked_cancel(base, args.repeats)
 
 
 if __name__ == "__main__":

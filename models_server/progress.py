@@ -1,9 +1,11 @@
 """Progress of the request a thread is running, reported by handlers without knowing the runtime.
 
 A handler calls `report_progress(step, total)` (diffusion pipelines do it from their step
-callback); the runtime shows it in /status and enforces the request's deadline and its
-cancellation there, which is the one place a long generation can be stopped cleanly. Outside a
-request it does nothing, so a handler hosted elsewhere (Ray Serve) runs unchanged.
+callback, long audio after each chunk); the runtime shows it in /status and enforces the
+request's deadline and its cancellation there, which is where a long task can be stopped
+cleanly. `checkpoint()` does the enforcing alone, for a loop inside a library (a decoder's
+steps) whose progress is not worth showing. Outside a request both do nothing, so a handler
+hosted elsewhere (Ray Serve) runs unchanged.
 """
 
 from __future__ import annotations
@@ -84,10 +86,22 @@ def report_progress(step: int, total: int) -> None:
     if job is None:
         return
     job.step, job.total = step, total
+    _enforce(job, f"at step {step} of {total}")
+
+
+def checkpoint() -> None:
+    """Stop here (Cancelled, TimedOut) if the request this thread runs was cancelled or is past
+    its deadline; cheap enough for every step of a decoder."""
+    job = _current.get()
+    if job is not None:
+        _enforce(job, "")
+
+
+def _enforce(job: Job, where: str) -> None:
     if job.cancel is not None:
         job.cancel.raise_if_cancelled()
     if time.monotonic() > job.deadline:
-        raise TimedOut(f"{job.model_id} ran past the request_timeout limit at step {step} of {total}")
+        raise TimedOut(f"{job.model_id} ran past the request_timeout limit{' ' + where if where else ''}")
 
 
 def diffusers_callback(total: int):

@@ -56,6 +56,11 @@ class Cancellations:
                 if not entries:
                     del self._entries[token.request_id]
 
+    def ids(self) -> list[str]:
+        """The request ids in flight."""
+        with self._lock:
+            return list(self._entries)
+
     def cancel(self, request_id: str, reason: str) -> list[threading.Event]:
         """Cancel every request in flight with this id; each one's event is set once it has ended.
         An empty list: no such request (finished, or never here)."""

@@ -9,9 +9,11 @@ collecting this file imports no Ray.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +41,7 @@ ANNOTATORS = ["canny-control", "hed-control", "scribble-control", "mlsd-control"
 TWINNED = ["depth-control", "normal-control"]  # their group runs two replicas
 UNPLACEABLE = "seg-control"  # its group asks for a resource no node has
 READY_WITHIN = 240.0  # seconds for the groups to load on a busy 2-core machine: a wait, not a figure
+STEPS = 1000  # a generation that runs for minutes unless it is stopped
 
 
 def free_port() -> int:
@@ -65,7 +68,7 @@ class RayServed:
 def ray_settings(tiny_root: Path, public_dir: Path, port: int) -> Settings:
     return tiny_settings(
         tiny_root, public_dir, tier="minimal", port=port, engine="ray",
-        api_key=KEY, allowed_clients=["10.0.0.0/8"], limits={"max_body_bytes": "1MiB"},
+        api_key=KEY, allowed_clients=["10.0.0.0/8"], limits={"max_body_bytes": "1MiB", "max_steps": STEPS},
         shutdown_grace_seconds=30,  # also how long Serve waits for the unplaceable group's replica
         ray={
             "status_interval": 0.2,
@@ -166,6 +169,104 @@ def test_both_replicas_of_a_group_report_and_a_reload_reaches_both(ray_served: R
     assert reloaded.status_code == 200, reloaded.text
     assert (reloaded.json()["state"], reloaded.json()["replicas"]) == ("loaded", 2)  # applied by both
     assert ray_served.get("/status/canny-control").json()["replicas"] == 1
+
+
+def test_load_unload_and_keep_alive_act_on_every_replica_of_the_group(ray_served: RayServed) -> None:
+    model = TWINNED[0]
+    unloaded = ray_served.post(f"/admin/models/{model}/unload", timeout=300)
+    assert unloaded.status_code == 200, unloaded.text
+    assert (unloaded.json()["state"], unloaded.json()["placement"], unloaded.json()["replicas"]) == (
+        "not_loaded", "unloaded", 2)
+    assert ray_served.get(f"/status/{model}").json()["state"] == "not_loaded"  # at once
+    loaded = ray_served.post(f"/admin/models/{model}/load", json={"keep_alive": 1}, timeout=300)
+    assert loaded.status_code == 200, loaded.text
+    assert (loaded.json()["state"], loaded.json()["keep_alive"], loaded.json()["replicas"]) == ("loaded", 1, 2)
+    # idle past its keep-alive of a second, each replica unloads it
+    wait_until(lambda: ray_served.get(f"/status/{model}").json()["state"] == "not_loaded", 60,
+               "the keep-alive unloaded it", interval=0.1)
+    back = ray_served.post(f"/admin/models/{model}/load", json={"keep_alive": -1}, timeout=300)
+    assert (back.json()["state"], back.json()["keep_alive"]) == ("loaded", -1)
+    missing = ray_served.post("/admin/models/no/such-model/load")
+    assert missing.status_code == 404 and "no/such-model" in missing.json()["error"]["message"]
+
+
+def generation(photo_ref: str, steps: int) -> dict:
+    return {"img_url": photo_ref, "text": "a long one", "num_inference_steps": steps, "width": 64, "height": 64}
+
+
+def wait_running(served: RayServed, model_id: str, queue: int = 1) -> dict:
+    """The model's status once a request runs on it in its group (its progress shows) and `queue` are in."""
+    def running() -> dict | None:
+        status = served.get(f"/status/{model_id}").json()
+        return status if status.get("progress") and status["queue"] >= queue else None
+
+    return wait_until(running, READY_WITHIN, f"{queue} request(s) in, one running", interval=0.02)
+
+
+def is_free(status: dict) -> bool:
+    """Nothing queued or running, as a live replica reports it (a replica whose reports are late
+    on a busy machine shows as `loading` with an empty queue meanwhile)."""
+    return status["state"] == "loaded" and status["queue"] == 0
+
+
+def test_a_client_that_leaves_stops_its_request_in_the_group_and_nothing_is_written(
+        ray_served: RayServed, photo_ref: str) -> None:
+    model = SD_GROUP[0]
+    images = ray_served.settings.public_dir / "images"
+    before = set(images.iterdir()) if images.is_dir() else set()
+    body = json.dumps(generation(photo_ref, STEPS)).encode()
+    client = socket.create_connection(("127.0.0.1", ray_served.settings.port))
+    client.sendall(f"POST /models/{model} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {KEY}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    running = wait_running(ray_served, model)
+    client.close()  # the client gives up
+    left_at, steps = running["progress"]["step"], [running["progress"]["step"]]
+    deadline = time.monotonic() + READY_WITHIN
+    while not is_free(now := ray_served.get(f"/status/{model}").json()):
+        assert time.monotonic() < deadline, now
+        steps.append(now.get("progress", {}).get("step", steps[-1]))
+        time.sleep(0.02)
+    assert max(steps) <= left_at + 20 < STEPS  # stopped within a few steps (the reports lag 0.2 s)
+    assert (set(images.iterdir()) if images.is_dir() else set()) == before
+
+
+def test_delete_cancels_a_queued_and_a_running_request_in_the_group(ray_served: RayServed, photo_ref: str) -> None:
+    model = SD_GROUP[0]
+    answers: dict[str, requests.Response] = {}
+
+    def post(request_id: str) -> threading.Thread:
+        def send() -> None:
+            answers[request_id] = requests.post(f"{ray_served.url}/models/{model}", json=generation(photo_ref, STEPS),
+                                                headers={"X-API-Key": KEY, "X-Request-ID": request_id}, timeout=600)
+        thread = threading.Thread(target=send)
+        thread.start()
+        return thread
+
+    def queue_is(length: int) -> bool:
+        status = ray_served.get(f"/status/{model}").json()
+        return status["state"] == "loaded" and status["queue"] == length
+
+    running = post("ray-run-a")
+    wait_running(ray_served, model)
+    queued = post("ray-queued-b")
+    wait_running(ray_served, model, queue=2)
+
+    cancelled = ray_served.session.delete(f"{ray_served.url}/admin/requests/ray-queued-b", timeout=60)
+    assert cancelled.status_code == 200 and cancelled.json() == {"request_id": "ray-queued-b", "cancelled": 1,
+                                                                 "stopped": True}
+    queued.join(timeout=60)
+    assert answers["ray-queued-b"].status_code == 409
+    assert "ray-queued-b was cancelled" in answers["ray-queued-b"].json()["error"]["message"]
+    wait_until(lambda: queue_is(1), 30, "the group's queue down to the running one")
+    assert running.is_alive()  # the running one goes on
+
+    stopped = ray_served.session.delete(f"{ray_served.url}/admin/requests/ray-run-a", timeout=60)
+    assert stopped.json()["stopped"] is True
+    running.join(timeout=60)
+    assert answers["ray-run-a"].status_code == 409 and answers["ray-run-a"].json()["error"]["type"] == "cancelled"
+    wait_until(lambda: queue_is(0), 30, "the group free")
+    missing = ray_served.session.delete(f"{ray_served.url}/admin/requests/ray-run-a", timeout=60)
+    assert missing.status_code == 404
 
 
 def serve_processes(role: str) -> list[int]:

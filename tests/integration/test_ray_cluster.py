@@ -25,11 +25,11 @@ from models_server.engines.ray.cluster import (
 )
 from models_server.engines.ray.grouping import plan_groups
 from models_server.engines.ray.worker import (
+    AskOutcome,
     DeviceReport,
     Failure,
     GroupReport,
     GroupWorker,
-    ReloadOutcome,
     ReportPusher,
     SlotReport,
 )
@@ -162,7 +162,7 @@ def test_a_reload_reaches_every_replica_of_the_group(cluster_settings, twin_work
             pusher.stopped.set()
     assert (view.state, view.replicas) == (State.LOADED, 2)
     assert all(new is not None and new is not old for new, old in zip(after, before, strict=True))  # both loaded anew
-    assert [worker.reloaded()["canny-control"].generation for worker in twin_workers] == [1, 1]
+    assert [worker.outcomes()["canny-control"].generation for worker in twin_workers] == [1, 1]
 
 
 def test_status_counts_the_replicas_that_report(cluster_settings, twin_workers) -> None:
@@ -187,7 +187,7 @@ def test_a_reload_stops_waiting_for_a_replica_that_went_quiet(cluster_settings, 
     finally:
         pushers[0].stopped.set()
     assert view.replicas == 1 and time.monotonic() - started < 5
-    assert "canny-control" not in twin_workers[1].reloaded()
+    assert "canny-control" not in twin_workers[1].outcomes()
 
 
 def test_a_refusal_on_any_replica_is_the_reloads_answer(cluster_settings, twin_workers) -> None:
@@ -200,8 +200,8 @@ def test_a_refusal_on_any_replica_is_the_reloads_answer(cluster_settings, twin_w
         wanted = wait_until(lambda: board.post(twin_workers[1].report()), 60, "replica-2 was asked to reload",
                             interval=0.02)
         board.post(replace(twin_workers[1].report(),
-                           reloads={"canny-control": ReloadOutcome(generation=wanted["canny-control"],
-                                                                  failure=Failure(refused))}))
+                           outcomes={"canny-control": AskOutcome(generation=wanted["canny-control"].generation,
+                                                                 failure=Failure(refused))}))
 
     board.post(twin_workers[1].report())
     poll(cluster, board, 2)
@@ -221,11 +221,11 @@ def test_a_replica_started_after_a_reload_was_asked_owes_none() -> None:
     board = ReportBoard(stale_after=1, clock=lambda: now[0])
     report = make_report("old", started=time.time() - 60)
     board.post(report)
-    asked = threading.Thread(target=lambda: board.reload("annotators", "canny-control", timeout=30), daemon=True)
+    asked = threading.Thread(target=lambda: board.ask("annotators", "canny-control", "reload", timeout=30), daemon=True)
     asked.start()
     wait_until(lambda: board.post(report), 30, "the reload ask reached the board")
     assert board.post(make_report("new", started=time.time() + 1)) == {}  # started later: loaded the new weights
-    assert board.post(report) == {"canny-control": 1}  # the old replica still owes it
+    assert {model: ask.generation for model, ask in board.post(report).items()} == {"canny-control": 1}  # owed
 
 
 def make_report(replica: str, started: float) -> GroupReport:
@@ -258,3 +258,45 @@ def test_the_ingress_reports_the_replicas_models_bytes_and_no_figure_of_its_own_
                        device=DeviceReport(device="cuda:0", kind="gpu", dtype_name="float16"))
     cluster.update({"annotators": GroupCondition(reports=(on_cards,))})
     assert cluster.memory()["cuda"].models_bytes == 5678  # every replica's GPU weights, whichever card
+
+
+def test_load_and_unload_reach_every_replica_and_show_on_status_at_once(cluster_settings, twin_workers) -> None:
+    board = ReportBoard(stale_after=5)
+    cluster = make_cluster(cluster_settings, twin_workers[0], board)
+    client = ingress_client(cluster_settings, cluster)
+    pushers = pushing(twin_workers, board)
+    poll(cluster, board, 2)
+    try:
+        unloaded = client.post("/admin/models/canny-control/unload")
+        at_once = client.get("/status/canny-control").json  # no poll in between
+        states = [worker.runtime.view("canny-control").state for worker in twin_workers]
+        loaded = client.post("/admin/models/canny-control/load", json={"keep_alive": 120})
+        after = client.get("/status/canny-control").json
+        kept = [worker.runtime.keep_alive.seconds("canny-control") for worker in twin_workers]
+        missing = client.post("/admin/models/no/such-model/unload")
+    finally:
+        for pusher in pushers:
+            pusher.stopped.set()
+    assert unloaded.status_code == 200, unloaded.json
+    assert (unloaded.json["state"], unloaded.json["placement"], unloaded.json["replicas"]) == ("not_loaded",
+                                                                                              "unloaded", 2)
+    assert at_once["state"] == "not_loaded" and states == [State.NOT_LOADED, State.NOT_LOADED]
+    assert loaded.status_code == 200 and loaded.json["state"] == "loaded" and loaded.json["keep_alive"] == 120
+    assert after["state"] == "loaded" and 0 < after["expires_in"] <= 120 and kept == [120, 120]
+    assert missing.status_code == 404 and "no/such-model" in missing.json["error"]["message"]
+
+
+def test_the_board_sees_a_request_leave_its_group_once_every_replica_posted_without_it() -> None:
+    now = [100.0]
+    board = ReportBoard(stale_after=1, clock=lambda: now[0])
+    holding = replace(make_report("a", started=0.0), requests=frozenset({"req-1"}))
+    board.post(holding)
+    board.post(make_report("b", started=0.0))
+    since = now[0]
+    assert not board.wait_left("annotators", "req-1", since, timeout=0)  # nobody posted since
+    now[0] += 0.1
+    board.post(make_report("b", started=0.0))
+    board.post(holding)
+    assert not board.wait_left("annotators", "req-1", since, timeout=0)  # replica a still serves it
+    board.post(make_report("a", started=0.0))
+    assert board.wait_left("annotators", "req-1", since, timeout=0)

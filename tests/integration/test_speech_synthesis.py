@@ -1,9 +1,16 @@
 """Text-to-speech, voice conversion and audio classification through the HTTP routes."""
 
+import time
+
 import numpy as np
 import pytest
 import soundfile
+from support.serving import tiny_settings
 
+from models_server.catalog import catalog_rows
+from models_server.errors import Cancelled
+from models_server.progress import CancelToken, Job, tracking
+from models_server.runtime import Runtime
 from models_server.tasks.transformers.speech_synthesis import DEFAULT_XVECTOR, load_speaker_embedding
 
 SPEECH_REF = "public/examples/tone.wav"
@@ -137,3 +144,21 @@ def test_an_espnet_model_that_normalises_reads_its_statistics_from_the_repo_wher
     audio = espnet.speak(tts, {"text": "hello there."}, {})
     assert audio.sample_rate == 22050 and audio.seconds > 0 and np.abs(audio.samples).max() > 0
     assert config_file.read_bytes() == before and not list(folder.rglob("*.yaml.*"))  # the repo is left as it was
+
+
+def test_speech_decoding_stops_at_the_next_frame_once_its_request_is_cancelled(tiny_root, public_dir):
+    """SpeechT5 decodes one mel frame at a time in a loop of its own; its decoder looks at the
+    request before each frame (the tiny model would stop after one: a minimum length keeps it going)."""
+    import torch
+
+    model_id = "microsoft/speecht5_tts"
+    runtime = Runtime(tiny_settings(tiny_root, public_dir), [row for row in catalog_rows() if row.id == model_id])
+    runtime.load(model_id)
+    tts = runtime.model(model_id)
+    looks: list[int] = []
+    token = CancelToken("tts-1", lambda: looks.append(1) is None and len(looks) >= 3)  # gone at the third look
+    input_ids = tts.processor(text="A sentence of some length.", return_tensors="pt")["input_ids"]
+    job = Job(model_id, deadline=time.monotonic() + 300, cancel=token)
+    with tracking(job), torch.inference_mode(), pytest.raises(Cancelled):
+        tts.model.generate_speech(input_ids, tts.speaker, minlenratio=1.0, vocoder=tts.vocoder)
+    assert len(looks) == 3  # it stopped at the frame where the client was first seen gone

@@ -1,15 +1,19 @@
 """The ingress's half, without Ray: a runtime façade over the groups, and an executor that ships.
 
 `ClusterRuntime` answers what the Flask app, metrics and the status page ask a runtime (the
-`RuntimeView`: `views`, `view`, `resolve`, `devices`, `resident_bytes`, `reload`) from a merged
-view of the replicas' reports, which a poller replaces as a whole every `ray.status_interval`:
-reading it never waits on a replica. A model whose group has no live replica is `loading` (starting, restarting) or
-`failed` with the reason (Ray's, or the resources its group asks for and the cluster's).
+`RuntimeView`: `views`, `view`, `resolve`, `devices`, `resident_bytes`, `load`, `unload`,
+`reload`, `keep_alive_status`) from a merged view of the replicas' reports, which a poller
+replaces as a whole every `ray.status_interval`: reading it never waits on a replica. A load,
+unload or reload reaches every replica of the model's group through the `ReportBoard`, and its
+answer's reports go into the view at once. A model whose group has no live replica is `loading`
+(starting, restarting) or `failed` with the reason (Ray's, or the resources its group asks for
+and the cluster's).
 
 `GroupExecutor` is the `RequestPipeline`'s executor at the ingress: the pipeline decodes the
 protocol here, the executor reads the resources the request names (public/ is here) and sends
 request and bytes to the group, and the pipeline delivers the encoded answer — writing public/ is
-done here only.
+done here only. The request's cancel token goes along: the group client stops the request in the
+group when it is cancelled here (by DELETE /admin/requests/<id>, or its client leaving).
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from models_server.catalog import ModelSpec, build_catalog
 from models_server.config import Settings
 from models_server.engines.ray.board import ReportBoard
 from models_server.engines.ray.grouping import GroupPlan
-from models_server.engines.ray.worker import DeviceReport, Failure, GroupReport, SlotReport
-from models_server.errors import NotFound, NotReady, ServerError, Unsupported
+from models_server.engines.ray.worker import Action, DeviceReport, Failure, GroupReport, SlotReport
+from models_server.errors import NotFound, NotReady, ServerError
 from models_server.kinds import KINDS
 from models_server.media.outputs import OutputStore
 from models_server.media.resources import ResourceReader
 from models_server.pipeline.request import RequestPipeline
+from models_server.progress import CancelToken, request_token
 from models_server.protocols.base import Call, Encoded, RawRequest
 from models_server.runtime import SlotView, State
 from models_server.runtime.device_memory import DeviceMemory, ReplicaMemory, device_memory
@@ -42,7 +47,10 @@ log = logging.getLogger(__name__)
 class GroupClient(Protocol):
     """How the ingress reaches one group's replicas (the Ray layer implements it)."""
 
-    def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure: ...
+    def answer(self, request: RawRequest, resources: dict[str, bytes],
+               cancel: CancelToken | None = None) -> Encoded | Failure:
+        """The group's answer; once `cancel` is cancelled, the request is stopped in the group,
+        and the call returns once it has left the group (or raises Cancelled)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +113,16 @@ def merge_slot(spec: ModelSpec, reports: Iterable[SlotReport], devices: MergedDe
                     last_error=last_error)
 
 
+def merge_keep_alive(reports: list[SlotReport]) -> dict[str, float | None]:
+    """A model's keep-alive over its group's replicas: each is asked the same; it expires when the
+    last replica holding it would unload it (None while any of them is not counting down)."""
+    if not reports or reports[0].keep_alive is None:
+        return {}
+    counting = [report.expires_in for report in reports if report.state == State.LOADED.value]
+    expires_in = None if not counting or None in counting else max(value for value in counting if value is not None)
+    return {"keep_alive": reports[0].keep_alive, "expires_in": expires_in}
+
+
 def unloaded_view(spec: ModelSpec, state: State, reason: str, replicas: int | None = None) -> SlotView:
     """A model no live replica reports: nothing resident, nothing queued."""
     return SlotView(spec=spec, state=state, reason=reason, placement="unloaded", bytes=0, queue=0, running=False,
@@ -147,19 +165,27 @@ class ClusterRuntime:
         self.clients = clients
         self.board = board
         self.conditions: dict[str, GroupCondition] = {name: GroupCondition() for name in self.plans}
+        self._seen_at: dict[str, float] = {}  # group -> when the board was read for its condition
         self._snapshot = self._merge(self.conditions)
-        self._lock = threading.Lock()  # writers only (poller, reload); readers take the snapshot as is
+        self._lock = threading.Lock()  # writers only (poller, asks); readers take the snapshot as is
 
     # -- the snapshot ----------------------------------------------------------------------
 
-    def update(self, conditions: Mapping[str, GroupCondition]) -> None:
-        """Replace the groups' conditions (the poller); readers see the old snapshot or the new one."""
+    def update(self, conditions: Mapping[str, GroupCondition], seen_at: float | None = None) -> None:
+        """Replace the groups' conditions (the poller, an ask's answer); readers see the old snapshot
+        or the new one. `seen_at` (monotonic): when the board was read for them; a group's condition
+        read before the one it has now is dropped, so a slow poll cannot undo an ask's answer."""
+        seen_at = time.monotonic() if seen_at is None else seen_at
         with self._lock:
-            self.conditions = {**self.conditions, **conditions}
+            newer = {name: condition for name, condition in conditions.items()
+                     if seen_at >= self._seen_at.get(name, float("-inf"))}
+            self._seen_at.update({name: seen_at for name in newer})
+            self.conditions = {**self.conditions, **newer}
             self._snapshot = self._merge(self.conditions)
 
     def _merge(self, conditions: Mapping[str, GroupCondition]) -> _Snapshot:
         views: dict[str, SlotView] = {}
+        keep_alive: dict[str, dict[str, float | None]] = {}
         group_devices = {name: MergedDevices.of([report.device for report in condition.reports], self.settings)
                          for name, condition in conditions.items()}
         for row in self.rows:
@@ -171,6 +197,7 @@ class ClusterRuntime:
             reports = [report.slots[row.id] for report in condition.reports if row.id in report.slots]
             if reports:
                 views[row.id] = merge_slot(row, reports, group_devices[group])
+                keep_alive[row.id] = merge_keep_alive(reports)
             else:
                 views[row.id] = unloaded_view(row, condition.state, condition.reason or f"group {group} is starting",
                                               replicas=0)
@@ -181,7 +208,8 @@ class ClusterRuntime:
                 devices.append(report.device)
                 for placement, size in report.resident.items():
                     resident[placement] = resident.get(placement, 0) + size
-        return _Snapshot(views=views, resident=resident, devices=MergedDevices.of(devices, self.settings))
+        return _Snapshot(views=views, resident=resident, devices=MergedDevices.of(devices, self.settings),
+                         keep_alive=keep_alive)
 
     def _unserved_reason(self, row: ModelSpec) -> str:
         if not row.in_tier(self.settings.tier):
@@ -220,31 +248,46 @@ class ClusterRuntime:
     def reload(self, model_id: str) -> SlotView:
         """Reload on every live replica of the model's group; the first refusal is the answer."""
         model_id = self.resolve(model_id)
-        view = self.view(model_id)
-        group = self.group_of.get(model_id)
-        if group is None:
-            raise NotReady(f"model {model_id} is disabled: {view.reason}", state=view.state.value)
         self.refuse_unless_live(model_id)
-        reports = self.board.reload(group, model_id, self.settings.limits.request_timeout)
-        for report in reports:
-            outcome = report.reloads.get(model_id)
-            if outcome is not None and outcome.failure is not None:
-                raise outcome.failure.error
+        reports = self._ask(model_id, "reload")
         slots = [report.slots[model_id] for report in reports]
         failed = [slot for slot in slots if slot.state == State.FAILED.value]
         devices = MergedDevices.of([report.device for report in reports], self.settings)
         return merge_slot(self.catalog[model_id], failed or slots, devices)  # a replica it failed on shows
 
     def load(self, model_id: str, keep_alive: float | None = None) -> SlotView:
-        self.resolve(model_id)
-        raise Unsupported("under --engine ray a group loads its models itself; POST /admin/reload/<id> reloads one")
+        """Load on every live replica of the model's group, within each one's budgets."""
+        self._ask(model_id, "load", keep_alive)
+        return self.view(model_id)
 
     def unload(self, model_id: str) -> SlotView:
-        self.resolve(model_id)
-        raise Unsupported("under --engine ray a group keeps its models; POST /admin/reload/<id> reloads one")
+        """Unload on every live replica of the model's group, once its requests there are done."""
+        self._ask(model_id, "unload")
+        return self.view(model_id)
+
+    def _ask(self, model_id: str, action: Action, keep_alive: float | None = None) -> list[GroupReport]:
+        """Carry the ask out on every live replica of the model's group; the reports they posted
+        after it are in the view when this returns. A refusal on any replica is the answer."""
+        model_id = self.resolve(model_id)
+        group = self.group_of.get(model_id)
+        if group is None:
+            view = self.view(model_id)
+            raise NotReady(f"model {model_id} is disabled: {view.reason}", state=view.state.value)
+        if not self.conditions[group].live:
+            view = self.view(model_id)
+            raise NotReady(f"model {model_id} is {view.state.value}: {view.reason}", state=view.state.value)
+        # the replica's own wait (an unload's for its requests, a load's turn) ends first
+        reports = self.board.ask(group, model_id, action, self.settings.limits.request_timeout + 30, keep_alive)
+        self.update({group: GroupCondition(reports=tuple(self.board.live(group)))})
+        for report in reports:
+            outcome = report.outcomes.get(model_id)
+            if outcome is not None and outcome.failure is not None:
+                raise outcome.failure.error
+        return reports
 
     def keep_alive_status(self, view: SlotView) -> dict[str, float | None]:
-        return {}  # each group's replicas keep their models for as long as they run
+        """`keep_alive` and `expires_in` as the group's replicas report them."""
+        return dict(self._snapshot.keep_alive.get(view.spec.id, {}))
 
     def refuse_unless_live(self, model_id: str) -> None:
         """NotReady at once when the model's group has no live replica, or the model cannot serve."""
@@ -259,6 +302,7 @@ class _Snapshot:
     views: dict[str, SlotView]
     resident: dict[str, int]
     devices: MergedDevices
+    keep_alive: dict[str, dict[str, float | None]]
 
 
 def ingress_pipeline(cluster: ClusterRuntime, settings: Settings) -> RequestPipeline:
@@ -279,7 +323,10 @@ class GroupExecutor:
         self.cluster.refuse_unless_live(model_id)  # before any fetch, as admission is in one process
         call = decode()
         resources = self.ship(call.task or task, call.body)
-        outcome = self.cluster.clients[self.cluster.group_of[model_id]].answer(request, resources)
+        cancel = request_token()
+        if cancel is not None:  # cancelled while its resources were read: it need not reach the group
+            cancel.raise_if_cancelled()
+        outcome = self.cluster.clients[self.cluster.group_of[model_id]].answer(request, resources, cancel)
         if isinstance(outcome, Failure):
             raise outcome.error
         return outcome
@@ -318,7 +365,7 @@ class Poller:
         while not self.stopped.is_set():
             started = time.monotonic()
             try:
-                self.cluster.update(self.poll())
+                self.cluster.update(self.poll(), seen_at=started)
             except Exception:  # a poll that failed leaves the last snapshot; the next one may succeed
                 log.exception("polling the groups failed")
             self.stopped.wait(max(0.0, self.interval - (time.monotonic() - started)))

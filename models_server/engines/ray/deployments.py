@@ -33,13 +33,16 @@ from models_server.engines.ray.cluster import (
     ingress_pipeline,
 )
 from models_server.engines.ray.grouping import GroupPlan, plan_groups
-from models_server.engines.ray.worker import Failure, GroupReport, GroupWorker, ReportPusher, group_settings
+from models_server.engines.ray.worker import Failure, GroupReport, GroupWorker, ModelAsk, ReportPusher, group_settings
 from models_server.errors import TimedOut
+from models_server.progress import CancelToken
 from models_server.protocols.base import Encoded, RawRequest
 
 log = logging.getLogger(__name__)
 APP_NAME = "models-server"
 INGRESS_NAME = "ingress"
+CANCEL_CHECK_SECONDS = 0.1  # how often the ingress looks at a request's cancel token while its group runs it
+LEAVE_WAIT_SECONDS = 30.0  # how long the ingress waits for a cancelled request to leave its group
 
 
 def deployment_name(group: str) -> str:
@@ -71,14 +74,25 @@ class GroupDeployment:
         self.pusher = ReportPusher(self.worker, self.post, settings.ray.status_interval)
         self.pusher.start()
 
-    def post(self, report: GroupReport) -> dict[str, int]:
+    def post(self, report: GroupReport) -> dict[str, ModelAsk]:
         """To the ingress's board (from the pusher's thread, never the replica's event loop)."""
         if self._ingress is None:
             self._ingress = serve.get_deployment_handle(INGRESS_NAME, app_name=APP_NAME)
         return self._ingress.post_report.remote(report).result(timeout_s=self.post_timeout)
 
-    async def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, self.worker.answer, request, resources)
+    async def answer(self, request: RawRequest, resources: dict[str, bytes], request_id: str) -> Encoded | Failure:
+        """Run on a work thread. The ingress cancelling its call (Serve raises CancelledError here,
+        in the replica that holds it) cancels the request's token: it stops at its next step or
+        chunk, or leaves its model's queue; the next report, posted once it has, no longer lists it."""
+        token = CancelToken(request_id)
+        running = asyncio.get_running_loop().run_in_executor(self.pool, self.worker.answer, request, resources, token)
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            token.cancel("cancelled at the ingress")
+            await asyncio.wait([running])
+            self.pusher.post_soon()
+            raise
 
     async def report(self) -> GroupReport:
         """This replica's report, on demand (the ingress reads the posted ones; this is for people)."""
@@ -123,25 +137,43 @@ def lower_priority(niceness: int) -> None:
 class RayGroupClient:
     """A group through its deployment handle, from the ingress's worker threads (never its event loop)."""
 
-    def __init__(self, name: str, handle: Any, timeout: float) -> None:
+    def __init__(self, name: str, handle: Any, timeout: float, board: ReportBoard) -> None:
         self.name = name
         self.handle = handle
         self.timeout = timeout
+        self.board = board
 
-    def answer(self, request: RawRequest, resources: dict[str, bytes]) -> Encoded | Failure:
-        return self._call("answer", request, resources)
-
-    def _call(self, method: str, *args: Any) -> Any:
-        response = getattr(self.handle, method).remote(*args)
+    def answer(self, request: RawRequest, resources: dict[str, bytes],
+               cancel: CancelToken | None = None) -> Encoded | Failure:
+        """The group's answer. While it runs, the request's token is read every
+        CANCEL_CHECK_SECONDS; once cancelled, Serve cancels the call in the replica holding it,
+        and this returns (Cancelled) when the group's reports say the request has left it."""
+        request_id = cancel.request_id if cancel is not None else ""
+        response = self.handle.answer.remote(request, resources, request_id)
+        deadline = time.monotonic() + self.timeout
         try:
-            return response.result(timeout_s=self.timeout)
-        except TimeoutError:
-            response.cancel()
-            raise TimedOut(f"group {self.name} did not answer within {self.timeout:g}s") from None
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    response.cancel()
+                    raise TimedOut(f"group {self.name} did not answer within {self.timeout:g}s")
+                try:
+                    return response.result(timeout_s=min(remaining, CANCEL_CHECK_SECONDS) if cancel else remaining)
+                except TimeoutError:
+                    if cancel is not None and cancel.reason() is not None:
+                        self._stop(response, request_id)
+                        cancel.raise_if_cancelled()
         except ray.exceptions.RayTaskError:
             raise  # the replica's own code failed: the app's handler logs it and answers 500
         except (ray.exceptions.RayError, serve.exceptions.RayServeException) as exc:
             raise error_for(exc, self.name) from None
+
+    def _stop(self, response: Any, request_id: str) -> None:
+        since = self.board.clock()
+        response.cancel()
+        if not self.board.wait_left(self.name, request_id, since, LEAVE_WAIT_SECONDS):
+            log.warning("request %s was cancelled but group %s still lists it after %gs", request_id, self.name,
+                        LEAVE_WAIT_SECONDS)
 
 
 class GroupPoller:
@@ -211,9 +243,9 @@ class Ingress:
         configure("info")
         keep_internal_port_on_loopback()
         timeout = settings.limits.request_timeout + 30
-        clients = {name: RayGroupClient(name, handle, timeout) for name, handle in handles.items()}
         # silent this long, a replica is not live (a killed one drops out sooner: see GroupPoller)
         self.board = ReportBoard(stale_after=max(3.0, 5 * settings.ray.status_interval))
+        clients = {name: RayGroupClient(name, handle, timeout, self.board) for name, handle in handles.items()}
         self.cluster = ClusterRuntime(settings, served_rows(settings), plans, clients, self.board)
         queues: ModelQueues[GuardedChannel] = ModelQueues.for_runtime(self.cluster)
         app = create_app(settings, self.cluster, pipeline=ingress_pipeline(self.cluster, settings), queues=queues)
@@ -225,8 +257,8 @@ class Ingress:
         self.serving = threading.Thread(target=self.server.run, name="ingress-http", daemon=True)
         self.serving.start()
 
-    async def post_report(self, report: GroupReport) -> dict[str, int]:
-        """A replica's report (every `ray.status_interval`); answers the reloads it owes."""
+    async def post_report(self, report: GroupReport) -> dict[str, ModelAsk]:
+        """A replica's report (every `ray.status_interval`); answers the loads, unloads and reloads it owes."""
         return self.board.post(report)
 
     def check_health(self) -> None:

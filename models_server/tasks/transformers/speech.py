@@ -3,7 +3,8 @@
 Audio arrives as mono float32 at its own rate and is resampled to the model's. Long audio
 is cut into 30 s windows, transcribed window by window in small batches, and the texts
 joined: Whisper sees at most 30 s at a time anyway, and the windows keep memory bounded
-for the others. A word cut by a window edge may be misheard; nothing is truncated.
+for the others. A word cut by a window edge may be misheard; nothing is truncated. Each batch
+done is reported as progress (in windows), where a cancelled request stops.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.media.audio import resample
+from models_server.progress import report_progress
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
 from models_server.tasks.transformers.hf_models import load_pretrained, to_model
@@ -49,6 +51,7 @@ class Recognizer:
         texts: list[str] = []
         for start in range(0, len(pieces), BATCH):
             texts += self._transcribe(pieces[start : start + BATCH], language)
+            report_progress(min(start + BATCH, len(pieces)), len(pieces))
         return " ".join(text.strip() for text in texts if text.strip())
 
     def _transcribe(self, pieces: list[np.ndarray], language: str | None) -> list[str]:

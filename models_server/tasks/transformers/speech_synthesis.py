@@ -2,7 +2,8 @@
 
 SpeechT5 decodes mel frames conditioned on a speaker x-vector; the vocoder turns them into
 16 kHz audio. Both tasks share one vocoder per (folder, device, dtype), and read the
-speaker's x-vector from its local dataset folder, never from the network.
+speaker's x-vector from its local dataset folder, never from the network. Before each frame
+the decoder checks its request (`progress.checkpoint`): a cancelled one stops within a frame.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput, WeightsMissing
 from models_server.media import Audio
+from models_server.progress import checkpoint
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
 
@@ -80,6 +82,8 @@ def _load(ctx: LoadContext, model_class: str) -> SpeechT5:
         return vocoder.to(ctx.device).eval()
 
     vocoder = ctx.shared(("speecht5-hifigan", str(vocoder_dir), ctx.device, str(ctx.dtype)), load_vocoder)
+    # generate_speech runs this decoder once per mel frame, in a loop of its own
+    model.speecht5.decoder.wrapped_decoder.register_forward_pre_hook(lambda module, args: checkpoint())
     return SpeechT5(
         processor=transformers.SpeechT5Processor.from_pretrained(model_dir),
         model=model.to(ctx.device).eval(),

@@ -2,7 +2,8 @@
 
 Runs on the recognizers `tasks/speech.py` loads. Whisper gives its own segment times (its
 timestamp tokens), takes a prompt and a language, and translates into English; the other
-models give text per 30 s window, and each window is a segment with the window's times.
+models give text per 30 s window, and each window is a segment with the window's times. Each
+window done is reported as progress, where a cancelled request stops.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.errors import BadInput
 from models_server.media.audio import resample
 from models_server.media.types import Audio
+from models_server.progress import report_progress
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
 from models_server.tasks.transformers.speech import WINDOW_SECONDS, Recognizer, windows
@@ -34,7 +36,8 @@ def transcribe_segments(model: Recognizer, inputs: dict[str, Any], params: dict[
         raise BadInput("this model transcribes only; translation into English needs a Whisper model", param="model")
     segments: list[dict[str, Any]] = []
     language = params["language"]
-    for index, piece in enumerate(windows(audio.samples, model.sample_rate)):
+    pieces = windows(audio.samples, model.sample_rate)
+    for index, piece in enumerate(pieces):
         offset = index * WINDOW_SECONDS
         if model.whisper:
             found, detected = _whisper_window(model, piece, params)
@@ -44,6 +47,7 @@ def transcribe_segments(model: Recognizer, inputs: dict[str, Any], params: dict[
             found = [{"start": 0.0, "end": len(piece) / model.sample_rate, "text": text}]
         segments += [{**item, "start": item["start"] + offset, "end": item["end"] + offset}
                      for item in found if item["text"].strip()]
+        report_progress(index + 1, len(pieces))
     text = " ".join(item["text"].strip() for item in segments)
     if language and model.whisper:
         from transformers.models.whisper.tokenization_whisper import LANGUAGES
