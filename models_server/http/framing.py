@@ -93,7 +93,7 @@ class JsonErrorTask(ErrorTask):
     def execute(self) -> None:
         self.channel.linger_on_close = True
         error = self.request.error
-        openai = str(self.request.path or "").startswith(OPENAI_PREFIX)
+        openai = str(getattr(self.request, "path", None) or "").startswith(OPENAI_PREFIX)  # none when unparsed
         body, headers = error_body(error, self.channel.server.options, openai)
         payload = json.dumps(body).encode()
         self.status = f"{error.code} {error.reason}"
