@@ -197,7 +197,7 @@ def test_a_request_still_waiting_for_its_model_at_request_timeout_gets_504():
 def test_requests_naming_no_model_in_their_path_keep_the_max_pending_admission():
     app, queues = HeldModel(), stand_in_queues()
     with running(app, ServingOptions(threads=1, max_pending=1), queues, app.release) as (server, port):
-        queues.resolve = lambda model_id: None  # e.g. /v1 routes, whose model is in the body
+        queues.resolve = lambda model_id: None  # ids the server does not serve: the app answers 404
         first = Flood(port, f"/models/{SLOW}", b"{}", 1)
         assert app.entered.acquire(timeout=WAIT)  # the one work thread is inside the app
         held = Flood(port, f"/models/{SLOW}", b"{}", 1)

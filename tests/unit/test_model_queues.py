@@ -36,7 +36,7 @@ def test_a_request_is_queued_by_the_served_id_its_path_names():
     assert q.model_of("POST", "/models/canny-control") == "canny-control"
     assert q.model_of("POST", "/models/unknown") is None  # the app answers 404
     assert q.model_of("GET", "/models/canny-control") is None
-    assert q.model_of("POST", "/v1/chat/completions") is None  # its model is in the body: not queued here
+    assert q.model_of("POST", "/v1/chat/completions") is None  # its model is in the body: see model_named
 
 
 def test_a_model_named_in_an_openai_body_is_queued_by_the_same_served_id():
