@@ -38,20 +38,17 @@ def names_model_in_body(method: str, path: str) -> bool:
 class ReadBody:
     """A request's body as read before it queued: its named values, or why they cannot be read."""
 
-    values: dict[str, Any] | None = None
-    error: ServerError | None = None
+    outcome: dict[str, Any] | ServerError
 
     def named_values(self) -> dict[str, Any]:
-        if self.values is None:
-            raise self.error or ServerError("the request body was not read")
-        return self.values
+        if isinstance(self.outcome, ServerError):
+            raise self.outcome
+        return self.outcome
 
     def model_name(self) -> str | None:
         """The model the values name; None when they name none (the route says why)."""
-        if self.values is None:
-            return None
         try:
-            return requested_model(self.values)
+            return requested_model(self.named_values())
         except ServerError:
             return None
 
@@ -62,4 +59,4 @@ def read_body(content_type: str, body: bytes) -> ReadBody:
     try:
         return ReadBody(named_values(mimetype.lower(), {"Content-Type": content_type}, body))
     except ServerError as exc:
-        return ReadBody(error=exc)
+        return ReadBody(exc)

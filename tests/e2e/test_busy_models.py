@@ -186,7 +186,8 @@ def test_a_request_still_waiting_for_its_model_at_request_timeout_gets_504():
     app, queues = HeldModel(), stand_in_queues(deadline=0.5)
     with running(app, ServingOptions(), queues, app.release) as (_, port):
         held = Flood(port, f"/models/{SLOW}", b"{}", 2)  # the model's two places, held
-        wait_until(lambda: queues.estimated_wait(SLOW) is None, "not started")
+        for _ in range(2):  # both inside the app: the next request can only wait
+            assert app.entered.acquire(timeout=WAIT), "not started"
         status, _, body = call(port, "POST", f"/models/{SLOW}", b"{}")
         assert status == 504 and json.loads(body)["error"]["type"] == "timeout"
         assert held.answered() == 0
