@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How fast `/status` and `/running` answer while the server is under pressure. Prints numbers.
 
-    python benchmarks/availability.py [--tree PATH] [--seconds 15] [--model-root DIR]
+    python benchmarks/availability.py [--tree PATH] [--seconds 15] [--model-root DIR] [--pressures a,b]
 
 Serves the minimal tier's canny, depth and HED annotators and canny ControlNet (tiny weights)
 with `python -m models_server serve` from `--tree` (default: this checkout; point it at an older
@@ -11,6 +11,7 @@ pressure made by a child process so its threads do not compete with the probe's:
 
 - others:    two clients asking depth and HED in turn (their latency alone, for the next row);
 - queue:     40 clients keep POSTing to one ControlNet while the two others ask depth and HED;
+- v1-queue:  the same, the 40 through OpenAI's `POST /v1/images/edits` naming the ControlNet;
 - soak:      16 clients each cycling through small canny, ControlNet, depth and HED requests;
 - slowloris: 300 connections from 127.0.0.2, half idle, half sending a header line every 2 s;
 - fetches:   24 clients keep POSTing an img_url whose server trickles a byte every 0.5 s.
@@ -26,6 +27,7 @@ images the work-size limit lets through.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import http.client
 import json
@@ -60,7 +62,8 @@ PROBE_EVERY = 0.05
 HOG_ADDRESS = "127.0.0.2"
 QUEUE_CLIENTS = 40  # more than the work threads (16) and max_pending (16) together
 FETCH_CLIENTS = 24
-PRESSURES = ("others", "queue", "soak", "slowloris", "fetches")
+V1_EDITS = "/v1/images/edits"
+PRESSURES = ("others", "queue", "v1-queue", "soak", "slowloris", "fetches")
 
 
 # -- the server under test --------------------------------------------------------------------
@@ -95,11 +98,11 @@ def get(port: int, path: str) -> int:
         conn.close()
 
 
-def post(port: int, model_id: str, body: str) -> tuple[int, str | None]:
+def post(port: int, path: str, body: str) -> tuple[int, str | None]:
     """The answer's status code and Retry-After: a refusal is a figure here, not an error."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=ANSWER_TIMEOUT)
     try:
-        conn.request("POST", f"/models/{model_id}", body=body, headers={"Content-Type": "application/json"})
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         response.read()
         return response.status, response.getheader("Retry-After")
@@ -179,10 +182,14 @@ def label(model_id: str) -> str:
     return "controlnet" if model_id == CONTROLNET else model_id.removesuffix("-control")
 
 
+def model_path(model_id: str) -> str:
+    return f"/models/{model_id}"
+
+
 def cycling(pressure: Pressure, port: int, mix: tuple[tuple[str, str], ...],
-            timed: bool = False) -> Callable[[int], None]:
-    """Each client posts the requests of `mix` in turn (client i starting at the i-th), counting
-    answers by model and code, and timing them when `timed`."""
+            timed: bool = False, path: Callable[[str], str] = model_path) -> Callable[[int], None]:
+    """Each client posts the requests of `mix` in turn (client i starting at the i-th) to the
+    `path` of its model, counting answers by model and code, and timing them when `timed`."""
     def loop(index: int) -> None:
         turn = index
         while not pressure.stop.is_set():
@@ -190,7 +197,7 @@ def cycling(pressure: Pressure, port: int, mix: tuple[tuple[str, str], ...],
             turn += 1
             started = time.perf_counter()
             try:
-                pressure.answered(model_id, post(port, model_id, body))
+                pressure.answered(model_id, post(port, path(model_id), body))
             except (OSError, http.client.HTTPException) as exc:
                 pressure.count(f"{label(model_id)} {type(exc).__name__}")
                 time.sleep(0.05)
@@ -267,7 +274,14 @@ def trickle_server() -> Iterator[int]:
         listener.close()
 
 
-def run_pressure(name: str, port: int, stop, answers) -> None:
+def v1_edit_body(public_dir: Path) -> str:
+    """OpenAI's image edit on the ControlNet, as FLOOD_BODY asks it (the photo is the control map)."""
+    photo = (public_dir.parent / PHOTO_REF).read_bytes()
+    return json.dumps({"model": CONTROLNET, "prompt": "a photo", "image": base64.b64encode(photo).decode("ascii"),
+                       "size": "64x64", "seed": 1, "num_inference_steps": 20})
+
+
+def run_pressure(name: str, port: int, stop, answers, v1_body: str) -> None:
     """In a child process, so the load's own threads do not slow the probe: one pressure until
     `stop` (set by the parent when its probing is over), then its report on `answers`."""
     pressure = Pressure(stop)
@@ -276,6 +290,9 @@ def run_pressure(name: str, port: int, stop, answers) -> None:
             pressure.start(cycling(pressure, port, OTHERS_MIX, timed=True), len(OTHERS_MIX))
         elif name == "queue":
             pressure.start(cycling(pressure, port, ((CONTROLNET, FLOOD_BODY),)), QUEUE_CLIENTS)
+            pressure.start(cycling(pressure, port, OTHERS_MIX, timed=True), len(OTHERS_MIX))
+        elif name == "v1-queue":
+            pressure.start(cycling(pressure, port, ((CONTROLNET, v1_body),), path=lambda _: V1_EDITS), QUEUE_CLIENTS)
             pressure.start(cycling(pressure, port, OTHERS_MIX, timed=True), len(OTHERS_MIX))
         elif name == "soak":
             pressure.start(cycling(pressure, port, SOAK_MIX), SOAK_CLIENTS)
@@ -291,17 +308,18 @@ def run_pressure(name: str, port: int, stop, answers) -> None:
 
 
 def availability(tree: Path, model_root: Path, work: Path, seconds: float,
-                 request_timeout: float | None) -> dict[str, dict]:
+                 request_timeout: float | None, pressures: tuple[str, ...] = PRESSURES) -> dict[str, dict]:
     import multiprocessing
 
     harness.write_photo(work / "public", size=128)
+    v1_body = v1_edit_body(work / "public")
     context = multiprocessing.get_context("fork")
     results: dict[str, dict] = {}
     with served(tree, model_root, work, request_timeout) as port:
         results["idle"] = {**probe(port, min(seconds, 5.0)), "load": {"codes": {}, "others_ms": None}}
-        for name in PRESSURES:
+        for name in pressures:
             stop, answers = context.Event(), context.Queue()
-            child = context.Process(target=run_pressure, args=(name, port, stop, answers), daemon=True)
+            child = context.Process(target=run_pressure, args=(name, port, stop, answers, v1_body), daemon=True)
             child.start()
             time.sleep(3.0)  # let the pressure build up
             results[name] = probe(port, seconds)
@@ -405,7 +423,12 @@ def main() -> int:
     parser.add_argument("--skip-cost", action="store_true", help="only the availability section")
     parser.add_argument("--skip-availability", action="store_true", help="only the annotator cost section")
     parser.add_argument("--cost-timeout", type=float, default=300.0)
+    parser.add_argument("--pressures", default=",".join(PRESSURES),
+                        help=f"comma-separated, of {', '.join(PRESSURES)} (default: all)")
     args = parser.parse_args()
+    pressures = tuple(name for name in args.pressures.split(",") if name)
+    if unknown := set(pressures) - set(PRESSURES):
+        parser.error(f"no such pressure: {', '.join(sorted(unknown))}")
     tree = args.tree.resolve()
 
     from models_server.catalog import minimal
@@ -416,7 +439,8 @@ def main() -> int:
     print(f"tree: {tree}\nmachine: {harness.describe_machine()}")
     if not args.skip_availability:
         with tempfile.TemporaryDirectory(prefix="bench-availability-") as folder:
-            print_availability(availability(tree, args.model_root, Path(folder), args.seconds, args.request_timeout))
+            print_availability(availability(tree, args.model_root, Path(folder), args.seconds, args.request_timeout,
+                                            pressures))
     if not args.skip_cost:
         print("\nannotator cost of one image (fresh process each; peak RSS growth during the call)")
         annotator_cost(tree, args.model_root, args.cost_timeout)

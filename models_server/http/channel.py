@@ -21,6 +21,7 @@ from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.task import WSGITask
 
+from models_server.http.body_models import BODY_VALUES
 from models_server.http.framing import JsonErrorTask, RequestTimeout, StrictRequestParser, error_response
 
 if TYPE_CHECKING:
@@ -31,9 +32,17 @@ LINGER_SECONDS = 5.0
 
 
 class AnswerNotingTask(WSGITask):
-    """waitress's task running the app, noting on its channel whether the app answered 2xx."""
+    """waitress's task running the app, noting on its channel whether the app answered 2xx; the
+    body as read to find its model goes to the app with the request (`BODY_VALUES`)."""
 
     channel: GuardedChannel
+
+    def get_environment(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environment()
+        read = getattr(self.request, "body_values", None)
+        if read is not None:
+            environ[BODY_VALUES] = read
+        return environ
 
     def service(self) -> None:
         self.channel.answered_ok = False

@@ -6,7 +6,8 @@
   and its connection closed (RFC 9112 section 6.1). A chunk-size line or trailer longer than a
   few KiB is refused with 400 as soon as it is (waitress keeps an unfinished one whole and
   searches it again on every read). Every answer waitress makes itself is JSON
-  `{"error": {"message", "type"}}`, like the app's.
+  `{"error": {"message", "type"}}`, like the app's; on OpenAI's routes (`/v1/...`) in OpenAI's
+  shape, `{"error": {"message", "type", "param", "code"}}`, as the routes answer there.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from waitress.receiver import ChunkedReceiver
 from waitress.task import ErrorTask
 from waitress.utilities import BadRequest, Error
 
+from models_server.http.body_models import ReadBody
+
 if TYPE_CHECKING:
     from models_server.http.server import ServingOptions
 
 BUSY_RETRY_AFTER_SECONDS = 5
+OPENAI_PREFIX = "/v1/"
 # Chunked framing: a chunk-size line (with its extensions) and the trailer section.
 MAX_CHUNK_LINE_BYTES = 4096
 MAX_TRAILER_BYTES = 16384
@@ -47,8 +51,10 @@ class RequestTimeout(Error):
     reason = "Request Timeout"
 
 
-def error_body(error: Error, options: ServingOptions) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """Our JSON error (and extra headers) for an answer waitress makes itself."""
+def error_body(error: Error, options: ServingOptions, openai: bool = False
+               ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Our JSON error (and extra headers) for an answer waitress makes itself; `openai`: in
+    OpenAI's shape (its SDK reads `type` and `code`)."""
     headers: list[tuple[str, str]] = []
     if error.code == 413:
         message, kind = f"the request body is larger than the limit max_body_bytes ({options.max_body_bytes} bytes)", \
@@ -65,6 +71,9 @@ def error_body(error: Error, options: ServingOptions) -> tuple[dict[str, Any], l
             headers.append(("Retry-After", str(error.retry_after)))
     else:
         message, kind = "internal error; see the server log", "server_error"  # never a traceback
+    if openai:
+        openai_type = "invalid_request_error" if error.code < 500 else "server_error"
+        return {"error": {"message": message, "type": openai_type, "param": None, "code": kind}}, headers
     return {"error": {"message": message, "type": kind}}, headers
 
 
@@ -84,7 +93,8 @@ class JsonErrorTask(ErrorTask):
     def execute(self) -> None:
         self.channel.linger_on_close = True
         error = self.request.error
-        body, headers = error_body(error, self.channel.server.options)
+        openai = str(getattr(self.request, "path", None) or "").startswith(OPENAI_PREFIX)  # none when unparsed
+        body, headers = error_body(error, self.channel.server.options, openai)
         payload = json.dumps(body).encode()
         self.status = f"{error.code} {error.reason}"
         self.response_headers.extend([("Content-Type", "application/json"), *headers])
@@ -122,6 +132,7 @@ class StrictRequestParser(HTTPRequestParser):
     reading chunked bodies with bounded framing."""
 
     body_rcv: Any  # waitress's, untyped there
+    body_values: ReadBody | None = None  # the body as read to find the model it names (body_models.py)
 
     def parse_header(self, header_plus: bytes) -> None:
         super().parse_header(header_plus)

@@ -1,13 +1,15 @@
-"""The server's two lanes of threads, and each model's queue handing requests to the work lane.
+"""The server's lanes of threads, and each model's queue handing requests to the work lane.
 
-- **Two lanes.** A request goes to the *status lane*, a small pool of its own threads, when it
+- **Lanes.** A request goes to the *status lane*, a small pool of its own threads, when it
   is a cheap read of in-memory state (`GET /running`, `/status`, `/status/<id>`, `/`, `/metrics`)
   or an answer the server makes itself (protocol errors, "busy"); everything else goes to the
   *work lane* (inference, URL fetches). Work can never occupy a status thread.
-- **Each model's queue.** A request whose path names a model (`POST /models/<id>`) waits in
-  that model's queue, holding no thread, and goes to the work lane only when its model can take
-  it; it is refused (503 + Retry-After) only when the work ahead of it cannot finish within
-  `request_timeout` (see model_queues.py). A busy model so never costs another model its answer.
+- **Each model's queue.** A request naming a model waits in that model's queue, holding no
+  thread, and goes to the work lane only when its model can take it; it is refused (503 +
+  Retry-After) only when the work ahead of it cannot finish within `request_timeout` (see
+  model_queues.py). A busy model so never costs another model its answer. `POST /models/<id>`
+  names its model in the path; OpenAI's routes name it in the body, read first on the *body
+  lane*, a thread or two of its own (see body_models.py).
 - **Admission of the rest.** When `max_pending` requests already wait for a work thread, the next
   request that no model queue took is answered 503 + Retry-After at once (on the status lane),
   instead of queueing without bound.
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 from waitress.channel import HTTPChannel
 from waitress.task import ThreadedTaskDispatcher
 
+from models_server.http.body_models import names_model_in_body, read_body
 from models_server.http.channel import GuardedChannel
 from models_server.http.framing import ServerBusy
 from models_server.http.model_queues import ModelQueues
@@ -57,6 +60,27 @@ class ModelTask:
         self.channel.cancel()
 
 
+class BodyTask:
+    """A request on the body lane: its body read, it goes on to the queue of the model it names
+    (or, naming none, as requests naming no model go)."""
+
+    def __init__(self, server: Lanes, channel: GuardedChannel) -> None:
+        self.server = server
+        self.channel = channel
+
+    def service(self) -> None:
+        if not self.channel.requests:  # cancelled meanwhile (the server is stopping)
+            return
+        model_id = None
+        try:
+            model_id = self.server.read_model(self.channel)
+        finally:  # even when reading raised: the route then reads the body itself and answers
+            self.server.dispatch(self.channel, model_id)
+
+    def cancel(self) -> None:
+        self.channel.cancel()
+
+
 class Lanes:
     """GuardedServer's dispatch: which lane (or model queue) each complete request goes to."""
 
@@ -64,17 +88,38 @@ class Lanes:
     queues: ModelQueues[GuardedChannel] | None
     task_dispatcher: ThreadedTaskDispatcher  # the work lane
     status_dispatcher: ThreadedTaskDispatcher
+    body_dispatcher: ThreadedTaskDispatcher  # the body lane
 
     def add_task(self, channel: HTTPChannel) -> None:
         if isinstance(channel, GuardedChannel) and channel.hold_until_flushed():
             return
         request = channel.requests[0]
-        model_id = None
-        if self.queues is not None and not request.error:
-            model_id = self.queues.model_of(request.command, request.path)
         if request.error or is_status_request(request.command, request.path):
             self.status_dispatcher.add_task(channel)
-        elif model_id is not None and isinstance(channel, GuardedChannel):
+        elif self.queues is None or not isinstance(channel, GuardedChannel):
+            self.dispatch(channel, None)
+        elif names_model_in_body(request.command, request.path):
+            self.body_dispatcher.add_task(BodyTask(self, channel))
+        else:
+            self.dispatch(channel, self.queues.model_of(request.command, request.path))
+
+    def read_model(self, channel: GuardedChannel) -> str | None:
+        """On the body lane: read the request's body (kept on the request for the app) and
+        resolve the model it names; None when it names none to queue by."""
+        assert self.queues is not None
+        request = channel.requests[0]
+        stream = request.get_body_stream()
+        start = stream.tell()
+        body = stream.read()
+        stream.seek(start)  # the body stays readable as it came
+        request.body_values = read = read_body(request.headers.get("CONTENT_TYPE", ""), body)
+        name = read.model_name()
+        return None if name is None else self.queues.model_named(name)
+
+    def dispatch(self, channel: HTTPChannel, model_id: str | None) -> None:
+        """Into the model's queue, or (naming no model) to the work lane while it has room."""
+        request = channel.requests[0]
+        if model_id is not None and isinstance(channel, GuardedChannel):
             self._queue(channel, model_id)
         elif len(self.task_dispatcher.queue) >= self.options.max_pending:
             request.error = ServerBusy(
@@ -107,11 +152,13 @@ class Lanes:
         self._start_ready(model_id)
 
     def busy(self) -> bool:
-        """Requests running or queued in either lane, or waiting in a model's queue."""
-        return (any(d.active_count or d.queue for d in (self.task_dispatcher, self.status_dispatcher))
+        """Requests running or queued in any lane, or waiting in a model's queue."""
+        lanes = (self.task_dispatcher, self.status_dispatcher, self.body_dispatcher)
+        return (any(d.active_count or d.queue for d in lanes)
                 or (self.queues is not None and self.queues.waiting() > 0))
 
     def shutdown_lanes(self, timeout: float = 5) -> None:
+        self.body_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
         if self.queues is not None:
             for channel in self.queues.clear():
                 channel.cancel()

@@ -16,7 +16,9 @@ running one first waits for the model's turn, which is the other's time, not its
 replicas, this is the time between answers, so the queue's length times it is the wait. Before a
 model has answered once there is no estimate and nothing is refused. A request still waiting at
 its deadline is answered 504.
-Requests whose model is not in the path (other routes, unknown ids) are not queued here.
+OpenAI's routes name their model in the body: the server reads it first (body_models.py), then
+queues the request here by `model_named`, in the same queue as `POST /models/<id>`.
+Requests naming no model (other routes, unknown ids) are not queued here.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import collections
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -80,8 +82,10 @@ class ModelQueues(Generic[T]):
     """One queue per served model id; `T` is what the server queues (its connection)."""
 
     def __init__(self, resolve: Callable[[str], str | None], parallelism: Callable[[str], int],
-                 deadline: float, times: ServiceTimes | None = None, client_share: float = CLIENT_SHARE) -> None:
+                 deadline: float, times: ServiceTimes | None = None, client_share: float = CLIENT_SHARE,
+                 aliases: Mapping[str, str] | None = None) -> None:
         self.resolve = resolve
+        self.aliases = aliases or {}  # names OpenAI's clients hard-code -> served id (the config's `aliases`)
         self.parallelism = parallelism
         self.deadline = deadline
         self.times = times or ServiceTimes()
@@ -91,7 +95,8 @@ class ModelQueues(Generic[T]):
 
     @classmethod
     def for_runtime(cls, runtime: RuntimeView) -> ModelQueues[T]:
-        """Queues keyed by `runtime`'s served ids, a model running on as many replicas as it has."""
+        """Queues keyed by `runtime`'s served ids, a model running on as many replicas as it has;
+        the config's `aliases` name them too on OpenAI's routes."""
         def resolve(model_id: str) -> str | None:
             try:
                 return runtime.resolve(model_id)
@@ -101,13 +106,18 @@ class ModelQueues(Generic[T]):
         def parallelism(model_id: str) -> int:
             return max(1, runtime.view(model_id).replicas or 1)
 
-        return cls(resolve, parallelism, runtime.settings.limits.request_timeout)
+        return cls(resolve, parallelism, runtime.settings.limits.request_timeout, aliases=runtime.settings.aliases)
 
     def model_of(self, method: str, path: str) -> str | None:
         """The served id a request runs, when its path names one; None: not queued here."""
         if method != "POST" or not path.startswith(MODEL_PATH):
             return None
         return self.resolve(path[len(MODEL_PATH):])
+
+    def model_named(self, name: str) -> str | None:
+        """The served id a model name in an OpenAI body runs (an id, an alias, or one of the
+        config's `aliases`), as the route resolves it; None: not queued here."""
+        return self.resolve(self.aliases.get(name, name))
 
     # -- the server's side ------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """OpenAI's API under `/v1`: the model list, and one route per protocol of `protocols/openai`.
 
-Each inference route reads only which model the body names (resolving the names clients
-hard-code through the config's `aliases`) and hands the request's bytes to the same request
-pipeline as `POST /models/<id>`: the same admission, limits, URL rules, budgets and outputs.
+Each inference route reads which model the body names (resolving the names clients hard-code
+through the config's `aliases`) and hands the body's values to the same request pipeline as
+`POST /models/<id>`: the same admission, limits, URL rules, budgets and outputs. Behind the
+guarded server the body was read already, before the request waited in its model's queue
+(`BODY_VALUES`, body_models.py), and is not read again.
 Every error here has OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, so the
 SDK raises its typed exceptions.
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -21,9 +22,11 @@ from models_server.catalog import build_catalog, served_rows
 from models_server.catalog.minimal import CONTROLNET_KINDS
 from models_server.config import Settings
 from models_server.errors import ConfigError, NotFound, ServerError
+from models_server.http.body_models import BODY_VALUES, ReadBody
 from models_server.pipeline.request import Reply, RequestPipeline
 from models_server.protocols.base import RawRequest
 from models_server.protocols.openai import OPENAI_PROTOCOLS, requested_model
+from models_server.protocols.openai.forms import named_values
 from models_server.protocols.openai.images import photo_to_annotate, with_control_map
 from models_server.protocols.openai.models import model_object
 from models_server.runtime import RuntimeView
@@ -106,14 +109,16 @@ def openai_routes(settings: Settings, runtime: RuntimeView, pipeline: RequestPip
         return jsonify(item)
 
     def run(protocol: str):
-        raw = RawRequest("", request.mimetype, request.get_data(), dict(request.headers), protocol)
-        name = requested_model(raw)
+        read = request.environ.get(BODY_VALUES)
+        values = (read.named_values() if isinstance(read, ReadBody)
+                  else named_values(request.mimetype, dict(request.headers), request.get_data()))
+        name = requested_model(values)
         model_id = settings.aliases.get(name, name)
         if model_id not in runtime.catalog:
             raise NotFound(f"model {name!r} is not served here; GET /v1/models lists the models",
                            param="model", code="model_not_found")
         g.model_id = model_id  # the metrics' model label, as a `/models/<id>` route's path gives it
-        raw = replace(raw, model_id=model_id)
+        raw = RawRequest(model_id, request.mimetype, b"", dict(request.headers), protocol, values=values)
         annotator = CONTROL_ANNOTATORS.get(runtime.catalog[model_id].id) if protocol == EDITS else None
         photo = photo_to_annotate(raw) if annotator else None
         if annotator and photo is not None:  # the annotator's map, as the Inference API answers it (PNG)

@@ -9,7 +9,8 @@ threads. Left as it is, a LAN client can take it off the air without reaching th
 
 The design here, in waitress's own extension points:
 - **Lanes** (lanes.py): status reads on a small pool of their own threads, each model's requests
-  in that model's queue, the rest admitted up to `max_pending`.
+  in that model's queue (OpenAI's, whose model is in the body, once a body thread has read it:
+  body_models.py), the rest admitted up to `max_pending`.
 - **Connections** (here): at most `connections_per_client` open connections per client address
   (the next is answered 503 and closed at accept) and `connection_limit` in all. At that limit a
   new connection takes the place of the oldest one with no request in progress (silent, idle, or
@@ -55,6 +56,7 @@ class ServingOptions:
 
     threads: int = 16  # work lane: inference and URL fetches
     status_threads: int = 4  # status lane
+    body_threads: int = 2  # body lane: reading the model an OpenAI request's body names
     max_pending: int = 16  # requests no model queue took waiting for a work thread before new ones get 503
     connection_limit: int = 512  # open connections in all
     # open connections per client address: above threads + max_pending, so that a client whose own
@@ -93,10 +95,11 @@ class GuardedServer(Lanes, TcpWSGIServer):
     trigger: trigger.trigger
 
     def __init__(self, application: Any, options: ServingOptions, adj: Adjustments,
-                 work: ThreadedTaskDispatcher, status: ThreadedTaskDispatcher,
+                 work: ThreadedTaskDispatcher, status: ThreadedTaskDispatcher, body: ThreadedTaskDispatcher,
                  queues: ModelQueues[GuardedChannel] | None = None) -> None:
         self.options = options
         self.status_dispatcher = status
+        self.body_dispatcher = body
         self.queues = queues
         self.client_connections: collections.Counter[str] = collections.Counter()
         self.refused_connections = 0
@@ -215,4 +218,6 @@ def make_server(application: Any, host: str, port: int, options: ServingOptions,
     work.set_thread_count(options.threads)
     status = ThreadedTaskDispatcher()
     status.set_thread_count(options.status_threads)
-    return GuardedServer(application, options, adj, work, status, queues)
+    body = ThreadedTaskDispatcher()
+    body.set_thread_count(options.body_threads if queues is not None else 0)
+    return GuardedServer(application, options, adj, work, status, body, queues)

@@ -60,7 +60,7 @@ class RequestPipeline:
         return self.executor.execute(model_id, task, request, lambda: self.decode(task, request))
 
     def decode(self, task: Task, request: RawRequest) -> Call:
-        json_body = parse_json(request.mimetype, request.body)
+        json_body = parse_json(request.mimetype, request.body) if request.values is None else None
         protocols = (NAMED_PROTOCOLS[request.protocol],) if request.protocol else self.protocols
         for protocol in protocols:
             call = protocol.decode(task, request, json_body)

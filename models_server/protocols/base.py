@@ -24,6 +24,9 @@ class RawRequest:
     body: bytes
     headers: Mapping[str, str]
     protocol: str | None = None  # a route's own protocol (`NAMED_PROTOCOLS`); None: each default in turn
+    # the body's named values when the host read them already (OpenAI's routes read them to find
+    # the model, before the request queues): the protocol decodes those, and `body` may be empty
+    values: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -280,6 +280,16 @@ def test_a_declared_length_over_max_body_bytes_gets_json_413_before_any_body_is_
         assert request(port, "POST", "/models/m", b"x" * 1000)[0] == 200  # the cap itself is allowed
 
 
+def test_on_openais_routes_the_servers_own_413_has_openais_error_shape():
+    app = StandIn()
+    with running(app, max_body_bytes=1000) as (_, port):
+        raw = raw_exchange(port, b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n")
+        status, error = error_of(raw)
+        assert status == 413 and set(error) == {"message", "type", "param", "code"}
+        assert (error["type"], error["code"]) == ("invalid_request_error", "payload_too_large")
+        assert app.paths == []
+
+
 def test_a_chunked_body_growing_past_max_body_bytes_gets_json_413():
     app = StandIn()
     with running(app, max_body_bytes=1000) as (_, port):

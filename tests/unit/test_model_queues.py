@@ -1,4 +1,5 @@
-"""Each model's queue at the HTTP layer: what starts, what waits, what is refused and when to retry.
+"""Each model's queue at the HTTP layer: what starts, what waits, what is refused and when to retry;
+and the model an OpenAI request names in its body, read before it queues.
 
 The queues are plain data under one lock: these tests give them service times and clocks
 explicitly, so every expectation is computed, never measured.
@@ -10,7 +11,10 @@ import math
 
 import pytest
 
+from models_server.errors import BadInput
+from models_server.http.body_models import names_model_in_body, read_body
 from models_server.http.model_queues import ModelQueues, ServiceTimes
+from models_server.protocols.openai import requested_model
 
 ALIASES = {"midas-control": "depth-control"}
 SERVED = {"canny-control", "depth-control", "a", "b"}
@@ -22,7 +26,8 @@ def resolve(model_id: str) -> str | None:
 
 
 def queues(deadline: float = 10.0, parallelism: int = 1, share: float = 0.5) -> ModelQueues[str]:
-    return ModelQueues(resolve, lambda model_id: parallelism, deadline, client_share=share)
+    return ModelQueues(resolve, lambda model_id: parallelism, deadline, client_share=share,
+                       aliases={"whisper-1": "a", "gpt-4": "nobody/served"})
 
 
 def test_a_request_is_queued_by_the_served_id_its_path_names():
@@ -31,7 +36,69 @@ def test_a_request_is_queued_by_the_served_id_its_path_names():
     assert q.model_of("POST", "/models/canny-control") == "canny-control"
     assert q.model_of("POST", "/models/unknown") is None  # the app answers 404
     assert q.model_of("GET", "/models/canny-control") is None
-    assert q.model_of("POST", "/v1/chat/completions") is None  # its model is in the body: not queued here
+    assert q.model_of("POST", "/v1/chat/completions") is None  # its model is in the body: see model_named
+
+
+def test_a_model_named_in_an_openai_body_is_queued_by_the_same_served_id():
+    q = queues()
+    assert q.model_named("canny-control") == "canny-control"
+    assert q.model_named("midas-control") == "depth-control"  # the catalog's alias
+    assert q.model_named("whisper-1") == "a"  # a name of the config's `aliases`
+    assert q.model_named("gpt-4") is None  # an alias of a row this server does not serve
+    assert q.model_named("unknown") is None
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions", "/v1/embeddings",
+                                  "/v1/images/generations", "/v1/images/edits", "/v1/images/variations",
+                                  "/v1/audio/speech", "/v1/audio/transcriptions", "/v1/audio/translations"])
+def test_every_openai_route_that_runs_a_model_names_it_in_its_body(path):
+    assert names_model_in_body("POST", path)
+    assert not names_model_in_body("GET", path)
+
+
+def test_routes_that_run_no_model_are_not_read_for_one():
+    for method, path in (("GET", "/v1/models"), ("GET", "/v1/models/whisper-1"), ("POST", "/v1/no/such/route"),
+                         ("POST", "/models/canny-control")):
+        assert not names_model_in_body(method, path)
+
+
+def multipart(fields: dict[str, str], files: dict[str, bytes]) -> tuple[str, bytes]:
+    boundary = "b0undary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in fields.items()]
+    parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="f"\r\n'
+              f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
+              for name, data in files.items()]
+    return f"multipart/form-data; boundary={boundary}", b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
+def test_a_body_is_read_once_into_the_values_the_route_decodes():
+    read = read_body("application/json; charset=utf-8", b'{"input": "hello", "model": "whisper-1"}')
+    assert read.model_name() == "whisper-1"
+    assert read.named_values() == {"input": "hello", "model": "whisper-1"}
+    content_type, body = multipart({"model": "whisper-1", "language": "en"}, {"file": b"RIFF...."})
+    read = read_body(content_type, body)
+    assert read.model_name() == "whisper-1"
+    assert read.named_values() == {"model": "whisper-1", "language": "en", "file": b"RIFF...."}
+
+
+@pytest.mark.parametrize(("content_type", "body", "says"), [
+    ("application/json", b'{"input": "hello"}', "missing field 'model'"),
+    ("application/json", b'{"model": ["a"]}', "'model' must be a string"),
+    ("application/json", b'{"model": "' + b"x" * 2_000_000 + b'"}', "characters long"),
+    ("application/json", b'{"model": "a", ', "not valid JSON"),
+    ("application/json", b"[" * 200_000, "nested too deeply"),
+    ("application/json", b'["model", "a"]', "must be a JSON object"),
+    ("text/plain", b"model=a", "must be a JSON object"),
+    ("multipart/form-data", b"--x\r\n", "boundary"),
+])
+def test_a_body_naming_no_model_to_queue_by_names_none_and_keeps_a_short_clear_400(content_type, body, says):
+    read = read_body(content_type, body)
+    assert read.model_name() is None  # not queued: the route answers it from what was read
+    with pytest.raises(BadInput) as caught:
+        requested_model(read.named_values())
+    assert says in caught.value.message and len(caught.value.message) < 300
+    assert caught.value.status == 400
 
 
 def test_a_model_takes_one_request_more_than_it_runs_and_the_rest_wait_without_costing_other_models():

@@ -22,6 +22,7 @@ from models_server.protocols.base import Call, RawRequest
 from models_server.tasks.base import Task
 
 FORM = "multipart/form-data"
+MAX_MODEL_NAME = 256  # characters of a `model` field: far above any served id or alias
 
 
 def header(headers: Mapping[str, str], name: str) -> str:
@@ -31,30 +32,45 @@ def header(headers: Mapping[str, str], name: str) -> str:
 
 
 def values_of(request: RawRequest, json_body: Any) -> dict[str, Any]:
-    """The request's named values: a JSON object's keys, or a form's fields (strings) and files (bytes).
+    """The request's named values: those read already (`request.values`), else read from its body."""
+    if request.values is not None:
+        return request.values
+    if json_body is not None and request.mimetype != FORM:
+        if not isinstance(json_body, dict):
+            raise BadInput("the body must be a JSON object (Content-Type: application/json) or a multipart form")
+        return json_body
+    return named_values(request.mimetype, request.headers, request.body)
+
+
+def named_values(mimetype: str, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """A body's named values: a JSON object's keys, or a form's fields (strings) and files (bytes).
 
     A form field sent several times (`timestamp_granularities[]`) is a list under its bare name.
+    One parse, whose cost is bounded by the body's size; BadInput for a body of another shape.
     """
-    if request.mimetype == FORM:
-        return _form(request)
-    if json_body is None and request.mimetype == "application/json" and request.body:
+    if mimetype == FORM:
+        return _form(headers, body)
+    json_body: Any = None
+    if mimetype == "application/json" and body:
         try:
-            json_body = json.loads(request.body)
+            json_body = json.loads(body)
         except ValueError:
             raise BadInput("the body is not valid JSON") from None
+        except RecursionError:
+            raise BadInput("the JSON body is nested too deeply") from None
     if not isinstance(json_body, dict):
         raise BadInput("the body must be a JSON object (Content-Type: application/json) or a multipart form")
     return json_body
 
 
-def _form(request: RawRequest) -> dict[str, Any]:
-    _, options = parse_options_header(header(request.headers, "Content-Type"))
+def _form(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    _, options = parse_options_header(header(headers, "Content-Type"))
     boundary = options.get("boundary")
     if not boundary:
         raise BadInput("a multipart body needs a boundary in its Content-Type")
     try:
         fields, files = MultiPartParser(max_form_parts=1000).parse(
-            io.BytesIO(request.body), boundary.encode("latin-1"), len(request.body))
+            io.BytesIO(body), boundary.encode("latin-1"), len(body))
     except RequestEntityTooLarge:
         raise PayloadTooLarge("the form has too many parts") from None
     except ValueError:
@@ -69,11 +85,18 @@ def _form(request: RawRequest) -> dict[str, Any]:
     return values
 
 
-def requested_model(request: RawRequest) -> str:
-    """The `model` a request names (in its JSON or its form)."""
-    model = values_of(request, None).get("model")
-    if not isinstance(model, str) or not model:
+def requested_model(values: Mapping[str, Any]) -> str:
+    """The `model` a request's named values name; a clear 400 when it is missing, no string, or
+    longer than any model name (so that no error message repeats a huge one)."""
+    model = values.get("model")
+    if model is None or model == "":
         raise BadInput("missing field 'model' (GET /v1/models lists the served ids)", param="model")
+    if not isinstance(model, str):
+        raise BadInput("'model' must be a string: a served model id or alias (GET /v1/models lists them)",
+                       param="model")
+    if len(model) > MAX_MODEL_NAME:
+        raise BadInput(f"'model' is {len(model)} characters long; a model id has at most {MAX_MODEL_NAME} "
+                       "(GET /v1/models lists the served ids)", param="model")
     return model
 
 

@@ -14,8 +14,8 @@ annotator (`<kind>-control`) on it and sends its control map on (`with_control_m
 from __future__ import annotations
 
 import base64
-import json
 import time
+from dataclasses import replace
 from typing import Any
 
 from models_server.errors import BadInput
@@ -82,13 +82,11 @@ def photo_to_annotate(request: RawRequest) -> bytes | None:
 
 
 def with_control_map(request: RawRequest, control_map: bytes) -> RawRequest:
-    """The same request as JSON, its image replaced by the control map (base64) and no `annotate`."""
+    """The same request, its image replaced by the control map and no `annotate`."""
     values = {key: value for key, value in values_of(request, None).items()
               if key != ANNOTATE and not isinstance(value, bytes)}
-    values["image"] = base64.b64encode(control_map).decode("ascii")
-    headers = {key: value for key, value in request.headers.items() if key.lower() != "content-type"}
-    return RawRequest(request.model_id, "application/json", json.dumps(values).encode(),
-                      {**headers, "Content-Type": "application/json"}, request.protocol)
+    values["image"] = control_map
+    return replace(request, values=values)
 
 
 def _size(value: Any, declared: set[str]) -> dict[str, int]:
