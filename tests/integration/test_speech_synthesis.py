@@ -122,7 +122,8 @@ def test_an_espnet_model_that_normalises_reads_its_statistics_from_the_repo_wher
     folder = tiny_root / FASTSPEECH2
     config_file, model_file = espnet.find_experiment(folder)
     config = yaml.safe_load(config_file.read_text())
-    stats = {name: f"exp/tts_stats_raw_char/train/{name}_stats.npz" for name in ("feats", "pitch", "energy")}
+    stats = {name: f"exp/tts_stats_raw_phn_tacotron_g2p_en_no_space/train/{name}_stats.npz"  # the repo's names
+             for name in ("feats", "pitch", "energy")}
     assert (config["normalize"], config["normalize_conf"]) == ("global_mvn", {"stats_file": stats["feats"]})
     assert config["pitch_normalize_conf"] == {"stats_file": stats["pitch"]}
     assert config["energy_normalize_conf"] == {"stats_file": stats["energy"]}
