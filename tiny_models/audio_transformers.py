@@ -48,6 +48,31 @@ def build_wav2vec2_large_ctc(folder: Path) -> None:
     save_processor(Wav2Vec2Processor(feature_extractor=features, tokenizer=tokenizer), folder)
 
 
+def build_wav2vec2_large_ctc_lm(folder: Path) -> None:
+    """jonatasgrosman/wav2vec2-large-xlsr-53-english: the same large CTC model, published with an
+    n-gram language model for pyctcdecode: preprocessor_config.json names Wav2Vec2ProcessorWithLM,
+    beside `alphabet.json` and `language_model/` (attrs.json, unigrams.txt and a KenLM file, which
+    the miniature leaves out: nothing here reads it). Layout of Wav2Vec2ProcessorWithLM.save_pretrained
+    (transformers' processing_wav2vec2_with_lm.py) and the "Boosting Wav2Vec2 with n-grams" guide,
+    which such repos follow; the model card decodes greedily, as we do."""
+    import json
+
+    build_wav2vec2_large_ctc(folder)
+    (folder / "model.safetensors").unlink()  # this repo holds pytorch_model.bin alone
+    settings_file = folder / "preprocessor_config.json"
+    settings = json.loads(settings_file.read_text())
+    settings_file.write_text(json.dumps({**settings, "processor_class": "Wav2Vec2ProcessorWithLM"}, indent=2))
+    # pyctcdecode's labels in vocab order: blank "", the unknown token as "\u2047", the word separator as " "
+    letters = [" ", "'", *string.ascii_uppercase]
+    (folder / "alphabet.json").write_text(json.dumps({"labels": ["", "<s>", "</s>", "\u2047", *letters],
+                                                      "is_bpe": False}))
+    model_dir = folder / "language_model"
+    model_dir.mkdir()
+    (model_dir / "attrs.json").write_text(json.dumps({"alpha": 0.5, "beta": 1.5, "unk_score_offset": -10.0,
+                                                      "score_boundary": True}))
+    (model_dir / "unigrams.txt").write_text("\n".join(["the", "of", "and", "speech", "recognition"]) + "\n")
+
+
 def _safetensors_beside_bin(folder: Path) -> None:
     """model.safetensors holding pytorch_model.bin's tensors under the same names."""
     import torch

@@ -16,6 +16,7 @@ LEGACY = {
     # weight norm before torch's parametrizations: transformers' "legacy" renaming
     "facebook/wav2vec2-base-960h": (".weight_g", ".weight_v"),
     "facebook/wav2vec2-large-960h-lv60-self": (".weight_g", ".weight_v"),  # its model.safetensors too
+    "jonatasgrosman/wav2vec2-large-xlsr-53-english": (".weight_g", ".weight_v"),
     "ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition": (".weight_g", ".weight_v"),
     "superb/wav2vec2-base-superb-ks": (".weight_g", ".weight_v"),
     "superb/hubert-base-superb-er": (".weight_g", ".weight_v"),
