@@ -3,7 +3,13 @@ file (`train.total_count.ave_10best.pth`, a state dict), written by espnet's own
 
 espnet writes the config itself (`TTSTask.main(--dry_run true ...)`, as its own tests do) with
 small model dimensions; the model is then built from that config by `Text2Speech` and its
-random state dict saved. The English miniatures read characters (token_type char, no g2p);
+random state dict saved. The English repos (kan-bayashi's LJSpeech recipes, their run folders as
+the repos name them: `..._raw_phn_tacotron_g2p_en_no_space`) clean text with espnet's `tacotron`
+cleaner, which spells numbers and abbreviations out in upper case, and phonemise it with
+g2p_en_no_space; their miniatures keep that cleaner and those folder and file names (the joint
+FastSpeech2 + HiFi-GAN run averages its 5 best checkpoints, VITS its 10 best) but read the
+cleaned upper-case characters (token_type char, no g2p): g2p_en reads NLTK data this machine
+does not have, and the loader's own check refuses a config naming it without that data.
 mio/amadeus's has its real front end (g2p pyopenjtalk, phoneme tokens), so it needs pyopenjtalk
 and its dictionary, as the real one does.
 
@@ -24,8 +30,11 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
-TOKENS = ("<blank>", "<unk>", *"abcdefghijklmnopqrstuvwxyz", " ", ",", ".", "'", "?", "!", "<sos/eos>")
+# What the tacotron cleaner leaves: upper-case letters, space and a little punctuation.
+TOKENS = ("<blank>", "<unk>", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", " ", ",", ".", "'", "?", "!", "-", "<sos/eos>")
 MODEL_FILE = "train.total_count.ave_10best.pth"
+JOINT_MODEL_FILE = "train.total_count.ave_5best.pth"
+ENGLISH_FRONT_END = "raw_phn_tacotron_g2p_en_no_space"  # as the English repos' run folders are named
 
 _VITS_CONF = {
     "generator_type": "vits_generator",
@@ -54,11 +63,11 @@ _VITS_CONF = {
 PYOPENJTALK_FRONT_END = ("--token_type", "phn", "--cleaner", "jaconv", "--g2p", "pyopenjtalk")
 PYOPENJTALK_TOKENS = ("<blank>", "<unk>", *"aiueoAIUEON", "cl", "pau", *"kgsztdnhbpmyrwjfv", "sh", "ch", "ts", "ky",
                       "gy", "ny", "hy", "by", "py", "my", "ry", "dy", "ty", "<sos/eos>")
-CHAR_FRONT_END = ("--token_type", "char", "--cleaner", "none", "--g2p", "none")
+CHAR_FRONT_END = ("--token_type", "char", "--cleaner", "tacotron", "--g2p", "none")
 
 
 def _build(folder: Path, run: str, model_args: list[str], front_end: tuple[str, ...] = CHAR_FRONT_END,
-           token_list: tuple[str, ...] = TOKENS) -> None:
+           token_list: tuple[str, ...] = TOKENS, model_file: str = MODEL_FILE) -> None:
     """Run espnet from `folder`, as a recipe runs from its own: relative `exp/...` paths in
     `model_args` (the statistics files) are written into the config as they are."""
     import torch
@@ -78,7 +87,7 @@ def _build(folder: Path, run: str, model_args: list[str], front_end: tuple[str, 
         TTSTask.main(cmd=[*common, *model_args])
         tts = Text2Speech(train_config=str(run_dir / "config.yaml"), device="cpu")
     tokens.unlink()  # the config holds the token list itself, as the real ones do
-    torch.save(tts.model.state_dict(), run_dir / MODEL_FILE)
+    torch.save(tts.model.state_dict(), run_dir / model_file)
 
 
 def _conf(conf: dict[str, Any]) -> str:
@@ -93,7 +102,7 @@ _VITS_ARGS = [
 
 def build_vits(folder: Path) -> None:
     """espnet/kan-bayashi_ljspeech_vits: a VITS text-to-waveform model at 22.05 kHz."""
-    _build(folder, "tts_train_vits_raw_char", _VITS_ARGS)
+    _build(folder, f"tts_train_vits_{ENGLISH_FRONT_END}", _VITS_ARGS)
 
 
 def build_vits_pyopenjtalk(folder: Path) -> None:
@@ -125,7 +134,7 @@ _JOINT_CONF = {
 }
 
 
-STATS_DIR = "exp/tts_stats_raw_char/train"  # relative to the repo root, as the recipe names it
+STATS_DIR = f"exp/tts_stats_{ENGLISH_FRONT_END}/train"  # relative to the repo root, as the recipe names it
 
 
 def build_fastspeech2_hifigan(folder: Path) -> None:
@@ -133,7 +142,7 @@ def build_fastspeech2_hifigan(folder: Path) -> None:
     FastSpeech2 and a HiFi-GAN generator fine-tuned as one text-to-waveform model (22.05 kHz),
     its mel, pitch and energy normalised by the statistics of the stats stage (global_mvn)."""
     _write_stats(folder / STATS_DIR, {"feats": 80, "pitch": 1, "energy": 1})
-    _build(folder, "tts_train_joint_conformer_fastspeech2_hifigan_raw_char", [
+    _build(folder, f"tts_train_joint_conformer_fastspeech2_hifigan_{ENGLISH_FRONT_END}", [
         "--tts", "joint_text2wav", "--tts_conf", _conf(_JOINT_CONF),
         "--feats_extract", "fbank", "--feats_extract_conf",
         _conf({"n_fft": 1024, "hop_length": 256, "win_length": None, "fs": 22050, "n_mels": 80}),
@@ -142,7 +151,7 @@ def build_fastspeech2_hifigan(folder: Path) -> None:
         "--normalize", "global_mvn", "--normalize_conf", f"stats_file={STATS_DIR}/feats_stats.npz",
         "--pitch_normalize", "global_mvn", "--pitch_normalize_conf", f"stats_file={STATS_DIR}/pitch_stats.npz",
         "--energy_normalize", "global_mvn", "--energy_normalize_conf", f"stats_file={STATS_DIR}/energy_stats.npz",
-    ])
+    ], model_file=JOINT_MODEL_FILE)
 
 
 def _write_stats(folder: Path, dims: dict[str, int]) -> None:

@@ -119,6 +119,7 @@ TINY_BUILDERS: dict[str, Builder] = {
     "maxim": keras_image.build_maxim,
     # The controller's audio candidates (catalog/audio_transformers.py).
     "wav2vec2-large-ctc": audio_transformers.build_wav2vec2_large_ctc,
+    "wav2vec2-large-ctc-lm": audio_transformers.build_wav2vec2_large_ctc_lm,
     "ast-classification": audio_transformers.build_ast_classifier,
     "hubert-classification": audio_transformers.build_hubert_classifier,
     "speechbrain-sepformer-2spk-8k": speechbrain_models.build_sepformer_2spk_8k,

@@ -8,6 +8,13 @@ with speechbrain's own loader, and saves every loadable with speechbrain's own s
 the files are exactly what `from_hparams` reads. Where the real yaml names files through
 `pretrained_path: <Hub id>`, so does the miniature: the loader must point those at the local
 folder without ever asking the Hub.
+
+Sources: the classes, module names and loadables of each repo's inference yaml as speechbrain's
+interfaces read them (speechbrain/inference/*.py: `modules`, `pretrainer`, `label_encoder`,
+`mean_var_norm_emb`), the recipes' hparams they are generated from (public copies of the SepFormer
+inference yaml name recipes/WSJ0Mix/separation/hparams/sepformer-wham.yaml), and the checkpoint
+file names of the reconstructed Hub listings (tests/data/hub_listings). Only the dimensions are
+cut down.
 """
 
 from __future__ import annotations

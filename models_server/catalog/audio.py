@@ -52,7 +52,7 @@ MODELS: list[ModelSpec] = [
         speech.TRANSCRIBE, speech.load_ctc, fp16_bytes=630_943_040),
     row(Repo("openai/whisper-tiny", "whisper"),
         speech.TRANSCRIBE, speech.load_speech_to_text, fp16_bytes=75_521_280, preload=False),
-    row(Repo("jonatasgrosman/wav2vec2-large-xlsr-53-english", "wav2vec2-large-ctc"),
+    row(Repo("jonatasgrosman/wav2vec2-large-xlsr-53-english", "wav2vec2-large-ctc-lm"),  # with an n-gram LM
         speech.TRANSCRIBE, speech.load_ctc, fp16_bytes=630_945_090, preload=False),
     row(Repo("openai/whisper-medium", "whisper"),
         speech.TRANSCRIBE, speech.load_speech_to_text, fp16_bytes=1_527_715_840, preload=False),

@@ -239,6 +239,9 @@ STATS = "exp/tts_stats_raw_phn_tacotron_g2p_en_no_space/train"
 EXPECTED_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "openai/whisper-large-v2": (("model.safetensors",), ("vocab.json", "merges.txt", "preprocessor_config.json")),
     "facebook/wav2vec2-large-960h-lv60-self": (("model.safetensors",), ("vocab.json", "preprocessor_config.json")),
+    # with an n-gram language model: the CTC model and its tokenizer, not the KenLM file nobody here reads
+    "jonatasgrosman/wav2vec2-large-xlsr-53-english": (("pytorch_model.bin",),
+                                                      ("vocab.json", "preprocessor_config.json")),
     "MIT/ast-finetuned-audioset-10-10-0.4593": (("model.safetensors",), ("config.json", "preprocessor_config.json")),
     "superb/hubert-base-superb-er": (("pytorch_model.bin",), ("config.json", "preprocessor_config.json")),
     # speechbrain: hyperparams.yaml and the pretrainer's files, never the example audio

@@ -15,6 +15,11 @@ from models_server.tasks.loading import LoadContext
 LEGACY = {
     # weight norm before torch's parametrizations: transformers' "legacy" renaming
     "facebook/wav2vec2-base-960h": (".weight_g", ".weight_v"),
+    "facebook/wav2vec2-large-960h-lv60-self": (".weight_g", ".weight_v"),  # its model.safetensors too
+    "jonatasgrosman/wav2vec2-large-xlsr-53-english": (".weight_g", ".weight_v"),
+    "ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition": (".weight_g", ".weight_v"),
+    "superb/wav2vec2-base-superb-ks": (".weight_g", ".weight_v"),
+    "superb/hubert-base-superb-er": (".weight_g", ".weight_v"),
     # TensorFlow BERT's LayerNorm names: the same "legacy" renaming
     "dslim/bert-base-NER": (".LayerNorm.gamma", ".LayerNorm.beta"),
     # DETR's pre-v5 layout, which save_pretrained writes back by default (save_original_format)
@@ -31,11 +36,12 @@ def module_of(loaded: object) -> torch.nn.Module:
 
 
 def checkpoint(folder: Path) -> dict[str, torch.Tensor]:
-    if (folder / "pytorch_model.bin").is_file():
-        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    from safetensors.torch import load_file
+    """The weights file the loaders read: model.safetensors when there is one."""
+    if (folder / "model.safetensors").is_file():
+        from safetensors.torch import load_file
 
-    return load_file(folder / "model.safetensors")
+        return load_file(folder / "model.safetensors")
+    return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
 
 
 @pytest.mark.parametrize("repo", sorted(LEGACY))

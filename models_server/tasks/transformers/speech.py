@@ -88,8 +88,34 @@ def load_speech_to_text(ctx: LoadContext) -> Recognizer:
     return Recognizer(*load_pretrained(ctx, "AutoModelForSpeechSeq2Seq", "AutoProcessor"), ctc=False)
 
 
+@dataclass
+class CtcProcessor:
+    """A CTC model's feature extractor and tokenizer: the model's argmax is decoded greedily.
+
+    The two parts, not the repo's processor: a repo that ships an n-gram language model names
+    `Wav2Vec2ProcessorWithLM` (jonatasgrosman/wav2vec2-large-xlsr-53-english, its `language_model/`
+    beside the model), which needs pyctcdecode and kenlm and decodes logits by beam search. Every
+    CTC repo has both parts; with a language model or without, they read the same.
+    """
+
+    feature_extractor: Any
+    tokenizer: Any
+
+    def __call__(self, audio: Any, **options: Any) -> Any:
+        return self.feature_extractor(audio, **options)
+
+    def batch_decode(self, ids: Any, **options: Any) -> list[str]:
+        return self.tokenizer.batch_decode(ids, **options)
+
+
 def load_ctc(ctx: LoadContext) -> Recognizer:
-    return Recognizer(*load_pretrained(ctx, "AutoModelForCTC", "AutoProcessor"), ctc=True)
+    import transformers
+
+    model, _ = load_pretrained(ctx, "AutoModelForCTC", None)
+    folder = ctx.weight_dirs[0]
+    processor = CtcProcessor(transformers.AutoFeatureExtractor.from_pretrained(folder, local_files_only=True),
+                             transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True))
+    return Recognizer(model, processor, ctc=True)
 
 
 def transcribe(model: Recognizer, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, str]:
