@@ -25,6 +25,7 @@ from models_server.progress import CancelToken
 from models_server.runtime.cancellation import Cancellations
 
 EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+MATRYOSHKA = "mixedbread-ai/mxbai-embed-large-v1"  # trained so that its vectors may be cut
 KEY = "s3cret-key"
 WAIT = 60.0  # seconds any one wait may take before the test fails
 
@@ -109,6 +110,21 @@ def test_dimensions_other_than_the_models_own_are_a_clear_bad_request(sdk, serve
         sdk.embeddings.create(model=EMBEDDER, input="x", dimensions=native // 2)
     assert caught.value.body["param"] == "dimensions"  # type: ignore[index]
     assert "truncated" in caught.value.message
+
+
+def test_a_matryoshka_trained_model_cuts_its_vectors_to_the_dimensions_asked(sdk, served):
+    """The first `dimensions` numbers of the model's own vector, made unit length again."""
+    texts = ["a cat sits on the mat", "dogs bark"]
+    cut = sdk.embeddings.create(model=MATRYOSHKA, input=texts, dimensions=8)  # a lazy row: loaded by this call
+    whole = np.asarray(served.runtime.model(MATRYOSHKA).encode(texts))
+    vectors = np.asarray([item.embedding for item in cut.data])
+    prefixes = whole[:, :8] / np.linalg.norm(whole[:, :8], axis=1, keepdims=True)
+    np.testing.assert_allclose(vectors, prefixes, rtol=1e-4, atol=1e-5)
+    native = sdk.embeddings.create(model=MATRYOSHKA, input=texts, dimensions=whole.shape[1], encoding_format="float")
+    np.testing.assert_allclose([item.embedding for item in native.data], whole, rtol=1e-5, atol=1e-6)
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.embeddings.create(model=MATRYOSHKA, input="x", dimensions=whole.shape[1] + 1)
+    assert caught.value.body["param"] == "dimensions"  # type: ignore[index]
 
 
 def test_a_model_of_another_task_is_a_bad_request(sdk):
