@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -448,10 +450,11 @@ def test_delete_stops_a_chat_at_its_next_token_and_frees_the_model(sdk, served, 
     assert after.usage is not None and after.usage.completion_tokens <= 3
 
 
-def test_a_client_leaving_its_stream_stops_the_generation_at_the_next_token(served, monkeypatch):
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_client_leaving_stops_the_generation_at_the_next_token(served, monkeypatch, stream):
     """Behind the guarded server (which reads on while a request runs, so a client leaving is
-    seen): a stream's client closes the connection while the model is held before a token; the
-    model is let go only once the server has seen it, and makes no token more."""
+    seen): the client closes the connection while the model is held before a token, streamed or
+    not; the model is let go only once the server has seen it, and makes no token more."""
     seen = threading.Event()
     reason = CancelToken.reason
 
@@ -466,16 +469,18 @@ def test_a_client_leaving_its_stream_stops_the_generation_at_the_next_token(serv
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.effective_port}"
+    body = json.dumps({"model": QWEN, "prompt": "Once upon a time", "max_tokens": 200, "temperature": 0,
+                       "stream": stream}).encode()
     try:
         with held_generation(served, QWEN, after=3, until=seen) as passes:
-            stream = requests.post(f"{url}/v1/completions", stream=True, timeout=WAIT, json={
-                "model": QWEN, "prompt": "Once upon a time", "max_tokens": 200, "temperature": 0, "stream": True})
-            assert stream.status_code == 200
-            lines = stream.iter_lines()
-            assert next(lines).startswith(b"data: {")  # the stream began
+            client = socket.create_connection(("127.0.0.1", server.effective_port), timeout=WAIT)
+            client.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
             wait_until(lambda: len(passes) > 3, WAIT, "the generation reached its held token")
+            if stream:
+                assert client.recv(65536).startswith(b"HTTP/1.1 200")  # the stream began
             assert not seen.is_set()
-            stream.close()  # the client leaves
+            client.close()  # the client leaves
             wait_until(lambda: requests.get(f"{url}/status/{QWEN}", timeout=WAIT).json()["queue"] == 0, WAIT,
                        "the cancelled generation ended")
         assert seen.is_set() and len(passes) == 4
