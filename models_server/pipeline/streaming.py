@@ -29,7 +29,7 @@ POLL_SECONDS = 0.25  # how often a waiting reader asks whether its client has le
 
 @dataclass(frozen=True)
 class _Part:
-    part: Any
+    data: bytes  # encoded on the model's thread, in order, so `encode` after the run knows what went
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,9 @@ def run_streamable(answer: Callable[[Callable[[Call], None]], Encoded]) -> Encod
     calls: list[Call] = []
 
     def receive(part: Any) -> None:  # on the model's thread
-        if calls and calls[0].stream is not None:
-            news.put(_Part(part))
+        encoder = calls[0].stream if calls else None
+        if encoder is not None:
+            news.put(_Part(encoder.part(part)))
 
     def run() -> None:
         try:
@@ -79,17 +80,17 @@ def run_streamable(answer: Callable[[Callable[[Call], None]], Encoded]) -> Encod
         return first.encoded
     encoder = calls[0].stream
     assert encoder is not None
-    return PartStream(encoder, first.part, news, token)
+    return PartStream(encoder, first.data, news, token)
 
 
 class PartStream:
     """A streamed answer's bytes as they come: the body a WSGI server iterates; its `close` (when
     the stream ended or the client left) cancels a run still going."""
 
-    def __init__(self, encoder: PartEncoder, first: Any, news: News, token: CancelToken) -> None:
+    def __init__(self, encoder: PartEncoder, first: bytes, news: News, token: CancelToken) -> None:
         self.encoder = encoder
         self.mimetype = encoder.mimetype
-        self.pending = [encoder.part(first)]
+        self.pending = [first]
         self.news = news
         self.token = token
         self.over = False
@@ -104,7 +105,7 @@ class PartStream:
             raise StopIteration
         item = _next(self.news, self.token)
         if isinstance(item, _Part):
-            return self.encoder.part(item.part)
+            return item.data
         self.over = True
         if item.error is None:
             assert item.encoded is not None

@@ -39,7 +39,8 @@ class Encoded:
 
 class PartEncoder(Protocol):
     """A streamed answer: each part of the result, encoded to be sent as soon as the handler
-    reports it; and an error that ends the stream after it began."""
+    reports it (on the model's thread, in order: when the call's `encode` runs after the handler,
+    every part it reported has been encoded); and an error that ends the stream after it began."""
 
     mimetype: str
 
