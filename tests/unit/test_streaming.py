@@ -6,6 +6,7 @@ import json
 import math
 import threading
 
+from models_server.errors import Cancelled
 from models_server.pipeline.streaming import PartStream, run_streamable
 from models_server.progress import Job, partials_receiver, report_partial, tracking
 from models_server.protocols.base import Call, Encoded
@@ -42,3 +43,23 @@ def test_the_rest_of_a_stream_read_after_the_run_repeats_no_piece():
     chunks = [json.loads(event.removeprefix("data: ")) for event in events[:-2]]
     assert "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in chunks) == "".join(PIECES)
     assert [chunk["choices"][0]["finish_reason"] for chunk in chunks][-1] == "stop"
+
+
+def test_an_error_after_the_stream_began_ends_it_with_an_error_event():
+    """OpenAI's SDK raises an `error` event's message; the stream's status line was already sent."""
+
+    def answer(announce) -> Encoded:
+        events = EventStream(Answer(False, "m", "m"), usage_chunk=False)
+        announce(Call({}, lambda results: Encoded(events.rest(results), EVENT_STREAM), stream=events))
+        with tracking(Job("m", math.inf, partial=partials_receiver())):
+            report_partial(TextPiece("", first=True))
+            report_partial(TextPiece("Once"))
+            raise Cancelled("request r was cancelled: by a person", request_id="r")
+
+    stream = run_streamable(answer)
+    assert isinstance(stream, PartStream)
+    events = b"".join(stream).decode().split("\n\n")
+    assert json.loads(events[0].removeprefix("data: "))["choices"][0]["text"] == "Once"
+    assert json.loads(events[1].removeprefix("data: ")) == {"error": {
+        "message": "request r was cancelled: by a person", "type": "cancelled", "param": None, "code": "cancelled"}}
+    assert events[2:] == ["data: [DONE]", ""]
