@@ -1,11 +1,13 @@
 """Progress of the request a thread is running, reported by handlers without knowing the runtime.
 
 A handler calls `report_progress(step, total)` (diffusion pipelines do it from their step
-callback, long audio after each chunk); the runtime shows it in /status and enforces the
-request's deadline and its cancellation there, which is where a long task can be stopped
-cleanly. `checkpoint()` does the enforcing alone, for a loop inside a library (a decoder's
-steps) whose progress is not worth showing. Outside a request both do nothing, so a handler
-hosted elsewhere (Ray Serve) runs unchanged.
+callback, long audio after each chunk, text generation after each token); the runtime shows it in
+/status and enforces the request's deadline and its cancellation there, which is where a long task
+can be stopped cleanly. `checkpoint()` does the enforcing alone, for a loop inside a library (a
+decoder's steps) whose progress is not worth showing. A handler whose result comes in parts (a
+generated text) hands each part on with `report_partial` as soon as it is final, for a request
+that streams its answer. Outside a request all of them do nothing, so a handler hosted elsewhere
+(Ray Serve) runs unchanged.
 """
 
 from __future__ import annotations
@@ -51,10 +53,12 @@ class Job:
     step: int = 0
     total: int = 0
     cancel: CancelToken | None = None
+    partial: Callable[[Any], None] | None = None  # receives the result's parts as they are made
 
 
 _current: ContextVar[Job | None] = ContextVar("models_server_job", default=None)
 _request: ContextVar[CancelToken | None] = ContextVar("models_server_request", default=None)
+_partials: ContextVar[Callable[[Any], None] | None] = ContextVar("models_server_partials", default=None)
 
 
 @contextmanager
@@ -70,6 +74,21 @@ def cancellable(token: CancelToken) -> Iterator[CancelToken]:
 
 def request_token() -> CancelToken | None:
     return _request.get()
+
+
+@contextmanager
+def streaming(receive: Callable[[Any], None]) -> Iterator[None]:
+    """The parts of the result of the request this thread serves go to `receive` as its handler
+    reports them, on the model's own thread (the runtime reads it when it admits the request's run)."""
+    reset = _partials.set(receive)
+    try:
+        yield
+    finally:
+        _partials.reset(reset)
+
+
+def partials_receiver() -> Callable[[Any], None] | None:
+    return _partials.get()
 
 
 @contextmanager
@@ -102,6 +121,13 @@ def _enforce(job: Job, where: str) -> None:
         job.cancel.raise_if_cancelled()
     if time.monotonic() > job.deadline:
         raise TimedOut(f"{job.model_id} ran past the request_timeout limit{' ' + where if where else ''}")
+
+
+def report_partial(part: Any) -> None:
+    """A part of the result that is final before the rest is (a generated token's text)."""
+    job = _current.get()
+    if job is not None and job.partial is not None:
+        job.partial(part)
 
 
 def diffusers_callback(total: int):

@@ -15,6 +15,7 @@ from tiny_models import (
     chat,
     espnet_models,
     keras_image,
+    matryoshka_embeddings,
     real_size,
     speech,
     speech_synthesis,
@@ -91,6 +92,7 @@ TINY_BUILDERS: dict[str, Builder] = {
     "st-labse": text_encoders.build_st_labse,
     "st-chinese-bert": text_encoders.build_st_chinese_bert,
     "st-instructor": text_encoders.build_st_instructor,
+    "st-bert-cls-prompts": matryoshka_embeddings.build_st_bert_cls_prompts,
     # vision
     "beit-classification": vision_architectures.build_beit_classifier,
     "deit-distilled-classification": vision_architectures.build_deit_distilled,

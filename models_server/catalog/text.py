@@ -102,6 +102,10 @@ MODELS: list[ModelSpec] = [
     row(Repo("hkunlp/instructor-xl", "st-instructor"),
         text.SENTENCE_SIMILARITY, text.load_instructor,
         fp16_bytes=2_450_200_576, preload=False, framework="sentence-transformers"),
+    # trained with a Matryoshka loss (its model card): OpenAI's `dimensions` may cut its vectors
+    row(Repo("mixedbread-ai/mxbai-embed-large-v1", "st-bert-cls-prompts"),
+        text.SENTENCE_SIMILARITY, text.load_matryoshka_sentence_transformer,
+        fp16_bytes=670_283_776, preload=False, framework="sentence-transformers"),
     row(Repo("sentence-transformers/multi-qa-MiniLM-L6-cos-v1", "sentence-transformer"),
         text.SENTENCE_SIMILARITY, text.load_sentence_transformer,
         fp16_bytes=45_426_432, preload=False, framework="sentence-transformers"),

@@ -8,11 +8,13 @@ the probes; each answers once the change is done, with the model's status.
 - `DELETE /admin/requests/<request-id>`: cancel a queued or running request; its client gets a
   409 `cancelled` error. A request whose client closes the connection is cancelled the same way
   (waitress tells through `waitress.client_disconnected`, as it reads on while a request runs).
+  A streamed answer stays cancellable until its stream ends (`cancellable_while_streaming`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -87,6 +89,32 @@ def in_flight_list(in_flight: Cancellations) -> list[dict[str, Any]]:
     return [{"request_id": entry.request_id, "model": entry.model, "path": entry.path,
              "age": round(max(0.0, now - entry.started), 1), "cancelled": entry.cancelled}
             for entry in in_flight.in_flight()]
+
+
+class _ScopedStream:
+    """A streamed body that holds its request's cancel scope until the server closes it."""
+
+    def __init__(self, body: Iterator[bytes], scope: ExitStack) -> None:
+        self.body = body
+        self.scope = scope
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.body
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.scope.close()
+
+
+def cancellable_while_streaming(body: Iterator[bytes]) -> _ScopedStream | Iterator[bytes]:
+    """`body`, holding the request's cancel scope (which the request's end would close) until the
+    stream is over: `DELETE /admin/requests/<id>` finds it for as long as it streams."""
+    scope = g.pop("cancel_scope", None)
+    return body if scope is None else _ScopedStream(body, scope)
 
 
 def _json_object() -> dict[str, Any]:

@@ -22,6 +22,7 @@ from models_server.catalog import build_catalog, served_rows
 from models_server.catalog.minimal import CONTROLNET_KINDS
 from models_server.config import Settings
 from models_server.errors import ConfigError, NotFound, ServerError
+from models_server.http.admin import cancellable_while_streaming
 from models_server.http.body_models import BODY_VALUES, ReadBody
 from models_server.pipeline.request import Reply, RequestPipeline
 from models_server.protocols.base import RawRequest
@@ -142,5 +143,6 @@ def openai_routes(settings: Settings, runtime: RuntimeView, pipeline: RequestPip
 
 
 def _response(reply: Reply) -> Response:
-    return current_app.response_class(reply.content, status=reply.status, headers=dict(reply.headers),
+    body = reply.content if reply.stream is None else cancellable_while_streaming(reply.stream)
+    return current_app.response_class(body, status=reply.status, headers=dict(reply.headers),
                                       mimetype=reply.mimetype)

@@ -4,7 +4,9 @@ The page (`/playground`) is static HTML and script with no data in it, so it is 
 `/running`; everything it shows it fetches (`/openapi.json`, `/status`, `/models/<id>`, outputs
 under `/playground/files/`) through the same access rules as every other route, sending the
 api_key the person typed, kept in the tab's sessionStorage only. The form for a model is built
-from its request schema in `/openapi.json`, so a new task needs no change here.
+from its request schema in `/openapi.json`, so a new task needs no change here. A second form
+runs chat, image generation, speech and transcription through OpenAI's `/v1` routes on the
+models `/v1/models` lists, and shows the `openai` SDK call and the curl command that do the same.
 """
 
 from __future__ import annotations

@@ -2,23 +2,29 @@
 
 Any host calls `RequestPipeline.handle`: the Flask route of either engine. What differs by
 engine is where the model runs, the pipeline's `Executor`; `answer` stops before delivery, for
-a host running the model that sends the encoded answer to the host where public/ lives.
+a host running the model that sends the encoded answer to the host where public/ lives. A
+protocol whose answers may stream (`streams`) is run on a thread of its own (streaming.py), and
+its reply then carries the stream.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from models_server.errors import BadInput, ServerError
 from models_server.media.outputs import OutputStore
 from models_server.pipeline.executor import Executor
+from models_server.pipeline.streaming import PartStream, run_streamable
 from models_server.protocols import NAMED_PROTOCOLS, PROTOCOLS
 from models_server.protocols.base import JSON, Call, Encoded, RawRequest, RequestProtocol
 from models_server.runtime import RuntimeView
 from models_server.tasks.base import Task
+
+# a stream goes to its reader as it is made: no cache or proxy may hold it back
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +33,7 @@ class Reply:
     mimetype: str
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
+    stream: Iterator[bytes] | None = None  # a streamed answer's bytes as they come (`content` is then empty)
 
 
 def json_bytes(value: Any) -> bytes:
@@ -50,14 +57,27 @@ class RequestPipeline:
 
     def handle(self, request: RawRequest) -> Reply:
         """The answer to `request`; raises ServerError (see `error_reply`) for every refusal."""
+        if request.protocol is not None and getattr(NAMED_PROTOCOLS[request.protocol], "streams", False):
+            outcome = run_streamable(lambda announce: self.answer(request, announce))
+            if isinstance(outcome, PartStream):
+                return Reply(content=b"", mimetype=outcome.mimetype, stream=outcome, headers=STREAM_HEADERS)
+            return self.deliver(outcome)
         return self.deliver(self.answer(request))
 
-    def answer(self, request: RawRequest) -> Encoded:
+    def answer(self, request: RawRequest, announce: Callable[[Call], None] | None = None) -> Encoded:
         """The answer encoded, not yet delivered: what a host running the model sends back to
-        the host that writes public/ (the Ray engine's replicas)."""
+        the host that writes public/ (the Ray engine's replicas). `announce` is told the decoded
+        call before it runs."""
         model_id = self.runtime.resolve(request.model_id)
         task = self.runtime.catalog[model_id].task
-        return self.executor.execute(model_id, task, request, lambda: self.decode(task, request))
+
+        def decode() -> Call:
+            call = self.decode(task, request)
+            if announce is not None:
+                announce(call)
+            return call
+
+        return self.executor.execute(model_id, task, request, decode)
 
     def decode(self, task: Task, request: RawRequest) -> Call:
         json_body = parse_json(request.mimetype, request.body) if request.values is None else None

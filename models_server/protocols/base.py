@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from models_server.errors import ServerError
 from models_server.tasks.base import Task
 
 JSON = "application/json"
@@ -39,17 +40,31 @@ class Encoded:
     file_prefix: str = ""  # put before the path of each file written under public/ (a URL's start)
 
 
+class PartEncoder(Protocol):
+    """A streamed answer: each part of the result, encoded to be sent as soon as the handler
+    reports it (on the model's thread, in order: when the call's `encode` runs after the handler,
+    every part it reported has been encoded); and an error that ends the stream after it began."""
+
+    mimetype: str
+
+    def part(self, part: Any) -> bytes: ...
+
+    def error(self, error: ServerError) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class Call:
     """A decoded request: the task's fields by name, and how to encode its result.
 
     `task`: another contract to run on the same loaded model (an embedding of a similarity
-    model's sentences); None runs the row's own task.
+    model's sentences); None runs the row's own task. `stream`: the answer is streamed, its
+    parts sent as they are made; `encode` then gives what the parts sent did not.
     """
 
     body: dict[str, Any]
     encode: Callable[[Any], Encoded]
     task: Task | None = None
+    stream: PartEncoder | None = None
 
 
 class RequestProtocol(Protocol):

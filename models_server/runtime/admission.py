@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from models_server.config import Limits
 from models_server.errors import Busy, InferenceFailed, NotReady, ServerError, TimedOut
-from models_server.progress import CancelToken, Job, request_token, tracking
+from models_server.progress import CancelToken, Job, partials_receiver, request_token, tracking
 from models_server.redact import redact_urls
 from models_server.runtime.lanes import ComputeLanes
 from models_server.runtime.loading import ModelLoader
@@ -76,7 +76,7 @@ class Admission:
         try:
             if token is not None:  # its client may have left, or it was cancelled, while it waited
                 token.raise_if_cancelled()
-            job = Job(model_id, deadline, cancel=token)
+            job = Job(model_id, deadline, cancel=token, partial=partials_receiver())
             self._pin(model_id, job)
             try:
                 if self.slots.view(model_id).spec.torch_calls:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+import json
 import re
+import socket
+import threading
 from collections.abc import Iterator
 
 import av
@@ -15,11 +19,17 @@ import requests
 import soundfile
 from PIL import Image
 from support.serving import LiveServer, Served, run_live_server
+from support.waiting import wait_until
 
 from models_server.http.app import create_app
+from models_server.http.server import ServingOptions, make_server
+from models_server.progress import CancelToken
+from models_server.runtime.cancellation import Cancellations
 
 EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+MATRYOSHKA = "mixedbread-ai/mxbai-embed-large-v1"  # trained so that its vectors may be cut
 KEY = "s3cret-key"
+WAIT = 60.0  # seconds any one wait may take before the test fails
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +112,21 @@ def test_dimensions_other_than_the_models_own_are_a_clear_bad_request(sdk, serve
         sdk.embeddings.create(model=EMBEDDER, input="x", dimensions=native // 2)
     assert caught.value.body["param"] == "dimensions"  # type: ignore[index]
     assert "truncated" in caught.value.message
+
+
+def test_a_matryoshka_trained_model_cuts_its_vectors_to_the_dimensions_asked(sdk, served):
+    """The first `dimensions` numbers of the model's own vector, made unit length again."""
+    texts = ["a cat sits on the mat", "dogs bark"]
+    cut = sdk.embeddings.create(model=MATRYOSHKA, input=texts, dimensions=8)  # a lazy row: loaded by this call
+    whole = np.asarray(served.runtime.model(MATRYOSHKA).encode(texts))
+    vectors = np.asarray([item.embedding for item in cut.data])
+    prefixes = whole[:, :8] / np.linalg.norm(whole[:, :8], axis=1, keepdims=True)
+    np.testing.assert_allclose(vectors, prefixes, rtol=1e-4, atol=1e-5)
+    native = sdk.embeddings.create(model=MATRYOSHKA, input=texts, dimensions=whole.shape[1], encoding_format="float")
+    np.testing.assert_allclose([item.embedding for item in native.data], whole, rtol=1e-5, atol=1e-6)
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.embeddings.create(model=MATRYOSHKA, input="x", dimensions=whole.shape[1] + 1)
+    assert caught.value.body["param"] == "dimensions"  # type: ignore[index]
 
 
 def test_a_model_of_another_task_is_a_bad_request(sdk):
@@ -351,6 +376,118 @@ def test_a_stream_carries_the_same_answer_in_openais_chunks(sdk, live_server):
         "model": QWEN, "prompt": "Once upon", "max_tokens": 3, "stream": True})
     assert raw.headers["Content-Type"].startswith("text/event-stream")
     assert raw.text.endswith("data: [DONE]\n\n")
+
+
+@contextlib.contextmanager
+def held_generation(served: Served, model_id: str, after: int, until: threading.Event) -> Iterator[list[int]]:
+    """The model's forward passes (one per generated token) counted; the pass after the first
+    `after` ones waits for `until` (at most WAIT s) before it runs: a generation held mid-way."""
+    model = chat_model(served, model_id).model
+    passes: list[int] = []
+    original = model.forward
+
+    def forward(*args, **kwargs):
+        passes.append(len(passes))
+        if len(passes) == after + 1:
+            until.wait(WAIT)
+        return original(*args, **kwargs)
+
+    model.forward = forward
+    try:
+        yield passes
+    finally:
+        del model.forward
+        until.set()
+
+
+def test_a_stream_sends_each_token_while_the_model_still_generates(sdk, served):
+    """The first pieces arrive while the model is held before its next token: sent as they are
+    made. The whole stream is then the answer a request without `stream` gets for the same seed."""
+    options = {"model": QWEN, "messages": HELLO, "max_tokens": 24, "temperature": 1.0, "seed": 7}
+    whole = sdk.chat.completions.create(**options)  # type: ignore[call-overload]
+    go_on = threading.Event()
+    with held_generation(served, QWEN, after=8, until=go_on) as passes:
+        stream = sdk.chat.completions.create(**options, stream=True, timeout=WAIT / 2)  # type: ignore[call-overload]
+        chunks, passes_at_first_piece = [], None
+        for chunk in stream:
+            chunks.append(chunk)
+            if passes_at_first_piece is None and chunk.choices and chunk.choices[0].delta.content:
+                passes_at_first_piece = len(passes)
+                go_on.set()  # only now may the model go on
+    assert passes_at_first_piece is not None and passes_at_first_piece <= 9 < len(passes)
+    pieces = [chunk.choices[0].delta.content for chunk in chunks if chunk.choices and chunk.choices[0].delta.content]
+    assert "".join(pieces) == whole.choices[0].message.content
+    assert 1 < len(pieces) <= whole.usage.completion_tokens  # type: ignore[union-attr]  # a chunk per token's text
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason == whole.choices[0].finish_reason
+
+
+def test_delete_stops_a_chat_at_its_next_token_and_frees_the_model(sdk, served, live_server, monkeypatch):
+    """A running completion, held mid-way; `DELETE /admin/requests/<id>` marks it cancelled and
+    lets the model go on: not one token more is made, its client is told, the next request runs."""
+    marked = threading.Event()
+    cancel = Cancellations.cancel
+
+    def cancel_and_tell(self, request_id: str, reason: str):
+        ended = cancel(self, request_id, reason)
+        marked.set()
+        return ended
+
+    monkeypatch.setattr(Cancellations, "cancel", cancel_and_tell)
+    answers: list[requests.Response] = []
+    with held_generation(served, QWEN, after=3, until=marked) as passes:
+        thread = threading.Thread(target=lambda: answers.append(requests.post(
+            f"{live_server.url}/v1/completions", timeout=WAIT, headers={"X-Request-ID": "long-chat"},
+            json={"model": QWEN, "prompt": "Once upon a time", "max_tokens": 200, "temperature": 0})))
+        thread.start()
+        wait_until(lambda: len(passes) > 3, WAIT, "the generation reached its held token")
+        deleted = requests.delete(f"{live_server.url}/admin/requests/long-chat", timeout=WAIT)
+        thread.join(WAIT)
+    assert deleted.json() == {"request_id": "long-chat", "cancelled": 1, "stopped": True}
+    assert answers[0].status_code == 409 and answers[0].json()["error"]["code"] == "cancelled"
+    assert len(passes) == 4  # the held token was the last one
+    after = sdk.completions.create(model=QWEN, prompt="Once upon a time", max_tokens=3, temperature=0)
+    assert after.usage is not None and after.usage.completion_tokens <= 3
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_client_leaving_stops_the_generation_at_the_next_token(served, monkeypatch, stream):
+    """Behind the guarded server (which reads on while a request runs, so a client leaving is
+    seen): the client closes the connection while the model is held before a token, streamed or
+    not; the model is let go only once the server has seen it, and makes no token more."""
+    seen = threading.Event()
+    reason = CancelToken.reason
+
+    def reason_and_tell(self):
+        found = reason(self)
+        if found is not None:
+            seen.set()
+        return found
+
+    monkeypatch.setattr(CancelToken, "reason", reason_and_tell)
+    server = make_server(served.app, "127.0.0.1", 0, ServingOptions())
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.effective_port}"
+    body = json.dumps({"model": QWEN, "prompt": "Once upon a time", "max_tokens": 200, "temperature": 0,
+                       "stream": stream}).encode()
+    try:
+        with held_generation(served, QWEN, after=3, until=seen) as passes:
+            client = socket.create_connection(("127.0.0.1", server.effective_port), timeout=WAIT)
+            client.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            wait_until(lambda: len(passes) > 3, WAIT, "the generation reached its held token")
+            if stream:
+                assert client.recv(65536).startswith(b"HTTP/1.1 200")  # the stream began
+            assert not seen.is_set()
+            client.close()  # the client leaves
+            wait_until(lambda: requests.get(f"{url}/status/{QWEN}", timeout=WAIT).json()["queue"] == 0, WAIT,
+                       "the cancelled generation ended")
+        assert seen.is_set() and len(passes) == 4
+    finally:
+        server.close()
+        server.shutdown_lanes(timeout=5)
+        thread.join(timeout=5)
 
 
 def test_sampling_repeats_with_a_seed_and_n_counts_seeds_up(sdk):

@@ -7,7 +7,11 @@ to build/ like the status page's.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from models_server.config import load_settings
 from models_server.http.app import create_app
 
 READY = "!!document.body && document.body.dataset.state === 'ready'"  # body is null while navigating
+CHAT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 KEY_ASKED = "!!document.getElementById('key-form') && !document.getElementById('key-form').hidden"
 
 
@@ -135,3 +140,54 @@ def test_output_files_route_serves_only_output_folders(client):
     assert page.status_code == 200 and b"<select id=\"model\">" in page.data
     assert "script-src 'unsafe-inline'" in page.headers["Content-Security-Policy"]
     assert shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def choose(element: str, value: str, event: str = "change") -> str:
+    """Script that sets a control's value as a person would, and fires the event the page reads."""
+    return (f"(() => {{ const node = document.getElementById({json.dumps(element)}); node.value = {json.dumps(value)};"
+            f" node.dispatchEvent(new Event({json.dumps(event)}, {{ bubbles: true }})); }})()")
+
+
+async def run_v1(page: Page) -> str:
+    await page.evaluate("document.getElementById('v1-run').click()")
+    assert await page.evaluate("document.body.dataset.state") == "running"
+    return await page.wait_for_state("answered", "failed")
+
+
+def test_chat_and_images_run_through_v1_and_show_the_sdk_and_curl_calls_that_do_the_same(live_server, tmp_path):
+    """The chat streams into the page; the SDK code and the curl command it shows, run as shown,
+    give the same answer."""
+    async def steps(page: Page) -> Any:
+        await page.evaluate(choose("v1-operation", "chat"))
+        await page.evaluate(choose("v1-model", CHAT_MODEL))
+        await page.evaluate(choose("v1-text", "Hello!", "input"))
+        shown = await page.evaluate("[document.getElementById('v1-sdk').textContent,"
+                                    " document.getElementById('v1-curl').textContent]")
+        assert await run_v1(page) == "answered", await page.evaluate("document.getElementById('v1-result').innerText")
+        answer = await page.evaluate("document.querySelector('#v1-result .answer').textContent")
+        await page.evaluate(choose("v1-operation", "images"))
+        await page.evaluate(choose("v1-model", "dall-e-2"))
+        await page.evaluate("document.querySelector('[data-option=size]').value = '64x64';"
+                            "document.querySelector('[data-option=num_inference_steps]').value = '2';"
+                            "document.getElementById('v1-form').dispatchEvent(new Event('input'))")
+        assert "size=\"64x64\"" in await page.evaluate("document.getElementById('v1-sdk').textContent")
+        assert await run_v1(page) == "answered", await page.evaluate("document.getElementById('v1-result').innerText")
+        width = await page.evaluate(
+            "new Promise(done => { const img = document.querySelector('#v1-result img[data-output]');"
+            " if (img.complete) done(img.naturalWidth); else img.onload = () => done(img.naturalWidth); })")
+        await page.screenshot("playground-v1.png")
+        return shown, answer, width
+
+    (sdk_code, curl), answer, width = browse(f"{live_server.url}/playground", tmp_path, steps)
+    assert width == 64
+    assert f'client.chat.completions.create(model="{CHAT_MODEL}"' in sdk_code and "stream=True" in sdk_code
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(sdk_code, {})  # the SDK code as the page shows it
+    assert printed.getvalue() == answer
+    assert curl.startswith(f"curl {live_server.url}/v1/chat/completions ")
+    events = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert events.endswith("data: [DONE]\n\n")
+    pieces = [json.loads(line[6:])["choices"] for line in events.split("\n\n") if line.startswith("data: {")]
+    assert "".join(choice[0]["delta"].get("content") or "" for choice in pieces if choice) == answer
+

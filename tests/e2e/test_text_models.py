@@ -172,6 +172,8 @@ EXPECTED_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "shibing624/text2vec-base-chinese": (("model.safetensors",), (*ST_MODULES, "vocab.txt")),
     "hkunlp/instructor-large": (("2_Dense/pytorch_model.bin", "pytorch_model.bin"),
                                 (*ST_MODULES, "2_Dense/config.json", "spiece.model")),
+    "mixedbread-ai/mxbai-embed-large-v1": (("model.safetensors",),
+                                           (*ST_MODULES, "config_sentence_transformers.json", "vocab.txt")),
 }
 
 

@@ -1,9 +1,11 @@
 """`POST /v1/chat/completions` and `/v1/completions` on the chat rows, whole or streamed.
 
-A stream is sent as server-sent events in OpenAI's chunk shape, one chunk per token's text and a
-final `data: [DONE]`, once the answer is complete (the model's lane is not held open for a slow
-reader). `logit_bias` is ignored: its ids are token ids of the client's tokenizer (OpenAI's, for
-every client that sends it) and mean other tokens here. `presence_penalty`, `frequency_penalty`
+A stream is sent as server-sent events in OpenAI's chunk shape, one chunk per token's text as the
+model makes it, then each answer's finish reason, the usage when asked, and `data: [DONE]`; an
+error after the stream began is one `data: {"error": ...}` event (the SDK raises it). The model
+does not wait for a slow reader: what it made waits in the stream. `logit_bias` is ignored: its
+ids are token ids of the client's tokenizer (OpenAI's, for every client that sends it) and mean
+other tokens here. `presence_penalty`, `frequency_penalty`
 and `user` are accepted and not used; tools, logprobs and JSON response formats are refused.
 """
 
@@ -14,11 +16,12 @@ import time
 import uuid
 from typing import Any
 
-from models_server.errors import BadInput
+from models_server.errors import BadInput, ServerError
 from models_server.protocols.base import Call, Encoded, RawRequest
 from models_server.protocols.openai.forms import number, require_task, values_of
 from models_server.tasks.base import Task
 from models_server.tasks.repeated import repeated
+from models_server.tasks.transformers.chat import TextPiece
 
 ROUTES = {True: "/v1/chat/completions", False: "/v1/completions"}
 REFUSED = ("tools", "functions", "tool_choice", "function_call", "logprobs", "top_logprobs", "suffix", "echo",
@@ -28,6 +31,8 @@ EVENT_STREAM = "text/event-stream"
 
 class ChatProtocol:
     """`chat`: messages in, a message out; else a prompt in, its continuation out."""
+
+    streams = True  # its answers may stream (`Call.stream`)
 
     def __init__(self, chat: bool) -> None:
         self.chat = chat
@@ -58,13 +63,11 @@ class ChatProtocol:
         options = values.get("stream_options")
         usage_chunk = isinstance(options, dict) and options.get("include_usage") is True
         shape = Answer(self.chat, str(values.get("model")), request.model_id)
-
-        def encode(results: list[dict[str, Any]]) -> Encoded:
-            if stream:
-                return Encoded(shape.events(results, usage_chunk), EVENT_STREAM)
-            return Encoded(shape.whole(results))
-
-        return Call(body, encode, task=repeated(task))
+        if not stream:
+            return Call(body, lambda results: Encoded(shape.whole(results)), task=repeated(task))
+        events = EventStream(shape, usage_chunk)
+        return Call(body, lambda results: Encoded(events.rest(results), EVENT_STREAM), task=repeated(task),
+                    stream=events)
 
 
 def _prompt(value: Any) -> Any:
@@ -86,7 +89,7 @@ class Answer:
         self.created = int(time.time())
         self.kind = "chat.completion" if chat else "text_completion"
 
-    def _head(self, kind: str) -> dict[str, Any]:
+    def head(self, kind: str) -> dict[str, Any]:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
 
     @staticmethod
@@ -104,28 +107,58 @@ class Answer:
             else:
                 choice["text"] = result["text"]
             choices.append(choice)
-        return {**self._head(self.kind), "choices": choices, "usage": self.usage(results)}
+        return {**self.head(self.kind), "choices": choices, "usage": self.usage(results)}
 
-    def events(self, results: list[dict[str, Any]], usage_chunk: bool) -> bytes:
-        """The answer as `data: {chunk}` events, each choice's pieces in turn, then `data: [DONE]`."""
-        kind = "chat.completion.chunk" if self.chat else "text_completion"
-        chunks: list[dict[str, Any]] = []
 
-        def chunk(index: int, content: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
-            if self.chat:
-                delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else (
-                    {"content": content} if content is not None else {})
-                entry: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
-            else:
-                entry = {"index": index, "text": content or "", "finish_reason": finish, "logprobs": None}
-            return {**self._head(kind), "choices": [entry]}
+def _event(item: dict[str, Any]) -> str:
+    return f"data: {json.dumps(item, separators=(',', ':'))}\n\n"
 
+
+class EventStream:
+    """One request's stream: each answer's pieces as chunks when the model makes them (`part`),
+    then what they did not carry (`rest`: all of it when no part came, as from another process)."""
+
+    mimetype = EVENT_STREAM
+
+    def __init__(self, shape: Answer, usage_chunk: bool) -> None:
+        self.shape = shape
+        self.usage_chunk = usage_chunk
+        self.kind = "chat.completion.chunk" if shape.chat else "text_completion"
+        self.sent: list[int] = []  # pieces sent, per answer begun
+
+    def _chunk(self, index: int, content: str | None, finish: str | None, first: bool = False) -> str:
+        if self.shape.chat:
+            delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else (
+                {"content": content} if content is not None else {})
+            entry: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
+        else:
+            entry = {"index": index, "text": content or "", "finish_reason": finish, "logprobs": None}
+        return _event({**self.shape.head(self.kind), "choices": [entry]})
+
+    def _begin(self, index: int) -> str:
+        return self._chunk(index, None, None, first=True) if self.shape.chat else ""
+
+    def part(self, part: TextPiece) -> bytes:
+        if part.first:
+            self.sent.append(0)
+            return self._begin(len(self.sent) - 1).encode()
+        self.sent[-1] += 1
+        return self._chunk(len(self.sent) - 1, part.text, None).encode()
+
+    def error(self, error: ServerError) -> bytes:
+        body = {"message": error.message, "type": "server_error" if error.status >= 500 else error.kind,
+                "param": None, "code": error.details.get("code") or error.kind}
+        return (_event({"error": body}) + "data: [DONE]\n\n").encode()
+
+    def rest(self, results: list[dict[str, Any]]) -> bytes:
+        """Each answer's pieces not sent yet and its finish reason, the usage if asked, `[DONE]`."""
+        events: list[str] = []
         for index, result in enumerate(results):
-            if self.chat:
-                chunks.append(chunk(index, None, None, first=True))
-            chunks += [chunk(index, piece, None) for piece in result["pieces"]]
-            chunks.append(chunk(index, None, result["finish_reason"]))
-        if usage_chunk:
-            chunks.append({**self._head(kind), "choices": [], "usage": self.usage(results)})
-        lines = [f"data: {json.dumps(item, separators=(',', ':'))}\n\n" for item in chunks]
-        return ("".join(lines) + "data: [DONE]\n\n").encode()
+            begun = index < len(self.sent)
+            if not begun:
+                events.append(self._begin(index))
+            events += [self._chunk(index, piece, None) for piece in result["pieces"][self.sent[index] if begun else 0:]]
+            events.append(self._chunk(index, None, result["finish_reason"]))
+        if self.usage_chunk:
+            events.append(_event({**self.shape.head(self.kind), "choices": [], "usage": Answer.usage(results)}))
+        return ("".join(events) + "data: [DONE]\n\n").encode()

@@ -4,6 +4,8 @@ through transformers, with the conversation laid out by the model's own chat tem
 Generation stops at the model's end of turn, at a stop string, or after `max_tokens` new tokens;
 `max_tokens` beyond what the context has room for is clipped to that room. Temperature 0 is
 greedy decoding; otherwise tokens are sampled (temperature, top_p), repeatably with a `seed`.
+After each token the request's progress is reported (a cancelled request, or one past its
+deadline, stops there) and the text that became final is handed on to a stream.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
+from models_server.progress import report_partial, report_progress
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
 from models_server.tasks.transformers.hf_models import load_pretrained
@@ -46,11 +49,21 @@ def prompt_of(chat: ChatModel, inputs: dict[str, Any]) -> str:
     return inputs["prompt"]
 
 
+@dataclass(frozen=True)
+class TextPiece:
+    """A part of a streamed answer: text that follows what came before; `first` opens a new answer
+    (one per result of a request for several, its text empty)."""
+
+    text: str
+    first: bool = False
+
+
 def complete(chat: ChatModel, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """`{"text", "pieces", "finish_reason", "prompt_tokens", "completion_tokens"}`.
 
-    `pieces` is the text token by token (what a stream sends); `finish_reason` is "stop" (end of
-    turn or a stop string) or "length" (out of `max_tokens` or of context).
+    `pieces` is the text token by token, each reported (`report_partial`) as soon as no stop
+    string can take it back, so a stream sends what the whole answer holds; `finish_reason` is
+    "stop" (end of turn or a stop string) or "length" (out of `max_tokens` or of context).
     """
     import torch
 
@@ -70,63 +83,80 @@ def complete(chat: ChatModel, inputs: dict[str, Any], params: dict[str, Any]) ->
         options.update(do_sample=True, temperature=temperature, top_p=params["top_p"] or 1.0, top_k=0)
         if params["seed"] is not None:
             torch.manual_seed(params["seed"])
-    stops = params["stop"] or []
-    if stops:
-        options["stopping_criteria"] = [_stop_strings(chat.tokenizer, stops, prompt_tokens)]
+    text = StreamedText(chat.tokenizer, params["stop"] or [])
+    report_partial(TextPiece("", first=True))
+    options["stopping_criteria"] = [_each_token(text, prompt_tokens, budget)]
     encoded = {key: value.to(chat.model.device) for key, value in encoded.items()}
     output = chat.model.generate(**encoded, **options)[0][prompt_tokens:]
-    pieces = _pieces(chat.tokenizer, output.tolist())
-    text = "".join(pieces)
-    cut = min((text.find(stop) for stop in stops if stop in text), default=-1)
-    if cut >= 0:
-        text, pieces = text[:cut], _cut(pieces, cut)
-    ended = cut >= 0 or (len(output) > 0 and int(output[-1]) in _end_ids(chat))
-    return {"text": text, "pieces": pieces, "finish_reason": "stop" if ended or len(output) < budget else "length",
+    text.finish(output.tolist())
+    ended = text.stopped or (len(output) > 0 and int(output[-1]) in _end_ids(chat))
+    return {"text": text.sent, "pieces": text.pieces,
+            "finish_reason": "stop" if ended or len(output) < budget else "length",
             "prompt_tokens": prompt_tokens, "completion_tokens": len(output)}
 
 
-def _stop_strings(tokenizer: Any, stops: list[str], prompt_tokens: int) -> Any:
-    """Stop once the new text holds a stop string (transformers' own `stop_strings` also matches
-    one that begins in the prompt, which OpenAI's `stop` does not)."""
+class StreamedText:
+    """The answer's text as it grows token by token: the part no stop string can take back is
+    reported at once; at a stop string the text ends before it (OpenAI's `stop` matches in the
+    answer only, not in the prompt)."""
+
+    def __init__(self, tokenizer: Any, stops: list[str]) -> None:
+        self.tokenizer = tokenizer
+        self.stops = [stop for stop in stops if stop]
+        self.sent = ""
+        self.pieces: list[str] = []
+        self.stopped = False
+
+    def update(self, ids: list[int]) -> bool:
+        """Read the answer's tokens so far; True once it holds a stop string."""
+        if self.stopped:
+            return True
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # a character spread over tokens waits for the rest
+            return False
+        cut = min((text.find(stop) for stop in self.stops if stop in text), default=-1)
+        if cut >= 0:
+            self._send(text[:cut])
+            self.stopped = True
+            return True
+        held = max((size for stop in self.stops for size in range(1, len(stop)) if text.endswith(stop[:size])),
+                   default=0)
+        self._send(text[: len(text) - held])
+        return False
+
+    def finish(self, ids: list[int]) -> None:
+        """The generation is over: what was held back for a stop string that never came goes out."""
+        if not self.update(ids):
+            self._send(self.tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd"))
+
+    def _send(self, text: str) -> None:
+        if len(text) > len(self.sent):
+            piece = text[len(self.sent):]
+            self.pieces.append(piece)
+            self.sent += piece
+            report_partial(TextPiece(piece))
+
+
+def _each_token(text: StreamedText, prompt_tokens: int, budget: int) -> Any:
+    """A stopping criterion called after each new token: the request's progress (where a cancel or
+    the deadline stops the generation), the new text handed on, and a stop at a stop string."""
     from transformers import StoppingCriteria
 
-    class StopStrings(StoppingCriteria):
+    class EachToken(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             import torch
 
-            text = tokenizer.decode(input_ids[0, prompt_tokens:], skip_special_tokens=True)
-            done = any(stop in text for stop in stops)
+            new = input_ids[0, prompt_tokens:].tolist()
+            report_progress(len(new), budget)
+            done = text.update(new)
             return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
-    return StopStrings()
+    return EachToken()
 
 
 def _end_ids(chat: ChatModel) -> set[int]:
     ids = chat.model.generation_config.eos_token_id
     return set(ids) if isinstance(ids, list) else {ids} if ids is not None else set()
-
-
-def _pieces(tokenizer: Any, ids: list[int]) -> list[str]:
-    """The decoded text split where each token adds to it (a character spread over tokens waits)."""
-    pieces, done = [], ""
-    for end in range(1, len(ids) + 1):
-        text = tokenizer.decode(ids[:end], skip_special_tokens=True)
-        if text.endswith("\ufffd"):
-            continue
-        if len(text) > len(done):
-            pieces.append(text[len(done):])
-            done = text
-    return pieces
-
-
-def _cut(pieces: list[str], length: int) -> list[str]:
-    kept, used = [], 0
-    for piece in pieces:
-        if used >= length:
-            break
-        kept.append(piece[: length - used])
-        used += len(kept[-1])
-    return [piece for piece in kept if piece]
 
 
 CHAT = Task(contracts.CHAT_COMPLETION, complete)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.errors import BadInput
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
+from models_server.tasks.transformers.embeddings import TRUNCATABLE
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
@@ -151,6 +152,14 @@ def load_sentence_transformer(ctx: LoadContext, **options: Any) -> Any:
 
     model = SentenceTransformer(str(ctx.weight_dirs[0]), device=ctx.device, local_files_only=True, **options)
     return model.to(ctx.dtype).eval()
+
+
+def load_matryoshka_sentence_transformer(ctx: LoadContext) -> Any:
+    """A sentence-transformers model trained with a Matryoshka loss (each prefix of its vector is
+    an embedding too): OpenAI's `dimensions` may cut its vectors."""
+    model = load_sentence_transformer(ctx)
+    setattr(model, TRUNCATABLE, True)
+    return model
 
 
 # INSTRUCTOR embeds "instruction + text" and averages over the text's tokens only. The controller
