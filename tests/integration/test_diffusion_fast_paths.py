@@ -178,3 +178,15 @@ def test_taesd_serves_an_image_round_trip(tiny_root, public_dir, tmp_path, contr
     server = Server(tiny_root, public_dir, tmp_path, {})
     image = server.image(TAESD, {"img_url": control_ref})
     assert image.shape == (64, 64, 3)
+
+
+def test_compile_and_the_step_cache_together_draw_what_the_step_cache_draws_alone(tiny_root, public_dir, tmp_path,
+                                                                                   control_ref):
+    """The step cache's choice of step is made outside the compiled graphs: compiling changes
+    nothing in which blocks run (a graph that froze one step's choice would draw another image)."""
+    cached = Server(tiny_root, public_dir, tmp_path / "eager", {"step_cache_interval": 2}).generations(control_ref)
+    both = Server(tiny_root, public_dir, tmp_path / "compiled",
+                  {"step_cache_interval": 2, "compile": True, "compile_backend": "aot_eager"})
+    assert type(both.runtime.model(CONTROLNET).unet).__name__ == "OptimizedModule"
+    for model_id, image in both.generations(control_ref).items():
+        assert np.array_equal(image, cached[model_id]), model_id
