@@ -81,6 +81,24 @@ class Limits(_Strict):
         return parse_size(value)
 
 
+class DiffusionSettings(_Strict):
+    """The Stable Diffusion pipelines' fast paths (tasks/diffusers/fast_paths.py), all off by default.
+
+    The `diffusion:` section sets them for every SD row; `models.<id>.diffusion` overrides the
+    keys it names for one row. A row whose choice of `channels_last` or `compile` differs from
+    another's gets an SD base of its own (those change the shared UNet and VAE themselves).
+    """
+
+    channels_last: bool = False  # the UNet, ControlNet and VAE weights in NHWC memory format
+    compile: bool = False  # torch.compile the UNet and ControlNet at load, warmed at the row's default size
+    compile_backend: str = "inductor"
+    compile_mode: str | None = None  # torch.compile's mode: None, "reduce-overhead", "max-autotune", ...
+    tiny_vae: bool = False  # decode with TAESD (madebyollin/taesd) instead of the SD VAE
+    # DeepCache-style step cache: the whole UNet every N steps, only its outermost blocks in between
+    # (1: off, every step runs the whole UNet)
+    step_cache_interval: int = Field(default=1, ge=1, le=10)
+
+
 class ModelOverride(_Strict):
     """Per-model settings: switch a model off, read its weights from another folder, load it lazily.
 
@@ -94,6 +112,7 @@ class ModelOverride(_Strict):
     preload: bool | None = None
     compile: bool = False
     keep_alive: float | None = None  # seconds idle before it unloads, -1 never; None: the row's default
+    diffusion: DiffusionSettings | None = None  # the keys given here override the `diffusion:` section
 
     @field_validator("keep_alive")
     @classmethod
@@ -198,10 +217,18 @@ class Settings(_Strict):
     idle_timeout: int = Field(default=60, ge=1)
     send_timeout: float = Field(default=30.0, gt=0)
     limits: Limits = Limits()
+    # What the server keeps between runs (torch.compile's compiled kernels under torch-compile/)
+    cache_dir: Path = Path("~/.cache/models_server")
+    diffusion: DiffusionSettings = DiffusionSettings()
     models: dict[str, ModelOverride] = {}
     aliases: dict[str, str] = DEFAULT_ALIASES  # on the OpenAI routes (/v1/...): client's name -> served id
     engine: Literal["single", "ray"] = "single"  # ray: serve on Ray Serve (models_server/engines/ray/)
     ray: RaySettings = RaySettings()
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _home(cls, value: Path) -> Path:
+        return value.expanduser()
 
     @field_validator("device")
     @classmethod
@@ -247,6 +274,13 @@ class Settings(_Strict):
     def override(self, model_id: str) -> ModelOverride:
         return self.models.get(model_id, ModelOverride())
 
+    def diffusion_for(self, model_id: str) -> DiffusionSettings:
+        """The `diffusion:` section with the keys `models.<id>.diffusion` sets over it."""
+        row = self.override(model_id).diffusion
+        if row is None:
+            return self.diffusion
+        return self.diffusion.model_copy(update={key: getattr(row, key) for key in row.model_fields_set})
+
     def preloads(self, model_id: str, row_preload: bool) -> bool:
         """Whether a model loads at start: its `models.<id>.preload`, else `preload` and the row's default."""
         override = self.override(model_id).preload
@@ -254,8 +288,8 @@ class Settings(_Strict):
 
 
 # Top-level keys that may come from the environment or flags (scalars only).
-SCALAR_KEYS = ("tier", "model_root", "public_dir", "host", "port", "device", "dtype", "threads")
-_PATH_KEYS = ("model_root", "public_dir")
+SCALAR_KEYS = ("tier", "model_root", "public_dir", "cache_dir", "host", "port", "device", "dtype", "threads")
+_PATH_KEYS = ("model_root", "public_dir", "cache_dir")
 
 
 def load_settings(

@@ -23,6 +23,7 @@ from tiny_models import (
     stable_diffusion,
     stable_diffusion_variants,
     tabular,
+    taesd,
     text,
     text_encoders,
     video,
@@ -115,6 +116,7 @@ TINY_BUILDERS: dict[str, Builder] = {
     "stable-diffusion-inpainting": stable_diffusion_variants.build_sd_inpainting,
     "compvis-sd1-ckpt": stable_diffusion_variants.build_compvis_sd1_ckpt,
     "orangemixs": stable_diffusion_variants.build_orangemixs,
+    "taesd": taesd.build_taesd,
     "keras-image-enhancement": keras_image.build_keras_enhancement,
     "zero-dce": keras_image.build_zero_dce,
     "keras-super-resolution": keras_image.build_keras_super_resolution,
@@ -157,11 +159,12 @@ def builder_for(family: str, builders: dict[str, Builder] = TINY_BUILDERS) -> Bu
 
 
 # Random weights at the real published size (`make-tiny --scale real`), for the minimal tier's
-# families only: the same family names, so a catalog row picks its builder the same way.
+# families and the TAESD decoder they may use: the same family names, so a catalog row picks its builder the same way.
 REAL_SIZE_BUILDERS: dict[str, Builder] = {
     "stable-diffusion": real_size.build_sd15_real,
     "controlnet": real_size.build_controlnet_real,
     "controlnet-annotators": real_size.build_annotators_real,
     "dpt-hybrid": real_size.build_dpt_hybrid_real,
     "upernet": real_size.build_upernet_real,
+    "taesd": taesd.build_taesd_real,
 }

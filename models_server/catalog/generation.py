@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from models_server.catalog.minimal import SD15
 from models_server.catalog.rows import ModelSpec, Repo, row
-from models_server.tasks.diffusers import diffusion_family, text_to_image, video
+from models_server.tasks.diffusers import autoencoder, diffusion_family, text_to_image, video
 from models_server.tasks.tensorflow import keras_image
 
 # UNet 859,520,964 + VAE 83,653,863 + CLIP ViT-L/14 text 123,060,480 parameters (SD 1.x; the
@@ -62,6 +62,10 @@ KERAS_IMAGE_MODELS = (
     (Repo("keras-io/super-resolution", "keras-super-resolution", files=SAVED_MODEL_FILES), 2 * 59_657),
     (Repo("keras-io/low-light-image-enhancement", "zero-dce", files=SAVED_MODEL_FILES), 2 * 79_416),
 )
+# TAESD, the tiny decoder of SD's latents: served on its own as an image's round trip through it,
+# and what the SD1.5 pipelines decode with under `diffusion: {tiny_vae: true}`. 2,445,063 parameters.
+TAESD = Repo("madebyollin/taesd", "taesd", files=("config.json", "diffusion_pytorch_model.safetensors"))
+TAESD_FP16_BYTES = 2 * 2_445_063
 KERAS_IMAGE_LOADERS = {"zero-dce": keras_image.load_light_curves}  # else load_saved_model_image
 
 
@@ -80,6 +84,8 @@ MODELS: list[ModelSpec] = [
     row((ORANGEMIXS, SD15), text_to_image.TEXT_TO_IMAGE, diffusion_family.single_file_loader(ORANGEMIX_FILE),
         fp16_bytes=SD1_FP16_BYTES, framework="diffusers", preload=False),
     row(TEXT_TO_VIDEO_LEGACY, video.TEXT_TO_VIDEO, video.load_text_to_video, fp16_bytes=TEXT_TO_VIDEO_FP16_BYTES,
+        framework="diffusers", preload=False),
+    row(TAESD, autoencoder.ROUND_TRIP, autoencoder.load_tiny_autoencoder, fp16_bytes=TAESD_FP16_BYTES,
         framework="diffusers", preload=False),
     # Small, but lazy all the same: TensorFlow (its runtime alone is ~0.5 GB) loads only when one is used.
     *(

@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from models_server.catalog import ModelSpec
+from models_server.catalog import ModelSpec, Repo
 from models_server.catalog.sizes import SHARED_REPO_BYTES
 from models_server.config import Settings
 from models_server.errors import Busy, WeightsMissing
@@ -17,7 +17,7 @@ from models_server.runtime.slots import SlotTable
 from models_server.runtime.warmup import sample_request
 from models_server.tasks.loading import LoadContext
 from models_server.weights.lfs import lfs_pointer_reason
-from models_server.weights.locate import disk_bytes, weight_dirs
+from models_server.weights.locate import disk_bytes, locate_weights, weight_dirs
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,11 @@ class ModelLoader:
         self._wait_for_room(model_id, self._needed(spec, folders))
         try:
             assert self.device.dtype is not None, "the device is resolved before any load"
-            context = LoadContext(spec.id, folders, self.device.device, self.device.dtype, self.residency.shared)
+            context = LoadContext(
+                spec.id, folders, self.device.device, self.device.dtype, self.residency.shared,
+                diffusion=self.settings.diffusion_for(spec.id), cache_dir=self.settings.cache_dir,
+                locate=self._locate,
+            )
             model = spec.loader(context)
         except WeightsMissing as exc:  # files or data the loader reads are not here: the reason says which
             self._fail(model_id, str(exc))
@@ -67,6 +71,10 @@ class ModelLoader:
         view = self.slots.view(model_id)
         log.info("loaded %s in %.2fs (%s, %d bytes)", spec.id, view.load_seconds, view.placement, view.bytes)
         self._enforce_budget(model_id, view.bytes)
+
+    def _locate(self, repo: str) -> Path:
+        """The folder of a repo a row's settings ask for beyond its own weights (`model_root`, HF cache)."""
+        return locate_weights(Repo(repo, "component"), self.settings.model_root)
 
     def _needed(self, spec: ModelSpec, folders: tuple[Path, ...]) -> int:
         """Bytes loading this model will add: its size when last loaded here, else its real fp16

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+from models_server.config import DiffusionSettings
+
 if TYPE_CHECKING:
     import torch
 
@@ -66,15 +68,27 @@ class SharedComponents:
             return list(self._items)
 
 
+def _nowhere(repo: str) -> Path:
+    raise FileNotFoundError(f"no weights folder is known for {repo} here")
+
+
 @dataclass
 class LoadContext:
-    """Handed to a catalog row's loader: `weight_dirs[i]` is the folder of the row's `weights[i]`."""
+    """Handed to a catalog row's loader: `weight_dirs[i]` is the folder of the row's `weights[i]`.
+
+    `diffusion` is the row's fast-path settings (read by the diffusers loaders only); `cache_dir`
+    where compiled kernels are kept between runs; `locate(repo)` the folder of another repo a
+    setting asks for (the TAESD decoder), found as the row's own weights are.
+    """
 
     model_id: str
     weight_dirs: tuple[Path, ...]
     device: str
     dtype: torch.dtype
     shared_components: SharedComponents = field(default_factory=SharedComponents)
+    diffusion: DiffusionSettings = field(default_factory=DiffusionSettings)
+    cache_dir: Path | None = None
+    locate: Callable[[str], Path] = _nowhere
 
     def shared(self, key: Hashable, build: Callable[[], T]) -> T:
         """The component under `key`, built by `build()` only if no loader built it yet."""

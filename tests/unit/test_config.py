@@ -82,3 +82,18 @@ def test_size_setting_rejects_nonsense(tmp_path):
 def test_by_default_one_busy_model_leaves_work_threads_for_the_others():
     settings = load_settings(None, {}, environ={})
     assert settings.limits.max_queue_per_model <= settings.threads // 2
+
+
+def test_a_rows_diffusion_keys_override_the_section_and_keep_the_rest(tmp_path):
+    config = write(tmp_path, "cache_dir: cache\ndiffusion: {channels_last: true, step_cache_interval: 3}\n"
+                             "models:\n  runwayml/stable-diffusion-v1-5: {diffusion: {step_cache_interval: 1}}\n")
+    settings = load_settings(config, {}, environ={})
+    row = settings.diffusion_for("runwayml/stable-diffusion-v1-5")
+    assert (row.channels_last, row.step_cache_interval, row.compile) == (True, 1, False)
+    assert settings.diffusion_for("lllyasviel/sd-controlnet-canny").step_cache_interval == 3
+    assert settings.cache_dir == tmp_path / "cache"
+
+
+def test_a_step_cache_interval_below_one_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"diffusion\.step_cache_interval"):
+        load_settings(write(tmp_path, "diffusion: {step_cache_interval: 0}\n"), {}, environ={})

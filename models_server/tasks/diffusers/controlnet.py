@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
+from models_server.tasks.diffusers import fast_paths
 from models_server.tasks.diffusers.stable_diffusion import (
     fp16_variant,
     generation_kwargs,
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 
 
 def load_controlnet_pipeline(ctx: LoadContext):
-    """A pipeline of its own ControlNet and scheduler around the one shared SD base."""
+    """A pipeline of its own ControlNet and scheduler around the one shared SD base, with the
+    row's fast paths (`fast_paths.py`)."""
     from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
 
     controlnet_dir, base_dir = ctx.weight_dirs
@@ -28,12 +30,25 @@ def load_controlnet_pipeline(ctx: LoadContext):
     controlnet = ControlNetModel.from_pretrained(
         controlnet_dir, torch_dtype=ctx.dtype, variant=fp16_variant(controlnet_dir, ctx.dtype)
     ).to(ctx.device).eval()
+    fast_paths.prepare(ctx.diffusion, controlnet)
     pipeline = StableDiffusionControlNetPipeline(
-        **base.components(), controlnet=controlnet, scheduler=new_scheduler(base),
+        **base.components(ctx), controlnet=controlnet, scheduler=new_scheduler(base),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
     pipeline.set_progress_bar_config(disable=True)
-    return pipeline
+    return fast_paths.finish(pipeline, ctx, warm_up)
+
+
+def warm_up(pipeline) -> None:
+    """One call at the model's default size (a square control map), with guidance as a request's
+    default (a batch of two); two steps, so a step cache runs a full step and a cached one."""
+    import torch
+    from PIL import Image
+
+    native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+    with torch.inference_mode():
+        pipeline(prompt="", image=Image.new("RGB", (native, native)), num_inference_steps=2,
+                 width=native, height=native, generator=torch.Generator("cpu").manual_seed(0))
 
 
 def generate(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> Image.Image:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models_server import progress
+from models_server.config import DiffusionSettings
+from models_server.tasks.diffusers import fast_paths
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +29,7 @@ class SDBase:
     unet: Any
     scheduler_config: dict[str, Any]
 
-    def components(self) -> dict[str, Any]:
+    def components(self, ctx: LoadContext) -> dict[str, Any]:
         """The modules for one new pipeline: the shared UNet, VAE and text encoder, its own tokenizer.
 
         A fast tokenizer is not read-only: every call first sets its padding and truncation
@@ -37,9 +39,11 @@ class SDBase:
         not cut to 77 tokens, or not padded). A copy of a tokenizer of CLIP's size (49,408 tokens)
         costs ~8 MB and ~0.2 s of CPU at load; a lock would save that but make the nine pipelines
         take turns at every prompt.
+
+        With `tiny_vae` on, the pipeline decodes with TAESD instead of the base's VAE.
         """
         return {
-            "vae": self.vae,
+            "vae": fast_paths.tiny_vae(ctx) if ctx.diffusion.tiny_vae else self.vae,
             "text_encoder": self.text_encoder,
             "tokenizer": copy.deepcopy(self.tokenizer),
             "unet": self.unet,
@@ -47,12 +51,12 @@ class SDBase:
 
 
 def sd_base(ctx: LoadContext, folder: Path) -> SDBase:
-    """The base in `folder`, loaded once per (folder, device, dtype) for every pipeline."""
-    return ctx.shared(("sd-base", str(folder), ctx.device, str(ctx.dtype)),
-                      lambda: _load_base(folder, ctx.device, ctx.dtype))
+    """The base in `folder`, loaded once per (folder, device, dtype, fast-path variant) for every pipeline."""
+    key = ("sd-base", str(folder), ctx.device, str(ctx.dtype), fast_paths.base_variant(ctx.diffusion))
+    return ctx.shared(key, lambda: _load_base(folder, ctx.device, ctx.dtype, ctx.diffusion))
 
 
-def _load_base(folder: Path, device: str, dtype: torch.dtype) -> SDBase:
+def _load_base(folder: Path, device: str, dtype: torch.dtype, settings: DiffusionSettings) -> SDBase:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -62,11 +66,13 @@ def _load_base(folder: Path, device: str, dtype: torch.dtype) -> SDBase:
         ).to(device).eval()
 
     text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", dtype=dtype).to(device).eval()
+    vae, unet = diffusers_model(AutoencoderKL, "vae"), diffusers_model(UNet2DConditionModel, "unet")
+    fast_paths.prepare(settings, vae, unet)
     return SDBase(
-        vae=diffusers_model(AutoencoderKL, "vae"),
+        vae=vae,
         text_encoder=text_encoder,
         tokenizer=CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"),
-        unet=diffusers_model(UNet2DConditionModel, "unet"),
+        unet=unet,
         scheduler_config=_scheduler_config(folder),
     )
 

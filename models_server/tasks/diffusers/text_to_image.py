@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
+from models_server.tasks.diffusers import fast_paths
 from models_server.tasks.diffusers.stable_diffusion import (
     fp16_variant,
     generation_kwargs,
@@ -21,16 +22,26 @@ if TYPE_CHECKING:
 
 
 def load_text_to_image(ctx: LoadContext):
-    """The same UNet, VAE and text encoder objects the ControlNet pipelines use: no second SD1.5."""
+    """The same UNet, VAE and text encoder objects the ControlNet pipelines use: no second SD1.5;
+    the row's fast paths (`fast_paths.py`) on top."""
     from diffusers import StableDiffusionPipeline
 
     base = sd_base(ctx, ctx.weight_dirs[0])
     pipeline = StableDiffusionPipeline(
-        **base.components(), scheduler=new_scheduler(base),
+        **base.components(ctx), scheduler=new_scheduler(base),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
     pipeline.set_progress_bar_config(disable=True)
-    return pipeline
+    return fast_paths.finish(pipeline, ctx, warm_up)
+
+
+def warm_up(pipeline) -> None:
+    """One call at the model's default size, with a request's default guidance (a batch of two);
+    two steps, so a step cache runs a full step and a cached one."""
+    import torch
+
+    with torch.inference_mode():
+        pipeline(prompt="", num_inference_steps=2, generator=torch.Generator("cpu").manual_seed(0))
 
 
 def text_to_image(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> Image.Image:
