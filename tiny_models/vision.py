@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tiny_models.readable_output import favour_readable_tokens
 from tiny_models.tokenizers import bert_tokenizer, clip_tokenizer, gpt2_tokenizer, roberta_tokenizer
 
 # COCO's ids as DETR and YOLOS number them (0 is unused), a prefix of the 91.
@@ -195,6 +196,7 @@ def build_vit_gpt2(folder: Path) -> None:
     model = VisionEncoderDecoderModel(config=config)
     model.generation_config.decoder_start_token_id = special
     model.generation_config.pad_token_id = model.generation_config.eos_token_id = special
+    favour_readable_tokens(model, tokenizer)
     save(folder, model, ViTImageProcessor(size={"height": 32, "width": 32}), tokenizer)
 
 
@@ -225,7 +227,9 @@ def build_blip_caption(folder: Path) -> None:
     from transformers import BlipForConditionalGeneration
 
     config, tokenizer = _blip_config()
-    save(folder, BlipForConditionalGeneration(config), _blip_processor(tokenizer))
+    model = BlipForConditionalGeneration(config)
+    favour_readable_tokens(model, tokenizer)
+    save(folder, model, _blip_processor(tokenizer))
 
 
 def build_blip_vqa(folder: Path) -> None:
@@ -233,7 +237,9 @@ def build_blip_vqa(folder: Path) -> None:
     from transformers import BlipForQuestionAnswering
 
     config, tokenizer = _blip_config()
-    save(folder, BlipForQuestionAnswering(config), _blip_processor(tokenizer))
+    model = BlipForQuestionAnswering(config)
+    favour_readable_tokens(model, tokenizer)
+    save(folder, model, _blip_processor(tokenizer))
 
 
 def build_vilt_vqa(folder: Path) -> None:

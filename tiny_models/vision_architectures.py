@@ -14,6 +14,7 @@ import string
 from pathlib import Path
 from typing import Any
 
+from tiny_models.readable_output import favour_readable_tokens
 from tiny_models.tokenizers import CORPUS, bert_tokenizer, gpt2_tokenizer, roberta_tokenizer, t5_tokenizer
 from tiny_models.vision import ADE20K, IMAGENET, TINY_TRANSFORMER, detr_config, labels, resnet_config, save
 
@@ -173,8 +174,9 @@ def build_glpn(folder: Path) -> None:
 # --- image-to-text ------------------------------------------------------------------------------
 
 
-def _encoder_decoder(encoder: Any, decoder: Any, start: int, end: int, pad: int):
-    """A VisionEncoderDecoderModel whose generation starts, stops and pads at the given ids."""
+def _encoder_decoder(encoder: Any, decoder: Any, tokenizer: Any, start: int, end: int, pad: int):
+    """A VisionEncoderDecoderModel whose generation starts, stops and pads at the given ids, and
+    writes readable tokens first."""
     from transformers import VisionEncoderDecoderConfig, VisionEncoderDecoderModel
 
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
@@ -182,6 +184,7 @@ def _encoder_decoder(encoder: Any, decoder: Any, start: int, end: int, pad: int)
     model = VisionEncoderDecoderModel(config=config)
     generation = model.generation_config
     generation.decoder_start_token_id, generation.eos_token_id, generation.pad_token_id = start, end, pad
+    favour_readable_tokens(model, tokenizer)
     return model
 
 
@@ -197,7 +200,9 @@ def build_trocr(folder: Path) -> None:
         max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, decoder_start_token_id=tokenizer.eos_token_id,
     )
-    model = _encoder_decoder(encoder, decoder, tokenizer.eos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    model = _encoder_decoder(
+        encoder, decoder, tokenizer, tokenizer.eos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+    )
     images = ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     save(folder, model, images, tokenizer)
 
@@ -220,7 +225,9 @@ def build_manga_ocr(folder: Path) -> None:
         **TINY_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=64, is_decoder=True,
         add_cross_attention=True,
     )
-    model = _encoder_decoder(encoder, decoder, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
+    model = _encoder_decoder(
+        encoder, decoder, tokenizer, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    )
     images = ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     save(folder, model, images, tokenizer)
 
@@ -256,7 +263,7 @@ def _donut(folder: Path, task_tokens: tuple[str, ...]) -> None:
         pad_token_id=tokenizer.pad_token_id,
     )
     model = _encoder_decoder(
-        encoder, decoder, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+        encoder, decoder, tokenizer, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
     )
     images = DonutImageProcessor(size={"height": 64, "width": 48}, do_align_long_axis=False)
     save(folder, model, DonutProcessor(image_processor=images, tokenizer=tokenizer))
@@ -302,7 +309,9 @@ def build_pix2struct(folder: Path) -> None:
                               pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     images = Pix2StructImageProcessor(max_patches=16, patch_size={"height": 8, "width": 8})
     processor = Pix2StructProcessor(image_processor=images, tokenizer=tokenizer)
-    save(folder, Pix2StructForConditionalGeneration(config), processor)
+    model = Pix2StructForConditionalGeneration(config)
+    favour_readable_tokens(model, tokenizer)
+    save(folder, model, processor)
 
 
 def build_blip2_opt(folder: Path) -> None:
@@ -327,7 +336,9 @@ def build_blip2_opt(folder: Path) -> None:
                          image_token_index=image_token)
     images = BlipImageProcessor(size={"height": 32, "width": 32})
     processor = Blip2Processor(image_processor=images, tokenizer=tokenizer, num_query_tokens=queries)
-    save(folder, Blip2ForConditionalGeneration(config), processor)
+    model = Blip2ForConditionalGeneration(config)
+    favour_readable_tokens(model, tokenizer)
+    save(folder, model, processor)
 
 
 # --- visual and document question answering ----------------------------------------------------
@@ -346,7 +357,9 @@ def build_git_vqa(folder: Path) -> None:
         pad_token_id=tokenizer.pad_token_id,
     )
     images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    save(folder, GitForCausalLM(config), GitProcessor(image_processor=images, tokenizer=tokenizer))
+    model = GitForCausalLM(config)
+    favour_readable_tokens(model, tokenizer)
+    save(folder, model, GitProcessor(image_processor=images, tokenizer=tokenizer))
 
 
 def build_layoutlmv3_qa(folder: Path) -> None:
