@@ -4,8 +4,8 @@ Each builder saves the model and the processor files its loader reads, with a la
 real-looking names (COCO, ImageNet, ADE20K, VQA answers) as the real config.json carries,
 so responses look like the real ones. Image processors are shrunk to tens of pixels: the
 sizes live in preprocessor_config.json, which real weights replace with their own.
-DETR-style models get a transformers ResNet backbone, never timm: a timm backbone would try
-to download pretrained weights when loaded.
+DETR-style models name a timm backbone as the converted repos do; transformers builds it without
+pretrained weights and fills it from the checkpoint.
 """
 
 from __future__ import annotations
@@ -74,12 +74,18 @@ def build_resnet_classifier(folder: Path) -> None:
 # --- detection and segmentation -----------------------------------------------------------------
 
 
+# timm's own miniature ResNet: the real DETR repos name a timm ResNet (resnet50, resnet101,
+# resnet18 for Table Transformer), built through transformers' TimmBackbone; this one is the same
+# code path at a few hundred thousand parameters.
+TINY_TIMM_RESNET = "test_resnet"
+
+
 def detr_config(**overrides: Any):
     from transformers import DetrConfig
 
     settings = {
-        "use_timm_backbone": False,
-        "backbone_config": resnet_config(out_features=["stage1", "stage2", "stage3", "stage4"]),
+        "use_timm_backbone": True,
+        "backbone": TINY_TIMM_RESNET,
         "d_model": 32,  # the panoptic mask head needs d_model + heads divisible by 8
         "encoder_layers": 1,
         "decoder_layers": 1,
@@ -96,24 +102,61 @@ def detr_config(**overrides: Any):
     return DetrConfig(**{**settings, **overrides})
 
 
-def _detr_processor():
+def scaled_batch_norms(model: Any) -> Any:
+    """`model` with its zero BatchNorm scales set to one. timm starts each residual block's last
+    BatchNorm at zero (a training recipe), which makes a random ResNet an identity whose features
+    barely vary; trained checkpoints have no zero scales."""
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            weight = getattr(module, "weight", None)
+            if "BatchNorm" in type(module).__name__ and weight is not None and not weight.any():
+                weight.fill_(1.0)
+    return model
+
+
+def write_timm_backbone_as_converted(folder: Path) -> None:
+    """Rewrite a saved DETR-style config.json the way the converted repos carry their backbone:
+    `backbone` (a timm model name) with `use_timm_backbone` and `use_pretrained_backbone`, and no
+    nested `backbone_config` (which transformers 5 writes). `use_pretrained_backbone: true` is the
+    variant that would make a loader fetch ImageNet weights if it honoured it."""
+    import json
+
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    backbone = config.pop("backbone_config")
+    config.update(backbone=backbone["backbone"], use_timm_backbone=True, use_pretrained_backbone=True,
+                  dilation=False, backbone_kwargs=None)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _detr_processor(panoptic: bool = False):
     from transformers import DetrImageProcessor
 
-    return DetrImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    annotations = "coco_panoptic" if panoptic else "coco_detection"
+    return DetrImageProcessor(format=annotations, size={"shortest_edge": 64, "longest_edge": 96})
 
 
 def build_detr(folder: Path) -> None:
-    """facebook/detr-resnet-50 and -101: DetrForObjectDetection + DetrImageProcessor."""
+    """facebook/detr-resnet-50 and -101, TahaDouaji/detr-doc-table-detection: DetrForObjectDetection
+    + DetrImageProcessor. As converted (transformers' convert_detr_original_pytorch_checkpoint_to_pytorch.py:
+    `DetrConfig()` with `backbone` resnet50 or resnet101, COCO's 91 ids with gaps, a DetrFeatureExtractor
+    of format coco_detection): a timm backbone named in a flat config."""
     from transformers import DetrForObjectDetection
 
-    save(folder, DetrForObjectDetection(detr_config()), _detr_processor())
+    save(folder, scaled_batch_norms(DetrForObjectDetection(detr_config())), _detr_processor())
+    write_timm_backbone_as_converted(folder)
 
 
 def build_detr_panoptic(folder: Path) -> None:
-    """facebook/detr-resnet-50-panoptic: DetrForSegmentation (boxes + mask head)."""
+    """facebook/detr-resnet-50-panoptic: DetrForSegmentation (boxes + mask head), converted by the same
+    script with format coco_panoptic; saved with its pre-v5 key names (`bbox_attention.q_linear`,
+    `mask_head.lay1`, `backbone.conv_encoder`), which transformers renames on load."""
     from transformers import DetrForSegmentation
 
-    save(folder, DetrForSegmentation(detr_config()), _detr_processor())
+    save(folder, scaled_batch_norms(DetrForSegmentation(detr_config())), _detr_processor(panoptic=True))
+    write_timm_backbone_as_converted(folder)
 
 
 def build_yolos(folder: Path) -> None:

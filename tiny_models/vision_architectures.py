@@ -16,7 +16,17 @@ from typing import Any
 
 from tiny_models.readable_output import favour_readable_tokens
 from tiny_models.tokenizers import CORPUS, bert_tokenizer, gpt2_tokenizer, roberta_tokenizer, t5_tokenizer
-from tiny_models.vision import ADE20K, IMAGENET, TINY_TRANSFORMER, detr_config, labels, resnet_config, save
+from tiny_models.vision import (
+    ADE20K,
+    IMAGENET,
+    TINY_TIMM_RESNET,
+    TINY_TRANSFORMER,
+    detr_config,
+    labels,
+    save,
+    scaled_batch_norms,
+    write_timm_backbone_as_converted,
+)
 
 # Table Transformer's two repos name these classes (detection, then structure recognition).
 TABLE_CLASSES = ("table", "table rotated", "table column", "table row", "table column header")
@@ -84,9 +94,10 @@ def build_timm_vit_clip(folder: Path) -> None:
 
 def build_table_transformer(folder: Path) -> None:
     """microsoft/table-transformer-detection and -structure-recognition: TableTransformerForObjectDetection
-    + DetrImageProcessor. The real repos name a timm ResNet-18 backbone, which transformers builds
-    without pretrained weights and then fills from the checkpoint; the miniature uses a transformers
-    ResNet, as the DETR miniatures do, to stay small."""
+    + DetrImageProcessor. As converted (transformers' convert_table_transformer_to_hf.py): a timm
+    `backbone` resnet18 named in a flat config, DetrImageProcessor of format coco_detection; the
+    miniature names timm's tiny test ResNet instead and keeps one label map for both repos (the
+    real ones: 2 labels, 15 queries for detection; 6 labels, 125 queries for structure)."""
     from transformers import DetrImageProcessor, TableTransformerConfig, TableTransformerForObjectDetection
 
     detr = detr_config(id2label=labels(TABLE_CLASSES)).to_dict()
@@ -95,11 +106,11 @@ def build_table_transformer(folder: Path) -> None:
         "encoder_attention_heads", "decoder_attention_heads", "num_queries", "init_std", "init_xavier_std",
     )}
     config = TableTransformerConfig(
-        backbone_config=resnet_config(out_features=["stage1", "stage2", "stage3", "stage4"]),
-        id2label=labels(TABLE_CLASSES), **settings,
+        use_timm_backbone=True, backbone=TINY_TIMM_RESNET, id2label=labels(TABLE_CLASSES), **settings,
     )
-    processor = DetrImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
-    save(folder, TableTransformerForObjectDetection(config), processor)
+    processor = DetrImageProcessor(format="coco_detection", size={"shortest_edge": 64, "longest_edge": 96})
+    save(folder, scaled_batch_norms(TableTransformerForObjectDetection(config)), processor)
+    write_timm_backbone_as_converted(folder)
 
 
 def build_maskformer_swin(folder: Path) -> None:

@@ -19,7 +19,7 @@ LEGACY = {
     "dslim/bert-base-NER": (".LayerNorm.gamma", ".LayerNorm.beta"),
     # DETR's pre-v5 layout, which save_pretrained writes back by default (save_original_format)
     "facebook/detr-resnet-50-panoptic": ("bbox_attention.q_linear.weight", "mask_head.lay1.weight",
-                                         "backbone.conv_encoder.model.embedder.embedder.convolution.weight"),
+                                         "backbone.conv_encoder.model.layer1.0.conv1.weight"),
 }
 
 
