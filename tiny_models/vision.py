@@ -3,7 +3,10 @@
 Each builder saves the model and the processor files its loader reads, with a label map of
 real-looking names (COCO, ImageNet, ADE20K, VQA answers) as the real config.json carries,
 so responses look like the real ones. Image processors are shrunk to tens of pixels: the
-sizes live in preprocessor_config.json, which real weights replace with their own.
+sizes live in preprocessor_config.json, which real weights replace with their own. Files are
+laid out as the Hub repos have them (hub_layout: preprocessor_config.json, vocab.json +
+merges.txt or vocab.txt); the generators' weights favour readable tokens (readable_output).
+Each builder's docstring names where its facts come from.
 DETR-style models name a timm backbone as the converted repos do; transformers builds it without
 pretrained weights and fills it from the checkpoint.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tiny_models.hub_layout import rewrite_as_hub_layout
 from tiny_models.readable_output import favour_readable_tokens
 from tiny_models.tokenizers import bert_tokenizer, clip_tokenizer, gpt2_tokenizer, roberta_tokenizer
 
@@ -37,10 +41,12 @@ def labels(names: tuple[str, ...]) -> dict[int, str]:
 
 
 def save(folder: Path, model: Any, *processors: Any) -> None:
+    """The model and its processors, in the file layout of the Hub repos (hub_layout)."""
     model.eval()
     model.save_pretrained(folder)
     for processor in processors:
         processor.save_pretrained(folder)
+    rewrite_as_hub_layout(folder)
 
 
 def resnet_config(**overrides: Any):
@@ -160,14 +166,17 @@ def build_detr_panoptic(folder: Path) -> None:
 
 
 def build_yolos(folder: Path) -> None:
-    """hustvl/yolos-tiny: YolosForObjectDetection + YolosImageProcessor."""
+    """hustvl/yolos-tiny, -small: YolosForObjectDetection + YolosImageProcessor of format coco_detection,
+    COCO's 91 ids (transformers' convert_yolos_to_pytorch.py). yolos-small interpolates its
+    mid-layer position embeddings (`use_mid_position_embeddings`, the default), yolos-tiny has none;
+    the miniature keeps them, the path with more to get wrong."""
     from transformers import YolosConfig, YolosForObjectDetection, YolosImageProcessor
 
     config = YolosConfig(
         image_size=[64, 96], patch_size=16, num_detection_tokens=10,
         id2label=labels(COCO_DETECTION), **TINY_TRANSFORMER,
     )
-    processor = YolosImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    processor = YolosImageProcessor(format="coco_detection", size={"shortest_edge": 64, "longest_edge": 96})
     save(folder, YolosForObjectDetection(config), processor)
 
 
@@ -218,7 +227,9 @@ def build_dpt(folder: Path) -> None:
 
 def build_vit_gpt2(folder: Path) -> None:
     """nlpconnect/vit-gpt2-image-captioning, ydshieh/vit-gpt2-coco-en: VisionEncoderDecoderModel
-    (ViT encoder, GPT-2 decoder with cross-attention), ViTImageProcessor, GPT-2 tokenizer."""
+    (ViT encoder, GPT-2 decoder with cross-attention), ViTImageProcessor (mean and std 0.5), GPT-2's
+    byte-level BPE tokenizer; generation starts, ends and pads at <|endoftext|>. Sources: the
+    model card's usage (VisionEncoderDecoderModel, ViTImageProcessor, AutoTokenizer from the repo)."""
     from transformers import (
         GPT2Config,
         VisionEncoderDecoderConfig,
@@ -244,7 +255,11 @@ def build_vit_gpt2(folder: Path) -> None:
 
 
 def _blip_config():
-    """BLIP's text decoder starts from `[DEC]` (bos) and stops at `[SEP]`, as the real config says."""
+    """BLIP's text decoder starts from `[DEC]` (bos) and stops at `[SEP]`, as the real config says
+    (salesforce/BLIP's init_tokenizer: bert-base-uncased plus `[DEC]` and `[ENC]`). The repos hold
+    preprocessor_config.json and a BERT WordPiece vocab.txt beside tokenizer.json
+    (Salesforce/blip-image-captioning-large's file list at revision 353689b, as a public project's
+    download manifest records it)."""
     from transformers import BlipConfig
 
     tokenizer = bert_tokenizer(bos_token="[DEC]")

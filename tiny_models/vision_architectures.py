@@ -201,11 +201,14 @@ def _encoder_decoder(encoder: Any, decoder: Any, tokenizer: Any, start: int, end
 
 def build_trocr(folder: Path) -> None:
     """microsoft/trocr-base-printed and -handwritten: VisionEncoderDecoderModel (ViT encoder, TrOCR
-    decoder), ViTImageProcessor, RoBERTa BPE tokenizer (vocab.json, merges.txt); generation starts at </s>."""
+    decoder), ViTImageProcessor, RoBERTa BPE tokenizer (vocab.json, merges.txt); generation starts at </s>.
+    As converted (transformers' convert_trocr_unilm_to_pytorch.py): a ViT without query/key/value
+    biases (`qkv_bias: false`), a decoder with learned positions and an embedding layer norm (the
+    base models), a TrOCRProcessor of ViTImageProcessor and roberta-large's BPE tokenizer."""
     from transformers import TrOCRConfig, ViTConfig, ViTImageProcessor
 
     tokenizer = roberta_tokenizer()
-    encoder = ViTConfig(image_size=32, patch_size=8, **TINY_TRANSFORMER)
+    encoder = ViTConfig(image_size=32, patch_size=8, qkv_bias=False, **TINY_TRANSFORMER)
     decoder = TrOCRConfig(
         vocab_size=len(tokenizer), d_model=32, decoder_layers=2, decoder_attention_heads=2, decoder_ffn_dim=37,
         max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,

@@ -1,0 +1,43 @@
+"""A saved transformers folder rewritten in the file layout the 2021-2023 Hub repos have.
+
+transformers 5 saves a processor's image settings inside `processor_config.json` and a tokenizer
+as `tokenizer.json` alone. The repos the catalog serves were written by older versions: image
+settings in `preprocessor_config.json` (no `processor_config.json`), and the tokenizer's own
+vocabulary files (`vocab.json` + `merges.txt` for byte-level BPE, `vocab.txt` for WordPiece),
+which is the variant that needs the library to build the tokenizer from its vocabulary. A
+Unigram tokenizer keeps its `tokenizer.json`: its real files are sentencepiece models.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+VOCABULARY_MODELS = ("BPE", "WordPiece")
+
+
+def rewrite_as_hub_layout(folder: Path) -> None:
+    _split_processor_config(folder)
+    _vocabulary_files(folder)
+
+
+def _split_processor_config(folder: Path) -> None:
+    path = folder / "processor_config.json"
+    if not path.is_file():
+        return
+    config = json.loads(path.read_text())
+    images = config.get("image_processor")
+    if images is None:
+        return
+    (folder / "preprocessor_config.json").write_text(json.dumps(images, indent=2, sort_keys=True) + "\n")
+    path.unlink()
+
+
+def _vocabulary_files(folder: Path) -> None:
+    from tokenizers import Tokenizer
+
+    path = folder / "tokenizer.json"
+    if not path.is_file() or json.loads(path.read_text())["model"]["type"] not in VOCABULARY_MODELS:
+        return
+    Tokenizer.from_file(str(path)).model.save(str(folder))
+    path.unlink()
