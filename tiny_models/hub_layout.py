@@ -41,3 +41,22 @@ def _vocabulary_files(folder: Path) -> None:
         return
     Tokenizer.from_file(str(path)).model.save(str(folder))
     path.unlink()
+
+
+def write_as_feature_extractor(folder: Path) -> None:
+    """preprocessor_config.json as a 2021 FeatureExtractor saved it: `feature_extractor_type` in
+    place of `image_processor_type`, `size` a plain number (the shortest edge, or a square's side)
+    and `max_size` the longest edge."""
+    path = folder / "preprocessor_config.json"
+    config = json.loads(path.read_text())
+    kind = config.pop("image_processor_type")
+    config["feature_extractor_type"] = kind.replace("ImageProcessor", "FeatureExtractor")
+    size = config.pop("size")
+    if "shortest_edge" in size:
+        config["size"] = size["shortest_edge"]
+        if "longest_edge" in size:
+            config["max_size"] = size["longest_edge"]
+    else:
+        assert size["height"] == size["width"], "a FeatureExtractor's size was one number"
+        config["size"] = size["height"]
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tiny_models.hub_layout import rewrite_as_hub_layout
+from tiny_models.hub_layout import rewrite_as_hub_layout, write_as_feature_extractor
 from tiny_models.readable_output import favour_readable_tokens
 from tiny_models.tokenizers import bert_tokenizer, clip_tokenizer, gpt2_tokenizer, roberta_tokenizer
 
@@ -148,11 +148,13 @@ def build_detr(folder: Path) -> None:
     """facebook/detr-resnet-50 and -101, TahaDouaji/detr-doc-table-detection: DetrForObjectDetection
     + DetrImageProcessor. As converted (transformers' convert_detr_original_pytorch_checkpoint_to_pytorch.py:
     `DetrConfig()` with `backbone` resnet50 or resnet101, COCO's 91 ids with gaps, a DetrFeatureExtractor
-    of format coco_detection): a timm backbone named in a flat config."""
+    of format coco_detection): a timm backbone named in a flat config, the processor saved as that
+    FeatureExtractor (`size` and `max_size` as numbers)."""
     from transformers import DetrForObjectDetection
 
     save(folder, scaled_batch_norms(DetrForObjectDetection(detr_config())), _detr_processor())
     write_timm_backbone_as_converted(folder)
+    write_as_feature_extractor(folder)
 
 
 def build_detr_panoptic(folder: Path) -> None:
@@ -163,6 +165,7 @@ def build_detr_panoptic(folder: Path) -> None:
 
     save(folder, scaled_batch_norms(DetrForSegmentation(detr_config())), _detr_processor(panoptic=True))
     write_timm_backbone_as_converted(folder)
+    write_as_feature_extractor(folder)
 
 
 def build_yolos(folder: Path) -> None:
