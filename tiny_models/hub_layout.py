@@ -2,7 +2,8 @@
 
 transformers 5 saves a processor's image settings inside `processor_config.json` and a tokenizer
 as `tokenizer.json` alone. The repos the catalog serves were written by older versions: image
-settings in `preprocessor_config.json` (no `processor_config.json`), and the tokenizer's own
+settings in `preprocessor_config.json` (a `processor_config.json` only for a processor's own settings,
+as BLIP-2's `num_query_tokens`), and the tokenizer's own
 vocabulary files (`vocab.json` + `merges.txt` for byte-level BPE, `vocab.txt` for WordPiece),
 which is the variant that needs the library to build the tokenizer from its vocabulary. A
 Unigram tokenizer keeps its `tokenizer.json`: its real files are sentencepiece models.
@@ -30,7 +31,11 @@ def _split_processor_config(folder: Path) -> None:
     if images is None:
         return
     (folder / "preprocessor_config.json").write_text(json.dumps(images, indent=2, sort_keys=True) + "\n")
-    path.unlink()
+    del config["image_processor"]
+    if set(config) - {"processor_class"}:  # the processor's own settings (BLIP-2's num_query_tokens) stay
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    else:
+        path.unlink()
 
 
 def _vocabulary_files(folder: Path) -> None:
