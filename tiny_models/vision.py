@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tiny_models.hub_layout import rewrite_as_hub_layout, write_as_feature_extractor
+from tiny_models.legacy_keys import resave_with_legacy_names
 from tiny_models.readable_output import favour_readable_tokens
 from tiny_models.tokenizers import bert_tokenizer, clip_tokenizer, gpt2_tokenizer, roberta_tokenizer
 
@@ -159,13 +160,15 @@ def build_detr(folder: Path) -> None:
 
 def build_detr_panoptic(folder: Path) -> None:
     """facebook/detr-resnet-50-panoptic: DetrForSegmentation (boxes + mask head), converted by the same
-    script with format coco_panoptic; saved with its pre-v5 key names (`bbox_attention.q_linear`,
-    `mask_head.lay1`, `backbone.conv_encoder`), which transformers renames on load."""
+    script with format coco_panoptic (250 labels there); saved as a pytorch_model.bin with its pre-v5 key
+    names (`bbox_attention.q_linear`, `mask_head.lay1`, `backbone.conv_encoder`), which transformers
+    renames on load."""
     from transformers import DetrForSegmentation
 
     save(folder, scaled_batch_norms(DetrForSegmentation(detr_config())), _detr_processor(panoptic=True))
     write_timm_backbone_as_converted(folder)
     write_as_feature_extractor(folder)
+    resave_with_legacy_names(folder)  # a pytorch_model.bin, as save_pretrained wrote in 2021
 
 
 def build_yolos(folder: Path) -> None:
