@@ -3,16 +3,21 @@
 The pipeline saves itself, so model_index.json and the unet/vae/text_encoder/tokenizer/
 scheduler folders are laid out as on the Hub. The CLIP tokenizer and text encoder shape
 are the tiny Stable Diffusion ones (the real model also uses SD's CLIP text side).
+As on the Hub, the tokenizer is CLIP's vocab.json + merges.txt, and every weight file has an fp16
+variant beside the full-precision one: diffusers' own example loads the repo with
+`variant="fp16"` (pipeline_text_to_video_synth.py's docstring).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from tiny_models.hub_layout import rewrite_as_hub_layout
 from tiny_models.stable_diffusion import CROSS_ATTENTION_DIM, text_encoder_config, write_clip_tokenizer
 
 
 def build_text_to_video(folder: Path) -> None:
+    import torch
     from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -39,3 +44,5 @@ def build_text_to_video(folder: Path) -> None:
         unet=unet, scheduler=scheduler,
     )
     pipeline.save_pretrained(folder)
+    pipeline.to(torch.float16).save_pretrained(folder, variant="fp16")
+    rewrite_as_hub_layout(folder / "tokenizer")

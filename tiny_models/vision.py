@@ -3,9 +3,12 @@
 Each builder saves the model and the processor files its loader reads, with a label map of
 real-looking names (COCO, ImageNet, ADE20K, VQA answers) as the real config.json carries,
 so responses look like the real ones. Image processors are shrunk to tens of pixels: the
-sizes live in preprocessor_config.json, which real weights replace with their own.
-DETR-style models get a transformers ResNet backbone, never timm: a timm backbone would try
-to download pretrained weights when loaded.
+sizes live in preprocessor_config.json, which real weights replace with their own. Files are
+laid out as the Hub repos have them (hub_layout: preprocessor_config.json, vocab.json +
+merges.txt or vocab.txt); the generators' weights favour readable tokens (readable_output).
+Each builder's docstring names where its facts come from.
+DETR-style models name a timm backbone as the converted repos do; transformers builds it without
+pretrained weights and fills it from the checkpoint.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tiny_models.hub_layout import rewrite_as_hub_layout, write_as_feature_extractor
+from tiny_models.legacy_keys import resave_with_legacy_names
+from tiny_models.readable_output import favour_readable_tokens
 from tiny_models.tokenizers import bert_tokenizer, clip_tokenizer, gpt2_tokenizer, roberta_tokenizer
 
 # COCO's ids as DETR and YOLOS number them (0 is unused), a prefix of the 91.
@@ -36,10 +42,12 @@ def labels(names: tuple[str, ...]) -> dict[int, str]:
 
 
 def save(folder: Path, model: Any, *processors: Any) -> None:
+    """The model and its processors, in the file layout of the Hub repos (hub_layout)."""
     model.eval()
     model.save_pretrained(folder)
     for processor in processors:
         processor.save_pretrained(folder)
+    rewrite_as_hub_layout(folder)
 
 
 def resnet_config(**overrides: Any):
@@ -73,12 +81,18 @@ def build_resnet_classifier(folder: Path) -> None:
 # --- detection and segmentation -----------------------------------------------------------------
 
 
+# timm's own miniature ResNet: the real DETR repos name a timm ResNet (resnet50, resnet101,
+# resnet18 for Table Transformer), built through transformers' TimmBackbone; this one is the same
+# code path at a few hundred thousand parameters.
+TINY_TIMM_RESNET = "test_resnet"
+
+
 def detr_config(**overrides: Any):
     from transformers import DetrConfig
 
     settings = {
-        "use_timm_backbone": False,
-        "backbone_config": resnet_config(out_features=["stage1", "stage2", "stage3", "stage4"]),
+        "use_timm_backbone": True,
+        "backbone": TINY_TIMM_RESNET,
         "d_model": 32,  # the panoptic mask head needs d_model + heads divisible by 8
         "encoder_layers": 1,
         "decoder_layers": 1,
@@ -95,35 +109,80 @@ def detr_config(**overrides: Any):
     return DetrConfig(**{**settings, **overrides})
 
 
-def _detr_processor():
+def scaled_batch_norms(model: Any) -> Any:
+    """`model` with its zero BatchNorm scales set to one. timm starts each residual block's last
+    BatchNorm at zero (a training recipe), which makes a random ResNet an identity whose features
+    barely vary; trained checkpoints have no zero scales."""
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            weight = getattr(module, "weight", None)
+            if "BatchNorm" in type(module).__name__ and weight is not None and not weight.any():
+                weight.fill_(1.0)
+    return model
+
+
+def write_timm_backbone_as_converted(folder: Path) -> None:
+    """Rewrite a saved DETR-style config.json the way the converted repos carry their backbone:
+    `backbone` (a timm model name) with `use_timm_backbone` and `use_pretrained_backbone`, and no
+    nested `backbone_config` (which transformers 5 writes). `use_pretrained_backbone: true` is the
+    variant that would make a loader fetch ImageNet weights if it honoured it."""
+    import json
+
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    backbone = config.pop("backbone_config")
+    config.update(backbone=backbone["backbone"], use_timm_backbone=True, use_pretrained_backbone=True,
+                  dilation=False, backbone_kwargs=None)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _detr_processor(panoptic: bool = False):
     from transformers import DetrImageProcessor
 
-    return DetrImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    annotations = "coco_panoptic" if panoptic else "coco_detection"
+    return DetrImageProcessor(format=annotations, size={"shortest_edge": 64, "longest_edge": 96})
 
 
 def build_detr(folder: Path) -> None:
-    """facebook/detr-resnet-50 and -101: DetrForObjectDetection + DetrImageProcessor."""
+    """facebook/detr-resnet-50 and -101, TahaDouaji/detr-doc-table-detection: DetrForObjectDetection
+    + DetrImageProcessor. As converted (transformers' convert_detr_original_pytorch_checkpoint_to_pytorch.py:
+    `DetrConfig()` with `backbone` resnet50 or resnet101, COCO's 91 ids with gaps, a DetrFeatureExtractor
+    of format coco_detection): a timm backbone named in a flat config, the processor saved as that
+    FeatureExtractor (`size` and `max_size` as numbers)."""
     from transformers import DetrForObjectDetection
 
-    save(folder, DetrForObjectDetection(detr_config()), _detr_processor())
+    save(folder, scaled_batch_norms(DetrForObjectDetection(detr_config())), _detr_processor())
+    write_timm_backbone_as_converted(folder)
+    write_as_feature_extractor(folder)
 
 
 def build_detr_panoptic(folder: Path) -> None:
-    """facebook/detr-resnet-50-panoptic: DetrForSegmentation (boxes + mask head)."""
+    """facebook/detr-resnet-50-panoptic: DetrForSegmentation (boxes + mask head), converted by the same
+    script with format coco_panoptic (250 labels there); saved as a pytorch_model.bin with its pre-v5 key
+    names (`bbox_attention.q_linear`, `mask_head.lay1`, `backbone.conv_encoder`), which transformers
+    renames on load."""
     from transformers import DetrForSegmentation
 
-    save(folder, DetrForSegmentation(detr_config()), _detr_processor())
+    save(folder, scaled_batch_norms(DetrForSegmentation(detr_config())), _detr_processor(panoptic=True))
+    write_timm_backbone_as_converted(folder)
+    write_as_feature_extractor(folder)
+    resave_with_legacy_names(folder)  # a pytorch_model.bin, as save_pretrained wrote in 2021
 
 
 def build_yolos(folder: Path) -> None:
-    """hustvl/yolos-tiny: YolosForObjectDetection + YolosImageProcessor."""
+    """hustvl/yolos-tiny, -small: YolosForObjectDetection + YolosImageProcessor of format coco_detection,
+    COCO's 91 ids (transformers' convert_yolos_to_pytorch.py). yolos-small interpolates its
+    mid-layer position embeddings (`use_mid_position_embeddings`, the default), yolos-tiny has none;
+    the miniature keeps them, the path with more to get wrong."""
     from transformers import YolosConfig, YolosForObjectDetection, YolosImageProcessor
 
     config = YolosConfig(
         image_size=[64, 96], patch_size=16, num_detection_tokens=10,
         id2label=labels(COCO_DETECTION), **TINY_TRANSFORMER,
     )
-    processor = YolosImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    processor = YolosImageProcessor(format="coco_detection", size={"shortest_edge": 64, "longest_edge": 96})
     save(folder, YolosForObjectDetection(config), processor)
 
 
@@ -174,7 +233,9 @@ def build_dpt(folder: Path) -> None:
 
 def build_vit_gpt2(folder: Path) -> None:
     """nlpconnect/vit-gpt2-image-captioning, ydshieh/vit-gpt2-coco-en: VisionEncoderDecoderModel
-    (ViT encoder, GPT-2 decoder with cross-attention), ViTImageProcessor, GPT-2 tokenizer."""
+    (ViT encoder, GPT-2 decoder with cross-attention), ViTImageProcessor (mean and std 0.5), GPT-2's
+    byte-level BPE tokenizer; generation starts, ends and pads at <|endoftext|>. Sources: the
+    model card's usage (VisionEncoderDecoderModel, ViTImageProcessor, AutoTokenizer from the repo)."""
     from transformers import (
         GPT2Config,
         VisionEncoderDecoderConfig,
@@ -195,11 +256,16 @@ def build_vit_gpt2(folder: Path) -> None:
     model = VisionEncoderDecoderModel(config=config)
     model.generation_config.decoder_start_token_id = special
     model.generation_config.pad_token_id = model.generation_config.eos_token_id = special
+    favour_readable_tokens(model, tokenizer)
     save(folder, model, ViTImageProcessor(size={"height": 32, "width": 32}), tokenizer)
 
 
 def _blip_config():
-    """BLIP's text decoder starts from `[DEC]` (bos) and stops at `[SEP]`, as the real config says."""
+    """BLIP's text decoder starts from `[DEC]` (bos) and stops at `[SEP]`, as the real config says
+    (salesforce/BLIP's init_tokenizer: bert-base-uncased plus `[DEC]` and `[ENC]`). The repos hold
+    preprocessor_config.json and a BERT WordPiece vocab.txt beside tokenizer.json
+    (Salesforce/blip-image-captioning-large's file list at revision 353689b, as a public project's
+    download manifest records it)."""
     from transformers import BlipConfig
 
     tokenizer = bert_tokenizer(bos_token="[DEC]")
@@ -225,7 +291,9 @@ def build_blip_caption(folder: Path) -> None:
     from transformers import BlipForConditionalGeneration
 
     config, tokenizer = _blip_config()
-    save(folder, BlipForConditionalGeneration(config), _blip_processor(tokenizer))
+    model = BlipForConditionalGeneration(config)
+    favour_readable_tokens(model, tokenizer)
+    save(folder, model, _blip_processor(tokenizer))
 
 
 def build_blip_vqa(folder: Path) -> None:
@@ -233,7 +301,9 @@ def build_blip_vqa(folder: Path) -> None:
     from transformers import BlipForQuestionAnswering
 
     config, tokenizer = _blip_config()
-    save(folder, BlipForQuestionAnswering(config), _blip_processor(tokenizer))
+    model = BlipForQuestionAnswering(config)
+    favour_readable_tokens(model, tokenizer)
+    save(folder, model, _blip_processor(tokenizer))
 
 
 def build_vilt_vqa(folder: Path) -> None:

@@ -14,8 +14,19 @@ import string
 from pathlib import Path
 from typing import Any
 
+from tiny_models.readable_output import favour_readable_tokens
 from tiny_models.tokenizers import CORPUS, bert_tokenizer, gpt2_tokenizer, roberta_tokenizer, t5_tokenizer
-from tiny_models.vision import ADE20K, IMAGENET, TINY_TRANSFORMER, detr_config, labels, resnet_config, save
+from tiny_models.vision import (
+    ADE20K,
+    IMAGENET,
+    TINY_TIMM_RESNET,
+    TINY_TRANSFORMER,
+    detr_config,
+    labels,
+    save,
+    scaled_batch_norms,
+    write_timm_backbone_as_converted,
+)
 
 # Table Transformer's two repos name these classes (detection, then structure recognition).
 TABLE_CLASSES = ("table", "table rotated", "table column", "table row", "table column header")
@@ -83,9 +94,10 @@ def build_timm_vit_clip(folder: Path) -> None:
 
 def build_table_transformer(folder: Path) -> None:
     """microsoft/table-transformer-detection and -structure-recognition: TableTransformerForObjectDetection
-    + DetrImageProcessor. The real repos name a timm ResNet-18 backbone, which transformers builds
-    without pretrained weights and then fills from the checkpoint; the miniature uses a transformers
-    ResNet, as the DETR miniatures do, to stay small."""
+    + DetrImageProcessor. As converted (transformers' convert_table_transformer_to_hf.py): a timm
+    `backbone` resnet18 named in a flat config, DetrImageProcessor of format coco_detection; the
+    miniature names timm's tiny test ResNet instead and keeps one label map for both repos (the
+    real ones: 2 labels, 15 queries for detection; 6 labels, 125 queries for structure)."""
     from transformers import DetrImageProcessor, TableTransformerConfig, TableTransformerForObjectDetection
 
     detr = detr_config(id2label=labels(TABLE_CLASSES)).to_dict()
@@ -94,11 +106,11 @@ def build_table_transformer(folder: Path) -> None:
         "encoder_attention_heads", "decoder_attention_heads", "num_queries", "init_std", "init_xavier_std",
     )}
     config = TableTransformerConfig(
-        backbone_config=resnet_config(out_features=["stage1", "stage2", "stage3", "stage4"]),
-        id2label=labels(TABLE_CLASSES), **settings,
+        use_timm_backbone=True, backbone=TINY_TIMM_RESNET, id2label=labels(TABLE_CLASSES), **settings,
     )
-    processor = DetrImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
-    save(folder, TableTransformerForObjectDetection(config), processor)
+    processor = DetrImageProcessor(format="coco_detection", size={"shortest_edge": 64, "longest_edge": 96})
+    save(folder, scaled_batch_norms(TableTransformerForObjectDetection(config)), processor)
+    write_timm_backbone_as_converted(folder)
 
 
 def build_maskformer_swin(folder: Path) -> None:
@@ -173,8 +185,9 @@ def build_glpn(folder: Path) -> None:
 # --- image-to-text ------------------------------------------------------------------------------
 
 
-def _encoder_decoder(encoder: Any, decoder: Any, start: int, end: int, pad: int):
-    """A VisionEncoderDecoderModel whose generation starts, stops and pads at the given ids."""
+def _encoder_decoder(encoder: Any, decoder: Any, tokenizer: Any, start: int, end: int, pad: int):
+    """A VisionEncoderDecoderModel whose generation starts, stops and pads at the given ids, and
+    writes readable tokens first."""
     from transformers import VisionEncoderDecoderConfig, VisionEncoderDecoderModel
 
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
@@ -182,22 +195,28 @@ def _encoder_decoder(encoder: Any, decoder: Any, start: int, end: int, pad: int)
     model = VisionEncoderDecoderModel(config=config)
     generation = model.generation_config
     generation.decoder_start_token_id, generation.eos_token_id, generation.pad_token_id = start, end, pad
+    favour_readable_tokens(model, tokenizer)
     return model
 
 
 def build_trocr(folder: Path) -> None:
     """microsoft/trocr-base-printed and -handwritten: VisionEncoderDecoderModel (ViT encoder, TrOCR
-    decoder), ViTImageProcessor, RoBERTa BPE tokenizer (vocab.json, merges.txt); generation starts at </s>."""
+    decoder), ViTImageProcessor, RoBERTa BPE tokenizer (vocab.json, merges.txt); generation starts at </s>.
+    As converted (transformers' convert_trocr_unilm_to_pytorch.py): a ViT without query/key/value
+    biases (`qkv_bias: false`), a decoder with learned positions and an embedding layer norm (the
+    base models), a TrOCRProcessor of ViTImageProcessor and roberta-large's BPE tokenizer."""
     from transformers import TrOCRConfig, ViTConfig, ViTImageProcessor
 
     tokenizer = roberta_tokenizer()
-    encoder = ViTConfig(image_size=32, patch_size=8, **TINY_TRANSFORMER)
+    encoder = ViTConfig(image_size=32, patch_size=8, qkv_bias=False, **TINY_TRANSFORMER)
     decoder = TrOCRConfig(
         vocab_size=len(tokenizer), d_model=32, decoder_layers=2, decoder_attention_heads=2, decoder_ffn_dim=37,
         max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, decoder_start_token_id=tokenizer.eos_token_id,
     )
-    model = _encoder_decoder(encoder, decoder, tokenizer.eos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    model = _encoder_decoder(
+        encoder, decoder, tokenizer, tokenizer.eos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+    )
     images = ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     save(folder, model, images, tokenizer)
 
@@ -220,7 +239,9 @@ def build_manga_ocr(folder: Path) -> None:
         **TINY_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=64, is_decoder=True,
         add_cross_attention=True,
     )
-    model = _encoder_decoder(encoder, decoder, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
+    model = _encoder_decoder(
+        encoder, decoder, tokenizer, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    )
     images = ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     save(folder, model, images, tokenizer)
 
@@ -256,7 +277,7 @@ def _donut(folder: Path, task_tokens: tuple[str, ...]) -> None:
         pad_token_id=tokenizer.pad_token_id,
     )
     model = _encoder_decoder(
-        encoder, decoder, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+        encoder, decoder, tokenizer, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
     )
     images = DonutImageProcessor(size={"height": 64, "width": 48}, do_align_long_axis=False)
     save(folder, model, DonutProcessor(image_processor=images, tokenizer=tokenizer))
@@ -302,7 +323,9 @@ def build_pix2struct(folder: Path) -> None:
                               pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     images = Pix2StructImageProcessor(max_patches=16, patch_size={"height": 8, "width": 8})
     processor = Pix2StructProcessor(image_processor=images, tokenizer=tokenizer)
-    save(folder, Pix2StructForConditionalGeneration(config), processor)
+    model = Pix2StructForConditionalGeneration(config)
+    favour_readable_tokens(model, tokenizer)
+    save(folder, model, processor)
 
 
 def build_blip2_opt(folder: Path) -> None:
@@ -327,7 +350,9 @@ def build_blip2_opt(folder: Path) -> None:
                          image_token_index=image_token)
     images = BlipImageProcessor(size={"height": 32, "width": 32})
     processor = Blip2Processor(image_processor=images, tokenizer=tokenizer, num_query_tokens=queries)
-    save(folder, Blip2ForConditionalGeneration(config), processor)
+    model = Blip2ForConditionalGeneration(config)
+    favour_readable_tokens(model, tokenizer)
+    save(folder, model, processor)
 
 
 # --- visual and document question answering ----------------------------------------------------
@@ -346,7 +371,9 @@ def build_git_vqa(folder: Path) -> None:
         pad_token_id=tokenizer.pad_token_id,
     )
     images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    save(folder, GitForCausalLM(config), GitProcessor(image_processor=images, tokenizer=tokenizer))
+    model = GitForCausalLM(config)
+    favour_readable_tokens(model, tokenizer)
+    save(folder, model, GitProcessor(image_processor=images, tokenizer=tokenizer))
 
 
 def build_layoutlmv3_qa(folder: Path) -> None:

@@ -24,7 +24,14 @@ LEGACY = {
     "dslim/bert-base-NER": (".LayerNorm.gamma", ".LayerNorm.beta"),
     # DETR's pre-v5 layout, which save_pretrained writes back by default (save_original_format)
     "facebook/detr-resnet-50-panoptic": ("bbox_attention.q_linear.weight", "mask_head.lay1.weight",
-                                         "backbone.conv_encoder.model.embedder.embedder.convolution.weight"),
+                                         "backbone.conv_encoder.model.layer1.0.conv1.weight"),
+    # YOLOS's mid-layer position embeddings, which transformers 5 keeps under `interpolation`
+    "hustvl/yolos-small": ("vit.encoder.mid_position_embeddings",),
+    # MaskFormer's Swin backbone (`attention.self.query`, `intermediate.dense`) and DETR decoder (`fc1`)
+    "facebook/maskformer-swin-base-coco": ("attention.self.query.weight", "intermediate.dense.weight",
+                                           "decoder.layers.0.fc1.weight"),
+    # timm's own layout: keys without the `timm_model.` prefix transformers' wrapper adds
+    "timm/vit_large_patch14_clip_224.openai_ft_in12k_in1k": ("patch_embed.proj.weight", "head.weight"),
 }
 
 

@@ -57,3 +57,22 @@ def test_text_to_video_frames_are_capped_by_max_frames(client, served):
     body = {"text": "a", "num_frames": too_many}
     response = client.post("/models/damo-vilab/text-to-video-ms-1.7b", json=body)
     assert response.status_code == 400 and "max_frames" in response.get_json()["error"]["message"]
+
+
+def test_text_to_video_reads_its_fp16_variant_at_half_precision(tiny_root):
+    """The repo holds fp16 files beside the full ones (diffusers loads it with variant="fp16"):
+    a half-precision server reads those."""
+    import torch
+    from safetensors.torch import load_file
+
+    from models_server.tasks.diffusers.stable_diffusion import fp16_variant
+    from models_server.tasks.diffusers.video import load_text_to_video
+    from models_server.tasks.loading import LoadContext
+
+    folder = tiny_root / "damo-vilab/text-to-video-ms-1.7b"
+    assert fp16_variant(folder / "unet", torch.float16) == "fp16"
+    assert fp16_variant(folder / "unet", torch.float32) is None
+    pipe = load_text_to_video(LoadContext("damo-vilab/text-to-video-ms-1.7b", (folder,), "cpu", torch.float16))
+    saved = load_file(folder / "unet/diffusion_pytorch_model.fp16.safetensors")
+    loaded = pipe.unet.state_dict()
+    assert all(loaded[key].dtype == torch.float16 and torch.equal(loaded[key], value) for key, value in saved.items())
