@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tiny_models import tokenizers as tok
+from tiny_models.text import favour_words
 
 HIDDEN, LAYERS, HEADS, KV_HEADS, FFN, CONTEXT = 32, 2, 4, 2, 64, 256
 
@@ -40,6 +41,7 @@ def _save(folder: Path, config, model_class, tokenizer, end_of_turn: str) -> Non
 
     end_ids = sorted({tokenizer.convert_tokens_to_ids(end_of_turn), tokenizer.convert_tokens_to_ids("<|endoftext|>")})
     model = model_class(config)
+    favour_words(model, tokenizer)
     model.generation_config = GenerationConfig(bos_token_id=0, eos_token_id=end_ids, pad_token_id=0)
     model.save_pretrained(folder)
 

@@ -30,6 +30,30 @@ T5_TASK_PARAMS = {
 }
 
 
+def favour_words(model, tokenizer, norm: float = 30.0) -> None:
+    """Output weights under which a printable word always outranks end-of-text, padding and blanks.
+
+    Random weights otherwise open with EOS, padding or a newline as often as with a word, and a
+    generator answers empty text. The output rows of special, blank, control and partial-UTF-8
+    tokens become zero (logit 0 for any hidden state); each word's row is random of length `norm`,
+    so the best of a few hundred random directions scores far above 0. Ties (an output layer shared
+    with the input embeddings) keep: the same rows serve both, as in the real repos.
+    """
+    import torch
+
+    weight = model.get_output_embeddings().weight
+    special = set(tokenizer.all_special_ids)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for index in range(weight.shape[0]):
+            text = tokenizer.decode([index]) if index < len(tokenizer) and index not in special else ""
+            if text.strip() and text.isprintable() and "\ufffd" not in text:
+                row = torch.randn(weight.shape[1], generator=generator)
+                weight[index] = (row * norm / row.norm()).to(weight.dtype)
+            else:
+                weight[index] = 0
+
+
 def _labels(names: tuple[str, ...]) -> dict:
     return {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
 
@@ -154,6 +178,7 @@ def build_bart_cnn(folder: Path) -> None:
         forced_bos_token_id=0, forced_eos_token_id=2,
     )
     model = BartForConditionalGeneration(config)
+    favour_words(model, tokenizer)
     model.generation_config = GenerationConfig(
         bos_token_id=0, eos_token_id=2, pad_token_id=1, decoder_start_token_id=2,
         forced_bos_token_id=0, forced_eos_token_id=2, num_beams=2, min_length=4, max_length=24,
@@ -173,6 +198,7 @@ def _t5(folder: Path, gated: bool, task_params: dict | None) -> None:
         task_specific_params=task_params,
     )
     model = T5ForConditionalGeneration(config)
+    favour_words(model, tokenizer)
     model.generation_config = GenerationConfig(
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
     )
@@ -199,5 +225,6 @@ def build_gpt2(folder: Path) -> None:
         bos_token_id=0, eos_token_id=0,
     )
     model = GPT2LMHeadModel(config)
+    favour_words(model, tokenizer)
     model.generation_config = GenerationConfig(bos_token_id=0, eos_token_id=0)
     model.save_pretrained(folder)
