@@ -166,7 +166,10 @@ def build_minilm(folder: Path) -> None:
 
 
 def build_bart_cnn(folder: Path) -> None:
-    """facebook/bart-large-cnn: encoder-decoder summariser with short tiny generation defaults."""
+    """facebook/bart-large-cnn: BART with tied embeddings, </s> starting the decoder, <s> forced
+    first and </s> last, and the CNN/DailyMail decoding of fairseq's BART evaluation (beam 4,
+    length penalty 2.0, 56 to 142 tokens, no repeated trigram; fairseq examples/bart/README.md,
+    the repo's config.json and generation_config.json)."""
     from transformers import BartConfig, BartForConditionalGeneration, GenerationConfig
 
     tokenizer = roberta_tokenizer(folder, cls="BartTokenizer")
@@ -181,8 +184,8 @@ def build_bart_cnn(folder: Path) -> None:
     favour_words(model, tokenizer)
     model.generation_config = GenerationConfig(
         bos_token_id=0, eos_token_id=2, pad_token_id=1, decoder_start_token_id=2,
-        forced_bos_token_id=0, forced_eos_token_id=2, num_beams=2, min_length=4, max_length=24,
-        no_repeat_ngram_size=3,
+        forced_bos_token_id=0, forced_eos_token_id=2, num_beams=4, length_penalty=2.0, min_length=56,
+        max_length=142, no_repeat_ngram_size=3, early_stopping=True,
     )
     model.save_pretrained(folder)
 
@@ -192,7 +195,7 @@ def _t5(folder: Path, gated: bool, task_params: dict | None) -> None:
 
     tokenizer = tok.t5_tokenizer(folder)
     config = T5Config(
-        vocab_size=len(tokenizer), d_model=HIDDEN, d_kv=HIDDEN // HEADS, d_ff=FFN, num_layers=LAYERS,
+        vocab_size=-(-len(tokenizer) // 128) * 128, d_model=HIDDEN, d_kv=HIDDEN // HEADS, d_ff=FFN, num_layers=LAYERS,
         num_heads=HEADS, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
         feed_forward_proj="gated-gelu" if gated else "relu", tie_word_embeddings=not gated,
         task_specific_params=task_params,
@@ -206,25 +209,39 @@ def _t5(folder: Path, gated: bool, task_params: dict | None) -> None:
 
 
 def build_t5_base(folder: Path) -> None:
-    """t5-base: the original T5 (ReLU feed-forward) with its task prefixes in the config."""
+    """t5-base: the original T5 (ReLU feed-forward, tied embeddings) with its task prefixes in the
+    config; the embedding has more rows than the tokenizer has tokens (32128 for 32100: rounded up
+    to a multiple of 128), and the pad id starts the decoder (the repo's config.json and
+    generation_config.json; transformers' convert_t5_original_tf_checkpoint_to_pytorch.py)."""
     _t5(folder, gated=False, task_params=T5_TASK_PARAMS)
 
 
 def build_flan_t5(folder: Path) -> None:
-    """google/flan-t5-base: T5 v1.1 (gated-GELU, untied output embeddings)."""
-    _t5(folder, gated=True, task_params=None)
+    """google/flan-t5-base: T5 v1.1 (gated-GELU, untied output embeddings), whose config.json
+    still carries t5's task prefixes; the same 32128-row embedding (the repo's config.json)."""
+    _t5(folder, gated=True, task_params=T5_TASK_PARAMS)
 
 
 def build_gpt2(folder: Path) -> None:
-    """gpt2: a decoder-only LM; `<|endoftext|>` is id 0 in the tiny vocabulary."""
+    """gpt2: GPT2LMHeadModel whose weights are saved as OpenAI's conversion wrote them, the base
+    model's keys without the `transformer.` prefix and no `lm_head` (tied to `wte`), which
+    transformers maps onto the LM head when loading; config.json's task_specific_params for
+    text-generation; `<|endoftext|>` (id 0 here) is bos and eos (the repo's model.safetensors
+    key names, config.json and generation_config.json; convert_gpt2_original_tf_checkpoint_to_pytorch.py)."""
+    from safetensors.torch import load_file, save_file
     from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
 
     tokenizer = tok.gpt2_tokenizer(folder)
     config = GPT2Config(
         vocab_size=len(tokenizer), n_positions=1024, n_embd=HIDDEN, n_layer=LAYERS, n_head=HEADS,
         bos_token_id=0, eos_token_id=0,
+        task_specific_params={"text-generation": {"do_sample": True, "max_length": 50}},
     )
     model = GPT2LMHeadModel(config)
     favour_words(model, tokenizer)
     model.generation_config = GenerationConfig(bos_token_id=0, eos_token_id=0)
     model.save_pretrained(folder)
+    weights = folder / "model.safetensors"
+    state = {key.removeprefix("transformer."): tensor for key, tensor in load_file(weights).items()
+             if not key.startswith("lm_head.")}
+    save_file(state, weights, metadata={"format": "pt"})

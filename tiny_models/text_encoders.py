@@ -145,9 +145,16 @@ def build_roberta_ner(folder: Path) -> None:
 
 
 def build_bert_qa(folder: Path) -> None:
-    """bert-large-uncased-whole-word-masking-finetuned-squad, deepset/minilm-uncased-squad2."""
+    """bert-large-uncased-whole-word-masking-finetuned-squad, deepset/minilm-uncased-squad2.
+
+    Google's BERT checkpoints were converted from TensorFlow (transformers'
+    convert_bert_original_tf_checkpoint_to_pytorch.py), and those of 2019 hold pytorch_model.bin
+    with TensorFlow's `LayerNorm.gamma`/`.beta` names: the stand-in is saved that way."""
+    from tiny_models.legacy_keys import resave_with_legacy_names
+
     tokenizer = _wordpiece(folder, lowercase=True)
     _save_model(folder, "BertForQuestionAnswering", "bert", tokenizer)
+    resave_with_legacy_names(folder)
 
 
 def build_chinese_bert_qa(folder: Path) -> None:
