@@ -121,12 +121,29 @@ def build_distilbert_sst2(folder: Path) -> None:
 
 
 def build_twitter_roberta(folder: Path) -> None:
-    """cardiffnlp/twitter-roberta-base-sentiment: three-way sentiment."""
+    """cardiffnlp/twitter-roberta-base-sentiment (2020) and the other RoBERTa sentiment rows:
+    three-way sentiment, labels LABEL_0..2 (no names in its config.json; its model card maps them
+    to negative, neutral, positive). The tokenizer is the pre-tokenizer.json kind, vocab.json and
+    merges.txt only: with no tokenizer_config.json nothing sets `model_max_length`, the variant
+    that lets a long text past RoBERTa's 512 positions unless the loader caps it."""
+    import json
+
     from transformers import RobertaForSequenceClassification
 
-    tokenizer = roberta_tokenizer(folder)
+    tokenizer = roberta_tokenizer()
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = tokenizer.get_vocab()
+    (folder / "vocab.json").write_text(json.dumps(dict(sorted(vocab.items(), key=lambda item: item[1]))))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in _merges(tokenizer)))
     config = _roberta_config(len(tokenizer), **_labels(TWITTER_LABELS))
     RobertaForSequenceClassification(config).save_pretrained(folder)
+
+
+def _merges(tokenizer) -> list[tuple[str, str]]:
+    """A byte-level BPE tokenizer's merge list, as merges.txt holds it."""
+    import json
+
+    return [tuple(pair) for pair in json.loads(tokenizer.backend_tokenizer.to_str())["model"]["merges"]]
 
 
 def build_bert_ner(folder: Path) -> None:

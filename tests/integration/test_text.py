@@ -53,6 +53,13 @@ def test_text_classification_scores_every_label_best_first(client, model_id, lab
     assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1, abs=1e-4)
 
 
+@pytest.mark.parametrize("model_id", ["cardiffnlp/twitter-roberta-base-sentiment",
+                                      "Jean-Baptiste/roberta-large-ner-english"])
+def test_a_text_longer_than_the_models_positions_is_truncated_not_a_500(client, model_id):
+    """The RoBERTa repos' tokenizers may set no model_max_length: truncation must still stop at 512."""
+    assert post(client, model_id, {"text": "I love this new phone! " * 170})
+
+
 def test_token_classification_groups_entities_with_offsets(client):
     body = post(client, "dslim/bert-base-NER", {"text": CONTEXT})
     assert body, "random weights still tag something"
