@@ -5,8 +5,9 @@ As the Hub repos have them (their tokenizer_config.json and generation_config.js
 transformers 4): the chat template is a key of tokenizer_config.json (no chat_template.jinja), the
 turn markers are `additional_special_tokens`, and the generation config samples by default
 (Qwen2.5-Instruct) or names one end token (TinyLlama). The context is short (256 positions) so a
-test can ask for more tokens than fit. Not mirrored: TinyLlama's SentencePiece tokenizer.model
-(LlamaTokenizer, byte fallback, a BOS it adds itself); its stand-in reads byte-level BPE.
+test can ask for more tokens than fit. TinyLlama's tokenizer is Llama's (▁ for spaces, byte
+fallback, <unk> <s> </s> at 0-2, a BOS it adds itself; its Zephyr markers are plain text); its
+tokenizer.json stands in for the repo's tokenizer.model beside it.
 """
 
 from __future__ import annotations
@@ -34,11 +35,17 @@ ZEPHYR = (
 
 
 def _chat_tokenizer(folder: Path, markers: list[str], end_of_turn: str, template: str, **hub_keys: Any):
-    """The tokenizer, saved with tokenizer_config.json rewritten the way transformers 4 wrote it
-    (`chat_template` and `additional_special_tokens` keys); `hub_keys` are the repo's other keys."""
+    """Byte-level BPE with the turn markers as special tokens, saved as transformers 4 wrote it."""
     tokenizer = tok.gpt2_tokenizer(vocab_size=320)
     tokenizer.add_special_tokens({"additional_special_tokens": markers})
     tokenizer.eos_token = end_of_turn
+    _save_tokenizer(folder, tokenizer, template, additional_special_tokens=markers, **hub_keys)
+    return tokenizer
+
+
+def _save_tokenizer(folder: Path, tokenizer, template: str, **hub_keys: Any) -> None:
+    """Save with tokenizer_config.json rewritten the way transformers 4 wrote it: the chat template
+    as its `chat_template` key (no chat_template.jinja); `hub_keys` are the repo's other keys."""
     tokenizer.chat_template = template
     tokenizer.model_max_length = CONTEXT
     tokenizer.save_pretrained(folder)
@@ -46,8 +53,30 @@ def _chat_tokenizer(folder: Path, markers: list[str], end_of_turn: str, template
     path = folder / "tokenizer_config.json"
     config = json.loads(path.read_text())
     config.pop("extra_special_tokens", None)
-    config |= {"additional_special_tokens": markers, "chat_template": template, **hub_keys}
+    config |= {"chat_template": template, **hub_keys}
     path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _llama_tokenizer(folder: Path, template: str):
+    """Llama's tokenizer over a small vocabulary: BPE on ▁-joined words with byte fallback
+    (<0x00>..<0xFF>), <unk> 0, <s> 1, </s> 2, BOS added to every text (TinyLlama's
+    tokenizer_config.json: add_bos_token, legacy false, </s> as padding)."""
+    import string
+
+    from tokenizers import Tokenizer, models, trainers
+    from transformers import LlamaTokenizer
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    specials = ["<unk>", "<s>", "</s>", *(f"<0x{byte:02X}>" for byte in range(256))]
+    alphabet = list(string.ascii_letters + string.digits + string.punctuation + "▁")
+    trainer = trainers.BpeTrainer(vocab_size=420, special_tokens=specials, initial_alphabet=alphabet,
+                                  show_progress=False)
+    bpe.train_from_iterator(["▁" + line.replace(" ", "▁") for line in tok.CORPUS], trainer)
+    model = json.loads(bpe.to_str())["model"]
+    tokenizer = LlamaTokenizer(vocab=dict(model["vocab"]), merges=[tuple(pair) for pair in model["merges"]],
+                               add_bos_token=True, add_eos_token=False)
+    _save_tokenizer(folder, tokenizer, template, add_bos_token=True, add_eos_token=False, legacy=False,
+                    pad_token="</s>")
     return tokenizer
 
 
@@ -86,17 +115,16 @@ def build_qwen2_chat(folder: Path) -> None:
 
 def build_llama_chat(folder: Path) -> None:
     """TinyLlama/TinyLlama-1.1B-Chat-v1.0: LlamaForCausalLM, untied embeddings, bf16 in config.json,
-    Zephyr turns ending in </s>; generation_config.json names </s> alone as the end and </s> as
-    padding (the repo's config.json, generation_config.json and tokenizer_config.json)."""
+    Zephyr turns ending in </s>; generation_config.json names </s> (2) alone as the end, <unk> (0)
+    as padding, max_length 2048 (the repo's config.json, generation_config.json and
+    tokenizer_config.json)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tokenizer = _chat_tokenizer(folder, ["<|system|>", "<|user|>", "<|assistant|>", "</s>"], "</s>", ZEPHYR,
-                                pad_token="</s>")
+    tokenizer = _llama_tokenizer(folder, ZEPHYR)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=HIDDEN, intermediate_size=FFN, num_hidden_layers=LAYERS,
         num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, max_position_embeddings=CONTEXT,
-        tie_word_embeddings=False, bos_token_id=0, eos_token_id=tokenizer.convert_tokens_to_ids("</s>"),
-        dtype="bfloat16",
+        tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, dtype="bfloat16",
     )
-    end = tokenizer.convert_tokens_to_ids("</s>")
-    _save(folder, config, LlamaForCausalLM, tokenizer, {"bos_token_id": 0, "eos_token_id": end, "pad_token_id": end})
+    _save(folder, config, LlamaForCausalLM, tokenizer,
+          {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0, "max_length": 2048})
