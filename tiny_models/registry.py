@@ -67,7 +67,7 @@ TINY_BUILDERS: dict[str, Builder] = {
     "distilbert-sentiment": text.build_distilbert_sst2,
     "roberta-sentiment": text.build_twitter_roberta,
     "bert-ner": text.build_bert_ner,
-    "sentence-transformer": text.build_minilm,
+    "sentence-transformer": text_encoders.build_st_minilm,
     "bart-summarization": text.build_bart_cnn,
     "t5": text.build_t5_base,
     "gpt2": text.build_gpt2,

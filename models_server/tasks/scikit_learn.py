@@ -5,6 +5,9 @@ one list of cells each) in, one class label per row out, as the Inference API's
 Two layouts: the Hub's scikit-learn one (`config.json` with a `sklearn` section naming the file and
 the columns) and AutoTrain's (`model.joblib`, with `config.json`'s `features`; AutoTrain trained on
 columns renamed `feat_<name>`). Estimators from XGBoost are unpickled by XGBoost's own classes.
+The Hub's pickles are years old (a 2021 scikit-learn pipeline, a 2022 AutoTrain XGBoost model):
+hyperparameters added since are set to their defaults, and a model that still cannot run here
+fails at load, naming the release that saved it, rather than on every request.
 joblib files are Python pickles, scikit-learn's own format: loading one runs what the file says,
 so serve only repos you trust (README).
 """
@@ -25,26 +28,124 @@ if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
 
 
+class PickleOutdated(Exception):
+    """A pickled estimator that today's scikit-learn (or XGBoost) unpickles but cannot run, or cannot
+    unpickle at all: the release that saved it is named when the pickle says so."""
+
+
 @dataclass
 class JoblibTable:
-    """A scikit-learn estimator and the columns it was trained on, by the names the table uses."""
+    """A scikit-learn estimator, the columns a table must hold and the names the estimator was fitted
+    on for them (the same order)."""
 
     estimator: Any
     columns: tuple[str, ...] | None  # None: whatever the table holds, in its order
-    prefix: str = ""  # what training prepended to each column name (AutoTrain: "feat_")
+    fitted: tuple[str, ...] | None = None  # None: the columns' own names
 
 
 def load_joblib_table(ctx: LoadContext) -> JoblibTable:
-    import joblib
-
     folder = ctx.weight_dirs[0]
     config = _json(folder / "config.json")
-    if "features" in config:  # AutoTrain
-        return JoblibTable(joblib.load(folder / "model.joblib"), tuple(config["features"]), "feat_")
-    section = config.get("sklearn", {})
-    file = section.get("model", {}).get("file", "sklearn_model.joblib")
-    columns = section.get("columns")
-    return JoblibTable(joblib.load(folder / file), tuple(columns) if columns else None)
+    columns: tuple[str, ...] | None
+    if "features" in config:  # AutoTrain trained on its columns renamed feat_<name>
+        path, columns, prefix = folder / "model.joblib", tuple(config["features"]), "feat_"
+    else:
+        section = config.get("sklearn", {})
+        path = folder / section.get("model", {}).get("file", "sklearn_model.joblib")
+        columns, prefix = tuple(section.get("columns") or ()) or None, ""
+    estimator, saved_by = _unpickle(path)
+    fitted = None if columns is None else _fitted_names(estimator, tuple(prefix + name for name in columns))
+    table = JoblibTable(estimator, columns, fitted)
+    _check_runs(table, path, saved_by)
+    return table
+
+
+def _unpickle(path: Path) -> tuple[Any, str]:
+    """The estimator and which scikit-learn release pickled it ("" when the same as ours), with the
+    hyperparameters releases since then added set to their defaults (older pickles lack them, and
+    XGBoost's and scikit-learn's `get_params` read every one at predict time)."""
+    import warnings
+
+    import joblib
+    import sklearn
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        try:
+            estimator = joblib.load(path)
+        except (AttributeError, ImportError, TypeError, ValueError, EOFError) as exc:
+            raise PickleOutdated(f"{path} does not unpickle in scikit-learn {sklearn.__version__}{_xgboost_note()}: "
+                                 f"{type(exc).__name__}: {exc}; re-save it with these releases") from exc
+    versions = sorted({w.message.original_sklearn_version for w in caught
+                       if isinstance(w.message, InconsistentVersionWarning)})
+    _fill_new_parameters(estimator, set())
+    return estimator, f"scikit-learn {', '.join(versions)}" if versions else ""
+
+
+def _xgboost_note() -> str:
+    import sys
+
+    xgboost = sys.modules.get("xgboost")
+    return f" with XGBoost {xgboost.__version__}" if xgboost is not None else ""
+
+
+def _fill_new_parameters(estimator: Any, seen: set[int]) -> None:
+    """Give `estimator` and every estimator inside it each constructor parameter it lacks, at its default."""
+    import inspect
+
+    from sklearn.base import BaseEstimator
+
+    if id(estimator) in seen:
+        return
+    seen.add(id(estimator))
+    if isinstance(estimator, BaseEstimator):
+        for cls in type(estimator).__mro__:
+            if "__init__" not in vars(cls):
+                continue
+            for name, parameter in inspect.signature(vars(cls)["__init__"]).parameters.items():
+                if parameter.default is not inspect.Parameter.empty and name not in vars(estimator):
+                    setattr(estimator, name, parameter.default)
+        inner = list(vars(estimator).values())
+    elif isinstance(estimator, (list, tuple)):
+        inner = list(estimator)
+    else:
+        return
+    for value in inner:
+        _fill_new_parameters(value, seen)
+
+
+def _fitted_names(estimator: Any, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The names the estimator recorded at fit for `names`, matched without regard to case, spaces
+    or underscores (a repo's config may say `fixed_acidity` where its data said `fixed acidity`)."""
+    recorded = [str(name) for name in getattr(estimator, "feature_names_in_", ())]
+    by_key = {_name_key(name): name for name in recorded}
+    if not recorded or set(names) == set(recorded) or any(_name_key(name) not in by_key for name in names):
+        return names
+    return tuple(by_key[_name_key(name)] for name in names)
+
+
+def _name_key(name: str) -> str:
+    return "_".join(name.replace("_", " ").lower().split())
+
+
+def _check_runs(table: JoblibTable, path: Path, saved_by: str) -> None:
+    """Predict one row of zeros: an estimator pickled by an older release may unpickle and then
+    miss an attribute its code reads today, which would fail every request."""
+    import pandas as pd
+    import sklearn
+
+    names = table.fitted or [str(name) for name in getattr(table.estimator, "feature_names_in_", ())]
+    if not names:
+        return
+    try:
+        table.estimator.predict(pd.DataFrame({name: [0.0] for name in names}))
+    except (ValueError, TypeError):
+        return  # zeros do not fit this model's columns (strings, categories): the requests will say
+    except (AttributeError, ImportError) as exc:
+        saved = f" was pickled by {saved_by} and" if saved_by else ""
+        raise PickleOutdated(f"{path}{saved} does not run in scikit-learn {sklearn.__version__}{_xgboost_note()}: "
+                             f"{type(exc).__name__}: {exc}; re-save it with these releases") from exc
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -60,7 +161,8 @@ def classify_table(model: JoblibTable, inputs: dict[str, Any], params: dict[str,
     missing = [name for name in columns if name not in table]
     if missing:
         raise BadInput(f"the table lacks the column(s) this model takes: {', '.join(missing)}")
-    frame = pd.DataFrame({model.prefix + name: _cells(table[name]) for name in columns})
+    fitted = model.fitted or columns
+    frame = pd.DataFrame({fitted_name: _cells(table[name]) for name, fitted_name in zip(columns, fitted, strict=True)})
     try:
         labels = model.estimator.predict(frame)
     except (ValueError, TypeError):

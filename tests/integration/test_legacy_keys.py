@@ -22,6 +22,9 @@ LEGACY = {
     "superb/hubert-base-superb-er": (".weight_g", ".weight_v"),
     # TensorFlow BERT's LayerNorm names: the same "legacy" renaming
     "dslim/bert-base-NER": (".LayerNorm.gamma", ".LayerNorm.beta"),
+    "bert-large-uncased-whole-word-masking-finetuned-squad": (".LayerNorm.gamma", ".LayerNorm.beta"),
+    # OpenAI's GPT-2 as converted: the base model's keys (no `transformer.` prefix), no lm_head
+    "gpt2": ("wte.weight", "h.0.attn.c_attn.weight"),
     # DETR's pre-v5 layout, which save_pretrained writes back by default (save_original_format)
     "facebook/detr-resnet-50-panoptic": ("bbox_attention.q_linear.weight", "mask_head.lay1.weight",
                                          "backbone.conv_encoder.model.layer1.0.conv1.weight"),

@@ -2,13 +2,18 @@
 
 import pytest
 
+from models_server.catalog import catalog_rows
 from models_server.tasks.transformers.text_generation import language_name
 
 CONTEXT = "My name is Clara and I live in Berkeley, California. I work at the office of a bakery."
 
 
 def post(client, model_id, body):
-    response = client.post(f"/models/{model_id}", json=body)
+    return post_path(client, f"/models/{model_id}", body)
+
+
+def post_path(client, path, body):
+    response = client.post(path, json=body)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
@@ -46,6 +51,13 @@ def test_text_classification_scores_every_label_best_first(client, model_id, lab
     assert {item["label"] for item in body} == labels
     scores = [item["score"] for item in body]
     assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1, abs=1e-4)
+
+
+@pytest.mark.parametrize("model_id", ["cardiffnlp/twitter-roberta-base-sentiment",
+                                      "Jean-Baptiste/roberta-large-ner-english"])
+def test_a_text_longer_than_the_models_positions_is_truncated_not_a_500(client, model_id):
+    """The RoBERTa repos' tokenizers may set no model_max_length: truncation must still stop at 512."""
+    assert post(client, model_id, {"text": "I love this new phone! " * 170})
 
 
 def test_token_classification_groups_entities_with_offsets(client):
@@ -104,6 +116,33 @@ def test_text_generation_continues_the_prompt(client):
 def test_max_new_tokens_is_capped(client):
     response = client.post("/models/gpt2", json={"text": "a", "max_new_tokens": 10**6})
     assert response.status_code == 400 and "max_new_tokens" in response.get_json()["error"]["message"]
+
+
+# What a controller's chain hands a text generator: a caption, a transcript, a question, a word.
+ORDINARY_TEXTS = ("a photo of a cat sitting on a table", "hello world this is a test of speech recognition",
+                  "What is the capital of France?", "Hello")
+GENERATED_KEY = {"summarization": "summary_text", "translation": "translation_text",
+                 "text-generation": "generated_text", "text2text-generation": "generated_text"}
+GENERATOR_FAMILIES = ("bart-summarization", "t5", "flan-t5", "gpt2", "qwen2-chat", "llama-chat")
+GENERATOR_IDS = sorted(spec.id for spec in catalog_rows() if spec.task.name in (*GENERATED_KEY, "chat-completion")
+                       and spec.weights and spec.weights[0].family in GENERATOR_FAMILIES)
+
+
+@pytest.mark.parametrize("model_id", GENERATOR_IDS)
+def test_text_generators_never_answer_blank_text(client, model_id):
+    """A chain (caption -> text-to-video, speech -> text -> ...) stops at an empty answer."""
+    task = next(spec.task.name for spec in catalog_rows() if spec.id == model_id)
+    for text in ORDINARY_TEXTS:
+        if task == "chat-completion":
+            for temperature in (0, 1):
+                body = post_path(client, "/v1/chat/completions", {
+                    "model": model_id, "messages": [{"role": "user", "content": text}], "max_tokens": 8,
+                    "temperature": temperature})
+                assert body["choices"][0]["message"]["content"].strip(), (text, temperature, body)
+            continue
+        answer = post(client, model_id, {"text": text, "max_new_tokens": 8})[0][GENERATED_KEY[task]]
+        new_text = answer.removeprefix(text) if task == "text-generation" else answer
+        assert new_text.strip(), (text, answer)
 
 
 @pytest.mark.parametrize(("value", "name"), [("de", "German"), ("FR", "French"), ("romanian", "Romanian")])

@@ -45,6 +45,7 @@ def load_tokenized(ctx: LoadContext, model_class: str) -> TokenizedModel:
     folder = ctx.weight_dirs[0]
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     model = getattr(transformers, model_class).from_pretrained(folder, dtype=ctx.dtype)
+    cap_to_positions(tokenizer, model)
     return TokenizedModel(tokenizer, model.to(ctx.device).eval())
 
 
@@ -52,7 +53,28 @@ def load_transformers_pipeline(ctx: LoadContext, task: str, **options: Any) -> A
     """A transformers pipeline over the first weights folder."""
     from transformers import pipeline
 
-    return pipeline(task, model=str(ctx.weight_dirs[0]), device=ctx.device, dtype=ctx.dtype, **options)
+    pipe = pipeline(task, model=str(ctx.weight_dirs[0]), device=ctx.device, dtype=ctx.dtype, **options)
+    if pipe.tokenizer is not None:
+        cap_to_positions(pipe.tokenizer, pipe.model)
+    return pipe
+
+
+def cap_to_positions(tokenizer: Any, model: Any) -> None:
+    """Truncate no further than the model's position table reaches.
+
+    A repo that ships only vocab.json and merges.txt (cardiffnlp/twitter-roberta-base-sentiment)
+    or a tokenizer_config.json without `model_max_length` leaves the tokenizer's limit at 1e30:
+    truncation then passes a long text whole and the position lookup fails. RoBERTa-style
+    embeddings number positions from the padding id + 1 (514 rows hold 512 tokens).
+    """
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return
+    embeddings = getattr(getattr(model, "base_model", None), "embeddings", None)
+    padding = getattr(embeddings, "padding_idx", None)
+    limit = positions - (padding + 1 if isinstance(padding, int) else 0)
+    if tokenizer.model_max_length > limit:
+        tokenizer.model_max_length = limit
 
 
 # --- question answering -------------------------------------------------------------------
