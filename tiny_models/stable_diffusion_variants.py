@@ -23,27 +23,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tiny_models.stable_diffusion import CROSS_ATTENTION_DIM, build_sd15, text_encoder_config
+from tiny_models.stable_diffusion import (
+    CROSS_ATTENTION_DIM,
+    hub_clip_tokenizer,
+    hub_shaped,
+    sd15_pipeline,
+    text_encoder_config,
+)
 
 # SD2's miniature: a native size (48 latents = 96 px with the 2-block VAE) other than SD1's 32,
 # so a test can tell the native size is read from the UNet's config.
 SD2_SAMPLE_SIZE = 48
 # The Lightning callback the CompVis training run pickled into its .ckpt files beside the weights.
 LIGHTNING_CALLBACK = ("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint")
-
-
-def _clip_tokenizer(folder: Path, pad_token: str | None = None):
-    """The tiny CLIP tokenizer of tiny_models/stable_diffusion.py; SD2's pads with "!" instead of <|endoftext|>."""
-    from transformers import CLIPTokenizer
-
-    from tiny_models.stable_diffusion import write_clip_tokenizer
-
-    write_clip_tokenizer(folder)
-    if pad_token is None:
-        return CLIPTokenizer.from_pretrained(folder)
-    tokenizer = CLIPTokenizer.from_pretrained(folder, pad_token=pad_token)
-    tokenizer.save_pretrained(folder)
-    return tokenizer
 
 
 def _vae():
@@ -62,7 +54,7 @@ def build_sd2(folder: Path) -> None:
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel
 
-    tokenizer = _clip_tokenizer(folder / "tokenizer", pad_token="!")
+    tokenizer = hub_clip_tokenizer(folder / "tokenizer", pad_token="!")
     unet = UNet2DConditionModel(
         block_out_channels=(8, 16), layers_per_block=2, sample_size=SD2_SAMPLE_SIZE, in_channels=4,
         out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
@@ -80,6 +72,7 @@ def build_sd2(folder: Path) -> None:
         vae=_vae(), text_encoder=CLIPTextModel(config), tokenizer=tokenizer, unet=unet, scheduler=scheduler,
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     ).save_pretrained(folder)
+    hub_shaped(folder, safety_checker=False, fp16_only=True, pad_token="!")
 
 
 def build_sd_inpainting(folder: Path) -> None:
@@ -88,7 +81,7 @@ def build_sd_inpainting(folder: Path) -> None:
     from diffusers import PNDMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel
 
-    tokenizer = _clip_tokenizer(folder / "tokenizer")
+    tokenizer = hub_clip_tokenizer(folder / "tokenizer")
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8), layers_per_block=2, sample_size=32, in_channels=9, out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -101,6 +94,7 @@ def build_sd_inpainting(folder: Path) -> None:
         vae=_vae(), text_encoder=CLIPTextModel(text_encoder_config(len(tokenizer))), tokenizer=tokenizer,
         unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     ).save_pretrained(folder)
+    hub_shaped(folder, safety_checker=True, fp16_only=True)
 
 
 # --- single checkpoint files in the original (CompVis / LDM) key layout ---------------------------
@@ -151,14 +145,9 @@ def _importable_class(module_name: str, class_name: str) -> Iterator[type]:
 
 def _ldm_state_dict() -> dict[str, Any]:
     """A tiny SD1.5's UNet, VAE and text encoder under the original checkpoint's key names."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextModel
-
     with tempfile.TemporaryDirectory() as scratch:
-        build_sd15(Path(scratch))
-        unet = UNet2DConditionModel.from_pretrained(scratch, subfolder="unet")
-        vae = AutoencoderKL.from_pretrained(scratch, subfolder="vae")
-        text_encoder = CLIPTextModel.from_pretrained(scratch, subfolder="text_encoder")
+        pipeline = sd15_pipeline(Path(scratch))
+    unet, vae, text_encoder = pipeline.unet, pipeline.vae, pipeline.text_encoder
     state = {f"model.diffusion_model.{_ldm_unet_key(k, unet.config)}": v for k, v in unet.state_dict().items()}
     state |= {f"first_stage_model.{key}": value for key, value in _ldm_vae(vae).items()}
     for key, value in text_encoder.state_dict().items():
