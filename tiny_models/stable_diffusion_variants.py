@@ -144,7 +144,12 @@ def _importable_class(module_name: str, class_name: str) -> Iterator[type]:
 
 
 def _ldm_state_dict() -> dict[str, Any]:
-    """A tiny SD1.5's UNet, VAE and text encoder under the original checkpoint's key names."""
+    """A tiny SD1.5's UNet, VAE and text encoder under the original checkpoint's key names, with the
+    non-weight entries LatentDiffusion saved beside them: its noise schedule buffers, the EMA
+    bookkeeping scalars and the text model's `position_ids` (CompVis' ldm/models/diffusion/ddpm.py
+    `register_schedule` and `LitEma`; transformers 4's CLIPTextEmbeddings buffer)."""
+    import torch
+
     with tempfile.TemporaryDirectory() as scratch:
         pipeline = sd15_pipeline(Path(scratch))
     unet, vae, text_encoder = pipeline.unet, pipeline.vae, pipeline.text_encoder
@@ -154,7 +159,33 @@ def _ldm_state_dict() -> dict[str, Any]:
         # The original files name the text model as transformers 4 did: `text_model.` inside the wrapper.
         inner = key if key.startswith("text_model.") else f"text_model.{key}"
         state[f"cond_stage_model.transformer.{inner}"] = value
+    positions = text_encoder.config.max_position_embeddings
+    state["cond_stage_model.transformer.text_model.embeddings.position_ids"] = torch.arange(positions)[None]
+    state |= _ldm_schedule(pipeline.scheduler.config)
+    state |= {"model_ema.decay": torch.tensor(0.9999), "model_ema.num_updates": torch.tensor(0, dtype=torch.int)}
     return state
+
+
+def _ldm_schedule(config: Any) -> dict[str, Any]:
+    """LatentDiffusion's DDPM buffers for SD's scaled-linear betas (float32, 1000 steps)."""
+    import torch
+
+    steps = config.num_train_timesteps
+    betas = torch.linspace(config.beta_start**0.5, config.beta_end**0.5, steps, dtype=torch.float64) ** 2
+    alphas_cumprod = torch.cumprod(1 - betas, dim=0)
+    previous = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod[:-1]])
+    variance = betas * (1 - previous) / (1 - alphas_cumprod)
+    buffers = {
+        "betas": betas, "alphas_cumprod": alphas_cumprod, "alphas_cumprod_prev": previous,
+        "sqrt_alphas_cumprod": alphas_cumprod.sqrt(), "sqrt_one_minus_alphas_cumprod": (1 - alphas_cumprod).sqrt(),
+        "log_one_minus_alphas_cumprod": (1 - alphas_cumprod).log(),
+        "sqrt_recip_alphas_cumprod": (1 / alphas_cumprod).sqrt(),
+        "sqrt_recipm1_alphas_cumprod": (1 / alphas_cumprod - 1).sqrt(),
+        "posterior_variance": variance, "posterior_log_variance_clipped": variance.clamp(min=1e-20).log(),
+        "posterior_mean_coef1": betas * previous.sqrt() / (1 - alphas_cumprod),
+        "posterior_mean_coef2": (1 - previous) * (1 - betas).sqrt() / (1 - alphas_cumprod),
+    }
+    return {name: value.float() for name, value in buffers.items()}
 
 
 _RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",

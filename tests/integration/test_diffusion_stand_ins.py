@@ -12,7 +12,7 @@ from support.hub_listings import reconstructed_listing
 
 from models_server.catalog import generation, minimal
 from models_server.catalog.rows import Repo
-from models_server.tasks.diffusers.diffusion_family import load_stable_diffusion
+from models_server.tasks.diffusers.diffusion_family import load_stable_diffusion, single_file_loader
 from models_server.tasks.loading import LoadContext
 from models_server.weights.download import select_files
 
@@ -57,3 +57,20 @@ def test_sd15_loads_its_transformers_4_text_encoder_and_pre_0_14_vae_names(tiny_
     assert torch.equal(attention.to_q.weight, vae_file["encoder.mid_block.attentions.0.query.weight"].float())
     assert torch.equal(attention.to_out[0].weight, vae_file["encoder.mid_block.attentions.0.proj_attn.weight"].float())
     assert pipeline.tokenizer("the").input_ids == [0, pipeline.tokenizer.convert_tokens_to_ids("the</w>"), 1]
+
+
+def test_a_merged_single_file_in_the_ldm_layout_loads_its_own_weights(tiny_root: Path):
+    """OrangeMixs' file carries LatentDiffusion's schedule buffers, EMA scalars and `position_ids`
+    beside the weights; diffusers' conversion must still put every weight where it belongs."""
+    checkpoint = tiny_root / generation.ORANGEMIXS.name / generation.ORANGEMIX_FILE
+    state = load_file(checkpoint)
+    assert {"betas", "alphas_cumprod", "model_ema.decay"} <= set(state)
+
+    loader = single_file_loader(generation.ORANGEMIX_FILE)
+    pipeline = loader(LoadContext(generation.ORANGEMIXS.name, (checkpoint.parents[2], tiny_root / minimal.SD15.name),
+                                  "cpu", torch.float32))
+    assert torch.equal(pipeline.unet.conv_in.weight, state["model.diffusion_model.input_blocks.0.0.weight"])
+    assert torch.equal(pipeline.text_encoder.get_input_embeddings().weight,
+                       state["cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"])
+    to_q = pipeline.vae.encoder.mid_block.attentions[0].to_q.weight
+    assert torch.equal(to_q, state["first_stage_model.encoder.mid.attn_1.q.weight"][:, :, 0, 0])
