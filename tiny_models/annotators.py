@@ -4,6 +4,10 @@
 The controlnet_aux networks (HED, M-LSD, OpenPose body) have fixed architectures, so their
 miniatures are full-size networks with fresh random weights; the transformers models get tiny
 configs of the real classes. `make_tiny` seeds torch before each builder, so output is deterministic.
+Sources: lllyasviel/Annotators' file names from controlnet_aux's `from_pretrained` calls and the
+repo's listing (tests/data/hub_listings); DPT-Hybrid from transformers' convert_dpt_hybrid_to_pytorch.py;
+UperNet from transformers' convert_convnext_upernet_to_pytorch.py (ConvNeXt stages 1-4, the
+auxiliary head on stage 3, 150 ADE20K labels).
 """
 
 from __future__ import annotations

@@ -1,15 +1,23 @@
 """Tiny Stable Diffusion 1.x/2.x, inpainting and single-checkpoint-file repositories.
 
-Diffusers-format repos are saved by the pipeline classes themselves, so model_index.json and
-the unet/vae/text_encoder/tokenizer/scheduler folders are laid out as on the Hub. The SD1.x
-fine-tunes (v1-4, openjourney, waifu-diffusion, anything-v4) use the tiny SD1.5 builder of
-tiny_models/stable_diffusion.py: the same layout, each repo with weights of its own (make_tiny seeds
-every repo by its name).
-
-Single-file repos hold one checkpoint in the original CompVis/LDM key layout
-(`model.diffusion_model.*`, `first_stage_model.*`, `cond_stage_model.transformer.*`): a tiny
-SD1.5 is built and its state dicts renamed back to that layout. Their shapes match the tiny
-SD1.5 repo, which is where the loader finds their configs and tokenizer offline.
+Diffusers-format repos are saved by the pipeline classes themselves and then reshaped as the
+2022 Hub repos are once `download` fetched them (`hub_shaped` in tiny_models/stable_diffusion.py:
+tokenizer files, transformers-4 text encoder keys, pre-0.14 VAE attention names, fp16-only UNet
+and VAE, model_index naming the safety checker and feature extractor). The SD1.x fine-tunes
+(v1-4, openjourney, waifu-diffusion, anything-v4) use the tiny SD1.5 builder: the same layout,
+each repo with weights of its own (make_tiny seeds every repo by its name). Sources per family:
+- stable-diffusion-2 (stabilityai/stable-diffusion-2, -2-1): DDIM with `prediction_type:
+  v_prediction`, `use_linear_projection`, per-block `attention_head_dim`, `upcast_attention`, a
+  gelu (OpenCLIP) text encoder as CLIPTextModel, a tokenizer padding with "!", no safety checker
+  (diffusers' convert_original_stable_diffusion_to_diffusers.py for v2 configs; the 2-1 listing);
+- stable-diffusion-inpainting (runwayml): a 9-channel UNet input, SD1.5's other components and
+  safety checker (diffusers' StableDiffusionInpaintPipeline docs; the listing);
+- compvis-sd1-ckpt (CompVis/stable-diffusion-v-1-4-original `sd-v1-4.ckpt`) and orangemixs
+  (`Models/AbyssOrangeMix/AbyssOrangeMix.safetensors`): one file in the LDM key layout
+  (`model.diffusion_model.*`, `first_stage_model.*`, `cond_stage_model.transformer.text_model.*`)
+  with LatentDiffusion's schedule buffers and EMA scalars, the .ckpt a pickle holding Lightning's
+  callback state (CompVis' ldm/models/diffusion/ddpm.py; diffusers' single-file conversion; the
+  listings). Their shapes match the tiny SD1.5 repo, where the loader finds configs offline.
 """
 
 from __future__ import annotations
