@@ -5,7 +5,10 @@ CLIP text encoder): big enough to run every step of the real pipeline, small eno
 build in a second.
 
 What the SD repos of 2022 (runwayml/stable-diffusion-v1-5, its inpainting model, stabilityai's
-SD2/2.1, lambdalabs' variations model) hold, and `hub_shaped` reproduces, with where it is known from:
+SD2/2.1, lambdalabs' variations model) hold, and `hub_shaped` reproduces. Where not said otherwise,
+SD1.5's component configs are known from open-mmlab/mmagic's transcription of them (its
+StableDiffuser config: text encoder, scheduler, feature extractor, UNet and VAE), the file names
+from the reconstructed listings in tests/data/hub_listings:
 - tokenizer/ as vocab.json + merges.txt + tokenizer_config.json + special_tokens_map.json, no
   tokenizer.json (the repos' file listings, tests/data/hub_listings; openai/clip-vit-large-patch14's
   tokenizer files, which the SD1 repos copied);
@@ -17,10 +20,13 @@ SD2/2.1, lambdalabs' variations model) hold, and `hub_shaped` reproduces, with w
 - the VAE's mid-block attention under the names diffusers used before 0.14 (`query`, `key`,
   `value`, `proj_attn`), which diffusers still renames on load
   (diffusers modeling_utils.py `_convert_deprecated_attention_blocks`);
-- model_index.json naming the safety checker and feature extractor (SD1) or neither safety
-  checker (SD2), with feature_extractor/preprocessor_config.json; `download` skips the
-  safety_checker folder, so a downloaded repo names a component it does not hold (diffusers'
-  pipeline_stable_diffusion.py `_optional_components`; the listings);
+- model_index.json naming the safety checker (SD1; SD2 has none) and the feature extractor as
+  `CLIPFeatureExtractor`, a class transformers 5 no longer has, with its 224-px CLIP
+  preprocessor_config.json; `download` skips the safety_checker folder, so a downloaded repo
+  names a component it does not hold (the listings; diffusers' `_optional_components`);
+- scheduler_config.json with only the keys of 2022 (no `timestep_spacing`, `prediction_type`
+  only for SD2's v-prediction), so UniPC built from it takes its own defaults as with the real
+  file;
 - unet/ and vae/ as the fp16 variant only, where the repo has one: `download` prefers
   `diffusion_pytorch_model.fp16.safetensors` (models_server/weights/download.py over the listings).
 The sd-controlnet-* repos hold `config.json` + `diffusion_pytorch_model.{bin,safetensors}`, no
@@ -99,8 +105,7 @@ def hub_clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|>"):
     return CLIPTokenizer.from_pretrained(folder)
 
 
-def hub_shaped(folder: Path, *, safety_checker: bool, fp16_only: bool,
-               feature_extractor: str = "CLIPImageProcessor", pad_token: str = "<|endoftext|>") -> None:
+def hub_shaped(folder: Path, *, safety_checker: bool, fp16_only: bool, pad_token: str = "<|endoftext|>") -> None:
     """Reshape a diffusers SD folder saved by today's libraries into what the 2022 repo holds
     once `download` fetched it (see the module docstring for each fact and its source)."""
     if (folder / "text_encoder").exists():
@@ -110,13 +115,14 @@ def hub_shaped(folder: Path, *, safety_checker: bool, fp16_only: bool,
     if fp16_only:
         for sub in ("unet", "vae"):
             _to_fp16_variant(folder / sub)
+    _scheduler_of_2022(folder / "scheduler" / "scheduler_config.json")
     index_path = folder / "model_index.json"
     index = json.loads(index_path.read_text())
     if index.get("image_encoder") == [None, None]:  # written by today's diffusers, absent from 2022's
         del index["image_encoder"]
     index["safety_checker"] = SAFETY_CHECKER if safety_checker else [None, None]
     index["requires_safety_checker"] = safety_checker
-    index["feature_extractor"] = ["transformers", feature_extractor]
+    index["feature_extractor"] = ["transformers", "CLIPFeatureExtractor"]
     index_path.write_text(json.dumps(index, indent=2))
     processor = folder / "feature_extractor" / "preprocessor_config.json"
     if not processor.exists():
@@ -125,11 +131,28 @@ def hub_shaped(folder: Path, *, safety_checker: bool, fp16_only: bool,
             "crop_size": 224, "do_center_crop": True, "do_convert_rgb": True, "do_normalize": True,
             "do_resize": True, "image_mean": CLIP_MEAN, "image_std": CLIP_STD, "resample": 3, "size": 224,
         }, indent=2))
-    if feature_extractor == "CLIPFeatureExtractor":
-        config = json.loads(processor.read_text())
-        config.pop("image_processor_type", None)
-        config["feature_extractor_type"] = "CLIPFeatureExtractor"
-        processor.write_text(json.dumps(config, indent=2))
+    config = json.loads(processor.read_text())
+    config.pop("image_processor_type", None)
+    config["feature_extractor_type"] = "CLIPFeatureExtractor"
+    processor.write_text(json.dumps(config, indent=2))
+
+
+# The keys the 2022 repos' scheduler_config.json hold; later keys such as `timestep_spacing` are
+# absent, so a scheduler built `from_config` (our UniPC) takes its own default for them.
+_SCHEDULER_KEYS_2022 = frozenset({
+    "_class_name", "_diffusers_version", "beta_end", "beta_schedule", "beta_start", "clip_sample",
+    "num_train_timesteps", "set_alpha_to_one", "skip_prk_steps", "steps_offset", "trained_betas",
+})
+
+
+def _scheduler_of_2022(path: Path) -> None:
+    """Only the keys of that time; `prediction_type` only where it is not the default (SD2's v)."""
+    config = json.loads(path.read_text())
+    kept = {key: value for key, value in config.items() if key in _SCHEDULER_KEYS_2022}
+    kept.setdefault("clip_sample", False)
+    if config.get("prediction_type", "epsilon") != "epsilon":
+        kept["prediction_type"] = config["prediction_type"]
+    path.write_text(json.dumps(kept, indent=2, sort_keys=True))
 
 
 def _legacy_text_encoder(folder: Path) -> None:
@@ -275,6 +298,6 @@ def build_image_variations(folder: Path) -> None:
         vae=vae, image_encoder=image_encoder, unet=unet, scheduler=scheduler, safety_checker=None,
         feature_extractor=processor, requires_safety_checker=False,
     ).save_pretrained(folder)
-    # Ported in 2022: a CLIPFeatureExtractor (a class transformers 5 no longer has) and a safety
-    # checker. No listing of this repo is at hand, so its full-precision weights are kept.
-    hub_shaped(folder, safety_checker=True, fp16_only=False, feature_extractor="CLIPFeatureExtractor")
+    # Ported in 2022 like the others, with a safety checker. No listing of this repo is at hand,
+    # so its full-precision weights are kept.
+    hub_shaped(folder, safety_checker=True, fp16_only=False)
