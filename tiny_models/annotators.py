@@ -4,6 +4,10 @@
 The controlnet_aux networks (HED, M-LSD, OpenPose body) have fixed architectures, so their
 miniatures are full-size networks with fresh random weights; the transformers models get tiny
 configs of the real classes. `make_tiny` seeds torch before each builder, so output is deterministic.
+Sources: lllyasviel/Annotators' file names from controlnet_aux's `from_pretrained` calls and the
+repo's listing (tests/data/hub_listings); DPT-Hybrid from transformers' convert_dpt_hybrid_to_pytorch.py;
+UperNet from transformers' convert_convnext_upernet_to_pytorch.py (ConvNeXt stages 1-4, the
+auxiliary head on stage 3, 150 ADE20K labels).
 """
 
 from __future__ import annotations
@@ -38,7 +42,13 @@ def build_annotators(folder: Path) -> None:
 
 
 def build_dpt_hybrid(folder: Path) -> None:
-    """DPT-Hybrid (ViT on a BiT backbone), the architecture of the real MiDaS v3 hybrid, tiny."""
+    """DPT-Hybrid (ViT on a BiT backbone), the architecture of the real MiDaS v3 hybrid, tiny.
+
+    As transformers' convert_dpt_hybrid_to_pytorch.py wrote Intel/dpt-hybrid-midas: a bottleneck
+    BiT with "same" padding feeding stages 1-2, ViT layers 2/5/8/11 read out by projection,
+    reassemble factors [1, 1, 1, 0.5], no batch norm in the fusion residuals, and a
+    DPTImageProcessor at 384x384 with mean/std 0.5.
+    """
     import torch
     from transformers import BitConfig, DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
@@ -60,10 +70,13 @@ def build_dpt_hybrid(folder: Path) -> None:
         image_size=image_size,
         patch_size=16,
         hidden_size=32,
-        num_hidden_layers=4,
+        num_hidden_layers=12,
         num_attention_heads=4,
         intermediate_size=37,
-        backbone_out_indices=[0, 1, 2, 3],
+        backbone_out_indices=[2, 5, 8, 11],
+        reassemble_factors=[1, 1, 1, 0.5],
+        readout_type="project",
+        use_batch_norm_in_fusion_residual=False,
         neck_hidden_sizes=[16, 16, 32, 32],
         fusion_hidden_size=32,
         head_in_index=-1,

@@ -1,15 +1,23 @@
 """Tiny Stable Diffusion 1.x/2.x, inpainting and single-checkpoint-file repositories.
 
-Diffusers-format repos are saved by the pipeline classes themselves, so model_index.json and
-the unet/vae/text_encoder/tokenizer/scheduler folders are laid out as on the Hub. The SD1.x
-fine-tunes (v1-4, openjourney, waifu-diffusion, anything-v4) use the tiny SD1.5 builder of
-tiny_models/stable_diffusion.py: the same layout, each repo with weights of its own (make_tiny seeds
-every repo by its name).
-
-Single-file repos hold one checkpoint in the original CompVis/LDM key layout
-(`model.diffusion_model.*`, `first_stage_model.*`, `cond_stage_model.transformer.*`): a tiny
-SD1.5 is built and its state dicts renamed back to that layout. Their shapes match the tiny
-SD1.5 repo, which is where the loader finds their configs and tokenizer offline.
+Diffusers-format repos are saved by the pipeline classes themselves and then reshaped as the
+2022 Hub repos are once `download` fetched them (`hub_shaped` in tiny_models/stable_diffusion.py:
+tokenizer files, transformers-4 text encoder keys, pre-0.14 VAE attention names, fp16-only UNet
+and VAE, model_index naming the safety checker and feature extractor). The SD1.x fine-tunes
+(v1-4, openjourney, waifu-diffusion, anything-v4) use the tiny SD1.5 builder: the same layout,
+each repo with weights of its own (make_tiny seeds every repo by its name). Sources per family:
+- stable-diffusion-2 (stabilityai/stable-diffusion-2, -2-1): DDIM with `prediction_type:
+  v_prediction`, `use_linear_projection`, per-block `attention_head_dim`, `upcast_attention`, a
+  gelu (OpenCLIP) text encoder as CLIPTextModel, a tokenizer padding with "!", no safety checker
+  (diffusers' convert_original_stable_diffusion_to_diffusers.py for v2 configs; the 2-1 listing);
+- stable-diffusion-inpainting (runwayml): a 9-channel UNet input, SD1.5's other components and
+  safety checker (diffusers' StableDiffusionInpaintPipeline docs; the listing);
+- compvis-sd1-ckpt (CompVis/stable-diffusion-v-1-4-original `sd-v1-4.ckpt`) and orangemixs
+  (`Models/AbyssOrangeMix/AbyssOrangeMix.safetensors`): one file in the LDM key layout
+  (`model.diffusion_model.*`, `first_stage_model.*`, `cond_stage_model.transformer.text_model.*`)
+  with LatentDiffusion's schedule buffers and EMA scalars, the .ckpt a pickle holding Lightning's
+  callback state (CompVis' ldm/models/diffusion/ddpm.py; diffusers' single-file conversion; the
+  listings). Their shapes match the tiny SD1.5 repo, where the loader finds configs offline.
 """
 
 from __future__ import annotations
@@ -23,27 +31,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tiny_models.stable_diffusion import CROSS_ATTENTION_DIM, build_sd15, text_encoder_config
+from tiny_models.stable_diffusion import (
+    CROSS_ATTENTION_DIM,
+    hub_clip_tokenizer,
+    hub_shaped,
+    sd15_pipeline,
+    text_encoder_config,
+)
 
 # SD2's miniature: a native size (48 latents = 96 px with the 2-block VAE) other than SD1's 32,
 # so a test can tell the native size is read from the UNet's config.
 SD2_SAMPLE_SIZE = 48
 # The Lightning callback the CompVis training run pickled into its .ckpt files beside the weights.
 LIGHTNING_CALLBACK = ("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint")
-
-
-def _clip_tokenizer(folder: Path, pad_token: str | None = None):
-    """The tiny CLIP tokenizer of tiny_models/stable_diffusion.py; SD2's pads with "!" instead of <|endoftext|>."""
-    from transformers import CLIPTokenizer
-
-    from tiny_models.stable_diffusion import write_clip_tokenizer
-
-    write_clip_tokenizer(folder)
-    if pad_token is None:
-        return CLIPTokenizer.from_pretrained(folder)
-    tokenizer = CLIPTokenizer.from_pretrained(folder, pad_token=pad_token)
-    tokenizer.save_pretrained(folder)
-    return tokenizer
 
 
 def _vae():
@@ -62,7 +62,7 @@ def build_sd2(folder: Path) -> None:
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel
 
-    tokenizer = _clip_tokenizer(folder / "tokenizer", pad_token="!")
+    tokenizer = hub_clip_tokenizer(folder / "tokenizer", pad_token="!")
     unet = UNet2DConditionModel(
         block_out_channels=(8, 16), layers_per_block=2, sample_size=SD2_SAMPLE_SIZE, in_channels=4,
         out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
@@ -80,6 +80,7 @@ def build_sd2(folder: Path) -> None:
         vae=_vae(), text_encoder=CLIPTextModel(config), tokenizer=tokenizer, unet=unet, scheduler=scheduler,
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     ).save_pretrained(folder)
+    hub_shaped(folder, safety_checker=False, fp16_only=True, pad_token="!")
 
 
 def build_sd_inpainting(folder: Path) -> None:
@@ -88,7 +89,7 @@ def build_sd_inpainting(folder: Path) -> None:
     from diffusers import PNDMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel
 
-    tokenizer = _clip_tokenizer(folder / "tokenizer")
+    tokenizer = hub_clip_tokenizer(folder / "tokenizer")
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8), layers_per_block=2, sample_size=32, in_channels=9, out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -101,6 +102,7 @@ def build_sd_inpainting(folder: Path) -> None:
         vae=_vae(), text_encoder=CLIPTextModel(text_encoder_config(len(tokenizer))), tokenizer=tokenizer,
         unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     ).save_pretrained(folder)
+    hub_shaped(folder, safety_checker=True, fp16_only=True)
 
 
 # --- single checkpoint files in the original (CompVis / LDM) key layout ---------------------------
@@ -150,22 +152,48 @@ def _importable_class(module_name: str, class_name: str) -> Iterator[type]:
 
 
 def _ldm_state_dict() -> dict[str, Any]:
-    """A tiny SD1.5's UNet, VAE and text encoder under the original checkpoint's key names."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextModel
+    """A tiny SD1.5's UNet, VAE and text encoder under the original checkpoint's key names, with the
+    non-weight entries LatentDiffusion saved beside them: its noise schedule buffers, the EMA
+    bookkeeping scalars and the text model's `position_ids` (CompVis' ldm/models/diffusion/ddpm.py
+    `register_schedule` and `LitEma`; transformers 4's CLIPTextEmbeddings buffer)."""
+    import torch
 
     with tempfile.TemporaryDirectory() as scratch:
-        build_sd15(Path(scratch))
-        unet = UNet2DConditionModel.from_pretrained(scratch, subfolder="unet")
-        vae = AutoencoderKL.from_pretrained(scratch, subfolder="vae")
-        text_encoder = CLIPTextModel.from_pretrained(scratch, subfolder="text_encoder")
+        pipeline = sd15_pipeline(Path(scratch))
+    unet, vae, text_encoder = pipeline.unet, pipeline.vae, pipeline.text_encoder
     state = {f"model.diffusion_model.{_ldm_unet_key(k, unet.config)}": v for k, v in unet.state_dict().items()}
     state |= {f"first_stage_model.{key}": value for key, value in _ldm_vae(vae).items()}
     for key, value in text_encoder.state_dict().items():
         # The original files name the text model as transformers 4 did: `text_model.` inside the wrapper.
         inner = key if key.startswith("text_model.") else f"text_model.{key}"
         state[f"cond_stage_model.transformer.{inner}"] = value
+    positions = text_encoder.config.max_position_embeddings
+    state["cond_stage_model.transformer.text_model.embeddings.position_ids"] = torch.arange(positions)[None]
+    state |= _ldm_schedule(pipeline.scheduler.config)
+    state |= {"model_ema.decay": torch.tensor(0.9999), "model_ema.num_updates": torch.tensor(0, dtype=torch.int)}
     return state
+
+
+def _ldm_schedule(config: Any) -> dict[str, Any]:
+    """LatentDiffusion's DDPM buffers for SD's scaled-linear betas (float32, 1000 steps)."""
+    import torch
+
+    steps = config.num_train_timesteps
+    betas = torch.linspace(config.beta_start**0.5, config.beta_end**0.5, steps, dtype=torch.float64) ** 2
+    alphas_cumprod = torch.cumprod(1 - betas, dim=0)
+    previous = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod[:-1]])
+    variance = betas * (1 - previous) / (1 - alphas_cumprod)
+    buffers = {
+        "betas": betas, "alphas_cumprod": alphas_cumprod, "alphas_cumprod_prev": previous,
+        "sqrt_alphas_cumprod": alphas_cumprod.sqrt(), "sqrt_one_minus_alphas_cumprod": (1 - alphas_cumprod).sqrt(),
+        "log_one_minus_alphas_cumprod": (1 - alphas_cumprod).log(),
+        "sqrt_recip_alphas_cumprod": (1 / alphas_cumprod).sqrt(),
+        "sqrt_recipm1_alphas_cumprod": (1 / alphas_cumprod - 1).sqrt(),
+        "posterior_variance": variance, "posterior_log_variance_clipped": variance.clamp(min=1e-20).log(),
+        "posterior_mean_coef1": betas * previous.sqrt() / (1 - alphas_cumprod),
+        "posterior_mean_coef2": (1 - previous) * (1 - betas).sqrt() / (1 - alphas_cumprod),
+    }
+    return {name: value.float() for name, value in buffers.items()}
 
 
 _RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
