@@ -237,6 +237,8 @@ _NOT_GENERIC = {
     "runwayml/stable-diffusion-v1-5": "load_text_to_image: shares SD1.5's components with the ControlNets",
     "hkunlp/instructor-large": "load_instructor: an instruction prompt, known by the Hub name",
     "hkunlp/instructor-xl": "load_instructor",
+    "mixedbread-ai/mxbai-embed-large-v1": "load_matryoshka_sentence_transformer: trained to be cut (`dimensions`), "
+                                          "which its files do not say",
     "CIDAS/clipseg-rd64-refined": "a task of its own (segmentation by prompts)",
     "CompVis/stable-diffusion-v-1-4-original": "a single checkpoint file read with SD1.5's configs",
     "WarriorMama777/OrangeMixs": "a single checkpoint file read with SD1.5's configs",
