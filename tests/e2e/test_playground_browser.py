@@ -178,7 +178,7 @@ def test_chat_and_images_run_through_v1_and_show_the_sdk_and_curl_calls_that_do_
         await page.screenshot("playground-v1.png")
         return shown, answer, width
 
-    (sdk_code, curl), answer, width = browse(f"{live_server.url}/playground", tmp_path, steps)
+    (sdk_code, curl), answer, width = browse(f"{live_server.url}/playground", tmp_path, steps, READY)
     assert width == 64
     assert f'client.chat.completions.create(model="{CHAT_MODEL}"' in sdk_code and "stream=True" in sdk_code
     printed = io.StringIO()
