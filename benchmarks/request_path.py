@@ -65,7 +65,7 @@ STAGES = (
     ("WSGI, Flask, access rules", "pipeline"),
     ("resolve, admit", "decode_start"),
     ("decode inputs (read + JPEG)", "decode_end"),
-    ("hand to the model's thread", "model_start"),
+    ("the model's turn (and thread, for torch)", "model_start"),
     ("model call", "model_end"),
     ("back to the work thread", "run_back"),
     ("encode the answer (PNG)", "encoded"),
@@ -122,6 +122,7 @@ def instrument() -> None:
     from models_server.media.outputs import OutputStore
     from models_server.pipeline.fields import FieldDecoder
     from models_server.pipeline.request import RequestPipeline
+    from models_server.runtime.admission import Admission
     from models_server.runtime.lanes import ComputeLanes
 
     wrap(Lanes, "add_task", before="parsed")
@@ -131,21 +132,8 @@ def instrument() -> None:
     wrap(outputs, "encode_file", after="encoded")
     wrap(OutputStore, "write", after="written")
 
-    original_run = ComputeLanes.run
-
-    def run(self: Any, model_id: str, call: Callable[..., Any], *args: Any) -> Any:
-        def stamped_call(*inner: Any) -> Any:
-            STAMPS.mark("model_start")
-            try:
-                return call(*inner)
-            finally:
-                STAMPS.mark("model_end")
-        try:
-            return original_run(self, model_id, stamped_call, *args)
-        finally:
-            STAMPS.mark("run_back")
-
-    ComputeLanes.run = run  # type: ignore[method-assign]
+    wrap(Admission, "_call", before="model_start", after="model_end")
+    wrap(ComputeLanes, "run", after="run_back")
 
     original_init = GuardedChannel.__init__
 
