@@ -79,7 +79,7 @@ class Admission:
             job = Job(model_id, deadline, cancel=token, partial=partials_receiver())
             self._pin(model_id, job)
             try:
-                if self.slots.view(model_id).spec.torch_calls:
+                if self.slots.spec(model_id).torch_calls:
                     return self.lanes.run(model_id, self._call, job, inputs, params, handler)
                 return self._call(job, inputs, params, handler)
             finally:
@@ -105,7 +105,7 @@ class Admission:
         """On the model's lane: inference mode and progress tracking are per thread, so set here."""
         import torch
 
-        handler = handler or self.slots.view(job.model_id).spec.task.handler
+        handler = handler or self.slots.spec(job.model_id).task.handler
         with tracking(job), torch.inference_mode():
             return handler(self.slots.model(job.model_id), inputs, params)
 

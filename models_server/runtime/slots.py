@@ -127,6 +127,10 @@ class SlotTable:
         with self._lock:
             return {model_id: slot.view() for model_id, slot in self._slots.items()}
 
+    def spec(self, model_id: str) -> ModelSpec:
+        """The model's catalog row: fixed for the slot's life, so read without a snapshot."""
+        return self._slots[model_id].spec
+
     def model(self, model_id: str) -> Any:
         return self._slots[model_id].model
 
