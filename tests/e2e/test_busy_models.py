@@ -14,12 +14,12 @@ import contextlib
 import http.client
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 from support.serving import PHOTO_REF, model_replaced, tiny_settings
+from support.waiting import wait_until
 
 from models_server.catalog import ModelSpec, catalog_rows
 from models_server.engines.local import serving_options
@@ -122,13 +122,6 @@ class Flood:
         return sorted(self.codes)
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
-
-
 # -- the guarded server over a stand-in app ------------------------------------------------------
 
 
@@ -136,7 +129,7 @@ def test_a_flood_on_one_model_holds_no_thread_and_another_models_request_is_answ
     app, queues = HeldModel(), stand_in_queues()
     with running(app, ServingOptions(threads=4, max_pending=4), queues, app.release) as (server, port):
         flood = Flood(port, f"/models/{SLOW}", b"{}", 20)
-        wait_until(lambda: queues.waiting() == 18, "the flood never waited in its model's queue")
+        wait_until(lambda: queues.waiting() == 18, WAIT, "the flood never waited in its model's queue")
         assert server.task_dispatcher.active_count <= 2  # the flood holds what the model can take, no more
         for model_id in ("quick", "other"):
             status, _, body = call(port, "POST", f"/models/{model_id}", b"{}")
@@ -154,7 +147,7 @@ def test_a_real_overload_gets_503_at_once_with_a_retry_after_from_the_models_est
         floods = []
         for index in range(5):  # five clients, one request each: 0..16 s of work ahead, each fits in 20 s
             floods.append(Flood(port, f"/models/{SLOW}", b"{}", 1, source=f"127.0.0.{index + 2}"))
-            wait_until(lambda index=index: queues.estimated_wait(SLOW) == 4.0 * (index + 1), "not queued")
+            wait_until(lambda index=index: queues.estimated_wait(SLOW) == 4.0 * (index + 1), WAIT, "not queued")
         status, headers, body = call(port, "POST", f"/models/{SLOW}", b"{}", source="127.0.0.9")
         assert status == 503
         assert int(headers["Retry-After"]) == 4  # 20 s ahead + 4 s of its own is 4 s over the deadline
@@ -170,14 +163,14 @@ def test_one_client_cannot_fill_a_models_queue_and_another_client_still_gets_in(
     with running(app, ServingOptions(), queues, app.release) as (_, port):
         flooder = "127.0.0.2"
         first = Flood(port, f"/models/{SLOW}", b"{}", 1, source=flooder)
-        wait_until(lambda: queues.estimated_wait(SLOW) == 4.0, "not queued")
+        wait_until(lambda: queues.estimated_wait(SLOW) == 4.0, WAIT, "not queued")
         second = Flood(port, f"/models/{SLOW}", b"{}", 1, source=flooder)
-        wait_until(lambda: queues.estimated_wait(SLOW) == 8.0, "not queued")
+        wait_until(lambda: queues.estimated_wait(SLOW) == 8.0, WAIT, "not queued")
         status, headers, body = call(port, "POST", f"/models/{SLOW}", b"{}", source=flooder)
         assert status == 503 and "share" in json.loads(body)["error"]["message"]
         assert int(headers["Retry-After"]) == 2  # 8 s of its own + 4 s is 2 s over half of 20 s
         other = Flood(port, f"/models/{SLOW}", b"{}", 1, source="127.0.0.3")
-        wait_until(lambda: queues.estimated_wait(SLOW) == 12.0, "the other client was not queued")
+        wait_until(lambda: queues.estimated_wait(SLOW) == 12.0, WAIT, "the other client was not queued")
         app.release.set()
         assert first.join() + second.join() + other.join() == [200] * 3
 
@@ -202,7 +195,7 @@ def test_requests_naming_no_model_in_their_path_keep_the_max_pending_admission()
         first = Flood(port, f"/models/{SLOW}", b"{}", 1)
         assert app.entered.acquire(timeout=WAIT)  # the one work thread is inside the app
         held = Flood(port, f"/models/{SLOW}", b"{}", 1)
-        wait_until(lambda: len(server.task_dispatcher.queue) == 1, "the second request never waited for a thread")
+        wait_until(lambda: len(server.task_dispatcher.queue) == 1, WAIT, "the second request never waited for a thread")
         status, _, body = call(port, "POST", f"/models/{SLOW}", b"{}")
         assert status == 503 and "max_pending" in json.loads(body)["error"]["message"]
         app.release.set()
@@ -213,7 +206,7 @@ def test_a_flood_of_v1_requests_on_one_model_holds_no_thread_and_other_models_ar
     app, queues = HeldModel(), stand_in_queues()
     with running(app, ServingOptions(threads=4, max_pending=4), queues, app.release) as (server, port):
         flood = Flood(port, V1, v1_body(SLOW), 20)
-        wait_until(lambda: queues.waiting() == 18, "the /v1 flood never waited in its model's queue")
+        wait_until(lambda: queues.waiting() == 18, WAIT, "the /v1 flood never waited in its model's queue")
         assert server.task_dispatcher.active_count <= 2  # the flood holds what the model can take, no more
         for model_id in ("quick", "other"):
             status, _, body = call(port, "POST", V1, v1_body(model_id))
@@ -235,7 +228,7 @@ def test_v1_and_models_requests_share_their_models_queue_its_shedding_and_each_c
         for index in range(5):  # five clients, one request each, by either route: 0..16 s ahead, each fits
             path, body = routes[index % len(routes)]
             floods.append(Flood(port, path, body, 1, source=f"127.0.0.{index + 2}"))
-            wait_until(lambda index=index: queues.estimated_wait(SLOW) == 4.0 * (index + 1), "not queued")
+            wait_until(lambda index=index: queues.estimated_wait(SLOW) == 4.0 * (index + 1), WAIT, "not queued")
         status, headers, body = call(port, "POST", V1, v1_body("whisper-1"), source="127.0.0.9")
         assert status == 503
         assert int(headers["Retry-After"]) == 4  # 20 s ahead + 4 s of its own is 4 s over the deadline
@@ -254,13 +247,13 @@ def test_a_clients_v1_and_models_requests_count_together_in_its_share_of_the_que
     with running(app, ServingOptions(), queues, app.release) as (_, port):
         flooder = "127.0.0.2"
         first = Flood(port, f"/models/{SLOW}", b"{}", 1, source=flooder)
-        wait_until(lambda: queues.estimated_wait(SLOW) == 4.0, "not queued")
+        wait_until(lambda: queues.estimated_wait(SLOW) == 4.0, WAIT, "not queued")
         second = Flood(port, V1, v1_body("whisper-1"), 1, source=flooder)
-        wait_until(lambda: queues.estimated_wait(SLOW) == 8.0, "not queued")
+        wait_until(lambda: queues.estimated_wait(SLOW) == 8.0, WAIT, "not queued")
         status, _, body = call(port, "POST", V1, v1_body(SLOW), source=flooder)
         assert status == 503 and "share" in json.loads(body)["error"]["message"]
         other = Flood(port, V1, v1_body(SLOW), 1, source="127.0.0.3")
-        wait_until(lambda: queues.estimated_wait(SLOW) == 12.0, "the other client was not queued")
+        wait_until(lambda: queues.estimated_wait(SLOW) == 12.0, WAIT, "the other client was not queued")
         app.release.set()
         assert first.join() + second.join() + other.join() == [200] * 3
 
@@ -314,7 +307,7 @@ def test_forty_clients_on_one_model_cost_other_models_and_status_nothing(annotat
         try:
             flood = Flood(port, "/models/canny-control", PHOTO, 40, source="127.0.0.2")  # other clients
             assert held.entered.wait(timeout=WAIT)
-            wait_until(lambda: queues.waiting() == 38, "the flood never waited in its model's queue")
+            wait_until(lambda: queues.waiting() == 38, WAIT, "the flood never waited in its model's queue")
             for model_id in ("hed-control", "depth-control", "midas-control"):
                 status, _, body = call(port, "POST", f"/models/{model_id}", PHOTO)
                 assert status == 200 and json.loads(body)["path"].startswith("/images/"), body
@@ -327,8 +320,8 @@ def test_forty_clients_on_one_model_cost_other_models_and_status_nothing(annotat
         finally:
             held.release.set()
         assert flood.join() == [200] * 40
-        wait_until(lambda: queues.times.estimate("canny-control") is not None, "its answers gave it no estimate")
-        wait_until(lambda: json.loads(call(port, "GET", "/status/canny-control")[2])["estimated_wait"] == 0.0,
+        wait_until(lambda: queues.times.estimate("canny-control") is not None, WAIT, "its answers gave it no estimate")
+        wait_until(lambda: json.loads(call(port, "GET", "/status/canny-control")[2])["estimated_wait"] == 0.0, WAIT,
                    "work still ahead of a new request once every request was answered")
 
 
@@ -341,7 +334,7 @@ def test_sixteen_clients_at_once_on_one_model_are_all_answered_none_refused_by_c
         try:
             flood = Flood(port, "/models/canny-control", PHOTO, 16)
             assert held.entered.wait(timeout=WAIT)
-            wait_until(lambda: queues.waiting() + flood.answered() == 14, "the requests never arrived")
+            wait_until(lambda: queues.waiting() + flood.answered() == 14, WAIT, "the requests never arrived")
         finally:
             held.release.set()
         assert flood.join() == [200] * 16
@@ -387,13 +380,13 @@ def test_forty_v1_clients_on_one_model_cost_other_models_nothing_and_status_show
         assert status == 200, body
         # a /v1 answer is a sample of its model's service time, taken once its work thread is done
         # with it, which may be just after the client has read the answer
-        wait_until(lambda: queues.times.estimate(EMBEDDER) is not None, "a /v1 answer gave its model no estimate")
+        wait_until(lambda: queues.times.estimate(EMBEDDER) is not None, WAIT, "a /v1 answer gave its model no estimate")
         service = queues.times.estimate(EMBEDDER)
         with model_replaced(embedders, EMBEDDER, held):
             try:  # by the name OpenAI's clients hard-code: the aliased row's queue
                 flood = Flood(port, V1, embeddings("text-embedding-3-small"), 40, source="127.0.0.2")
                 assert held.entered.wait(timeout=WAIT)
-                wait_until(lambda: queues.waiting() == 38, "the /v1 flood never waited in its model's queue")
+                wait_until(lambda: queues.waiting() == 38, WAIT, "the /v1 flood never waited in its model's queue")
                 status, _, body = call(port, "POST", V1, embeddings(OTHER_EMBEDDER))
                 assert status == 200 and len(json.loads(body)["data"]) == 2, body
                 status, _, body = call(port, "POST", "/models/canny-control", PHOTO)
