@@ -12,33 +12,49 @@ auxiliary head on stage 3, 150 ADE20K labels).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+# network, dtype as published -> its state dict as written to the file
+AnnotatorWeights = Callable[[Callable[[], Any], Any], dict[str, Any]]
 
 
-def build_annotators(folder: Path) -> None:
-    """The three checkpoints our loaders read from `lllyasviel/Annotators`, under their Hub names.
+def write_annotators(folder: Path, weights: AnnotatorWeights) -> None:
+    """The three checkpoints our loaders read from `lllyasviel/Annotators`, under their Hub names
+    and key names, with `weights(network, published dtype)` for each network.
 
-    The real repo also holds hand/face OpenPose nets and many other annotators; we load only the
-    body network, so only it is written. Tensors are stored as float16 to halve the files: every
-    controlnet_aux loader copies them into its float32 network with `load_state_dict`.
+    The published dtypes, judged by the files' sizes on the Hub: ControlNetHED.pth is float16
+    (29.4 MB for 14.7 M parameters), mlsd_large_512_fp32.pth (6.3 MB) and body_pose_model.pth
+    (209 MB) are float32. The real repo also holds hand/face OpenPose nets and many other
+    annotators; we load only the body network, so only it is written.
     """
     import torch
     from controlnet_aux.hed import ControlNetHED_Apache2
     from controlnet_aux.mlsd.models.mbv2_mlsd_large import MobileV2_MLSD_Large
     from controlnet_aux.open_pose.model import bodypose_model
 
-    torch.save(_half(ControlNetHED_Apache2().state_dict()), folder / "ControlNetHED.pth")
-    torch.save(_half(MobileV2_MLSD_Large().state_dict()), folder / "mlsd_large_512_fp32.pth")
-
-    body = bodypose_model()
-    # Random OpenPose weights could flood the heatmaps with peaks and make the limb matching
-    # (quadratic in peaks per part) slow. Checked: default init answers heatmaps of at most ~0.1,
-    # at OpenPose's peak threshold; with this repo's seed the photo gives 58 peaks, no person, and
-    # detection costs no more than the network itself. So the weights are left as initialized.
-    # The original checkpoint names keys without the stage prefix ("conv1_1.weight", not
+    torch.save(weights(ControlNetHED_Apache2, torch.float16), folder / "ControlNetHED.pth")
+    torch.save(weights(MobileV2_MLSD_Large, torch.float32), folder / "mlsd_large_512_fp32.pth")
+    # The original OpenPose checkpoint names keys without the stage prefix ("conv1_1.weight", not
     # "model0.conv1_1.weight"); controlnet_aux's `transfer` maps them back on load.
-    weights = {name.split(".", 1)[1]: tensor for name, tensor in body.state_dict().items()}
-    torch.save(_half(weights), folder / "body_pose_model.pth")
+    body = weights(bodypose_model, torch.float32)
+    torch.save({name.split(".", 1)[1]: tensor for name, tensor in body.items()}, folder / "body_pose_model.pth")
+
+
+def build_annotators(folder: Path) -> None:
+    """The annotator networks with their own initialisation, stored as float16 to halve the files:
+    every controlnet_aux loader copies them into its float32 network with `load_state_dict`.
+
+    Random OpenPose weights could flood the heatmaps with peaks and make the limb matching
+    (quadratic in peaks per part) slow. Checked: default init answers heatmaps of at most ~0.1,
+    at OpenPose's peak threshold; with this repo's seed the photo gives 58 peaks, no person, and
+    detection costs no more than the network itself. So the weights are left as initialized.
+    """
+    write_annotators(folder, lambda network, _published: _half(network().state_dict()))
+
+
+DPT_IMAGE_SIZE = 384  # the hybrid embeddings accept only this size: the processor must resize to it
 
 
 def build_dpt_hybrid(folder: Path) -> None:
@@ -50,9 +66,9 @@ def build_dpt_hybrid(folder: Path) -> None:
     DPTImageProcessor at 384x384 with mean/std 0.5.
     """
     import torch
-    from transformers import BitConfig, DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+    from transformers import BitConfig, DPTConfig, DPTForDepthEstimation
 
-    image_size = 384  # the hybrid embeddings accept only this size: the processor must resize to it
+    image_size = DPT_IMAGE_SIZE
     backbone = BitConfig(
         global_padding="same",
         layer_type="bottleneck",
@@ -88,9 +104,18 @@ def build_dpt_hybrid(folder: Path) -> None:
     with torch.no_grad():
         model.head.head[4].weight.mul_(1e6)
         model.head.head[4].bias.mul_(1e6)
+    write_dpt_hybrid(folder, model)
+
+
+def write_dpt_hybrid(folder: Path, model: Any) -> None:
+    """Intel/dpt-hybrid-midas around `model` of any size: its config.json and model.safetensors,
+    and the conversion script's `DPTImageProcessor(size=384)`: 384x384 whatever the aspect, mean
+    and std 0.5."""
+    from transformers import DPTImageProcessor
+
     model.save_pretrained(folder)
     DPTImageProcessor(
-        size={"height": image_size, "width": image_size},
+        size={"height": DPT_IMAGE_SIZE, "width": DPT_IMAGE_SIZE},
         keep_aspect_ratio=False,
         image_mean=[0.5, 0.5, 0.5],
         image_std=[0.5, 0.5, 0.5],
@@ -99,12 +124,7 @@ def build_dpt_hybrid(folder: Path) -> None:
 
 def build_upernet(folder: Path) -> None:
     """UperNet on a ConvNeXt backbone with the 150 ADE20K classes, tiny."""
-    from transformers import (
-        ConvNextConfig,
-        SegformerImageProcessor,
-        UperNetConfig,
-        UperNetForSemanticSegmentation,
-    )
+    from transformers import ConvNextConfig, UperNetConfig, UperNetForSemanticSegmentation
 
     backbone = ConvNextConfig(
         hidden_sizes=[8, 16, 24, 32],
@@ -118,10 +138,16 @@ def build_upernet(folder: Path) -> None:
         auxiliary_channels=8,
         num_labels=150,
     )
-    UperNetForSemanticSegmentation(config).save_pretrained(folder)
-    # The real repo ships a SegformerImageProcessor at 512x512 with ImageNet mean/std.
-    processor = SegformerImageProcessor(size={"height": 512, "width": 512}, do_reduce_labels=False)
-    processor.save_pretrained(folder)
+    write_upernet(folder, UperNetForSemanticSegmentation(config))
+
+
+def write_upernet(folder: Path, model: Any) -> None:
+    """openmmlab/upernet-convnext-small around `model` of any size: config.json, model.safetensors
+    and the repo's SegformerImageProcessor at 512x512 with ImageNet mean/std."""
+    from transformers import SegformerImageProcessor
+
+    model.save_pretrained(folder)
+    SegformerImageProcessor(size={"height": 512, "width": 512}, do_reduce_labels=False).save_pretrained(folder)
 
 
 def _half(state: dict) -> dict:

@@ -21,8 +21,9 @@ def build_parser(prog: str = "make-tiny") -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="folder to write <org>/<name>/ into")
     parser.add_argument("--force", action="store_true", help="rebuild repos that are already complete")
     parser.add_argument("--scale", choices=("tiny", "real"), default="tiny",
-                        help="tiny: miniatures of every repo (seconds); real: the minimal tier's repos at their "
-                             "real published size and file names, random values (~13 GB, minutes)")
+                        help="tiny: miniatures of every repo (seconds); real: the minimal tier's repos (and the "
+                             "SD1.x repos of its base's family) at their real published size, in the miniatures' "
+                             "file layout, random values (~23 GB, minutes)")
     return parser
 
 

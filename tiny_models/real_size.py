@@ -6,27 +6,29 @@ ones; only the values are random. They exist to measure memory, cold start and s
 path a GPU box runs (SD1.5 base + eight ControlNets in fp16, shared), on a machine that cannot
 download the real weights.
 
-Which files: what `models-server download` selects from the real repos (download.select_files):
-the fp16 variant of diffusers weights where the repo has one (`unet/` and `vae/` of SD1.5), the
-full-precision `model.safetensors` for transformers models (the loaders read that one), and the
-lllyasviel/sd-controlnet-* repos' only safetensors file, which is float32 (those repos publish no
-fp16 variant; the loader casts on load).
+Which files, key names and configs: exactly the tiny repos' (one code path: the builders here
+hand real-size models to the tiny builders' `write_*` functions, which save them and reshape the
+folder as `download` leaves the real repo; see tiny_models/stable_diffusion.py and
+tiny_models/annotators.py for each fact and its source). So the SD1.5 UNet and VAE are the fp16
+variant only with the VAE's pre-0.14 attention names, the text encoder is float32 with
+`text_model.` keys, the tokenizer is vocab.json + merges.txt, and the lllyasviel/sd-controlnet-*
+repos' only safetensors file is float32 (those repos publish no fp16 variant; the loader casts on load).
 
-Speed: a model is instantiated on the meta device (no memory, no init), then every tensor is
-filled from one seeded pool of Gaussian numbers by copying windows of it at random offsets and
-scaling (memcpy speed instead of ~30 ns per sampled number), and written with safetensors one
-model at a time, so peak memory is one model's bytes.
+Speed: a model is instantiated on the meta device (no memory, no init), given uninitialised
+memory, and every tensor is filled from one seeded pool of Gaussian numbers by copying windows
+of it at random offsets and scaling (memcpy speed instead of ~30 ns per sampled number), then
+saved by its library one repo at a time, so peak memory is about one repo's bytes.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tiny_models.stable_diffusion import _scheduler, write_clip_tokenizer
+from tiny_models.annotators import write_annotators, write_dpt_hybrid, write_upernet
+from tiny_models.stable_diffusion import write_controlnet, write_sd15
 
 if TYPE_CHECKING:
     import torch
@@ -147,125 +149,70 @@ def meta_shapes(make: Callable[[], torch.nn.Module]) -> list[tuple[str, tuple[in
     return [(name, tuple(t.shape), t.dtype) for name, t in module.state_dict().items()]
 
 
-def write_safetensors(path: Path, make: Callable[[], torch.nn.Module], dtype: torch.dtype, prefix: str = "") -> int:
-    """Random weights of `make()`'s architecture in `dtype` at `path`, keys under `prefix`; returns
-    the bytes written."""
-    from safetensors.torch import save_file
+def random_model(make: Callable[[], Any], dtype: torch.dtype) -> Any:
+    """`make()`'s model in `dtype` holding RandomFill values: built on the meta device, given
+    uninitialised memory, then filled in place (no init, peak memory one model's bytes). Buffers
+    outside the state dict are left unset: the model is for saving, not running."""
+    import torch
 
-    shapes = [(prefix + name, shape, kind) for name, shape, kind in meta_shapes(make)]
-    state = RandomFill(dtype).state_dict(shapes)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata={"format": "pt"})
-    del state
-    return path.stat().st_size
-
-
-# --- Builders ------------------------------------------------------------------------------------
-def _diffusers_model(folder: Path, cls: Any, config: dict[str, Any], dtype: torch.dtype, variant: str | None) -> None:
-    """config.json + diffusion_pytorch_model[.variant].safetensors, as diffusers names them."""
-    name = f"diffusion_pytorch_model.{variant}.safetensors" if variant else "diffusion_pytorch_model.safetensors"
-    folder.mkdir(parents=True, exist_ok=True)
-    _save_diffusers_config(folder, cls, config)
-    write_safetensors(folder / name, lambda: cls.from_config(config), dtype)
+    with torch.device("meta"):
+        model = make()
+    model = model.to(dtype).to_empty(device="cpu")
+    fill = RandomFill(dtype)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            tensor.copy_(fill.tensor(name, tuple(tensor.shape), tensor.dtype))
+    return model
 
 
-def _save_diffusers_config(folder: Path, cls: type, config: dict[str, Any]) -> None:
-    import diffusers
+# --- Builders: the tiny builders' layout code, given real-size models -----------------------------
+def sd15_real_models(vocab_size: int) -> tuple[Any, Any, Any]:
+    """SD1.5's fp16 VAE and UNet and float32 CLIP text encoder at the published sizes.
 
-    body = {"_class_name": cls.__name__, "_diffusers_version": diffusers.__version__, **config}
-    (folder / "config.json").write_text(json.dumps(body, indent=2) + "\n")
-
-
-def build_sd15_real(folder: Path) -> None:
-    """runwayml/stable-diffusion-v1-5 at full size: fp16 UNet and VAE, fp32 CLIP text encoder.
-
-    The tokenizer is the offline miniature (the real 49408-entry BPE files can't be fetched here);
-    its ids are a subset of the real vocabulary's range, and it has no weights to size.
+    The text encoder keeps the real 49408-entry embedding although the tokenizer is the offline
+    miniature (the real BPE files can't be fetched here): its ids are a subset of that range.
     """
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    _diffusers_model(folder / "unet", UNet2DConditionModel, SD15_UNET, torch.float16, "fp16")
-    _diffusers_model(folder / "vae", AutoencoderKL, SD15_VAE, torch.float16, "fp16")
-    text_config = CLIPTextConfig(**SD15_TEXT_ENCODER)
-    text_config.architectures = ["CLIPTextModel"]
-    text_config.dtype = "float32"
-    text_config.save_pretrained(folder / "text_encoder")
-    # transformers 5 names the keys without the "text_model." the published file has; it maps them on load.
-    write_safetensors(folder / "text_encoder" / "model.safetensors", lambda: CLIPTextModel(text_config),
-                      torch.float32, prefix="text_model.")
-    write_clip_tokenizer(folder / "tokenizer")
-    _scheduler().save_config(folder / "scheduler")
-    _write_model_index(folder)
+    vae = random_model(lambda: AutoencoderKL.from_config(SD15_VAE), torch.float16)
+    text_encoder = random_model(lambda: CLIPTextModel(CLIPTextConfig(**SD15_TEXT_ENCODER)), torch.float32)
+    unet = random_model(lambda: UNet2DConditionModel.from_config(SD15_UNET), torch.float16)
+    return vae, text_encoder, unet
 
 
-def _write_model_index(folder: Path) -> None:
-    """model_index.json of the real repo, minus the safety checker our loaders never read."""
-    import diffusers
-
-    index = {
-        "_class_name": "StableDiffusionPipeline", "_diffusers_version": diffusers.__version__,
-        "feature_extractor": [None, None], "safety_checker": [None, None], "requires_safety_checker": False,
-        "scheduler": ["diffusers", "PNDMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"],
-    }
-    (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+def build_sd15_real(folder: Path) -> None:
+    """runwayml/stable-diffusion-v1-5 at full size, in the tiny repo's layout (fp16-only UNet and VAE)."""
+    write_sd15(folder, sd15_real_models)
 
 
 def build_controlnet_real(folder: Path) -> None:
-    """One lllyasviel/sd-controlnet-* repo: config.json + float32 diffusion_pytorch_model.safetensors."""
+    """One lllyasviel/sd-controlnet-* repo at full size, float32 as published."""
     import torch
     from diffusers import ControlNetModel
 
-    _diffusers_model(folder, ControlNetModel, SD15_CONTROLNET, torch.float32, None)
+    write_controlnet(folder, random_model(lambda: ControlNetModel.from_config(SD15_CONTROLNET), torch.float32))
 
 
 def build_annotators_real(folder: Path) -> None:
-    """The three lllyasviel/Annotators checkpoints at their real (fixed) architectures.
-
-    Dtypes as published (judged by the files' sizes on the Hub): ControlNetHED.pth is float16
-    (29.4 MB for 14.7 M parameters), mlsd_large_512_fp32.pth (6.3 MB) and body_pose_model.pth
-    (209 MB) are float32.
-    """
-    import torch
-    from controlnet_aux.hed import ControlNetHED_Apache2
-    from controlnet_aux.mlsd.models.mbv2_mlsd_large import MobileV2_MLSD_Large
-    from controlnet_aux.open_pose.model import bodypose_model
-
-    def save(make: Callable[[], torch.nn.Module], path: Path, rename: Callable[[str], str] = str,
-             dtype: torch.dtype = torch.float32) -> None:
-        state = RandomFill(dtype).state_dict(meta_shapes(make))
-        torch.save({rename(name): tensor for name, tensor in state.items()}, path)
-
-    save(ControlNetHED_Apache2, folder / "ControlNetHED.pth", dtype=torch.float16)
-    save(MobileV2_MLSD_Large, folder / "mlsd_large_512_fp32.pth")
-    # The original OpenPose checkpoint names keys without the stage prefix ("conv1_1.weight").
-    save(bodypose_model, folder / "body_pose_model.pth", lambda name: name.split(".", 1)[1])
+    """The three lllyasviel/Annotators checkpoints at their real (fixed) architectures, in their
+    published dtypes."""
+    write_annotators(folder, lambda network, dtype: RandomFill(dtype).state_dict(meta_shapes(network)))
 
 
 def build_dpt_hybrid_real(folder: Path) -> None:
-    """Intel/dpt-hybrid-midas: config.json, model.safetensors (float32), preprocessor_config.json."""
+    """Intel/dpt-hybrid-midas at full size (float32)."""
     import torch
-    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+    from transformers import DPTConfig, DPTForDepthEstimation
 
-    config = DPTConfig(**DPT_HYBRID_MIDAS)
-    config.architectures = ["DPTForDepthEstimation"]
-    config.save_pretrained(folder)
-    write_safetensors(folder / "model.safetensors", lambda: DPTForDepthEstimation(config), torch.float32)
-    # The real processor: 384x384, aspect kept, mean/std 0.5.
-    DPTImageProcessor(size={"height": 384, "width": 384}, keep_aspect_ratio=True, ensure_multiple_of=32,
-                      image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
+    write_dpt_hybrid(folder, random_model(lambda: DPTForDepthEstimation(DPTConfig(**DPT_HYBRID_MIDAS)), torch.float32))
 
 
 def build_upernet_real(folder: Path) -> None:
-    """openmmlab/upernet-convnext-small: config.json, model.safetensors (float32), preprocessor_config.json."""
+    """openmmlab/upernet-convnext-small at full size (float32)."""
     import torch
-    from transformers import ConvNextConfig, SegformerImageProcessor, UperNetConfig, UperNetForSemanticSegmentation
+    from transformers import ConvNextConfig, UperNetConfig, UperNetForSemanticSegmentation
 
     config = UperNetConfig(backbone_config=ConvNextConfig(**UPERNET_CONVNEXT_SMALL_BACKBONE), **UPERNET_CONVNEXT_SMALL)
-    config.architectures = ["UperNetForSemanticSegmentation"]
-    config.save_pretrained(folder)
-    write_safetensors(folder / "model.safetensors", lambda: UperNetForSemanticSegmentation(config), torch.float32)
-    SegformerImageProcessor(size={"height": 512, "width": 512}, do_reduce_labels=False).save_pretrained(folder)
+    write_upernet(folder, random_model(lambda: UperNetForSemanticSegmentation(config), torch.float32))

@@ -2,7 +2,8 @@
 
 Sizes follow diffusers' own pipeline tests (two UNet blocks of 4 and 8 channels, a 32-wide
 CLIP text encoder): big enough to run every step of the real pipeline, small enough to
-build in a second.
+build in a second. The layout code (`write_sd15`, `write_controlnet`, `hub_shaped`) takes models
+of any size: `make-tiny --scale real` writes the real-size repos through it (tiny_models/real_size.py).
 
 What the SD repos of 2022 (runwayml/stable-diffusion-v1-5, its inpainting model, stabilityai's
 SD2/2.1, lambdalabs' variations model) hold, and `hub_shaped` reproduces. Where not said otherwise,
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -237,23 +239,44 @@ def _scheduler():
     )
 
 
-def sd15_pipeline(tokenizer_folder: Path):
-    """A tiny SD1.5 pipeline (no safety checker) whose tokenizer is written to `tokenizer_folder`."""
-    from diffusers import StableDiffusionPipeline
+# vocabulary size -> the VAE, CLIP text encoder and UNet of an SD1.5 repo, at some size.
+SD15Models = Callable[[int], tuple[Any, Any, Any]]
+
+
+def tiny_sd15_models(vocab_size: int) -> tuple[Any, Any, Any]:
+    """The miniatures, made in this order: the seeded weights depend on it."""
     from transformers import CLIPTextModel
 
+    return _vae(), CLIPTextModel(text_encoder_config(vocab_size)), _unet()
+
+
+def sd15_pipeline(tokenizer_folder: Path, models: SD15Models = tiny_sd15_models):
+    """An SD1.5 pipeline (no safety checker) of `models`, whose tokenizer is written to `tokenizer_folder`."""
+    from diffusers import StableDiffusionPipeline
+
     tokenizer = hub_clip_tokenizer(tokenizer_folder)
+    vae, text_encoder, unet = models(len(tokenizer))
     return StableDiffusionPipeline(
-        vae=_vae(), text_encoder=CLIPTextModel(text_encoder_config(len(tokenizer))), tokenizer=tokenizer,
-        unet=_unet(), scheduler=_scheduler(), safety_checker=None, feature_extractor=None,
-        requires_safety_checker=False,
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=_scheduler(),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
 
 
-def build_sd15(folder: Path) -> None:
-    """runwayml/stable-diffusion-v1-5 as `download` leaves it: saved by the pipeline, then hub-shaped."""
-    sd15_pipeline(folder / "tokenizer").save_pretrained(folder)
+def write_sd15(folder: Path, models: SD15Models) -> None:
+    """runwayml/stable-diffusion-v1-5 as `download` leaves it, around `models` of any size: saved by
+    the pipeline, then hub-shaped. The real-size builder writes through this too."""
+    sd15_pipeline(folder / "tokenizer", models).save_pretrained(folder)
     hub_shaped(folder, safety_checker=True, fp16_only=True)
+
+
+def build_sd15(folder: Path) -> None:
+    write_sd15(folder, tiny_sd15_models)
+
+
+def write_controlnet(folder: Path, controlnet: Any) -> None:
+    """An lllyasviel/sd-controlnet-* repo, at any size: `config.json` + the float32
+    `diffusion_pytorch_model.safetensors` as the library saves them."""
+    controlnet.save_pretrained(folder)
 
 
 def build_controlnet(folder: Path) -> None:
@@ -276,7 +299,7 @@ def build_controlnet(folder: Path) -> None:
                   controlnet.controlnet_cond_embedding.conv_out]
     for conv in zero_convs:
         conv.reset_parameters()
-    controlnet.save_pretrained(folder)
+    write_controlnet(folder, controlnet)
 
 
 def build_image_variations(folder: Path) -> None:

@@ -1,6 +1,6 @@
-"""Real-size random weights (`make-tiny --scale real`): the published configs' keys, shapes and
-file names, checked on the meta device (no gigabytes) and with one real-size model written and
-loaded back by the library loader."""
+"""Real-size random weights (`make-tiny --scale real`): the published configs' keys and shapes,
+checked on the meta device (no gigabytes), and one real-size model made in memory as the builders
+make it. Their files are the tiny repos' (tests/integration/test_real_size_layout.py)."""
 
 from __future__ import annotations
 
@@ -100,19 +100,18 @@ def test_random_fill_is_seeded_and_shaped():
     assert first["bn.num_batches_tracked"].dtype == torch.int64
 
 
-def test_the_real_size_vae_is_written_as_the_fp16_variant_and_loads_back(tmp_path):
-    """The 84 M-parameter VAE (167 MB) through the writer, read by diffusers the way the SD loader reads it."""
+def test_a_random_model_has_the_published_shapes_in_its_dtype_with_random_fill_values():
+    """The 84 M-parameter VAE as the real-size SD1.5 builder makes it before the tiny layout code
+    saves it: every tensor allocated, filled, in float16."""
     from diffusers import AutoencoderKL
 
-    from models_server.tasks.diffusers.stable_diffusion import fp16_variant
-
-    real_size._diffusers_model(tmp_path / "vae", AutoencoderKL, real_size.SD15_VAE, torch.float16, "fp16")
-    assert sorted(p.name for p in (tmp_path / "vae").iterdir()) == [
-        "config.json", "diffusion_pytorch_model.fp16.safetensors"]
-    variant = fp16_variant(tmp_path / "vae", torch.float16)
-    assert variant == "fp16"
-    vae = AutoencoderKL.from_pretrained(tmp_path / "vae", torch_dtype=torch.float16, variant=variant)
-    expected = {name: shape for name, shape, _ in real_size.meta_shapes(
-        lambda: AutoencoderKL.from_config(real_size.SD15_VAE))}
-    assert {name: tuple(t.shape) for name, t in vae.state_dict().items()} == expected
-    assert {t.dtype for t in vae.state_dict().values()} == {torch.float16}
+    torch.manual_seed(0)
+    vae = real_size.random_model(lambda: AutoencoderKL.from_config(real_size.SD15_VAE), torch.float16)
+    state = vae.state_dict()
+    expected = real_size.meta_shapes(lambda: AutoencoderKL.from_config(real_size.SD15_VAE))
+    assert {name: tuple(t.shape) for name, t in state.items()} == {name: shape for name, shape, _ in expected}
+    assert {t.dtype for t in state.values()} == {torch.float16}
+    conv = state["decoder.conv_in.weight"].float()
+    assert 0.5 < conv.std().item() * math.sqrt(math.prod(conv.shape[1:])) < 2
+    assert torch.equal(state["decoder.conv_in.bias"], torch.zeros_like(state["decoder.conv_in.bias"]))
+    assert torch.equal(state["decoder.conv_norm_out.weight"], torch.ones_like(state["decoder.conv_norm_out.weight"]))
