@@ -3,7 +3,7 @@
 the VAE decode, the image's difference from the plain one on the same seed, and peak RSS. Prints
 numbers; not a test.
 
-At REAL size (random weights of the published configs; build them once, ~14 GB):
+At REAL size (random weights of the published configs; build them once, ~23 GB with the SD1.x fine-tunes):
 
     PYTHONPATH=$PWD .venv/bin/python -m tiny_models --scale real --out /tmp/real-size/models
     PYTHONPATH=$PWD .venv/bin/python benchmarks/fast_paths.py --root /tmp/real-size/models
@@ -61,7 +61,7 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=Path("/tmp/real-size/models"),
                         help="a make-tiny folder (--scale real for real size)")
     parser.add_argument("--size", type=int, default=512, help="image side in pixels")
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5, help="at least 2")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32", "float16"))
     parser.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, of {', '.join(PATHS)}")
@@ -72,6 +72,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="folder for the images and results.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.steps < 2:
+        parser.error("--steps must be at least 2: the time per step is measured between the steps' ends")
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))), flush=True)
         return 0

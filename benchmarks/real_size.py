@@ -2,7 +2,7 @@
 """The minimal tier at REAL size on the CPU, in the dtypes a GPU box uses: memory, cold start,
 which weight files are read, and one 512x512 ControlNet request. Prints numbers; not a test.
 
-Build the weights first (random values, real shapes and file names, ~13 GB):
+Build the weights first (random values, real shapes and file names, ~23 GB):
 
     PYTHONPATH=$PWD .venv/bin/python -m tiny_models --scale real --out /tmp/real-size/models
     PYTHONPATH=$PWD .venv/bin/python benchmarks/real_size.py --model-root /tmp/real-size/models
