@@ -308,11 +308,11 @@ def build_segformer_face_parsing(folder: Path) -> None:
 def build_dpt(folder: Path) -> None:
     """Intel/dpt-large: DPTForDepthEstimation on a plain ViT (not hybrid), readout "project", features
     taken after a quarter, half, three quarters and all of the layers (5, 11, 17, 23 of 24), neck sizes
-    in the ratio 256:512:1024:1024, and the DPTFeatureExtractor config it was pushed with (a square
-    resize, mean and std 0.5, keep_aspect_ratio false); a pytorch_model.bin. Source: transformers'
-    convert_dpt_to_pytorch.py ("large": hidden 1024, 24 layers, backbone_out_indices [5, 11, 17, 23],
-    neck_hidden_sizes [256, 512, 1024, 1024], image size 384). Intel/dpt-hybrid-midas is the
-    "dpt-hybrid" family (annotators.py)."""
+    in the ratio 256:512:1024:1024, and a DPTFeatureExtractor config (a square resize with the
+    processor's defaults: mean and std 0.5, no aspect ratio kept); a pytorch_model.bin. Source:
+    transformers' convert_dpt_to_pytorch.py ("large": hidden 1024, 24 layers, backbone_out_indices
+    [5, 11, 17, 23], neck_hidden_sizes [256, 512, 1024, 1024], DPTImageProcessor(size=384)).
+    Intel/dpt-hybrid-midas is the "dpt-hybrid" family (annotators.py)."""
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
     config = DPTConfig(
@@ -320,8 +320,7 @@ def build_dpt(folder: Path) -> None:
         readout_type="project", backbone_out_indices=[1, 3, 5, 7], neck_hidden_sizes=[8, 16, 32, 32],
         fusion_hidden_size=16, head_in_index=-1,
     )
-    processor = DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=False, resample=2,
-                                  image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    processor = DPTImageProcessor(size={"height": 32, "width": 32})  # the script's DPTImageProcessor(size=384)
     save(folder, DPTForDepthEstimation(config), processor)
     write_feature_extractor_config(folder)
     resave_with_legacy_names(folder)

@@ -156,8 +156,9 @@ def _table_transformer(folder: Path, id2label: dict[int, str], queries: int, lon
     """TableTransformerForObjectDetection + DetrImageProcessor of format coco_detection. As converted
     (transformers' convert_table_transformer_to_hf.py): a timm `backbone` resnet18 named in a flat
     config (the miniature names timm's tiny test ResNet), the repo's own label map and query count, and
-    a processor that resizes the shortest edge to 800 with the longest at most `max_size` (800 for
-    detection, 1000 for structure; the miniature keeps their ratio)."""
+    a DetrFeatureExtractor config (the repos date from 2022) that resizes the shortest edge to 800 with
+    the longest at most `max_size` (800 for detection, 1000 for structure; the miniature keeps their
+    ratio); model.safetensors beside the .bin, as the listing of the structure repo shows."""
     from transformers import DetrImageProcessor, TableTransformerConfig, TableTransformerForObjectDetection
 
     detr = detr_config().to_dict()
@@ -171,6 +172,7 @@ def _table_transformer(folder: Path, id2label: dict[int, str], queries: int, lon
     processor = DetrImageProcessor(format="coco_detection", size={"shortest_edge": 64, "longest_edge": longest_edge})
     save(folder, scaled_batch_norms(TableTransformerForObjectDetection(config)), processor)
     write_timm_backbone_as_converted(folder)
+    write_feature_extractor_config(folder)  # converted in 2022, before image processors
 
 
 def build_table_transformer_detection(folder: Path) -> None:
