@@ -311,9 +311,15 @@ def _segmentation(image: Image.Image, ids: Any, segments: dict[int, dict[str, An
     kept = [i for i in ordered if areas[i] > 0]
     return Segmentation(
         overlay=Image.fromarray(overlay),
-        segments=[{**segments[i], "area": round(areas[i] / ids.size, 4)} for i in kept],
+        segments=[{**segments[i], "area": _fraction(areas[i], ids.size)} for i in kept],
         masks=[Image.fromarray((ids == i).view(np.uint8) * np.uint8(255), mode="L") for i in kept],
     )
+
+
+def _fraction(part: int, whole: int) -> float:
+    """`part / whole` to 4 significant digits: a segment of a few pixels among 150 classes is a
+    small fraction of a photo, never 0."""
+    return float(f"{part / whole:.4g}")
 
 
 SEGMENT = Task(contracts.IMAGE_SEGMENTATION, segment)
