@@ -1,11 +1,15 @@
 """Tiny random-weight miniatures of the standard tier's vision models (classes as on the Hub).
 
-Each builder saves the model and the processor files its loader reads, with a label map of
-real-looking names (COCO, ImageNet, ADE20K, VQA answers) as the real config.json carries,
-so responses look like the real ones. Image processors are shrunk to tens of pixels: the
-sizes live in preprocessor_config.json, which real weights replace with their own. Files are
-laid out as the Hub repos have them (hub_layout: preprocessor_config.json, vocab.json +
-merges.txt or vocab.txt); the generators' weights favour readable tokens (readable_output).
+Each builder saves the model and the processor files its loader reads. The classifiers and
+segmenters carry their real repo's whole label map (vision_labels: ImageNet-1k, ADE20K's 150,
+Cityscapes' 19, COCO panoptic's 250; each fine-tune's own), the preprocessor config in the form
+the repo holds (a 2021-2022 `*FeatureExtractor` with plain-number sizes where it was converted
+then) and its weights file (`pytorch_model.bin` where that is all the repo has). A repo whose
+values differ is its own family (ViT's fine-tunes, SegFormer's Cityscapes and face-parsing
+models). Image processors are shrunk to tens of pixels: the sizes live in
+preprocessor_config.json, which real weights replace with their own. Files are laid out as the
+Hub repos have them (hub_layout: preprocessor_config.json, vocab.json + merges.txt or
+vocab.txt); the generators' weights favour readable tokens (readable_output).
 Each builder's docstring names where its facts come from.
 DETR-style models name a timm backbone as the converted repos do; transformers builds it without
 pretrained weights and fills it from the checkpoint.

@@ -4,8 +4,11 @@ Same classes, file names and formats as the real repos (checked against the Hub'
 listings where they could be read): BEiT/DiT and distilled DeiT classifiers, a timm checkpoint
 in timm's own Hub layout, Table Transformer, MaskFormer (Swin), CLIPSeg, GLPN, TrOCR and
 manga-ocr encoder-decoders, Donut (base, DocVQA, RefExp), Pix2Struct, BLIP-2 (OPT), GIT and
-LayoutLMv3. Label maps and vocabularies are small stand-ins; processors are shrunk to tens of
-pixels in their saved configs, which real weights replace with their own.
+LayoutLMv3. The classifiers (BEiT, DiT, the BEiT fine-tunes, DeiT), Table Transformer's two repos
+and GLPN carry their real label maps, preprocessor configs of their time and weights files, one
+family per repo where the values differ; the other families' label maps and vocabularies are small
+stand-ins. Processors are shrunk to tens of pixels in their saved configs, which real weights
+replace with their own.
 """
 
 from __future__ import annotations
