@@ -1,11 +1,15 @@
 """Tiny random-weight miniatures of the standard tier's vision models (classes as on the Hub).
 
-Each builder saves the model and the processor files its loader reads, with a label map of
-real-looking names (COCO, ImageNet, ADE20K, VQA answers) as the real config.json carries,
-so responses look like the real ones. Image processors are shrunk to tens of pixels: the
-sizes live in preprocessor_config.json, which real weights replace with their own. Files are
-laid out as the Hub repos have them (hub_layout: preprocessor_config.json, vocab.json +
-merges.txt or vocab.txt); the generators' weights favour readable tokens (readable_output).
+Each builder saves the model and the processor files its loader reads. The classifiers and
+segmenters carry their real repo's whole label map (vision_labels: ImageNet-1k, ADE20K's 150,
+Cityscapes' 19, COCO panoptic's 250; each fine-tune's own), the preprocessor config in the form
+the repo holds (a 2021-2022 `*FeatureExtractor` with plain-number sizes where it was converted
+then) and its weights file (`pytorch_model.bin` where that is all the repo has). A repo whose
+values differ is its own family (ViT's fine-tunes, SegFormer's Cityscapes and face-parsing
+models). Image processors are shrunk to tens of pixels: the sizes live in
+preprocessor_config.json, which real weights replace with their own. Files are laid out as the
+Hub repos have them (hub_layout: preprocessor_config.json, vocab.json + merges.txt or
+vocab.txt); the generators' weights favour readable tokens (readable_output).
 Each builder's docstring names where its facts come from.
 DETR-style models name a timm backbone as the converted repos do; transformers builds it without
 pretrained weights and fills it from the checkpoint.
@@ -16,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tiny_models import vision_labels
 from tiny_models.hub_layout import rewrite_as_hub_layout, write_as_feature_extractor
 from tiny_models.legacy_keys import resave_with_legacy_names
 from tiny_models.readable_output import favour_readable_tokens
@@ -26,9 +31,12 @@ COCO_DETECTION = (
     "N/A", "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
     "traffic light", "fire hydrant",
 )
-IMAGENET = (
-    "tench", "goldfish", "great white shark", "tiger shark", "hammerhead", "electric ray",
-    "stingray", "cock", "hen", "ostrich", "tabby cat", "golden retriever",
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+AGE_RANGES = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70")
+FACIAL_EMOTIONS = ("Anger", "Contempt", "Disgust", "Fear", "Happiness", "Neutral", "Sadness", "Surprise")
+CELEBAMASK_HQ = (
+    "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear", "mouth",
+    "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
 )
 ADE20K = ("wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass")
 VQA_ANSWERS = ("yes", "no", "2", "1", "3", "white", "red", "blue", "cat", "dog", "nothing", "tennis")
@@ -60,22 +68,80 @@ def resnet_config(**overrides: Any):
 # --- classification -----------------------------------------------------------------------------
 
 
-def build_vit_classifier(folder: Path) -> None:
-    """google/vit-base-patch16-224: ViTForImageClassification + ViTImageProcessor."""
+def write_feature_extractor_config(folder: Path) -> None:
+    """preprocessor_config.json as the repos converted in 2021-2022 hold it: a `*FeatureExtractor`
+    type, sizes as plain numbers (hub_layout's rewrite), a square `crop_size` as one number too, and
+    SegFormer's `reduce_labels` under that name (transformers 5 reads `do_reduce_labels`)."""
+    import json
+
+    path = folder / "preprocessor_config.json"
+    config = json.loads(path.read_text())
+    if "size" not in config:  # GLPN's: only `size_divisor`
+        kind = config.pop("image_processor_type")
+        config["feature_extractor_type"] = kind.replace("ImageProcessor", "FeatureExtractor")
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        return
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    write_as_feature_extractor(folder)
+    config = json.loads(path.read_text())
+    crop = config.get("crop_size")
+    if isinstance(crop, dict):
+        assert crop["height"] == crop["width"], "a FeatureExtractor's crop_size was one number"
+        config["crop_size"] = crop["height"]
+    if "do_reduce_labels" in config:
+        config["reduce_labels"] = config.pop("do_reduce_labels")
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _vit_classifier(folder: Path, id2label: dict[int, str]) -> None:
+    """ViTForImageClassification (base/16 shape in miniature) + the ViTFeatureExtractor config the
+    2021-2022 repos hold: resize to a square, bilinear, mean and std 0.5, no crop."""
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
-    config = ViTConfig(image_size=32, patch_size=8, id2label=labels(IMAGENET), **TINY_TRANSFORMER)
-    processor = ViTImageProcessor(size={"height": 32, "width": 32})
+    config = ViTConfig(image_size=32, patch_size=8, id2label=id2label, **TINY_TRANSFORMER)
+    processor = ViTImageProcessor(size={"height": 32, "width": 32}, resample=2, image_mean=[0.5] * 3,
+                                  image_std=[0.5] * 3)
     save(folder, ViTForImageClassification(config), processor)
+    write_feature_extractor_config(folder)
+
+
+def build_vit_classifier(folder: Path) -> None:
+    """google/vit-base-patch16-224: the 1000 ImageNet-1k classes (transformers' convert_vit_timm_to_pytorch.py
+    loads imagenet-1k-id2label.json for a 224 fine-tune; -in21k has no head and is not served)."""
+    _vit_classifier(folder, vision_labels.imagenet_1k())
+
+
+def build_vit_age_classifier(folder: Path) -> None:
+    """nateraw/vit-age-classifier: ViT fine-tuned on FairFace's nine age ranges, as its model card's
+    usage (ViTFeatureExtractor, ViTForImageClassification) and the label lists public projects copy
+    from its config ("0-2" ... "more than 70"); a pytorch_model.bin of 2021."""
+    _vit_classifier(folder, labels(AGE_RANGES))
+    resave_with_legacy_names(folder)
+
+
+def build_vit_facial_emotion(folder: Path) -> None:
+    """Rajaram1996/FacialEmoRecog: ViT fine-tuned on eight facial expressions (AffectNet's; the names
+    as public projects that call it list them), a pytorch_model.bin read by AutoFeatureExtractor."""
+    _vit_classifier(folder, labels(FACIAL_EMOTIONS))
+    resave_with_legacy_names(folder)
 
 
 def build_resnet_classifier(folder: Path) -> None:
-    """microsoft/resnet-50: ResNetForImageClassification + ConvNextImageProcessor (as on the Hub)."""
+    """microsoft/resnet-50: ResNetForImageClassification, bottleneck layers, ReLU, a 7x7 stem of 64
+    channels, no downsampling in the first stage, 1000 ImageNet-1k classes, with the
+    ConvNextFeatureExtractor config it was pushed with (size 224 shortest edge, crop_pct 0.875,
+    bicubic, ImageNet mean and std). Sources: transformers' convert_resnet_to_pytorch.py (timm's
+    resnet50 into ResNetConfig, ConvNextImageProcessor) and the model card's usage."""
     from transformers import ConvNextImageProcessor, ResNetForImageClassification
 
-    config = resnet_config(id2label=labels(IMAGENET))
-    processor = ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875)
+    config = resnet_config(
+        id2label=vision_labels.imagenet_1k(), layer_type="bottleneck", hidden_act="relu",
+        downsample_in_first_stage=False,
+    )
+    processor = ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875, resample=3,
+                                       image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
     save(folder, ResNetForImageClassification(config), processor)
+    write_feature_extractor_config(folder)
 
 
 # --- detection and segmentation -----------------------------------------------------------------
@@ -160,12 +226,14 @@ def build_detr(folder: Path) -> None:
 
 def build_detr_panoptic(folder: Path) -> None:
     """facebook/detr-resnet-50-panoptic: DetrForSegmentation (boxes + mask head), converted by the same
-    script with format coco_panoptic (250 labels there); saved as a pytorch_model.bin with its pre-v5 key
-    names (`bbox_attention.q_linear`, `mask_head.lay1`, `backbone.conv_encoder`), which transformers
-    renames on load."""
+    script with format coco_panoptic: 250 outputs named by COCO panoptic's categories (vision_labels:
+    things at ids 1-90, stuff at 92-200, the ids the old is_thing_map split at); saved as a
+    pytorch_model.bin with its pre-v5 key names (`bbox_attention.q_linear`, `mask_head.lay1`,
+    `backbone.conv_encoder`), which transformers renames on load."""
     from transformers import DetrForSegmentation
 
-    save(folder, scaled_batch_norms(DetrForSegmentation(detr_config())), _detr_processor(panoptic=True))
+    config = detr_config(id2label=vision_labels.coco_panoptic())
+    save(folder, scaled_batch_norms(DetrForSegmentation(config)), _detr_processor(panoptic=True))
     write_timm_backbone_as_converted(folder)
     write_as_feature_extractor(folder)
     resave_with_legacy_names(folder)  # a pytorch_model.bin, as save_pretrained wrote in 2021
@@ -203,29 +271,63 @@ def build_owlvit(folder: Path) -> None:
     save(folder, OwlViTForObjectDetection(config), processor)
 
 
-def build_segformer(folder: Path) -> None:
-    """nvidia/segformer-b0-finetuned-ade-512-512: SegformerForSemanticSegmentation."""
+def _segformer(folder: Path, id2label: dict[int, str], reduce_labels: bool, legacy: bool) -> None:
+    """SegformerForSemanticSegmentation (MiT encoder, all-MLP decoder) + SegformerImageProcessor
+    (square resize, ImageNet mean and std). `legacy`: the nvidia repos of 2021, a SegformerFeatureExtractor
+    config with `reduce_labels` and a pytorch_model.bin; otherwise an image processor as saved since 2023."""
     from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
 
     config = SegformerConfig(
         depths=[1, 1, 1, 1], hidden_sizes=[8, 8, 16, 16], num_attention_heads=[1, 1, 2, 2],
-        decoder_hidden_size=16, id2label=labels(ADE20K),
+        decoder_hidden_size=16, id2label=id2label,
     )
-    processor = SegformerImageProcessor(size={"height": 64, "width": 64})
+    processor = SegformerImageProcessor(size={"height": 64, "width": 64}, do_reduce_labels=reduce_labels)
     save(folder, SegformerForSemanticSegmentation(config), processor)
+    if legacy:
+        write_feature_extractor_config(folder)
+        resave_with_legacy_names(folder)
+
+
+def build_segformer(folder: Path) -> None:
+    """nvidia/segformer-b0-finetuned-ade-512-512 and -b5-finetuned-ade-640-640: ADE20K's 150 classes,
+    `reduce_labels: true` (ADE's 0 is "other", dropped from the labels). Sources: transformers'
+    convert_segformer_original_to_pytorch.py (ade20k-id2label.json, 150 labels, SegformerImageProcessor
+    with do_reduce_labels for ADE), the repos' 2021 SegformerFeatureExtractor configs."""
+    _segformer(folder, vision_labels.ade20k(), reduce_labels=True, legacy=True)
+
+
+def build_segformer_cityscapes(folder: Path) -> None:
+    """nvidia/segformer-b1-finetuned-cityscapes-1024-1024: Cityscapes' 19 classes, no label
+    reduction (the same conversion script: cityscapes-id2label.json, 19 labels)."""
+    _segformer(folder, vision_labels.cityscapes(), reduce_labels=False, legacy=True)
+
+
+def build_segformer_face_parsing(folder: Path) -> None:
+    """jonathandinu/face-parsing: a SegFormer fine-tuned on CelebAMask-HQ's 19 face parts
+    ("background", "skin", ... "cloth", as projects that use it list the config's labels), pushed
+    in 2024 with a SegformerImageProcessor and model.safetensors."""
+    _segformer(folder, labels(CELEBAMASK_HQ), reduce_labels=False, legacy=False)
 
 
 def build_dpt(folder: Path) -> None:
-    """Intel/dpt-large: DPTForDepthEstimation (plain ViT backbone) + DPTImageProcessor."""
+    """Intel/dpt-large: DPTForDepthEstimation on a plain ViT (not hybrid), readout "project", features
+    taken after a quarter, half, three quarters and all of the layers (5, 11, 17, 23 of 24), neck sizes
+    in the ratio 256:512:1024:1024, and a DPTFeatureExtractor config (a square resize with the
+    processor's defaults: mean and std 0.5, no aspect ratio kept); a pytorch_model.bin. Source:
+    transformers' convert_dpt_to_pytorch.py ("large": hidden 1024, 24 layers, backbone_out_indices
+    [5, 11, 17, 23], neck_hidden_sizes [256, 512, 1024, 1024], DPTImageProcessor(size=384)).
+    Intel/dpt-hybrid-midas is the "dpt-hybrid" family (annotators.py)."""
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
     config = DPTConfig(
-        **{**TINY_TRANSFORMER, "num_hidden_layers": 4}, image_size=32, patch_size=8,
-        backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16,
-        head_in_index=-1,
+        **{**TINY_TRANSFORMER, "num_hidden_layers": 8}, image_size=32, patch_size=8, is_hybrid=False,
+        readout_type="project", backbone_out_indices=[1, 3, 5, 7], neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16, head_in_index=-1,
     )
-    processor = DPTImageProcessor(size={"height": 32, "width": 32})  # square, as dpt-large's
+    processor = DPTImageProcessor(size={"height": 32, "width": 32})  # the script's DPTImageProcessor(size=384)
     save(folder, DPTForDepthEstimation(config), processor)
+    write_feature_extractor_config(folder)
+    resave_with_legacy_names(folder)
 
 
 # --- image + text -------------------------------------------------------------------------------

@@ -4,8 +4,11 @@ Same classes, file names and formats as the real repos (checked against the Hub'
 listings where they could be read): BEiT/DiT and distilled DeiT classifiers, a timm checkpoint
 in timm's own Hub layout, Table Transformer, MaskFormer (Swin), CLIPSeg, GLPN, TrOCR and
 manga-ocr encoder-decoders, Donut (base, DocVQA, RefExp), Pix2Struct, BLIP-2 (OPT), GIT and
-LayoutLMv3. Label maps and vocabularies are small stand-ins; processors are shrunk to tens of
-pixels in their saved configs, which real weights replace with their own.
+LayoutLMv3. The classifiers (BEiT, DiT, the BEiT fine-tunes, DeiT), Table Transformer's two repos
+and GLPN carry their real label maps, preprocessor configs of their time and weights files, one
+family per repo where the values differ; the other families' label maps and vocabularies are small
+stand-ins. Processors are shrunk to tens of pixels in their saved configs, which real weights
+replace with their own.
 """
 
 from __future__ import annotations
@@ -14,22 +17,36 @@ import string
 from pathlib import Path
 from typing import Any
 
+from tiny_models import vision_labels
+from tiny_models.legacy_keys import resave_with_legacy_names
 from tiny_models.readable_output import favour_readable_tokens
 from tiny_models.tokenizers import CORPUS, bert_tokenizer, gpt2_tokenizer, roberta_tokenizer, t5_tokenizer
 from tiny_models.vision import (
     ADE20K,
-    IMAGENET,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     TINY_TIMM_RESNET,
     TINY_TRANSFORMER,
     detr_config,
     labels,
     save,
     scaled_batch_norms,
+    write_feature_extractor_config,
     write_timm_backbone_as_converted,
 )
 
-# Table Transformer's two repos name these classes (detection, then structure recognition).
-TABLE_CLASSES = ("table", "table rotated", "table column", "table row", "table column header")
+# Table Transformer's two repos' label maps (convert_table_transformer_to_hf.py).
+TABLE_DETECTION = ("table", "table rotated")
+TABLE_STRUCTURE = (
+    "table", "table column", "table row", "table column header", "table projected row header",
+    "table spanning cell",
+)
+# RVL-CDIP's 16 document classes in the dataset's order (huggingface/label-files rvlcdip-id2label.json).
+RVL_CDIP = (
+    "letter", "form", "email", "handwritten", "advertisement", "scientific report", "scientific publication",
+    "specification", "file folder", "news article", "budget", "invoice", "presentation", "questionnaire",
+    "resume", "memo",
+)
 # Donut's task tokens, as the real tokenizers add them (added_tokens.json).
 DONUT_READING = ("<s_iitcdip>", "<s_synthdog>")
 DONUT_DOCVQA = ("<s_docvqa>", "<s_question>", "</s_question>", "<s_answer>", "</s_answer>", "<yes/>", "<no/>")
@@ -42,29 +59,75 @@ DONUT_REFEXP = (
 # --- classification -----------------------------------------------------------------------------
 
 
-def build_beit_classifier(folder: Path) -> None:
-    """microsoft/beit-base-patch16-224-pt22k-ft22k, microsoft/dit-base-finetuned-rvlcdip,
-    cafeai/cafe_aesthetic, saltacc/anime-ai-detect: BeitForImageClassification + BeitImageProcessor."""
+def _beit_classifier(folder: Path, id2label: dict[int, str], dit: bool = False) -> None:
+    """BeitForImageClassification + BeitImageProcessor as the conversion scripts save them: a square
+    resize, bilinear, no centre crop, mean and std 0.5; layer scale (`lambda_1`, `lambda_2`) and mean
+    pooling of the patch tokens. BEiT fine-tunes use a relative position bias in every layer and no
+    absolute positions; DiT uses absolute position embeddings and no relative bias. A pytorch_model.bin,
+    as these repos (2021-2022) hold."""
     from transformers import BeitConfig, BeitForImageClassification, BeitImageProcessor
 
+    positions = (
+        {"use_absolute_position_embeddings": True, "use_relative_position_bias": False}
+        if dit else {"use_absolute_position_embeddings": False, "use_relative_position_bias": True}
+    )
     config = BeitConfig(
-        image_size=32, patch_size=8, **TINY_TRANSFORMER, use_relative_position_bias=True,
-        use_mean_pooling=True, layer_scale_init_value=0.1, id2label=labels(IMAGENET),
+        image_size=32, patch_size=8, **TINY_TRANSFORMER, **positions, use_shared_relative_position_bias=False,
+        use_mean_pooling=True, layer_scale_init_value=0.1, id2label=id2label,
     )
     processor = BeitImageProcessor(
-        size={"height": 32, "width": 32}, do_center_crop=False, image_mean=[0.5] * 3, image_std=[0.5] * 3
+        size={"height": 32, "width": 32}, resample=2, do_center_crop=False, image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
     )
     save(folder, BeitForImageClassification(config), processor)
+    write_feature_extractor_config(folder)
+    resave_with_legacy_names(folder)
+
+
+def build_beit_classifier(folder: Path) -> None:
+    """microsoft/beit-base-patch16-224-pt22k-ft22k: ImageNet-22k's 21,841 classes, relative position
+    bias per layer. Source: transformers' convert_beit_unilm_to_pytorch.py ("ft22k":
+    use_relative_position_bias, num_labels 21841, BeitImageProcessor(resample=BILINEAR,
+    do_center_crop=False))."""
+    _beit_classifier(folder, vision_labels.imagenet_22k())
+
+
+def build_dit_classifier(folder: Path) -> None:
+    """microsoft/dit-base-finetuned-rvlcdip: BEiT classes with absolute position embeddings and RVL-CDIP's
+    16 document classes. Source: transformers' convert_dit_unilm_to_pytorch.py
+    (use_absolute_position_embeddings, rvlcdip-id2label.json, the same image processor as BEiT)."""
+    _beit_classifier(folder, labels(RVL_CDIP), dit=True)
+
+
+def build_beit_aesthetic(folder: Path) -> None:
+    """cafeai/cafe_aesthetic: a BEiT fine-tune with two classes, "aesthetic" and "not_aesthetic"
+    (its model card; public projects weight its two scores in that order)."""
+    _beit_classifier(folder, labels(("aesthetic", "not_aesthetic")))
+
+
+def build_beit_anime_ai_detect(folder: Path) -> None:
+    """saltacc/anime-ai-detect: a BEiT fine-tune that tells AI-made anime art from human-made: two
+    classes, "ai" and "human" (its model card)."""
+    _beit_classifier(folder, labels(("ai", "human")))
 
 
 def build_deit_distilled(folder: Path) -> None:
     """facebook/deit-base-distilled-patch16-224: DeiTForImageClassificationWithTeacher (class and
-    distillation heads, averaged) + DeiTImageProcessor (resize, then centre crop)."""
+    distillation tokens and heads, averaged at inference), 1000 ImageNet-1k classes, and the
+    DeiTFeatureExtractor config it was pushed with: resize to 256/224 of the crop, bicubic, centre
+    crop, ImageNet mean and std; a pytorch_model.bin. Source: transformers'
+    convert_deit_timm_to_pytorch.py (imagenet-1k-id2label.json; size int(224 / 0.875) = 256,
+    resample BICUBIC, crop 224, IMAGENET_DEFAULT_MEAN/STD)."""
     from transformers import DeiTConfig, DeiTForImageClassificationWithTeacher, DeiTImageProcessor
 
-    config = DeiTConfig(image_size=32, patch_size=8, **TINY_TRANSFORMER, id2label=labels(IMAGENET))
-    processor = DeiTImageProcessor(size={"height": 36, "width": 36}, crop_size={"height": 32, "width": 32})
+    config = DeiTConfig(image_size=32, patch_size=8, **TINY_TRANSFORMER, id2label=vision_labels.imagenet_1k())
+    processor = DeiTImageProcessor(
+        size={"height": 36, "width": 36}, resample=3, crop_size={"height": 32, "width": 32},
+        image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
+    )
     save(folder, DeiTForImageClassificationWithTeacher(config), processor)
+    write_feature_extractor_config(folder)
+    resave_with_legacy_names(folder)
 
 
 def build_timm_vit_clip(folder: Path) -> None:
@@ -92,25 +155,40 @@ def build_timm_vit_clip(folder: Path) -> None:
 # --- detection and segmentation -----------------------------------------------------------------
 
 
-def build_table_transformer(folder: Path) -> None:
-    """microsoft/table-transformer-detection and -structure-recognition: TableTransformerForObjectDetection
-    + DetrImageProcessor. As converted (transformers' convert_table_transformer_to_hf.py): a timm
-    `backbone` resnet18 named in a flat config, DetrImageProcessor of format coco_detection; the
-    miniature names timm's tiny test ResNet instead and keeps one label map for both repos (the
-    real ones: 2 labels, 15 queries for detection; 6 labels, 125 queries for structure)."""
+def _table_transformer(folder: Path, id2label: dict[int, str], queries: int, longest_edge: int) -> None:
+    """TableTransformerForObjectDetection + DetrImageProcessor of format coco_detection. As converted
+    (transformers' convert_table_transformer_to_hf.py): a timm `backbone` resnet18 named in a flat
+    config (the miniature names timm's tiny test ResNet), the repo's own label map and query count, and
+    a DetrFeatureExtractor config (the repos date from 2022) that resizes the shortest edge to 800 with
+    the longest at most `max_size` (800 for detection, 1000 for structure; the miniature keeps their
+    ratio); model.safetensors beside the .bin, as the listing of the structure repo shows."""
     from transformers import DetrImageProcessor, TableTransformerConfig, TableTransformerForObjectDetection
 
-    detr = detr_config(id2label=labels(TABLE_CLASSES)).to_dict()
+    detr = detr_config().to_dict()
     settings = {key: detr[key] for key in (
         "d_model", "encoder_layers", "decoder_layers", "encoder_ffn_dim", "decoder_ffn_dim",
-        "encoder_attention_heads", "decoder_attention_heads", "num_queries", "init_std", "init_xavier_std",
+        "encoder_attention_heads", "decoder_attention_heads", "init_std", "init_xavier_std",
     )}
     config = TableTransformerConfig(
-        use_timm_backbone=True, backbone=TINY_TIMM_RESNET, id2label=labels(TABLE_CLASSES), **settings,
+        use_timm_backbone=True, backbone=TINY_TIMM_RESNET, id2label=id2label, num_queries=queries, **settings,
     )
-    processor = DetrImageProcessor(format="coco_detection", size={"shortest_edge": 64, "longest_edge": 96})
+    processor = DetrImageProcessor(format="coco_detection", size={"shortest_edge": 64, "longest_edge": longest_edge})
     save(folder, scaled_batch_norms(TableTransformerForObjectDetection(config)), processor)
     write_timm_backbone_as_converted(folder)
+    write_feature_extractor_config(folder)  # converted in 2022, before image processors
+
+
+def build_table_transformer_detection(folder: Path) -> None:
+    """microsoft/table-transformer-detection: finds tables in a page: 2 labels ("table",
+    "table rotated"), 15 queries, max_size 800 (convert_table_transformer_to_hf.py)."""
+    _table_transformer(folder, labels(TABLE_DETECTION), queries=15, longest_edge=64)
+
+
+def build_table_transformer_structure(folder: Path) -> None:
+    """microsoft/table-transformer-structure-recognition: a table's rows, columns and cells: 6 labels
+    ("table", "table column", "table row", "table column header", "table projected row header",
+    "table spanning cell"), 125 queries, max_size 1000 (convert_table_transformer_to_hf.py)."""
+    _table_transformer(folder, labels(TABLE_STRUCTURE), queries=125, longest_edge=80)
 
 
 def build_maskformer_swin(folder: Path) -> None:
@@ -171,15 +249,22 @@ def build_clipseg(folder: Path) -> None:
 
 
 def build_glpn(folder: Path) -> None:
-    """vinvino02/glpn-nyu, -kitti and sayakpaul's DIODE fine-tunes: GLPNForDepthEstimation
-    (SegFormer-style encoder) + GLPNImageProcessor (sizes rounded down to a multiple of 32)."""
+    """vinvino02/glpn-nyu, -kitti and sayakpaul's DIODE fine-tunes of glpn-nyu: GLPNForDepthEstimation
+    (a SegFormer-B4-shaped encoder: hidden sizes in the ratio 64:128:320:512, deepest third stage; a
+    decoder of 64 channels; max_depth 10 for both, which the conversion leaves at its default) and the
+    GLPNFeatureExtractor config it was pushed with (only `size_divisor` 32, bilinear, rescale; no
+    normalisation); a pytorch_model.bin. Source: transformers' convert_glpn_to_pytorch.py
+    (GLPNConfig(hidden_sizes=[64, 128, 320, 512], decoder_hidden_size=64, depths=[3, 8, 27, 3]),
+    GLPNFeatureExtractor())."""
     from transformers import GLPNConfig, GLPNForDepthEstimation, GLPNImageProcessor
 
     config = GLPNConfig(
-        depths=[1, 1, 1, 1], hidden_sizes=[8, 8, 16, 16], num_attention_heads=[1, 1, 2, 2],
-        decoder_hidden_size=16, max_depth=10,
+        depths=[1, 1, 2, 1], hidden_sizes=[8, 16, 40, 64], num_attention_heads=[1, 1, 2, 4],
+        decoder_hidden_size=8, max_depth=10,
     )
-    save(folder, GLPNForDepthEstimation(config), GLPNImageProcessor(size_divisor=32))
+    save(folder, GLPNForDepthEstimation(config), GLPNImageProcessor(size_divisor=32, resample=2))
+    write_feature_extractor_config(folder)
+    resave_with_legacy_names(folder)
 
 
 # --- image-to-text ------------------------------------------------------------------------------

@@ -28,6 +28,17 @@ LEGACY = {
     # DETR's pre-v5 layout, which save_pretrained writes back by default (save_original_format)
     "facebook/detr-resnet-50-panoptic": ("bbox_attention.q_linear.weight", "mask_head.lay1.weight",
                                          "backbone.conv_encoder.model.layer1.0.conv1.weight"),
+    # Table Transformer as converted: DETR's pre-v5 layout, a timm backbone under `conv_encoder.model`
+    "microsoft/table-transformer-detection": ("backbone.conv_encoder.model.conv1.0.weight",
+                                              "encoder_attn.out_proj.weight", "decoder.layers.0.fc1.weight"),
+    # ViT-family attention as saved before transformers 5 (`attention.attention.query`, `intermediate.dense`):
+    # ViT, DeiT, BEiT (its layer scale `lambda_1`), DiT, DPT's ViT encoder, each a pytorch_model.bin but ViT's
+    "google/vit-base-patch16-224": ("attention.attention.query.weight", "intermediate.dense.weight"),
+    "nateraw/vit-age-classifier": ("attention.attention.query.weight", "intermediate.dense.weight"),
+    "facebook/deit-base-distilled-patch16-224": ("attention.attention.query.weight", "intermediate.dense.weight"),
+    "microsoft/beit-base-patch16-224-pt22k-ft22k": ("attention.attention.query.weight", "lambda_1"),
+    "microsoft/dit-base-finetuned-rvlcdip": ("attention.attention.query.weight", "intermediate.dense.weight"),
+    "Intel/dpt-large": ("attention.attention.query.weight", "intermediate.dense.weight"),
     # YOLOS's mid-layer position embeddings, which transformers 5 keeps under `interpolation`
     "hustvl/yolos-small": ("vit.encoder.mid_position_embeddings",),
     # MaskFormer's Swin backbone (`attention.self.query`, `intermediate.dense`) and DETR decoder (`fc1`)

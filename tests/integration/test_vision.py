@@ -16,6 +16,7 @@ from support.answers import post, written
 from models_server.catalog import standard
 from models_server.tasks.transformers import vision, vision_text
 from tiny_models import vision as tiny_vision
+from tiny_models import vision_labels
 
 CAT_REF = "public/examples/cat.jpg"  # 451x300
 CAT_SIZE = (451, 300)
@@ -29,7 +30,7 @@ def ids_of(*tasks) -> list[str]:
 def test_classification_top5(client, photo_ref: str, model_id: str) -> None:
     result = post(client, model_id, {"img_url": photo_ref, "text": None})
     assert len(result) == 5
-    assert {item["label"] for item in result} <= set(tiny_vision.IMAGENET)
+    assert {item["label"] for item in result} <= set(vision_labels.imagenet_1k().values())
     scores = [item["score"] for item in result]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
 
@@ -93,7 +94,7 @@ def test_segmentation_overlay_and_segments(client, public_dir: Path, model_id: s
     assert result["segments"]
     for item in result["segments"]:
         assert {"label", "score"} <= set(item)
-        assert item["label"] in tiny_vision.COCO_DETECTION + tiny_vision.ADE20K
+        assert item["label"] in set(vision_labels.coco_panoptic().values()) | set(vision_labels.ADE20K_150)
 
 
 def test_segmentation_always_has_a_path(client, public_dir: Path) -> None:

@@ -179,6 +179,7 @@ class Segmenter:
     model: Any
     processor: Any
     panoptic: bool
+    fused_labels: frozenset[int] = frozenset()  # "stuff": one segment per label, however many queries found it
 
     def __call__(
         self, image: Image.Image, threshold: float | None, mask_threshold: float | None, overlap: float | None = None
@@ -211,7 +212,8 @@ class Segmenter:
             found = self.processor.post_process_panoptic_segmentation(
                 outputs, threshold=0.85 if threshold is None else threshold,
                 mask_threshold=0.5 if mask_threshold is None else mask_threshold,
-                overlap_mask_area_threshold=0.8 if overlap is None else overlap, target_sizes=size,
+                overlap_mask_area_threshold=0.8 if overlap is None else overlap,
+                label_ids_to_fuse=set(self.fused_labels), target_sizes=size,
             )[0]
             segments = {
                 info["id"]: {"label": names[info["label_id"]], "score": round(float(info["score"]), 4)}
@@ -261,11 +263,25 @@ class PromptedSegmenter:
         return _winners(probs, prompts, 0.4 if threshold is None else threshold)
 
 
+# DETR's panoptic heads number COCO panoptic's categories (250 outputs): ids up to 90 are things,
+# the rest stuff, which DETR's own post-processing (is_thing_map) merges into one segment per class.
+DETR_PANOPTIC_OUTPUTS, DETR_LAST_THING_ID = 250, 90
+
+
+def stuff_labels(config: Any) -> frozenset[int]:
+    """The label ids whose segments are fused: COCO panoptic's stuff for a DETR panoptic checkpoint;
+    none for other models (MaskFormer's maps carry no thing/stuff split; transformers' pipeline fuses
+    nothing)."""
+    if config.model_type != "detr" or len(config.id2label) != DETR_PANOPTIC_OUTPUTS:
+        return frozenset()
+    return frozenset(int(i) for i in config.id2label if int(i) > DETR_LAST_THING_ID)
+
+
 def load_mask_segmenter(ctx: LoadContext) -> Segmenter:
     """DETR panoptic, MaskFormer, Mask2Former: transformers' universal segmentation models,
     post-processed as panoptic segmentation (as its pipeline does by default)."""
     model, processor = load_pretrained(ctx, "AutoModelForUniversalSegmentation", "AutoImageProcessor")
-    return Segmenter(model, processor, panoptic=True)
+    return Segmenter(model, processor, panoptic=True, fused_labels=stuff_labels(model.config))
 
 
 def load_semantic_segmenter(ctx: LoadContext) -> Segmenter:
@@ -311,9 +327,15 @@ def _segmentation(image: Image.Image, ids: Any, segments: dict[int, dict[str, An
     kept = [i for i in ordered if areas[i] > 0]
     return Segmentation(
         overlay=Image.fromarray(overlay),
-        segments=[{**segments[i], "area": round(areas[i] / ids.size, 4)} for i in kept],
+        segments=[{**segments[i], "area": _fraction(areas[i], ids.size)} for i in kept],
         masks=[Image.fromarray((ids == i).view(np.uint8) * np.uint8(255), mode="L") for i in kept],
     )
+
+
+def _fraction(part: int, whole: int) -> float:
+    """`part / whole` to 4 significant digits: a segment of a few pixels among 150 classes is a
+    small fraction of a photo, never 0."""
+    return float(f"{part / whole:.4g}")
 
 
 SEGMENT = Task(contracts.IMAGE_SEGMENTATION, segment)
