@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tiny_models.legacy_keys import resave_with_legacy_names
 from tiny_models.readable_output import favour_readable_tokens
 from tiny_models.text_tokenizers import xlm_roberta_tokenizer
 from tiny_models.tokenizers import (
@@ -274,7 +275,8 @@ def _donut_tokenizer(folder: Path, extra_tokens: tuple[str, ...]):
 
 
 def _donut(folder: Path, task_tokens: tuple[str, ...]) -> None:
-    """VisionEncoderDecoderModel (DonutSwin encoder, MBart decoder) + DonutProcessor."""
+    """VisionEncoderDecoderModel (DonutSwin encoder, MBart decoder) + DonutProcessor, the weights a
+    pytorch_model.bin (ivelin/donut-refexp-combined-v1's file list; the naver-clova-ix repos' too)."""
     import json
 
     from transformers import DonutImageProcessor, DonutProcessor, DonutSwinConfig, MBartConfig
@@ -295,6 +297,7 @@ def _donut(folder: Path, task_tokens: tuple[str, ...]) -> None:
     )
     images = DonutImageProcessor(size={"height": 64, "width": 48}, do_align_long_axis=False)
     save(folder, model, DonutProcessor(image_processor=images, tokenizer=tokenizer))
+    resave_with_legacy_names(folder)  # the Donut repos (2022) hold pytorch_model.bin alone; no key is renamed
     tokenizer_files["tokenizer_config.json"]["processor_class"] = "DonutProcessor"
     for name, content in tokenizer_files.items():
         (folder / name).write_text(json.dumps(content, indent=2) + "\n")
