@@ -204,7 +204,7 @@ def _t5(folder: Path, gated: bool, task_params: dict | None, tokenizer_files: bo
         vocab_size=-(-len(tokenizer) // 128) * 128, d_model=HIDDEN, d_kv=HIDDEN // HEADS, d_ff=FFN, num_layers=LAYERS,
         num_heads=HEADS, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
         feed_forward_proj="gated-gelu" if gated else "relu", tie_word_embeddings=not gated,
-        task_specific_params=task_params,
+        task_specific_params=task_params, n_positions=512,
     )
     model = T5ForConditionalGeneration(config)
     favour_words(model, tokenizer)
@@ -221,7 +221,7 @@ def build_t5_base(folder: Path) -> None:
     generation_config.json; transformers' convert_t5_original_tf_checkpoint_to_pytorch.py). Its
     tokenizer is spiece.model and tokenizer.json alone, no tokenizer_config.json (the repo's file
     list; T5's SentencePiece ids from transformers' T5Converter and T5Tokenizer), so nothing
-    sets model_max_length."""
+    sets model_max_length but config.json's legacy `n_positions` 512 (kept in both T5 configs)."""
     _t5(folder, gated=False, task_params=T5_TASK_PARAMS, tokenizer_files=False)
 
 

@@ -81,6 +81,19 @@ def test_t5_sentinels_follow_the_pieces_with_the_first_last(tiny_root: Path, rep
     assert (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id) == (0, 1, 2)
 
 
+def test_t5_base_with_no_tokenizer_config_reads_no_more_than_its_trained_length(tiny_root: Path):
+    """t5-base's repo sets no model_max_length: its config's `n_positions` (512) caps what the encoder
+    reads, not a text's whole length at quadratic attention cost."""
+    import torch
+
+    from models_server.tasks.loading import LoadContext
+
+    (row,) = rows_of(["t5-base"])
+    model = row.loader(LoadContext(row.id, (tiny_root / row.id,), "cpu", torch.float32))
+    inputs, _ = model.encode("the cat sat on the table " * 400, truncation=True)
+    assert inputs["input_ids"].shape[-1] == 512
+
+
 @pytest.mark.parametrize("repo", ["deepset/deberta-v3-large-squad2", "timpal0l/mdeberta-v3-base-squad2"])
 def test_deberta_v3_stand_ins_keep_its_relative_attention_settings(tiny_root: Path, repo: str):
     """microsoft/deberta-v3-base's config.json, which its squad2 fine-tunes keep."""
