@@ -8,7 +8,6 @@ when it loads, with the sentencepiece and protobuf packages.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 from typing import Any
@@ -187,9 +186,12 @@ def test_a_row_that_must_convert_a_sentencepiece_model_is_failed_without_its_pac
     `/status` and in `check`; a repo with tokenizer.json beside its model (t5-base) still runs."""
     import dataclasses
 
-    find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *args: None if name == package else find_spec(name, *args))
+    from models_server.tasks.transformers import tokenizer_files
+
+    # only our check is told the package is missing: transformers caches what it finds for the whole
+    # session (tests/e2e/test_tokenizer_packages.py removes the package for real, in a child process)
+    importable = tokenizer_files._importable
+    monkeypatch.setattr(tokenizer_files, "_importable", lambda module: module != package and importable(module))
     deberta, t5 = rows_of(["deepset/deberta-v3-large-squad2"]) + rows_of(["t5-base"])
     settings = tiny_settings(tiny_root, public_dir)
     pip_name = "protobuf" if package == "google.protobuf" else package
@@ -203,3 +205,13 @@ def test_a_row_that_must_convert_a_sentencepiece_model_is_failed_without_its_pac
     result, fine = check_models([deberta, t5], settings)
     assert result.verdict is Verdict.FAIL and result.fixes == [f"pip install {pip_name}"]
     assert fine.verdict is not Verdict.FAIL
+
+
+def test_the_classes_named_as_sentencepiece_readers_are_the_librarys():
+    """SENTENCEPIECE_READERS names transformers' classes that always read their model through sentencepiece."""
+    import transformers
+    from transformers.tokenization_utils_sentencepiece import SentencePieceBackend
+
+    from models_server.tasks.transformers.tokenizer_files import SENTENCEPIECE_READERS
+
+    assert all(issubclass(getattr(transformers, name), SentencePieceBackend) for name in SENTENCEPIECE_READERS)

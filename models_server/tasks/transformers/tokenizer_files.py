@@ -22,6 +22,10 @@ SENTENCEPIECE_FILES = ("spiece.model", "tokenizer.model", "sentencepiece.bpe.mod
                        "sentencepiece.model")
 # What converting a SentencePiece model needs: the model's reader and its protobuf schema.
 CONVERSION_MODULES = {"sentencepiece": "sentencepiece", "google.protobuf": "protobuf"}
+# Tokenizer classes that read their SentencePiece model through sentencepiece every time they load,
+# with no tokenizer.json (transformers' SentencePieceBackend classes), as tokenizer_config.json names them.
+SENTENCEPIECE_READERS = frozenset({"SpeechT5Tokenizer", "SiglipTokenizer", "BertGenerationTokenizer",
+                                   "PLBartTokenizer", "BartphoTokenizer", "GPTSw3Tokenizer"})
 
 
 def sentencepiece_file(folder: Path) -> Path | None:
@@ -38,9 +42,23 @@ def _importable(module: str) -> bool:
         return False
 
 
+def _tokenizer_class(folder: Path) -> str:
+    path = folder / "tokenizer_config.json"
+    try:
+        config = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return ""
+    return str(config.get("tokenizer_class") or "").removesuffix("Fast") if isinstance(config, dict) else ""
+
+
 def conversion_refusal(folder: Path) -> CannotRun | None:
     """Why the folder's tokenizer cannot be read here: a SentencePiece model with no tokenizer.json,
-    and a package its conversion needs not installed. Found without importing anything."""
+    and a package its conversion needs not installed; or a tokenizer class that always reads its
+    model through sentencepiece, not installed. Found without importing anything."""
+    name = _tokenizer_class(folder)
+    if name in SENTENCEPIECE_READERS and not _importable("sentencepiece"):
+        return CannotRun(f"its tokenizer ({name}) reads a SentencePiece model through sentencepiece, "
+                         "which is not installed", "pip install sentencepiece")
     model = sentencepiece_file(folder)
     if model is None:
         return None
@@ -62,9 +80,7 @@ def named_tokenizer(folder: Path) -> Any | None:
     tokenizer.json only (a Pix2Struct repo with spiece.model alone)."""
     if sentencepiece_file(folder) is None:
         return None
-    config_path = folder / "tokenizer_config.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    name = str(config.get("tokenizer_class") or "").removesuffix("Fast")
+    name = _tokenizer_class(folder)
     import transformers
 
     tokenizer_class = getattr(transformers, name, None) if name else None
