@@ -25,7 +25,7 @@ from models_server.errors import WeightsMissing
 from models_server.runtime.devices import DeviceKind
 from models_server.tasks.generic import ModelUnfit
 from models_server.tasks.libraries import Framework, import_library
-from models_server.tasks.loading import CannotRun, Checked
+from models_server.tasks.loading import CannotRun
 from models_server.weights.download import format_size, has_weights, select_files
 from models_server.weights.front_end import missing_front_end_data
 from models_server.weights.lfs import find_lfs_pointers
@@ -170,8 +170,8 @@ def check_offline(
         if absent:
             result.fail(f"its text front end reads NLTK data not on this machine: {', '.join(absent)}",
                         f"models-server download --model {spec.id}")
-        if index == 0 and isinstance(spec.loader, Checked):  # a front end, or a config line's architecture
-            refusal = spec.loader.refusal(folder)
+        if index == 0:  # a front end or tokenizer that cannot run here, or a config line's architecture
+            refusal = spec.refusal(folder)
             if isinstance(refusal, CannotRun):
                 result.fail(str(refusal), refusal.fix)
             elif refusal is not None:

@@ -6,8 +6,8 @@ transformers 4): the chat template is a key of tokenizer_config.json (no chat_te
 turn markers are `additional_special_tokens`, and the generation config samples by default
 (Qwen2.5-Instruct) or names one end token (TinyLlama). The context is short (256 positions) so a
 test can ask for more tokens than fit. TinyLlama's tokenizer is Llama's (▁ for spaces, byte
-fallback, <unk> <s> </s> at 0-2, a BOS it adds itself; its Zephyr markers are plain text); its
-tokenizer.json stands in for the repo's tokenizer.model beside it.
+fallback, <unk> <s> </s> at 0-2, a BOS it adds itself; its Zephyr markers are plain text), shipped
+as the repo ships it: tokenizer.model and the tokenizer.json converted from it.
 """
 
 from __future__ import annotations
@@ -52,31 +52,34 @@ def _save_tokenizer(folder: Path, tokenizer, template: str, **hub_keys: Any) -> 
     (folder / "chat_template.jinja").unlink(missing_ok=True)
     path = folder / "tokenizer_config.json"
     config = json.loads(path.read_text())
-    config.pop("extra_special_tokens", None)
+    for key in ("extra_special_tokens", "backend", "is_local", "local_files_only"):  # transformers 5's own
+        config.pop(key, None)
     config |= {"chat_template": template, **hub_keys}
     path.write_text(json.dumps(config, indent=2) + "\n")
 
 
-def _llama_tokenizer(folder: Path, template: str):
-    """Llama's tokenizer over a small vocabulary: BPE on ▁-joined words with byte fallback
-    (<0x00>..<0xFF>), <unk> 0, <s> 1, </s> 2, BOS added to every text (TinyLlama's
-    tokenizer_config.json: add_bos_token, legacy false, </s> as padding)."""
-    import string
+# Llama-2's tokenizer.model, which TinyLlama reuses: byte-level BPE with byte fallback, <unk> 0,
+# <s> 1, </s> 2, no padding piece, digits split, no normalisation (its trainer settings).
+LLAMA_SENTENCEPIECE: dict[str, Any] = {
+    "byte_fallback": True, "unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": -1, "split_digits": True,
+    "normalization_rule_name": "identity", "add_dummy_prefix": True, "remove_extra_whitespaces": False,
+    "allow_whitespace_only_pieces": True,
+}
 
-    from tokenizers import Tokenizer, models, trainers
+
+def _llama_tokenizer(folder: Path, template: str):
+    """Llama's tokenizer as TinyLlama's repo ships it: tokenizer.model (a SentencePiece BPE with byte
+    fallback, <0x00>..<0xFF> after the three specials) and the tokenizer.json transformers converts
+    from it; tokenizer_config.json adds BOS itself, not EOS, `legacy` false, </s> as padding and
+    carries the Zephyr template; special_tokens_map.json names <s>, </s>, <unk> and the padding."""
     from transformers import LlamaTokenizer
 
-    bpe = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
-    specials = ["<unk>", "<s>", "</s>", *(f"<0x{byte:02X}>" for byte in range(256))]
-    alphabet = list(string.ascii_letters + string.digits + string.punctuation + "▁")
-    trainer = trainers.BpeTrainer(vocab_size=420, special_tokens=specials, initial_alphabet=alphabet,
-                                  show_progress=False)
-    bpe.train_from_iterator(["▁" + line.replace(" ", "▁") for line in tok.CORPUS], trainer)
-    model = json.loads(bpe.to_str())["model"]
-    tokenizer = LlamaTokenizer(vocab=dict(model["vocab"]), merges=[tuple(pair) for pair in model["merges"]],
-                               add_bos_token=True, add_eos_token=False)
+    tok.train_sentencepiece(folder / "tokenizer.model", "bpe", vocab_size=600, **LLAMA_SENTENCEPIECE)
+    tokenizer = LlamaTokenizer.from_pretrained(folder, legacy=False, add_bos_token=True, add_eos_token=False)
+    specials = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "</s>"}
     _save_tokenizer(folder, tokenizer, template, add_bos_token=True, add_eos_token=False, legacy=False,
-                    pad_token="</s>")
+                    tokenizer_class="LlamaTokenizer", sp_model_kwargs={}, **specials)
+    (folder / "special_tokens_map.json").write_text(json.dumps(specials, indent=2) + "\n")
     return tokenizer
 
 

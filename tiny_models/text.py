@@ -193,15 +193,18 @@ def build_bart_cnn(folder: Path) -> None:
     model.save_pretrained(folder)
 
 
-def _t5(folder: Path, gated: bool, task_params: dict | None) -> None:
+def _t5(folder: Path, gated: bool, task_params: dict | None, tokenizer_files: bool) -> None:
+    """`tokenizer_files`: the repo has tokenizer_config.json and special_tokens_map.json beside
+    spiece.model and tokenizer.json (flan-t5); t5-base has neither."""
     from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
 
     tokenizer = tok.t5_tokenizer(folder)
+    tok.write_tokenizer_files(folder, *(tok.t5_tokenizer_config(tokenizer) if tokenizer_files else (None, None)))
     config = T5Config(
         vocab_size=-(-len(tokenizer) // 128) * 128, d_model=HIDDEN, d_kv=HIDDEN // HEADS, d_ff=FFN, num_layers=LAYERS,
         num_heads=HEADS, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
         feed_forward_proj="gated-gelu" if gated else "relu", tie_word_embeddings=not gated,
-        task_specific_params=task_params,
+        task_specific_params=task_params, n_positions=512,
     )
     model = T5ForConditionalGeneration(config)
     favour_words(model, tokenizer)
@@ -215,14 +218,20 @@ def build_t5_base(folder: Path) -> None:
     """t5-base: the original T5 (ReLU feed-forward, tied embeddings) with its task prefixes in the
     config; the embedding has more rows than the tokenizer has tokens (32128 for 32100: rounded up
     to a multiple of 128), and the pad id starts the decoder (the repo's config.json and
-    generation_config.json; transformers' convert_t5_original_tf_checkpoint_to_pytorch.py)."""
-    _t5(folder, gated=False, task_params=T5_TASK_PARAMS)
+    generation_config.json; transformers' convert_t5_original_tf_checkpoint_to_pytorch.py). Its
+    tokenizer is spiece.model and tokenizer.json alone, no tokenizer_config.json (the repo's file
+    list; T5's SentencePiece ids from transformers' T5Converter and T5Tokenizer), so nothing
+    sets model_max_length but config.json's legacy `n_positions` 512 (kept in both T5 configs)."""
+    _t5(folder, gated=False, task_params=T5_TASK_PARAMS, tokenizer_files=False)
 
 
 def build_flan_t5(folder: Path) -> None:
     """google/flan-t5-base: T5 v1.1 (gated-GELU, untied output embeddings), whose config.json
-    still carries t5's task prefixes; the same 32128-row embedding (the repo's config.json)."""
-    _t5(folder, gated=True, task_params=T5_TASK_PARAMS)
+    still carries t5's task prefixes; the same 32128-row embedding (the repo's config.json). Its
+    tokenizer: spiece.model, tokenizer.json, special_tokens_map.json and a tokenizer_config.json
+    naming T5Tokenizer with 100 extra ids and model_max_length 512 (the repo's file list and
+    tokenizer_config.json)."""
+    _t5(folder, gated=True, task_params=T5_TASK_PARAMS, tokenizer_files=True)
 
 
 def build_gpt2(folder: Path) -> None:

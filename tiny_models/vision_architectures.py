@@ -13,14 +13,22 @@ replace with their own.
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 from typing import Any
 
 from tiny_models import vision_labels
 from tiny_models.legacy_keys import resave_with_legacy_names
 from tiny_models.readable_output import favour_readable_tokens
-from tiny_models.tokenizers import CORPUS, bert_tokenizer, gpt2_tokenizer, roberta_tokenizer, t5_tokenizer
+from tiny_models.text_tokenizers import xlm_roberta_tokenizer
+from tiny_models.tokenizers import (
+    CORPUS,
+    bert_tokenizer,
+    gpt2_tokenizer,
+    roberta_tokenizer,
+    t5_tokenizer,
+    t5_tokenizer_config,
+    write_tokenizer_files,
+)
 from tiny_models.vision import (
     ADE20K,
     IMAGENET_MEAN,
@@ -331,26 +339,33 @@ def build_manga_ocr(folder: Path) -> None:
     save(folder, model, images, tokenizer)
 
 
-def _xlm_roberta_tokenizer(extra_tokens: tuple[str, ...]):
-    """Donut's XLM-RoBERTa Unigram tokenizer over characters and corpus words, plus the repo's
-    task tokens (added as special tokens, as Donut's training code adds them)."""
-    from transformers import XLMRobertaTokenizer
+def _donut_tokenizer(folder: Path, extra_tokens: tuple[str, ...]):
+    """Donut's tokenizer as its repos ship it: XLM-RoBERTa's `sentencepiece.bpe.model` (fairseq ids:
+    <s> 0, <pad> 1, </s> 2, <unk> 3, the pieces one up, <mask> last), `<sep/>` and the task tokens
+    after it in added_tokens.json (added as special tokens, as Donut's training code adds them),
+    special_tokens_map.json naming them, tokenizer_config.json naming XLMRobertaTokenizer; the
+    tokenizer.json transformers converts is written beside them when the processor is saved."""
+    import json
 
-    words = sorted({word for line in CORPUS for word in line.split()})
-    pieces = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
-    pieces += [(char, -5.0) for char in string.ascii_letters + string.digits + string.punctuation]
-    pieces += [(f"▁{word}", -3.0) for word in words]
-    pieces += [("<mask>", 0.0)]
-    tokenizer = XLMRobertaTokenizer(vocab=pieces)
-    tokenizer.add_special_tokens({"additional_special_tokens": ["<sep/>", *extra_tokens]})
-    return tokenizer
+    tokenizer = xlm_roberta_tokenizer(folder)
+    added = ["<sep/>", *extra_tokens]
+    tokenizer.add_special_tokens({"additional_special_tokens": added})
+    files = {name: json.loads((folder / name).read_text())
+             for name in ("tokenizer_config.json", "special_tokens_map.json")}
+    files["special_tokens_map.json"]["additional_special_tokens"] = added
+    files["tokenizer_config.json"]["additional_special_tokens"] = added
+    files["added_tokens.json"] = {token: tokenizer.convert_tokens_to_ids(token) for token in added}
+    return tokenizer, files
 
 
 def _donut(folder: Path, task_tokens: tuple[str, ...]) -> None:
-    """VisionEncoderDecoderModel (DonutSwin encoder, MBart decoder) + DonutProcessor."""
+    """VisionEncoderDecoderModel (DonutSwin encoder, MBart decoder) + DonutProcessor, the weights a
+    pytorch_model.bin (ivelin/donut-refexp-combined-v1's file list; the naver-clova-ix repos' too)."""
+    import json
+
     from transformers import DonutImageProcessor, DonutProcessor, DonutSwinConfig, MBartConfig
 
-    tokenizer = _xlm_roberta_tokenizer(task_tokens)
+    tokenizer, tokenizer_files = _donut_tokenizer(folder, task_tokens)
     encoder = DonutSwinConfig(
         image_size=[64, 48], patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[1, 2], window_size=4,
     )
@@ -366,16 +381,23 @@ def _donut(folder: Path, task_tokens: tuple[str, ...]) -> None:
     )
     images = DonutImageProcessor(size={"height": 64, "width": 48}, do_align_long_axis=False)
     save(folder, model, DonutProcessor(image_processor=images, tokenizer=tokenizer))
+    resave_with_legacy_names(folder)  # the Donut repos (2022) hold pytorch_model.bin alone; no key is renamed
+    tokenizer_files["tokenizer_config.json"]["processor_class"] = "DonutProcessor"
+    for name, content in tokenizer_files.items():
+        (folder / name).write_text(json.dumps(content, indent=2) + "\n")
 
 
 def build_donut_base(folder: Path) -> None:
-    """naver-clova-ix/donut-base: pretrained to read a page's text, prompted by <s_synthdog>."""
+    """naver-clova-ix/donut-base: pretrained to read a page's text, prompted by <s_synthdog>.
+    Tokenizer files as the Donut repos list them (sentencepiece.bpe.model, tokenizer.json,
+    added_tokens.json, special_tokens_map.json, tokenizer_config.json: ivelin/donut-refexp-combined-v1's
+    file list; XLM-R's ids from transformers' XLMRobertaConverter and clovaai/donut's model.py)."""
     _donut(folder, DONUT_READING)
 
 
 def build_donut_docvqa(folder: Path) -> None:
     """naver-clova-ix/donut-base-finetuned-docvqa, jinhybr/OCR-DocVQA-Donut: answers
-    `<s_docvqa><s_question>…</s_question><s_answer>` prompts."""
+    `<s_docvqa><s_question>…</s_question><s_answer>` prompts (tokenizer files as `build_donut_base`)."""
     _donut(folder, (*DONUT_READING, *DONUT_DOCVQA))
 
 
@@ -387,7 +409,10 @@ def build_donut_refexp(folder: Path) -> None:
 
 def build_pix2struct(folder: Path) -> None:
     """google/pix2struct-base: Pix2StructForConditionalGeneration + Pix2StructProcessor (flattened
-    variable-resolution patches, T5 tokenizer)."""
+    variable-resolution patches, T5 tokenizer). Tokenizer files as the repo lists them: spiece.model
+    (T5's SentencePiece ids), tokenizer.json, special_tokens_map.json and a tokenizer_config.json
+    naming T5Tokenizer (its file list; transformers' convert_pix2struct_original_pytorch_to_hf.py
+    saves a T5 tokenizer with the processor)."""
     from transformers import (
         Pix2StructConfig,
         Pix2StructForConditionalGeneration,
@@ -395,7 +420,8 @@ def build_pix2struct(folder: Path) -> None:
         Pix2StructProcessor,
     )
 
-    tokenizer = t5_tokenizer()
+    tokenizer = t5_tokenizer(folder)
+    tokenizer_files = t5_tokenizer_config(tokenizer)
     text = {
         "vocab_size": len(tokenizer), "hidden_size": 32, "d_kv": 16, "d_ff": 37, "num_layers": 2,
         "num_heads": 2, "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id,
@@ -411,6 +437,7 @@ def build_pix2struct(folder: Path) -> None:
     model = Pix2StructForConditionalGeneration(config)
     favour_readable_tokens(model, tokenizer)
     save(folder, model, processor)
+    write_tokenizer_files(folder, *tokenizer_files)
 
 
 def build_blip2_opt(folder: Path) -> None:

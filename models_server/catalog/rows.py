@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from models_server.config import TIERS, Tier
 from models_server.tasks.base import Task
 from models_server.tasks.libraries import Framework, missing_library
-from models_server.tasks.loading import CannotRun, CheckedLoader, Loader
+from models_server.tasks.loading import CannotRun, Checked, CheckedLoader, Loader
+from models_server.tasks.transformers.tokenizer_files import conversion_refusal
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,14 @@ class ModelSpec:
         if isinstance(self.loader, CheckedLoader) and self.loader.environment is not None:
             return self.loader.environment()
         return None
+
+    def refusal(self, folder: Path) -> Exception | None:
+        """Why loading from `folder` (its first weights) would fail here, found without loading: what
+        its loader checks (`Checked`), then a tokenizer its library cannot read here."""
+        refusal = self.loader.refusal(folder) if isinstance(self.loader, Checked) else None
+        if refusal is None and self.framework in ("transformers", "sentence-transformers"):
+            refusal = conversion_refusal(folder)
+        return refusal
 
 
 def row(

@@ -24,7 +24,7 @@ from models_server.runtime.loading import ModelLoader
 from models_server.runtime.memory import release_free_memory
 from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
-from models_server.tasks.loading import CannotRun, Checked, SharedComponents
+from models_server.tasks.loading import CannotRun, SharedComponents
 from models_server.weights.locate import missing_files, weight_dirs
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ class Runtime:
             if missing_file is not None and not preload:  # a preloaded model's loading says so
                 return State.FAILED, (f"{folder} has no file matching {missing_file}; "
                                       f"fix: models-server download --model {repo.name}")
-        refusal = row.loader.refusal(folders[0]) if isinstance(row.loader, Checked) else None
-        if refusal is not None:  # a front end that cannot run, or a config line's wrong architecture
+        refusal = row.refusal(folders[0]) if folders else None
+        if refusal is not None:  # a front end or tokenizer that cannot run, or a config line's wrong architecture
             fix = f"; fix: {refusal.fix}" if isinstance(refusal, CannotRun) else ""
             return State.FAILED, f"{type(refusal).__name__}: {refusal}{fix}"
         return (State.LOADING, None) if preload else (State.NOT_LOADED, None)

@@ -65,9 +65,12 @@ def cap_to_positions(tokenizer: Any, model: Any) -> None:
     A repo that ships only vocab.json and merges.txt (cardiffnlp/twitter-roberta-base-sentiment)
     or a tokenizer_config.json without `model_max_length` leaves the tokenizer's limit at 1e30:
     truncation then passes a long text whole and the position lookup fails. RoBERTa-style
-    embeddings number positions from the padding id + 1 (514 rows hold 512 tokens).
+    embeddings number positions from the padding id + 1 (514 rows hold 512 tokens). T5 has no
+    position table: its config's legacy `n_positions` (512 in t5-base's, whose repo has no
+    tokenizer_config.json) is the length it was trained on, beyond which attention's cost grows
+    quadratically for no gain.
     """
-    positions = getattr(model.config, "max_position_embeddings", None)
+    positions = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
     if not isinstance(positions, int) or positions <= 0:
         return
     embeddings = getattr(getattr(model, "base_model", None), "embeddings", None)

@@ -16,6 +16,7 @@ from models_server.tasks import contracts
 from models_server.tasks.base import Task
 from models_server.tasks.transformers import donut
 from models_server.tasks.transformers.hf_models import load_image_processor, load_pretrained, to_model
+from models_server.tasks.transformers.tokenizer_files import named_tokenizer
 from models_server.tasks.work_size import processor_input
 
 if TYPE_CHECKING:
@@ -41,7 +42,12 @@ def _tokenizer(ctx: LoadContext) -> Any:
 
 
 def _processor(ctx: LoadContext) -> Any:
-    return _auto("AutoProcessor").from_pretrained(ctx.weight_dirs[0], local_files_only=True)
+    """The repo's processor; its tokenizer read through the class tokenizer_config.json names when the
+    repo has a SentencePiece model and no tokenizer.json (see `named_tokenizer`)."""
+    folder = ctx.weight_dirs[0]
+    tokenizer = named_tokenizer(folder)
+    extra = {} if tokenizer is None else {"tokenizer": tokenizer}
+    return _auto("AutoProcessor").from_pretrained(folder, local_files_only=True, **extra)
 
 
 @dataclass
