@@ -132,6 +132,14 @@ def test_clipseg_segments_the_things_asked_for_or_its_defaults(client) -> None:
     assert len(default["segments"]) > 2
 
 
+def test_clipseg_cuts_a_prompt_longer_than_its_text_positions(client) -> None:
+    """CLIPSeg's text model reads 77 tokens; a longer prompt is cut there, not a 500."""
+    prompt = "a grey cat with long white whiskers sitting on a soft red cushion " * 8
+    body = {"img_url": CAT_REF, "text": f"{prompt}, sofa", "threshold": 0.0}
+    result = post(client, "CIDAS/clipseg-rd64-refined", body)
+    assert result["segments"] and {item["label"] for item in result["segments"]} <= {prompt.strip(), "sofa"}
+
+
 def test_the_original_servers_vision_models_are_served() -> None:
     served = {name for row in catalog_rows() for name in (row.id, *row.aliases)}
     assert {
