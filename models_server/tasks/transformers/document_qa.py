@@ -15,6 +15,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,14 +55,20 @@ def tesseract_missing() -> str | None:
     found, no English data), found without reading a page."""
     if importlib.util.find_spec("pytesseract") is None:
         return "the package pytesseract is not installed"
-    import pytesseract
-
-    command = shutil.which(pytesseract.pytesseract.tesseract_cmd)
+    program = _tesseract_program()
+    command = shutil.which(program)
     if command is None:
-        return f"the program {pytesseract.pytesseract.tesseract_cmd} is not on PATH"
+        return f"the program {program} is not on PATH"
     if OCR_LANGUAGE not in _languages(command):
         return f"{command} has no data for the language {OCR_LANGUAGE!r}"
     return None
+
+
+def _tesseract_program() -> str:
+    """The program pytesseract runs: its `tesseract_cmd` once it is imported (where code may set
+    it), else its default; importing it only to read that would import pandas (0.3 s)."""
+    module = sys.modules.get("pytesseract.pytesseract")
+    return str(getattr(module, "tesseract_cmd", "tesseract"))
 
 
 @functools.cache
