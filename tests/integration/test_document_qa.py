@@ -105,14 +105,15 @@ PAGE_READER = "naver-clova-ix/donut-base-finetuned-docvqa"
 @pytest.mark.parametrize("preload", [True, False], ids=["preloaded", "lazy"])
 def test_without_tesseract_a_layoutlm_row_is_failed_with_the_fix(tiny_root, public_dir, monkeypatch, preload):
     """LayoutLM would load and then fail every request without Tesseract: its rows are failed from
-    the start, saying what is missing and the fix, preloaded or lazy; Donut, which reads the page
-    itself, is not."""
+    the start, saying what is missing and the fix, preloaded or lazy, and `list --coverage` does not
+    count them; Donut, which reads the page itself, is not failed and is counted."""
     import dataclasses
 
     import pytesseract
     from support.serving import tiny_settings
 
     from models_server.catalog import catalog_rows
+    from models_server.controller.coverage import coverage
     from models_server.runtime.runtime import Runtime
 
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
@@ -125,6 +126,8 @@ def test_without_tesseract_a_layoutlm_row_is_failed_with_the_fix(tiny_root, publ
         assert "Tesseract" in (view.reason or "") and "/nonexistent/tesseract is not on PATH" in view.reason
         assert "fix: install the Debian package tesseract-ocr" in view.reason
     assert runtime.view(PAGE_READER).state.value != "failed"
+    (documents,) = [entry for entry in coverage(rows) if entry.task == "document-question-answering"]
+    assert documents.served == (PAGE_READER,) and {name for name, _ in documents.cannot_run} == set(OCR_READERS)
 
 
 def test_tesseract_without_english_data_is_reported_missing(monkeypatch, tmp_path: Path) -> None:
