@@ -248,7 +248,8 @@ def _winners(probs: Any, labels: list[str], threshold: float):
 
 @dataclass
 class PromptedSegmenter:
-    """CLIPSeg: one probability map per text prompt; each pixel goes to its most likely prompt."""
+    """CLIPSeg: one probability map per text prompt; each pixel goes to its most likely prompt.
+    The image is brought to the processor's fixed size (352 px) once, not once per prompt."""
 
     model: Any
     processor: Any
@@ -256,8 +257,9 @@ class PromptedSegmenter:
     def __call__(self, image: Image.Image, prompts: list[str], threshold: float | None):
         import torch
 
+        pixels, _ = processor_input(image, self.processor)
         inputs = self.processor(
-            text=prompts, images=[image] * len(prompts), padding=True, truncation=True,
+            text=prompts, images=[pixels] * len(prompts), padding=True, truncation=True,
             max_length=text_positions(self.model), return_tensors="pt",
         )
         with torch.inference_mode():
