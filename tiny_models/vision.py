@@ -345,7 +345,8 @@ def build_vilt_vqa(folder: Path) -> None:
     count mirrored, their names stand-ins); ViltProcessor of a ViltFeatureExtractor(size=384) (saved
     as one number, the shortest edge, with `size_divisor` 32) and bert-base-uncased's BertTokenizer
     (vocab.txt, lower case), whose `model_max_length` is 512: longer than the text positions, so
-    a loader must not trust the tokenizer's limit. Weights in pytorch_model.bin, as saved in 2022."""
+    a loader must not trust the tokenizer's limit. Weights in pytorch_model.bin, as saved in 2022,
+    here with the LayerNorm `gamma`/`beta` names transformers renames on load (legacy_keys)."""
     from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
 
     tokenizer = bert_tokenizer(model_max_length=512)
@@ -368,7 +369,8 @@ def build_layoutlm_qa(folder: Path) -> None:
     itself: transformers' test_pipelines_document_question_answering.py loads it with
     `add_prefix_space=True`, as a fast RoBERTa tokenizer needs for words given one by one. No image
     processor: words come from Tesseract (pytesseract), as the document-question-answering pipeline
-    of impira's model card runs it. Weights in pytorch_model.bin, as saved in 2022."""
+    of impira's model card runs it. Weights in pytorch_model.bin, as saved in 2022, here with the
+    LayerNorm `gamma`/`beta` names transformers renames on load (legacy_keys)."""
     from transformers import LayoutLMConfig, LayoutLMForQuestionAnswering
 
     tokenizer = roberta_tokenizer(model_max_length=512, add_prefix_space=False)

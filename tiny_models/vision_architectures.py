@@ -389,11 +389,13 @@ def build_layoutlmv3_qa(folder: Path) -> None:
     """xhyi/layoutlmv3_docvqa_t11c5000: LayoutLMv3ForQuestionAnswering fine-tuned from
     microsoft/layoutlmv3-base, with LayoutLMv3's RoBERTa BPE tokenizer (vocab.json, merges.txt; it
     takes the words' boxes itself) and the base model's code paths (visual patch embeddings of a
-    224 px page, 1D and 2D relative attention biases, RoBERTa's ids and 514 positions; transformers'
-    convert script and docs of LayoutLMv3). Like the real repo (its file list), no
-    preprocessor_config.json: the loader falls back to LayoutLMv3's default image processor (224 px,
-    mean/std 0.5, `apply_ocr` on, which the loader turns off: it OCRs the page itself). Weights in
-    pytorch_model.bin."""
+    224 px page, 1D and 2D relative attention biases, RoBERTa's ids and 514 positions: the
+    defaults of transformers' LayoutLMv3Config, documented as microsoft/layoutlmv3-base's). Like
+    the real repo (its file list, tests/data/hub_listings), no preprocessor_config.json: the loader
+    falls back to LayoutLMv3's default image processor (224 px, mean/std 0.5, `apply_ocr` on, which
+    the loader turns off: it OCRs the page itself). Weights in pytorch_model.bin, here with the
+    LayerNorm `gamma`/`beta` names transformers renames on load (legacy_keys), for the family's
+    legacy-key stand-in."""
     from transformers import LayoutLMv3Config, LayoutLMv3ForQuestionAnswering, LayoutLMv3Tokenizer
 
     from tiny_models.legacy_keys import resave_with_legacy_names
