@@ -141,3 +141,28 @@ def test_tesseract_without_english_data_is_reported_missing(monkeypatch, tmp_pat
     assert document_qa.tesseract_missing() == f"{program} has no data for the language 'eng'"
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "tesseract")
     assert document_qa.tesseract_missing() is None
+
+
+def test_a_layoutlmv3_repo_with_its_processors_own_ocr_still_reads_our_words(
+    tiny_root: Path, tmp_path: Path, monkeypatch, invoice: Image.Image
+) -> None:
+    """A LayoutLMv3 repo saved with its processor (layoutlmv3-base's way) names an image processor
+    whose `apply_ocr` is on: the loader turns it off, so the page is OCR'd once, by us, and the
+    answer is a run of our words."""
+    import shutil as files
+
+    import torch
+    from transformers import LayoutLMv3ImageProcessor
+
+    from models_server.tasks.loading import LoadContext
+
+    folder = tmp_path / "layoutlmv3-with-processor"
+    files.copytree(tiny_root / "xhyi/layoutlmv3_docvqa_t11c5000", folder)
+    LayoutLMv3ImageProcessor(apply_ocr=True).save_pretrained(folder)
+    reader = document_qa.load_document_reader(LoadContext("x", (folder,), "cpu", torch.float32))
+    assert reader.images.apply_ocr is False
+    ocr, reads = document_qa.ocr_words, []
+    monkeypatch.setattr(document_qa, "ocr_words", lambda image: reads.append(image) or ocr(image))
+    (answer,) = reader(invoice, "What is the total?", 1)
+    words = [word for word, _ in ocr(invoice)]
+    assert len(reads) == 1 and answer["answer"] == " ".join(words[answer["start"] : answer["end"] + 1])
