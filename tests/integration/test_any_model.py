@@ -137,6 +137,25 @@ def test_a_lazy_model_of_the_wrong_architecture_is_failed_from_the_start(setting
     assert view.state.value == "failed" and "cannot do image-classification" in (view.reason or "")
 
 
+def test_a_configured_layoutlm_without_tesseract_is_failed_from_the_start(
+    tiny_root: Path, tmp_path: Path, public_dir: Path, monkeypatch
+):
+    """The generic loader asks the loader it picks what it lacks here: a LayoutLM checkpoint added
+    by one config line, lazy, is failed at start with the fix when Tesseract cannot run."""
+    import pytesseract
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    weights = tiny_root / "impira/layoutlm-document-qa"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"tier: minimal\nmodel_root: {tmp_path}\ndevice: cpu\nmodels:\n"
+                      f"  someone/layoutlm-docqa: {{task: document-question-answering, weights: {weights}, "
+                      f"preload: false}}\n")
+    settings = load_settings(config, {"public_dir": public_dir}, environ={})
+    view = Runtime(settings, configured_rows(settings, catalog_rows())).view("someone/layoutlm-docqa")
+    assert view.state.value == "failed" and "Tesseract" in (view.reason or "")
+    assert "fix: install the Debian package tesseract-ocr" in view.reason
+
+
 def test_a_model_whose_weights_are_missing_fails_naming_the_folder_and_file(any_client: FlaskClient):
     status = status_of(any_client, HALF_COPIED)
     assert status["state"] == "failed"
