@@ -106,13 +106,16 @@ def whisper_tokenizer(folder: Path | None = None, vocab_size: int = 320):
     return _saved(tokenizer, folder)
 
 
-def clip_tokenizer(folder: Path | None = None, vocab_size: int = 400, model_max_length: int = 77):
+def clip_tokenizer(
+    folder: Path | None = None, vocab_size: int = 400, model_max_length: int = 77, pad_token: str = "<|endoftext|>"
+):
     """CLIP's BPE tokenizer (words end in `</w>`), as OWL-ViT, CLIP and Stable Diffusion load it.
 
     Every byte symbol is in the vocabulary both inside a word and ending one, so any text
     encodes without <unk>. As in CLIP's real vocabulary, `<|startoftext|>` and `<|endoftext|>`
     (also pad) are the last two ids: OWL-ViT treats a query whose first id is 0 as padding,
-    and CLIP-style text models may pool at the highest id.
+    and CLIP-style text models may pool at the highest id. As in CLIP's vocabulary, "!" is id 0
+    (OWL-ViT's `pad_token`).
     """
     import json
 
@@ -138,7 +141,7 @@ def clip_tokenizer(folder: Path | None = None, vocab_size: int = 400, model_max_
         vocab[token] = len(vocab)
     merges = [tuple(pair) for pair in model["merges"]]
     tokenizer = CLIPTokenizer(
-        vocab=vocab, merges=merges, model_max_length=model_max_length, pad_token="<|endoftext|>"
+        vocab=vocab, merges=merges, model_max_length=model_max_length, pad_token=pad_token
     )
     return _saved(tokenizer, folder)
 

@@ -40,6 +40,7 @@ CELEBAMASK_HQ = (
 )
 ADE20K = ("wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass")
 VQA_ANSWERS = ("yes", "no", "2", "1", "3", "white", "red", "blue", "cat", "dog", "nothing", "tennis")
+VQA_ANSWER_COUNT = 3129  # VQAv2's answer list, as ViLT's VQA head has it
 
 # A small ViT-like transformer: sizes from transformers' own tiny test configs.
 TINY_TRANSFORMER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37}
@@ -255,10 +256,17 @@ def build_yolos(folder: Path) -> None:
 
 
 def build_owlvit(folder: Path) -> None:
-    """google/owlvit-base-patch32: OwlViTForObjectDetection + OwlViTProcessor (CLIP tokenizer)."""
+    """google/owlvit-base-patch32 and -large-patch14: OwlViTForObjectDetection + OwlViTProcessor, as
+    transformers' convert_owlvit_original_flax_to_hf.py writes them: openai/clip-vit-base-patch32's
+    CLIP tokenizer (vocab.json, merges.txt) with `pad_token` "!" (id 0; a query whose first id is 0
+    counts as padding) and `model_max_length` 16, the text model's 16 positions; an image processor
+    given one number for `size` and `crop_size` (768 for B/32, 840 for L/14; CONFIGS there), saved in
+    2022 as an OwlViTFeatureExtractor with both sizes plain numbers. The text config keeps
+    OwlViTTextConfig's ids (pad 0, bos and eos the tokenizer's); its text model pools at the highest
+    id, the end token. Weights in pytorch_model.bin, as saved in 2022."""
     from transformers import OwlViTConfig, OwlViTForObjectDetection, OwlViTImageProcessor, OwlViTProcessor
 
-    tokenizer = clip_tokenizer(model_max_length=16)
+    tokenizer = clip_tokenizer(model_max_length=16, pad_token="!")
     text = {
         **TINY_TRANSFORMER, "vocab_size": len(tokenizer), "max_position_embeddings": 16,
         "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
@@ -266,9 +274,26 @@ def build_owlvit(folder: Path) -> None:
     }
     vision = {**TINY_TRANSFORMER, "image_size": 32, "patch_size": 8}
     config = OwlViTConfig(text_config=text, vision_config=vision, projection_dim=32)
-    images = OwlViTImageProcessor(size={"height": 32, "width": 32}, crop_size={"height": 32, "width": 32})
+    images = OwlViTImageProcessor(size=32, crop_size=32, do_center_crop=True)
     processor = OwlViTProcessor(image_processor=images, tokenizer=tokenizer)
     save(folder, OwlViTForObjectDetection(config), processor)
+    write_as_feature_extractor(folder)
+    write_sizes_as_numbers(folder, "crop_size")
+    resave_with_legacy_names(folder)
+
+
+def write_sizes_as_numbers(folder: Path, *keys: str) -> None:
+    """preprocessor_config.json with the square sizes under `keys` written as one number, as a 2022
+    FeatureExtractor saved them (`write_as_feature_extractor` does so for `size`)."""
+    import json
+
+    path = folder / "preprocessor_config.json"
+    config = json.loads(path.read_text())
+    for key in keys:
+        size = config[key]
+        assert size["height"] == size["width"], "a FeatureExtractor's size was one number"
+        config[key] = size["height"]
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _segformer(folder: Path, id2label: dict[int, str], reduce_labels: bool, legacy: bool) -> None:
@@ -408,28 +433,53 @@ def build_blip_vqa(folder: Path) -> None:
     save(folder, model, _blip_processor(tokenizer))
 
 
+def vqa_answers(count: int = VQA_ANSWER_COUNT) -> tuple[str, ...]:
+    """`count` answers: VQA_ANSWERS, then numbers (VQAv2's answer list holds many)."""
+    numbers = (str(n) for n in range(count * 2) if str(n) not in VQA_ANSWERS)
+    return (*VQA_ANSWERS, *(next(numbers) for _ in range(count - len(VQA_ANSWERS))))
+
+
 def build_vilt_vqa(folder: Path) -> None:
-    """dandelin/vilt-b32-finetuned-vqa: ViltForQuestionAnswering (a classifier over answers)."""
+    """dandelin/vilt-b32-finetuned-vqa (and its fine-tunes): ViltForQuestionAnswering, a classifier
+    over VQAv2's 3129 answers, as transformers' convert_vilt_original_to_pytorch.py writes it:
+    `ViltConfig(image_size=384, patch_size=32, tie_word_embeddings=False)` with the library's default
+    `max_position_embeddings` 40, the labels of huggingface/label-files vqa2-id2label.json (their
+    count mirrored, their names stand-ins); ViltProcessor of a ViltFeatureExtractor(size=384) (saved
+    as one number, the shortest edge, with `size_divisor` 32) and bert-base-uncased's BertTokenizer
+    (vocab.txt, lower case), whose `model_max_length` is 512: longer than the text positions, so
+    a loader must not trust the tokenizer's limit. Weights in pytorch_model.bin, as saved in 2022,
+    here with the LayerNorm `gamma`/`beta` names transformers renames on load (legacy_keys)."""
     from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
 
-    tokenizer = bert_tokenizer(model_max_length=40)
+    tokenizer = bert_tokenizer(model_max_length=512)
     config = ViltConfig(
-        **TINY_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=40, image_size=32,
-        patch_size=8, max_image_length=-1, id2label=labels(VQA_ANSWERS),
+        **TINY_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=40, image_size=64,
+        patch_size=32, max_image_length=-1, tie_word_embeddings=False, id2label=labels(vqa_answers()),
     )
-    images = ViltImageProcessor(size={"shortest_edge": 32}, size_divisor=8)
+    images = ViltImageProcessor(size={"shortest_edge": 64}, size_divisor=32)
     processor = ViltProcessor(image_processor=images, tokenizer=tokenizer)
     save(folder, ViltForQuestionAnswering(config), processor)
+    write_as_feature_extractor(folder)
+    resave_with_legacy_names(folder)
 
 
 def build_layoutlm_qa(folder: Path) -> None:
-    """impira/layoutlm-document-qa: LayoutLMForQuestionAnswering with a RoBERTa BPE tokenizer
-    (as the real repo ships: vocab.json, merges.txt). No image processor: words come from OCR."""
+    """impira/layoutlm-document-qa and -invoices (faisalraza's and cloudqi's repos hold the same
+    files): LayoutLMForQuestionAnswering read through RoBERTa's byte-level BPE (vocab.json,
+    merges.txt; tokenizer_class RobertaTokenizer) with RoBERTa's sizes and ids (514 positions, one
+    token type, pad 1, bos 0, eos 2, layer norm eps 1e-5). The tokenizer does not add a prefix space
+    itself: transformers' test_pipelines_document_question_answering.py loads it with
+    `add_prefix_space=True`, as a fast RoBERTa tokenizer needs for words given one by one. No image
+    processor: words come from Tesseract (pytesseract), as the document-question-answering pipeline
+    of impira's model card runs it. Weights in pytorch_model.bin, as saved in 2022, here with the
+    LayerNorm `gamma`/`beta` names transformers renames on load (legacy_keys)."""
     from transformers import LayoutLMConfig, LayoutLMForQuestionAnswering
 
-    tokenizer = roberta_tokenizer(model_max_length=512)
+    tokenizer = roberta_tokenizer(model_max_length=512, add_prefix_space=False)
     config = LayoutLMConfig(
         **TINY_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=514, type_vocab_size=1,
-        max_2d_position_embeddings=1024, pad_token_id=tokenizer.pad_token_id,
+        max_2d_position_embeddings=1024, layer_norm_eps=1e-5, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
     save(folder, LayoutLMForQuestionAnswering(config), tokenizer)
+    resave_with_legacy_names(folder)

@@ -230,27 +230,36 @@ def build_maskformer_swin(folder: Path) -> None:
 
 
 def build_clipseg(folder: Path) -> None:
-    """CIDAS/clipseg-rd64-refined: CLIPSegForImageSegmentation + CLIPSegProcessor (ViT image
-    processor, CLIP tokenizer). Text prompts choose what is segmented."""
+    """CIDAS/clipseg-rd64-refined: CLIPSegForImageSegmentation + CLIPSegProcessor, as transformers'
+    convert_clipseg_original_pytorch_to_hf.py writes it: the library's default config of 2022 but
+    for `patch_size` 16 and `use_complex_transposed_convolution` (the "refined" decoder), so
+    `reduce_dim` 64, `extract_layers` [3, 6, 9] of a 12-layer ViT, `conditional_layer` 0, 4 decoder
+    heads, and the text ids of then (bos 0, eos 2, pad 1), with which the text model pools at the
+    highest id (modeling_clipseg.py keeps that path for configs saved before it changed); a
+    ViTFeatureExtractor(size=352) (one number; its ViT is 224 px, so position embeddings are
+    interpolated) and openai/clip-vit-base-patch32's CLIPTokenizer (vocab.json, merges.txt, 77
+    tokens). Weights in pytorch_model.bin (revision 91cddba)."""
     from transformers import CLIPSegConfig, CLIPSegForImageSegmentation, CLIPSegProcessor, ViTImageProcessor
 
+    from tiny_models.hub_layout import write_as_feature_extractor
+    from tiny_models.legacy_keys import resave_with_legacy_names
     from tiny_models.tokenizers import clip_tokenizer
 
-    tokenizer = clip_tokenizer(model_max_length=16)
-    text = {
-        **TINY_TRANSFORMER, "vocab_size": len(tokenizer), "max_position_embeddings": 16,
-        "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    vision = {**TINY_TRANSFORMER, "image_size": 32, "patch_size": 8}
+    tokenizer = clip_tokenizer(model_max_length=77)
+    text = {**TINY_TRANSFORMER, "vocab_size": len(tokenizer), "max_position_embeddings": 77,
+            "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1}
+    vision = {**TINY_TRANSFORMER, "num_hidden_layers": 12, "image_size": 64, "patch_size": 16}
     config = CLIPSegConfig(
-        text_config=text, vision_config=vision, projection_dim=16, reduce_dim=8, extract_layers=[0, 1],
-        decoder_num_attention_heads=2, decoder_intermediate_size=16, conditional_layer=0,
+        text_config=text, vision_config=vision, projection_dim=32, reduce_dim=64, extract_layers=[3, 6, 9],
+        decoder_num_attention_heads=4, decoder_intermediate_size=64, conditional_layer=0,
+        use_complex_transposed_convolution=True,
     )
-    images = ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.485, 0.456, 0.406],
+    images = ViTImageProcessor(size={"height": 96, "width": 96}, image_mean=[0.485, 0.456, 0.406],
                                image_std=[0.229, 0.224, 0.225])
     processor = CLIPSegProcessor(image_processor=images, tokenizer=tokenizer)
     save(folder, CLIPSegForImageSegmentation(config), processor)
+    write_as_feature_extractor(folder)
+    resave_with_legacy_names(folder)
 
 
 # --- depth --------------------------------------------------------------------------------------
@@ -489,10 +498,19 @@ def build_git_vqa(folder: Path) -> None:
 
 
 def build_layoutlmv3_qa(folder: Path) -> None:
-    """xhyi/layoutlmv3_docvqa_t11c5000: LayoutLMv3ForQuestionAnswering with LayoutLMv3's RoBERTa
-    BPE tokenizer (vocab.json, merges.txt). Like the real repo, no preprocessor_config.json: the
-    loader falls back to LayoutLMv3's default image processor (224 px, mean/std 0.5)."""
+    """xhyi/layoutlmv3_docvqa_t11c5000: LayoutLMv3ForQuestionAnswering fine-tuned from
+    microsoft/layoutlmv3-base, with LayoutLMv3's RoBERTa BPE tokenizer (vocab.json, merges.txt; it
+    takes the words' boxes itself) and the base model's code paths (visual patch embeddings of a
+    224 px page, 1D and 2D relative attention biases, RoBERTa's ids and 514 positions: the
+    defaults of transformers' LayoutLMv3Config, documented as microsoft/layoutlmv3-base's). Like
+    the real repo (its file list, tests/data/hub_listings), no preprocessor_config.json: the loader
+    falls back to LayoutLMv3's default image processor (224 px, mean/std 0.5, `apply_ocr` on, which
+    the loader turns off: it OCRs the page itself). Weights in pytorch_model.bin, here with the
+    LayerNorm `gamma`/`beta` names transformers renames on load (legacy_keys), for the family's
+    legacy-key stand-in."""
     from transformers import LayoutLMv3Config, LayoutLMv3ForQuestionAnswering, LayoutLMv3Tokenizer
+
+    from tiny_models.legacy_keys import resave_with_legacy_names
 
     bpe = roberta_tokenizer()
     tokenizer = LayoutLMv3Tokenizer(
@@ -501,10 +519,12 @@ def build_layoutlmv3_qa(folder: Path) -> None:
     config = LayoutLMv3Config(
         **TINY_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=514, max_2d_position_embeddings=1024,
         input_size=224, patch_size=16, coordinate_size=6, shape_size=4, rel_pos_bins=8, max_rel_pos=16,
-        rel_2d_pos_bins=8, max_rel_2d_pos=32, pad_token_id=tokenizer.pad_token_id,
+        rel_2d_pos_bins=8, max_rel_2d_pos=32, has_relative_attention_bias=True, has_spatial_attention_bias=True,
+        visual_embed=True, layer_norm_eps=1e-5, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
     save(folder, LayoutLMv3ForQuestionAnswering(config), tokenizer)
+    resave_with_legacy_names(folder)
 
 
 def _merges(tokenizer) -> list[tuple[str, str]]:

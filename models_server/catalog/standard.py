@@ -35,7 +35,7 @@ MODELS: list[ModelSpec] = [
     row(Repo("Salesforce/blip-vqa-base", "blip-vqa"),
         vision_text.ANSWER, vision_text.load_visual_question_answerer, fp16_bytes=770 * MB, tier="standard"),
     row(Repo("impira/layoutlm-document-qa", "layoutlm-qa"),
-        document_qa.ANSWER_DOCUMENT, document_qa.load_document_reader, fp16_bytes=256 * MB, tier="standard"),
+        document_qa.ANSWER_DOCUMENT, document_qa.load_ocr_document_reader, fp16_bytes=256 * MB, tier="standard"),
     row(Repo("openai/whisper-base", "whisper"),
         speech.TRANSCRIBE, speech.load_whisper, fp16_bytes=145 * MB, tier="standard"),
     row(Repo("facebook/wav2vec2-base-960h", "wav2vec2-ctc"),

@@ -20,7 +20,7 @@ CLASSIFY, DETECT, SEGMENT = vision.CLASSIFY, vision.DETECT, vision.SEGMENT
 DEPTH, CAPTION, ANSWER = vision.ESTIMATE_DEPTH, vision_text.CAPTION, vision_text.ANSWER
 classifier, detector, depth = vision.load_classifier, vision.load_detector, vision.load_depth_estimator
 captioner, answerer = vision_text.load_captioner, vision_text.load_visual_question_answerer
-reader = document_qa.load_document_reader
+reader, ocr_reader = document_qa.load_document_reader, document_qa.load_ocr_document_reader
 
 MODELS: list[ModelSpec] = [
     # image-classification. params: BEiT/DiT/ViT-base 86M (BEiT pt22k-ft22k 103M with its 21,841
@@ -122,15 +122,15 @@ MODELS: list[ModelSpec] = [
     # fine-tune of donut-base: 809 MB assumed, its file size unknown here).
     # faisalraza's and cloudqi's repos hold the same files as impira's (LayoutLM + RoBERTa BPE).
     row(Repo("impira/layoutlm-invoices", "layoutlm-qa"),
-        document_qa.ANSWER_DOCUMENT, reader, fp16_bytes=256 * MB),
+        document_qa.ANSWER_DOCUMENT, ocr_reader, fp16_bytes=256 * MB),
     row(Repo("naver-clova-ix/donut-base-finetuned-docvqa", "donut-docvqa"),
         document_qa.ANSWER_DOCUMENT, reader, fp16_bytes=505 * MB),
     row(Repo("faisalraza/layoutlm-invoices", "layoutlm-qa"),
-        document_qa.ANSWER_DOCUMENT, reader, fp16_bytes=256 * MB),
+        document_qa.ANSWER_DOCUMENT, ocr_reader, fp16_bytes=256 * MB),
     row(Repo("cloudqi/CQI_Visual_Question_Awnser_PT_v0", "layoutlm-qa"),
-        document_qa.ANSWER_DOCUMENT, reader, fp16_bytes=256 * MB, preload=False),
+        document_qa.ANSWER_DOCUMENT, ocr_reader, fp16_bytes=256 * MB, preload=False),
     row(Repo("jinhybr/OCR-DocVQA-Donut", "donut-docvqa"),
         document_qa.ANSWER_DOCUMENT, reader, fp16_bytes=405 * MB, preload=False),
     row(Repo("xhyi/layoutlmv3_docvqa_t11c5000", "layoutlmv3-qa"),
-        document_qa.ANSWER_DOCUMENT, reader, fp16_bytes=252 * MB, preload=False),
+        document_qa.ANSWER_DOCUMENT, ocr_reader, fp16_bytes=252 * MB, preload=False),
 ]

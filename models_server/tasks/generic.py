@@ -21,6 +21,7 @@ from models_server.errors import WeightsMissing
 from models_server.tasks.base import Task
 from models_server.tasks.diffusers import diffusion_family, text_to_image, video
 from models_server.tasks.libraries import Framework
+from models_server.tasks.loading import Checked
 from models_server.tasks.transformers import (
     audio_classification,
     document_qa,
@@ -210,12 +211,14 @@ class GenericLoader:
         return self.generic.choose(ctx.weight_dirs[0]).load(ctx)
 
     def refusal(self, folder: Path) -> Exception | None:
-        """Why loading from `folder` would be refused, found without loading (`models-server check`)."""
+        """Why loading from `folder` would be refused, found without loading (`models-server check`):
+        no layout of the task fits it, or the fitting layout's loader says what it lacks here (a
+        LayoutLM checkpoint without Tesseract)."""
         try:
-            self.generic.choose(folder)
+            layout = self.generic.choose(folder)
         except (WeightsMissing, ModelUnfit, ValueError) as exc:
             return exc
-        return None
+        return layout.load.refusal(folder) if isinstance(layout.load, Checked) else None
 
 
 def model_type(config: dict[str, Any]) -> str | None:

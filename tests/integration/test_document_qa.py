@@ -96,3 +96,73 @@ def test_a_strip_tesseract_cannot_read_is_400_not_500(client) -> None:
     response = client.post(f"/models/{MODEL_ID}", json={"img_url": uri, "text": "total?"})
     assert response.status_code == 400, response.get_json()
     assert response.get_json()["error"]["message"]
+
+
+OCR_READERS = (MODEL_ID, "xhyi/layoutlmv3_docvqa_t11c5000")
+PAGE_READER = "naver-clova-ix/donut-base-finetuned-docvqa"
+
+
+@pytest.mark.parametrize("preload", [True, False], ids=["preloaded", "lazy"])
+def test_without_tesseract_a_layoutlm_row_is_failed_with_the_fix(tiny_root, public_dir, monkeypatch, preload):
+    """LayoutLM would load and then fail every request without Tesseract: its rows are failed from
+    the start, saying what is missing and the fix, preloaded or lazy, and `list --coverage` does not
+    count them; Donut, which reads the page itself, is not failed and is counted."""
+    import dataclasses
+
+    import pytesseract
+    from support.serving import tiny_settings
+
+    from models_server.catalog import catalog_rows
+    from models_server.controller.coverage import coverage
+    from models_server.runtime.runtime import Runtime
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    wanted = (*OCR_READERS, PAGE_READER)
+    rows = [dataclasses.replace(row, preload=preload) for row in catalog_rows() if row.id in wanted]
+    runtime = Runtime(tiny_settings(tiny_root, public_dir), rows)
+    for model_id in OCR_READERS:
+        view = runtime.view(model_id)
+        assert view.state.value == "failed", model_id
+        assert "Tesseract" in (view.reason or "") and "/nonexistent/tesseract is not on PATH" in view.reason
+        assert "fix: install the Debian package tesseract-ocr" in view.reason
+    assert runtime.view(PAGE_READER).state.value != "failed"
+    (documents,) = [entry for entry in coverage(rows) if entry.task == "document-question-answering"]
+    assert documents.served == (PAGE_READER,) and {name for name, _ in documents.cannot_run} == set(OCR_READERS)
+
+
+def test_tesseract_without_english_data_is_reported_missing(monkeypatch, tmp_path: Path) -> None:
+    """A Tesseract that lists no English data would refuse every page: said at the start too."""
+    import pytesseract
+
+    program = tmp_path / "tesseract"
+    program.write_text("#!/bin/sh\necho 'List of available languages in \"/usr/share/tessdata/\" (1):'\necho osd\n")
+    program.chmod(0o755)
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(program))
+    assert document_qa.tesseract_missing() == f"{program} has no data for the language 'eng'"
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "tesseract")
+    assert document_qa.tesseract_missing() is None
+
+
+def test_a_layoutlmv3_repo_with_its_processors_own_ocr_still_reads_our_words(
+    tiny_root: Path, tmp_path: Path, monkeypatch, invoice: Image.Image
+) -> None:
+    """A LayoutLMv3 repo saved with its processor (layoutlmv3-base's way) names an image processor
+    whose `apply_ocr` is on: the loader turns it off, so the page is OCR'd once, by us, and the
+    answer is a run of our words."""
+    import shutil as files
+
+    import torch
+    from transformers import LayoutLMv3ImageProcessor
+
+    from models_server.tasks.loading import LoadContext
+
+    folder = tmp_path / "layoutlmv3-with-processor"
+    files.copytree(tiny_root / "xhyi/layoutlmv3_docvqa_t11c5000", folder)
+    LayoutLMv3ImageProcessor(apply_ocr=True).save_pretrained(folder)
+    reader = document_qa.load_document_reader(LoadContext("x", (folder,), "cpu", torch.float32))
+    assert reader.images.apply_ocr is False
+    ocr, reads = document_qa.ocr_words, []
+    monkeypatch.setattr(document_qa, "ocr_words", lambda image: reads.append(image) or ocr(image))
+    (answer,) = reader(invoice, "What is the total?", 1)
+    words = [word for word, _ in ocr(invoice)]
+    assert len(reads) == 1 and answer["answer"] == " ".join(words[answer["start"] : answer["end"] + 1])

@@ -23,6 +23,10 @@ LEGACY = {
     # TensorFlow BERT's LayerNorm names: the same "legacy" renaming
     "dslim/bert-base-NER": (".LayerNorm.gamma", ".LayerNorm.beta"),
     "bert-large-uncased-whole-word-masking-finetuned-squad": (".LayerNorm.gamma", ".LayerNorm.beta"),
+    # the same renaming on the BERT-style LayerNorms of LayoutLM (v1, v3) and ViLT
+    "impira/layoutlm-document-qa": (".LayerNorm.gamma", ".LayerNorm.beta"),
+    "xhyi/layoutlmv3_docvqa_t11c5000": (".LayerNorm.gamma", ".LayerNorm.beta"),
+    "dandelin/vilt-b32-finetuned-vqa": (".LayerNorm.gamma", ".LayerNorm.beta"),
     # OpenAI's GPT-2 as converted: the base model's keys (no `transformer.` prefix), no lm_head
     "gpt2": ("wte.weight", "h.0.attn.c_attn.weight"),
     # DETR's pre-v5 layout, which save_pretrained writes back by default (save_original_format)

@@ -84,6 +84,13 @@ def test_open_vocabulary_detection(client, body: dict, labels: set[str]) -> None
     assert all(0 <= item["box"]["xmax"] <= CAT_SIZE[0] for item in result)
 
 
+def test_a_label_longer_than_the_text_positions_is_cut_to_them(client) -> None:
+    """OWL-ViT's text model reads 16 tokens; a longer label is cut there, not a 500."""
+    label = "a small grey cat with long white whiskers sitting on a soft red cushion by the window"
+    result = post(client, "google/owlvit-base-patch32", {"img_url": CAT_REF, "threshold": 0.0, "text": f"{label}, dog"})
+    assert result and {item["label"] for item in result} <= {label, "dog"}
+
+
 @pytest.mark.parametrize("model_id", ids_of(vision.SEGMENT))
 def test_segmentation_overlay_and_segments(client, public_dir: Path, model_id: str) -> None:
     # Low thresholds so that random weights still produce segments.
@@ -132,7 +139,16 @@ def test_visual_question_answering(client, photo_ref: str, model_id: str) -> Non
     scores = [item["score"] for item in result]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
     if model_id == "dandelin/vilt-b32-finetuned-vqa":
-        assert len(result) == 5 and {item["answer"] for item in result} <= set(tiny_vision.VQA_ANSWERS)
+        assert len(result) == 5 and {item["answer"] for item in result} <= set(tiny_vision.vqa_answers())
+
+
+@pytest.mark.parametrize("model_id", [row.id for row in standard.MODELS if row.weights[0].family == "vilt-vqa"])
+def test_a_question_longer_than_the_text_positions_is_answered(client, photo_ref: str, model_id: str) -> None:
+    """ViLT reads 40 tokens while its tokenizer (bert-base-uncased's) allows 512: the question is cut
+    at the model's positions, not the tokenizer's."""
+    question = "is the cat on the table next to the dog in the park under the blue sky " * 6 + "?"
+    result = post(client, model_id, {"img_url": photo_ref, "text": question})
+    assert result and all(item["answer"].strip() for item in result)
 
 
 def test_vqa_needs_a_question(client, photo_ref: str) -> None:

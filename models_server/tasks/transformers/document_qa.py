@@ -10,13 +10,21 @@ LayoutLMv2 is not served: its visual backbone needs detectron2, which is not on 
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
+from models_server.tasks.loading import CannotRun, CheckedLoader
 from models_server.tasks.transformers import donut
 from models_server.tasks.transformers.hf_models import load_image_processor, load_pretrained, to_model
 from models_server.tasks.transformers.vision_text import PromptedAnswerer, load_donut
@@ -35,7 +43,61 @@ OCR_MAX_PIXELS = 8 * 2**20
 OCR_MAX_SIDE = 16_384
 
 
-def ocr_words(image: Image.Image, language: str = "eng") -> list[tuple[str, Box]]:
+OCR_LANGUAGE = "eng"
+# The architectures that read words OCR'd by Tesseract (Donut reads the page's pixels itself).
+OCR_MODEL_TYPES = ("layoutlm", "layoutlmv3")
+TESSERACT_FIX = ("install the Debian package tesseract-ocr (with tesseract-ocr-eng) and pip install pytesseract; "
+                 "or set models.<id>.enabled: false")
+
+
+def tesseract_missing() -> str | None:
+    """Why Tesseract cannot OCR an English page here (pytesseract not installed, its program not
+    found, no English data), found without reading a page."""
+    if importlib.util.find_spec("pytesseract") is None:
+        return "the package pytesseract is not installed"
+    program = _tesseract_program()
+    command = shutil.which(program)
+    if command is None:
+        return f"the program {program} is not on PATH"
+    if OCR_LANGUAGE not in _languages(command):
+        return f"{command} has no data for the language {OCR_LANGUAGE!r}"
+    return None
+
+
+def _tesseract_program() -> str:
+    """The program pytesseract runs: its `tesseract_cmd` once it is imported (where code may set
+    it), else its default; importing it only to read that would import pandas (0.3 s)."""
+    module = sys.modules.get("pytesseract.pytesseract")
+    return str(getattr(module, "tesseract_cmd", "tesseract"))
+
+
+@functools.cache
+def _languages(command: str) -> frozenset[str]:
+    """The languages `command --list-langs` names (its first line is a heading); none if it fails."""
+    try:
+        listed = subprocess.run([command, "--list-langs"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    return frozenset(line.strip() for line in listed.stdout.splitlines()[1:] if line.strip())
+
+
+def ocr_refusal(folder: Path) -> CannotRun | None:
+    """Why a reader of OCR'd words (LayoutLM) cannot run here, read from its config without loading;
+    such a model would load and then fail every request."""
+    try:
+        kind = json.loads((folder / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None  # the weights check says so
+    return tesseract_refusal() if kind in OCR_MODEL_TYPES else None
+
+
+def tesseract_refusal() -> CannotRun | None:
+    reason = tesseract_missing()
+    return None if reason is None else CannotRun(f"it reads words OCR'd by Tesseract, which cannot run: {reason}",
+                                                 TESSERACT_FIX)
+
+
+def ocr_words(image: Image.Image, language: str = OCR_LANGUAGE) -> list[tuple[str, Box]]:
     """The page's words in reading order, each with its box in 0-1000 page coordinates."""
     import pytesseract
 
@@ -152,6 +214,9 @@ def _layoutlm(ctx: LoadContext) -> DocumentReader:
     ship) must add the space each word had on the page; WordPiece tokenizers ignore the flag."""
     from transformers import AutoTokenizer
 
+    refusal = ocr_refusal(ctx.weight_dirs[0])
+    if refusal is not None:
+        raise refusal
     model, _ = load_pretrained(ctx, "AutoModelForDocumentQuestionAnswering", None)
     tokenizer = AutoTokenizer.from_pretrained(ctx.weight_dirs[0], add_prefix_space=True, local_files_only=True)
     images = None
@@ -178,7 +243,7 @@ READERS: dict[str, Callable[[LoadContext], Any]] = {
 }
 
 
-def load_document_reader(ctx: LoadContext) -> DocumentReader | PromptedAnswerer:
+def read_documents(ctx: LoadContext) -> DocumentReader | PromptedAnswerer:
     """LayoutLM (v1, v3) or a DocVQA Donut, chosen by the checkpoint's model type."""
     from transformers import AutoConfig
 
@@ -193,6 +258,13 @@ def answer_document(model: DocumentReader | PromptedAnswerer, inputs: dict[str, 
     """`[{"score", "answer", "start", "end"}]`, best first; start/end index the OCR'd words.
     Donut, which reads the page itself, answers `[{"answer", "score"}]`."""
     return model(inputs["img_url"], inputs["text"], params["top_k"])
+
+
+# A LayoutLM checkpoint needs Tesseract: without it its row is failed from the start, with the fix.
+load_document_reader = CheckedLoader(read_documents, ocr_refusal)
+# For rows whose published config is LayoutLM's: known without their weights, so `list --coverage`
+# counts them only where Tesseract runs.
+load_ocr_document_reader = CheckedLoader(read_documents, ocr_refusal, environment=tesseract_refusal)
 
 
 ANSWER_DOCUMENT = Task(contracts.DOCUMENT_QUESTION_ANSWERING, answer_document)

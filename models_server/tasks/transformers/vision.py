@@ -99,7 +99,8 @@ class Detector:
         if labels is None:
             inputs = self.processor(images=pixels, return_tensors="pt")
         else:
-            inputs = self.processor(images=pixels, text=[labels], padding=True, return_tensors="pt")
+            inputs = self.processor(images=pixels, text=[labels], padding=True, truncation=True,
+                                    max_length=text_positions(self.model), return_tensors="pt")
         with torch.inference_mode():
             outputs = self.model(**to_model(inputs, self.model))
         sizes = [(canvas[1], canvas[0])]  # boxes in `image`'s pixels; padding lies right of or below it
@@ -113,6 +114,12 @@ class Detector:
             for score, label, box in zip(found["scores"], found["labels"], found["boxes"], strict=True)
         ]
         return sorted(detections, key=lambda item: item["score"], reverse=True)
+
+
+def text_positions(model: Any) -> int:
+    """How many tokens a CLIP-style text model reads (OWL-ViT 16, CLIPSeg 77): longer labels and
+    prompts are cut there, as its tokenizer's own limit may not say."""
+    return int(model.config.text_config.max_position_embeddings)
 
 
 def _pixel_box(box: Any, image: Image.Image) -> dict[str, int]:
@@ -243,7 +250,8 @@ def _winners(probs: Any, labels: list[str], threshold: float):
 
 @dataclass
 class PromptedSegmenter:
-    """CLIPSeg: one probability map per text prompt; each pixel goes to its most likely prompt."""
+    """CLIPSeg: one probability map per text prompt; each pixel goes to its most likely prompt.
+    The image is brought to the processor's fixed size (352 px) once, not once per prompt."""
 
     model: Any
     processor: Any
@@ -251,8 +259,10 @@ class PromptedSegmenter:
     def __call__(self, image: Image.Image, prompts: list[str], threshold: float | None):
         import torch
 
+        pixels, _ = processor_input(image, self.processor)
         inputs = self.processor(
-            text=prompts, images=[image] * len(prompts), padding=True, return_tensors="pt"
+            text=prompts, images=[pixels] * len(prompts), padding=True, truncation=True,
+            max_length=text_positions(self.model), return_tensors="pt",
         )
         with torch.inference_mode():
             logits = self.model(**to_model(inputs, self.model)).logits.float()

@@ -140,7 +140,8 @@ CAPTION = Task(contracts.IMAGE_TO_TEXT, caption)
 
 @dataclass
 class AnswerClassifier:
-    """ViLT: scores every answer of its fixed list; trained with a sigmoid per answer."""
+    """ViLT: scores every answer of its fixed list; trained with a sigmoid per answer. A question is
+    cut at the model's text positions (40), which its tokenizer (bert-base-uncased's, 512) does not know."""
 
     model: Any
     processor: Any
@@ -149,7 +150,8 @@ class AnswerClassifier:
         import torch
 
         pixels, _ = processor_input(image, self.processor)
-        inputs = self.processor(images=pixels, text=question, truncation=True, return_tensors="pt")
+        limit = min(self.processor.tokenizer.model_max_length, self.model.config.max_position_embeddings)
+        inputs = self.processor(images=pixels, text=question, truncation=True, max_length=limit, return_tensors="pt")
         with torch.inference_mode():
             probs = self.model(**to_model(inputs, self.model)).logits[0].float().sigmoid()
         scores, ids = probs.topk(min(top_k, probs.numel()))
