@@ -277,23 +277,8 @@ def build_owlvit(folder: Path) -> None:
     images = OwlViTImageProcessor(size=32, crop_size=32, do_center_crop=True)
     processor = OwlViTProcessor(image_processor=images, tokenizer=tokenizer)
     save(folder, OwlViTForObjectDetection(config), processor)
-    write_as_feature_extractor(folder)
-    write_sizes_as_numbers(folder, "crop_size")
+    write_feature_extractor_config(folder)
     resave_with_legacy_names(folder)
-
-
-def write_sizes_as_numbers(folder: Path, *keys: str) -> None:
-    """preprocessor_config.json with the square sizes under `keys` written as one number, as a 2022
-    FeatureExtractor saved them (`write_as_feature_extractor` does so for `size`)."""
-    import json
-
-    path = folder / "preprocessor_config.json"
-    config = json.loads(path.read_text())
-    for key in keys:
-        size = config[key]
-        assert size["height"] == size["width"], "a FeatureExtractor's size was one number"
-        config[key] = size["height"]
-    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _segformer(folder: Path, id2label: dict[int, str], reduce_labels: bool, legacy: bool) -> None:
