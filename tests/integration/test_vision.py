@@ -142,10 +142,14 @@ def test_visual_question_answering(client, photo_ref: str, model_id: str) -> Non
         assert len(result) == 5 and {item["answer"] for item in result} <= set(tiny_vision.vqa_answers())
 
 
-@pytest.mark.parametrize("model_id", [row.id for row in standard.MODELS if row.weights[0].family == "vilt-vqa"])
+@pytest.mark.parametrize("model_id", [
+    *(row.id for row in standard.MODELS if row.weights[0].family == "vilt-vqa"),
+    "Salesforce/blip-vqa-base", "microsoft/git-base-vqav2",
+])
 def test_a_question_longer_than_the_text_positions_is_answered(client, photo_ref: str, model_id: str) -> None:
-    """ViLT reads 40 tokens while its tokenizer (bert-base-uncased's) allows 512: the question is cut
-    at the model's positions, not the tokenizer's."""
+    """ViLT reads 40 tokens while its tokenizer (bert-base-uncased's) allows 512; the BLIP and GIT
+    stand-ins' text positions (64) are fewer than the question's tokens too: the question is cut at
+    the model's positions, not the tokenizer's (GIT's less the answer that follows it)."""
     question = "is the cat on the table next to the dog in the park under the blue sky " * 6 + "?"
     result = post(client, model_id, {"img_url": photo_ref, "text": question})
     assert result and all(item["answer"].strip() for item in result)

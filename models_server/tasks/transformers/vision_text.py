@@ -166,18 +166,21 @@ class AnswerGenerator:
     """BLIP, GIT: write the answer. Its score is the probability of the whole answer (the
     product of its tokens' probabilities under greedy decoding), so one answer only.
 
-    `encode(image, question)` gives the model's inputs; the answer is the generated tokens after them.
+    `encode(processor, image, question, limit)` gives the model's inputs, the question cut at `limit`
+    tokens (what the text positions hold, as its tokenizer may not know); the answer is the generated
+    tokens after them.
     """
 
     model: Any
     processor: Any
-    encode: Callable[[Any, Image.Image, str], dict[str, Any]]
+    encode: Callable[[Any, Image.Image, str, int], dict[str, Any]]
+    question_limit: int
 
     def __call__(self, image: Image.Image, question: str, top_k: int) -> list[dict[str, Any]]:
         import torch
 
         pixels, _ = processor_input(image, self.processor)
-        inputs = to_model(self.encode(self.processor, pixels, question), self.model)
+        inputs = to_model(self.encode(self.processor, pixels, question, self.question_limit), self.model)
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs, max_new_tokens=MAX_ANSWER_TOKENS, output_scores=True, return_dict_in_generate=True
@@ -198,16 +201,16 @@ class PromptedAnswerer:
         return [{"answer": answer, "score": round(score, 4)}]
 
 
-def _blip_inputs(processor: Any, image: Image.Image, question: str) -> dict[str, Any]:
-    return dict(processor(images=image, text=question, return_tensors="pt"))
+def _blip_inputs(processor: Any, image: Image.Image, question: str, limit: int) -> dict[str, Any]:
+    return dict(processor(images=image, text=question, truncation=True, max_length=limit, return_tensors="pt"))
 
 
-def _git_inputs(processor: Any, image: Image.Image, question: str) -> dict[str, Any]:
+def _git_inputs(processor: Any, image: Image.Image, question: str, limit: int) -> dict[str, Any]:
     """GIT reads [CLS] + the question (no [SEP]) after the image and continues with the answer."""
     import torch
 
     tokenizer = processor.tokenizer
-    ids = [tokenizer.cls_token_id, *tokenizer(question, add_special_tokens=False).input_ids]
+    ids = [tokenizer.cls_token_id, *tokenizer(question, add_special_tokens=False).input_ids[:limit - 1]]
     pixels = processor(images=image, return_tensors="pt").pixel_values
     return {"pixel_values": pixels, "input_ids": torch.tensor([ids])}
 
@@ -216,14 +219,23 @@ def _vilt(ctx: LoadContext) -> AnswerClassifier:
     return AnswerClassifier(*load_pretrained(ctx, "AutoModelForVisualQuestionAnswering", "AutoProcessor"))
 
 
+def _question_limit(tokenizer: Any, positions: int, answer_tokens: int = 0) -> int:
+    """The question's most tokens: the text positions, less those the answer takes when it follows
+    the question in the same sequence (GIT); the tokenizer's own limit when it is lower."""
+    return max(1, min(tokenizer.model_max_length, positions - answer_tokens))
+
+
 def _blip(ctx: LoadContext) -> AnswerGenerator:
+    """The question goes to BLIP's text encoder; the answer to its decoder, positions of its own."""
     model, processor = load_pretrained(ctx, "AutoModelForVisualQuestionAnswering", "AutoProcessor")
-    return AnswerGenerator(model, processor, _blip_inputs)
+    limit = _question_limit(processor.tokenizer, model.config.text_config.max_position_embeddings)
+    return AnswerGenerator(model, processor, _blip_inputs, limit)
 
 
 def _git(ctx: LoadContext) -> AnswerGenerator:
     model, processor = load_pretrained(ctx, "AutoModelForImageTextToText", "AutoProcessor")
-    return AnswerGenerator(model, processor, _git_inputs)
+    limit = _question_limit(processor.tokenizer, model.config.max_position_embeddings, MAX_ANSWER_TOKENS)
+    return AnswerGenerator(model, processor, _git_inputs, limit)
 
 
 def _donut(ctx: LoadContext) -> PromptedAnswerer:
