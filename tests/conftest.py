@@ -71,12 +71,6 @@ def photo_ref(public_dir: Path) -> str:
     return PHOTO_REF
 
 
-
-
-
-
-
-
 @pytest.fixture(scope="session")
 def served(tiny_root: Path, public_dir: Path) -> Served:
     settings = tiny_settings(tiny_root, public_dir)
@@ -90,10 +84,6 @@ def client(served: Served):
     return served.app.test_client()
 
 
-
-
-
-
 @pytest.fixture(scope="session")
 def live_server(served: Served) -> Iterator[LiveServer]:
     """The session app behind waitress on a free loopback port, for tests that need real HTTP."""
@@ -101,8 +91,6 @@ def live_server(served: Served) -> Iterator[LiveServer]:
     yield live
     server.close()
     thread.join(timeout=5)
-
-
 
 
 @pytest.fixture(scope="session")

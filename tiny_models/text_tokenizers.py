@@ -39,7 +39,6 @@ def roberta_tokenizer(folder: Path | None = None, vocab_size: int = 320, cls: st
     return tokenizer
 
 
-
 # --- SentencePiece tokenizers (XLM-RoBERTa, CamemBERT, DeBERTa-v2/v3) --------------------------
 # Those repos ship the SentencePiece model itself (`sentencepiece.bpe.model`, `spm.model`), often
 # with no tokenizer.json: transformers converts the .model file when it loads. The miniatures ship

@@ -18,8 +18,6 @@ if TYPE_CHECKING:
     from models_server.config import Settings
 
 
-
-
 def build_catalog(rows: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
     """Index rows by id, refusing a duplicate id or alias (two rows can't answer one id)."""
     catalog: dict[str, ModelSpec] = {}

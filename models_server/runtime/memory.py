@@ -68,7 +68,6 @@ def move(obj: Any, device: str, keep: Set[int] = frozenset()) -> None:
             module.to(device)
 
 
-
 def release_free_memory() -> None:
     """Hand the heap pages freed by loading (state dicts read then copied) or unloading back to the
     system: glibc keeps them otherwise, and the process looks that much bigger for as long as it runs."""

@@ -60,8 +60,6 @@ def test_bad_device_flag_is_refused(tmp_path):
     assert result.returncode == 2 and "'device'" in result.stderr
 
 
-
-
 @pytest.mark.slow
 def test_serve_opens_the_port_before_the_models_load(tiny_root: Path, tmp_path: Path, photo_ref, public_dir):
     port = free_port()
@@ -93,8 +91,6 @@ def test_serve_opens_the_port_before_the_models_load(tiny_root: Path, tmp_path: 
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
 
 
 @pytest.mark.slow

@@ -203,10 +203,6 @@ def test_untrusted_values_cannot_forge_a_log_line(client, caplog):
     assert logfmt({"a": "x y", "b": None, "c": 'q"'}) == 'a="x y" b=- c="q\\""'
 
 
-
-
-
-
 def test_page_lists_every_model_with_its_state(app, client, photo_ref):
     client.post("/models/canny-control", json={"img_url": photo_ref})
     response = client.get("/")

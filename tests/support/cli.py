@@ -42,8 +42,6 @@ def wait_running(base: str, process: subprocess.Popen, seconds: float = 120, log
     raise AssertionError("server never answered /running")
 
 
-
-
 @contextmanager
 def running_server(args: list[str], log: Path, seconds: float = 120) -> Iterator[str]:
     """`models-server serve` with these arguments on a free loopback port, its output in `log`;

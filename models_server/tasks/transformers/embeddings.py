@@ -17,7 +17,6 @@ from models_server.tasks.base import Task
 TRUNCATABLE = "matryoshka_trained"  # the loaded model's attribute: True when its vector's prefixes are embeddings
 
 
-
 def embed_texts(model: Any, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """`{"embeddings": float32 array (texts, dimensions), "tokens": tokens the model read}`.
 

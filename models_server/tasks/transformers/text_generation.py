@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 LANGUAGES = {"en": "English", "de": "German", "fr": "French", "ro": "Romanian"}
 
 
-
 def load_seq2seq(ctx: LoadContext) -> TokenizedModel:
     return load_tokenized(ctx, "AutoModelForSeq2SeqLM")
 
