@@ -191,17 +191,23 @@ def _cannot_run_here(row: ModelSpec, settings: Settings) -> Exception | None:
     """What stops a row here: its library or front end, else what its loader refuses in its weights
     folder, when that is downloaded (as `serve` finds at start)."""
     from models_server.errors import WeightsMissing
-    from models_server.tasks.loading import Checked
+    from models_server.tasks.loading import CannotRun, Checked
+    from models_server.weights.front_end import missing_front_end_data
     from models_server.weights.locate import weight_dirs
 
     missing = row.missing_here()
-    if missing is not None or not isinstance(row.loader, Checked):
+    if missing is not None or not row.weights:
         return missing
     try:
         folder = weight_dirs(row, settings)[0]
     except WeightsMissing:  # not downloaded yet: `download` fetches it, `check` says so
         return None
-    return row.loader.refusal(folder)
+    refusal = row.loader.refusal(folder) if isinstance(row.loader, Checked) else None
+    absent = missing_front_end_data(row, folder, without_import=True)
+    if refusal is None and absent:
+        return CannotRun(f"its text front end reads NLTK data not on this machine: {', '.join(absent)}",
+                         f"models-server download --model {row.id}")
+    return refusal
 
 
 def _list(args: argparse.Namespace) -> int:

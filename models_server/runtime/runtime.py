@@ -25,6 +25,7 @@ from models_server.runtime.memory import release_free_memory
 from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
 from models_server.tasks.loading import CannotRun, Checked, SharedComponents
+from models_server.weights.front_end import missing_front_end_data
 from models_server.weights.locate import weight_dirs
 from models_server.weights.problems import repo_problems
 
@@ -79,6 +80,10 @@ class Runtime:
         if refusal is not None:  # a front end that cannot run, or a config line's wrong architecture
             fix = f"; fix: {refusal.fix}" if isinstance(refusal, CannotRun) else ""
             return State.FAILED, f"{type(refusal).__name__}: {refusal}{fix}"
+        absent = missing_front_end_data(row, folders[0], without_import=True) if folders else []
+        if absent:  # its loader refuses rather than let the library download them
+            return State.FAILED, (f"its text front end reads NLTK data not on this machine: {', '.join(absent)}; "
+                                  f"fix: models-server download --model {row.id}")
         return (State.LOADING, None) if preload else (State.NOT_LOADED, None)
 
     # -- loading -------------------------------------------------------------------------
