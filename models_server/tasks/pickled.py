@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import _compat_pickle
 import bz2
-import importlib.machinery
-import importlib.util
 import io
 import lzma
 import math
 import pickletools
 import re
-import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -79,25 +76,6 @@ def read_pickle(path: Path) -> PickleContents:
         except (ValueError, IndexError, KeyError, TypeError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
             raise ValueError(f"{path} is not a readable pickle ({type(exc).__name__}: {exc})") from None
     return contents
-
-
-def importable(module: str) -> bool:
-    """Whether `module` can be imported here, found from the installed files without importing it
-    (or any package above it)."""
-    if module in sys.modules:
-        return True
-    top, *rest = module.split(".")
-    try:
-        spec = importlib.util.find_spec(top)
-    except (ImportError, ValueError):
-        return False
-    prefix = top
-    for part in rest:
-        if spec is None or not spec.submodule_search_locations:
-            return False
-        prefix = f"{prefix}.{part}"
-        spec = importlib.machinery.PathFinder.find_spec(prefix, list(spec.submodule_search_locations))
-    return spec is not None
 
 
 # --- compression ------------------------------------------------------------------------------

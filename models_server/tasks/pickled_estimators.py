@@ -22,8 +22,9 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from models_server.tasks.libraries import importable
 from models_server.tasks.loading import CannotRun
-from models_server.tasks.pickled import Built, FormatNotFollowed, PickleContents, importable, read_pickle
+from models_server.tasks.pickled import Built, FormatNotFollowed, PickleContents, read_pickle
 
 # The distribution a pickle's top-level module comes from, where the two names differ.
 _DISTRIBUTIONS = {"sklearn": "scikit-learn"}

@@ -76,6 +76,27 @@ def test_a_lazy_model_whose_copy_is_incomplete_is_failed_at_start(tiny_root, pub
     assert reason in (view.reason or "") and f"fix: models-server download --model {model_id}" in view.reason
 
 
+def test_a_lazy_sentence_transformer_naming_modules_of_its_own_code_is_failed_at_start(tiny_root, public_dir,
+                                                                                       tmp_path):
+    """Remote code stays off, so sentence-transformers would refuse the module at load: said at start."""
+    import json
+    import shutil
+
+    model_id = "hkunlp/instructor-xl"
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_root / model_id, folder)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[0]["type"] = "InstructorEmbedding.INSTRUCTOR_Transformer"
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (row,) = rows(model_id)
+    assert not row.preload
+    settings = tiny_settings(tiny_root, public_dir, models={model_id: {"weights": str(folder)}})
+    view = Runtime(settings, [row]).view(model_id)
+    assert view.state is State.FAILED
+    assert "names modules sentence-transformers does not ship: InstructorEmbedding.INSTRUCTOR_Transformer" in (
+        view.reason or "")
+
+
 def test_tier_and_config_decide_what_is_disabled(tiny_root, public_dir):
     settings = tiny_settings(tiny_root, public_dir, tier="minimal", models={"hed-control": {"enabled": False}})
     runtime = Runtime(settings)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from support import pickles
 
-from models_server.tasks.pickled import FormatNotFollowed, importable, read_pickle
+from models_server.tasks.libraries import importable
+from models_server.tasks.pickled import FormatNotFollowed, read_pickle
 
 COMPRESSIONS = [None, ("zlib", 3), ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3)]
 
