@@ -213,8 +213,11 @@ def _follow(stream: IO[bytes], contents: PickleContents) -> None:
         elif op == "SETITEMS":
             items = to_mark()
             _setitems(stack[-1], items)
-        elif op == "POP":
-            stack.pop()
+        elif op == "POP":  # with nothing above the last mark, the mark itself (protocol 0's recursive tuples)
+            if marks and len(stack) == marks[-1]:
+                marks.pop()
+            else:
+                stack.pop()
         elif op == "POP_MARK":
             to_mark()
         elif op == "DUP":

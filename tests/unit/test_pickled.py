@@ -3,6 +3,8 @@ through joblib's compressed formats and the arrays joblib writes between the opc
 
 from __future__ import annotations
 
+import io
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +88,29 @@ def test_reading_imports_no_library_and_runs_nothing(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_every_protocol_is_read_as_the_unpickler_reads_it(tmp_path, protocol):
+    """Python 2's names mapped as the unpickler maps them (protocols 0-2), a recursive tuple (whose
+    protocol-0 form pops its mark with POP), sets, an OrderedDict and a Fraction."""
+    from collections import OrderedDict
+    from fractions import Fraction
+
+    found: set[str] = set()
+
+    class Recording(pickle.Unpickler):
+        def find_class(self, module: str, name: str):  # type: ignore[no-untyped-def]
+            resolved = super().find_class(module, name)
+            found.add(f"{resolved.__module__}.{resolved.__qualname__}")  # after Python 2's names are mapped
+            return resolved
+
+    inner: list = []
+    recursive = (inner,)
+    inner.append(recursive)
+    data = pickle.dumps({"x": recursive, "o": OrderedDict(k=1), "s": {1, 2}, "f": frozenset({3}),
+                         "n": Fraction(1, 3)}, protocol=protocol)
+    Recording(io.BytesIO(data)).load()
+    path = tmp_path / "plain.pkl"
+    path.write_bytes(data)
+    assert {name.path for name in read_pickle(path).names} == found
