@@ -9,15 +9,14 @@ the memory budget. With `load=True` it then loads each model that passed, throug
 
 from __future__ import annotations
 
-import json
-import struct
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from models_server.catalog import ModelSpec, Repo
+from models_server.catalog import ModelSpec
 from models_server.catalog.sizes import SHARED_REPO_BYTES
 from models_server.config import Settings
 from models_server.controller.candidates import HYBRID_FLOOR
@@ -26,10 +25,10 @@ from models_server.runtime.devices import DeviceKind
 from models_server.tasks.generic import ModelUnfit
 from models_server.tasks.libraries import Framework, import_library
 from models_server.tasks.loading import CannotRun
-from models_server.weights.download import format_size, has_weights, select_files
+from models_server.weights.download import format_size
 from models_server.weights.front_end import missing_front_end_data
-from models_server.weights.lfs import find_lfs_pointers
-from models_server.weights.locate import WEIGHT_SUFFIXES, disk_bytes, locate_weights, satisfies
+from models_server.weights.locate import disk_bytes, locate_weights
+from models_server.weights.problems import repo_problems
 
 # The module each catalog `framework` is imported as.
 _LIBRARIES: dict[Framework, str] = {
@@ -39,8 +38,6 @@ _LIBRARIES: dict[Framework, str] = {
     "sentence-transformers": "sentence_transformers",
     "scikit-learn": "sklearn",
 }
-# Diffusers components that hold no weights, or that no pipeline of ours loads.
-_WEIGHTLESS_COMPONENTS = frozenset({"scheduler", "tokenizer", "tokenizer_2", "feature_extractor", "safety_checker"})
 # Fewer loaded candidates than this and the controller, in hybrid mode without the Hub, waits forever.
 CONTROLLER_MIN_CANDIDATES = HYBRID_FLOOR
 
@@ -164,7 +161,7 @@ def check_offline(
             result.fail(str(exc).split(";")[0], f"models-server download --model {repo.name}")
             continue
         folders[repo.name] = folder
-        for problem, fix in repo_problems(repo, folder):
+        for problem, fix in repo_problems(repo, folder, _unknown_model_type):
             result.fail(problem, fix)
         absent = missing_front_end_data(spec, folder) if index == 0 else []
         if absent:
@@ -180,32 +177,6 @@ def check_offline(
                 result.fail(str(refusal), fix)
     _size(result, folders, target)
     return result
-
-
-def repo_problems(repo: Repo, folder: Path) -> list[tuple[str, str]]:
-    """What is wrong with the local copy of `repo` in `folder`, as (problem, fix) pairs."""
-    download = f"models-server download --model {repo.name}"
-    pointers = find_lfs_pointers(folder)
-    if pointers:
-        more = f" and {len(pointers) - 1} more" if len(pointers) > 1 else ""
-        return [(f"{_rel(pointers[0], folder)}{more} in {folder} is a git-lfs pointer, not the weights",
-                 f"git lfs pull (in {folder}) or {download}")]
-    listing = _local_listing(folder)
-    problems: list[tuple[str, str]] = []
-    if repo.files:
-        for pattern in repo.files:
-            if not any(satisfies(path, pattern) for path, _ in listing):
-                problems.append((f"{folder} has no file matching {pattern}", download))
-    else:
-        chosen = select_files(listing, repo)
-        if not has_weights(chosen):
-            problems.append((f"{folder} holds no weight file (.safetensors or .bin)", download))
-        problems.extend(_component_problems(folder, download))
-    for path, _ in listing:
-        reason = _file_problem(folder / path)
-        if reason:
-            problems.append((f"{folder / path} {reason}", download))
-    return problems
 
 
 def _check_loading(
@@ -306,57 +277,10 @@ def preloaded_bytes(results: Iterable[ModelCheck]) -> int:
     return sum(own.values()) + sum(shared.values())
 
 
-def _import_error(module: str) -> str | None:
-    try:
-        import_library(module)
-    except Exception as exc:  # ImportError, or a broken install raising anything at import
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    return None
-
-
-def _local_listing(folder: Path) -> list[tuple[str, int]]:
-    return [
-        (path.relative_to(folder).as_posix(), path.stat().st_size)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    ]
-
-
-def _component_problems(folder: Path, download: str) -> list[tuple[str, str]]:
-    """A diffusers pipeline folder: every component model_index.json names must be there."""
-    index = folder / "model_index.json"
-    try:
-        components = json.loads(index.read_text())
-    except (OSError, ValueError):
-        return []
-    problems = []
-    for name, value in components.items():
-        if name.startswith("_") or not isinstance(value, list) or value[0] is None or name in _WEIGHTLESS_COMPONENTS:
-            continue
-        sub = folder / name
-        if not (sub / "config.json").is_file():
-            problems.append((f"{sub}/config.json is missing (model_index.json lists {name})", download))
-        elif not any(path.suffix in WEIGHT_SUFFIXES for path in sub.iterdir()):
-            problems.append((f"{sub} holds no weight file (model_index.json lists {name})", download))
-    return problems
-
-
-def _file_problem(path: Path) -> str | None:
-    """Why a config or safetensors file cannot be read, from its bytes alone."""
-    if path.suffix == ".json":
-        try:
-            config = json.loads(path.read_bytes())
-        except ValueError as exc:
-            return f"is not valid JSON ({exc})"
-        if path.name == "config.json" and isinstance(config, dict) and "model_type" in config:
-            return _unknown_model_type(config["model_type"])
+def _unknown_model_type(config: dict[str, Any]) -> str | None:
+    if "model_type" not in config:
         return None
-    if path.suffix == ".safetensors":
-        return _safetensors_problem(path)
-    return None
-
-
-def _unknown_model_type(model_type: object) -> str | None:
+    model_type = config["model_type"]
     try:
         from transformers import CONFIG_MAPPING
     except Exception:  # the library check reports transformers itself
@@ -366,26 +290,12 @@ def _unknown_model_type(model_type: object) -> str | None:
     return f"names model_type {model_type!r}, which this transformers does not know"
 
 
-def _safetensors_problem(path: Path) -> str | None:
-    """A truncated or corrupt file: its header says how long it must be (8 + header + data)."""
-    size = path.stat().st_size
+def _import_error(module: str) -> str | None:
     try:
-        with path.open("rb") as handle:
-            (header_len,) = struct.unpack("<Q", handle.read(8))
-            if header_len > size - 8:
-                return "is truncated or not a safetensors file (its header runs past the end)"
-            header = json.loads(handle.read(header_len))
-    except (struct.error, ValueError):
-        return "is not a safetensors file (unreadable header)"
-    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
-    needed = 8 + header_len + max(ends, default=0)
-    if size < needed:
-        return f"is truncated ({format_size(size)} of {format_size(needed)})"
+        import_library(module)
+    except Exception as exc:  # ImportError, or a broken install raising anything at import
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return None
-
-
-def _rel(path: Path, folder: Path) -> str:
-    return path.relative_to(folder).as_posix()
 
 
 # -- the report -------------------------------------------------------------------------

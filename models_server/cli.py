@@ -9,11 +9,15 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from models_server.config import TIERS, load_settings
 from models_server.errors import ConfigError
 from models_server.logs import LEVELS, configure
+
+if TYPE_CHECKING:
+    from models_server.catalog import ModelSpec
+    from models_server.config import Settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -183,6 +187,29 @@ def _progress_printer(stream):
     return show
 
 
+def _cannot_run_here(row: ModelSpec, settings: Settings) -> Exception | None:
+    """What stops a row here: its library or front end, else what its loader refuses in its weights
+    folder, when that is downloaded (as `serve` finds at start)."""
+    from models_server.errors import WeightsMissing
+    from models_server.tasks.loading import CannotRun
+    from models_server.weights.front_end import missing_front_end_data
+    from models_server.weights.locate import weight_dirs
+
+    missing = row.missing_here()
+    if missing is not None or not row.weights:
+        return missing
+    try:
+        folder = weight_dirs(row, settings)[0]
+    except WeightsMissing:  # not downloaded yet: `download` fetches it, `check` says so
+        return None
+    refusal = row.refusal(folder)
+    absent = missing_front_end_data(row, folder, without_import=True)
+    if refusal is None and absent:
+        return CannotRun(f"its text front end reads NLTK data not on this machine: {', '.join(absent)}",
+                         f"models-server download --model {row.id}")
+    return refusal
+
+
 def _list(args: argparse.Namespace) -> int:
     from models_server.catalog import catalog_rows, served_rows
     from models_server.catalog.configured import is_configured
@@ -191,7 +218,8 @@ def _list(args: argparse.Namespace) -> int:
     if args.coverage:
         from models_server.controller.coverage import coverage, coverage_ids, coverage_table
 
-        entries = coverage(served, args.tier)
+        settings = load_settings(args.config)
+        entries = coverage(served, args.tier, lambda row: _cannot_run_here(row, settings))
         print(coverage_ids(entries) if args.ids else coverage_table(entries))
         return 0
     rows = [row for row in served if args.tier is None or row.in_tier(args.tier)]

@@ -56,7 +56,7 @@ MODELS: list[ModelSpec] = [
     row(Repo("dslim/bert-base-NER", "bert-ner"),
         text.TOKEN_CLASSIFICATION, text.load_token_classification, fp16_bytes=216 * MB),
     row(Repo("sentence-transformers/all-MiniLM-L6-v2", "sentence-transformer"),
-        text.SENTENCE_SIMILARITY, text.load_sentence_transformer, fp16_bytes=45 * MB,
+        text.SENTENCE_SIMILARITY, text.LOAD_SENTENCE_TRANSFORMER, fp16_bytes=45 * MB,
         framework="sentence-transformers"),
     row(Repo("facebook/bart-large-cnn", "bart-summarization"),
         text_generation.SUMMARIZATION, text_generation.load_seq2seq, fp16_bytes=812 * MB),

@@ -66,7 +66,7 @@ KERAS_IMAGE_MODELS = (
 # and what the SD1.5 pipelines decode with under `diffusion: {tiny_vae: true}`. 2,445,063 parameters.
 TAESD = Repo("madebyollin/taesd", "taesd", files=("config.json", "diffusion_pytorch_model.safetensors"))
 TAESD_FP16_BYTES = 2 * 2_445_063
-KERAS_IMAGE_LOADERS = {"zero-dce": keras_image.load_light_curves}  # else load_saved_model_image
+KERAS_IMAGE_LOADERS = {"zero-dce": keras_image.LOAD_LIGHT_CURVES}  # else LOAD_SAVED_MODEL_IMAGE
 
 
 MODELS: list[ModelSpec] = [
@@ -89,7 +89,7 @@ MODELS: list[ModelSpec] = [
         framework="diffusers", preload=False),
     # Small, but lazy all the same: TensorFlow (its runtime alone is ~0.5 GB) loads only when one is used.
     *(
-        row(repo, keras_image.TRANSFORM_IMAGE, KERAS_IMAGE_LOADERS.get(repo.family, keras_image.load_saved_model_image),
+        row(repo, keras_image.TRANSFORM_IMAGE, KERAS_IMAGE_LOADERS.get(repo.family, keras_image.LOAD_SAVED_MODEL_IMAGE),
             fp16_bytes=fp16_bytes, framework="tensorflow", preload=False)
         for repo, fp16_bytes in KERAS_IMAGE_MODELS
     ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from models_server.catalog import ModelSpec
@@ -22,11 +22,17 @@ class TaskCoverage:
         return len(self.served) >= min(HYBRID_FLOOR, len(self.candidates))
 
 
-def coverage(rows: Iterable[ModelSpec], tier: Tier | None = None) -> list[TaskCoverage]:
+def coverage(
+    rows: Iterable[ModelSpec],
+    tier: Tier | None = None,
+    cannot_run: Callable[[ModelSpec], Exception | None] | None = None,
+) -> list[TaskCoverage]:
     """Per controller task, which of its first ten candidates `rows` serve (in `tier`, when given)
-    and this environment can run (`ModelSpec.missing_here`: a row that cannot is `failed`)."""
+    and this environment can run: `cannot_run(row)` says why a row cannot (a row that cannot is
+    `failed`), by default `ModelSpec.missing_here` (what the row needs whatever its weights)."""
     served = [row for row in rows if tier is None or row.in_tier(tier)]
-    missing = {row.id: row.missing_here() for row in served}
+    why = cannot_run or ModelSpec.missing_here
+    missing = {row.id: why(row) for row in served}
     reasons = {name: str(missing[row.id]) for row in served if missing[row.id] is not None
                for name in (row.id, *row.aliases)}
     names = {name for row in served if missing[row.id] is None for name in (row.id, *row.aliases)}

@@ -25,9 +25,13 @@ from models_server.runtime.memory import release_free_memory
 from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
 from models_server.tasks.loading import CannotRun, SharedComponents
-from models_server.weights.locate import missing_files, weight_dirs
+from models_server.weights.front_end import missing_front_end_data
+from models_server.weights.locate import weight_dirs
+from models_server.weights.problems import repo_problems
 
 log = logging.getLogger(__name__)
+# The largest JSON file a lazy row's start-time check parses: configs are small, vocabularies are not.
+_START_JSON_BYTES = 64 << 10
 
 
 class Runtime:
@@ -67,14 +71,19 @@ class Runtime:
         except WeightsMissing as exc:  # a preloaded model's loading says so
             return (State.LOADING, None) if preload else (State.FAILED, str(exc))
         for repo, folder in zip(row.weights, folders, strict=True):
-            missing_file = next(iter(missing_files(repo, folder)), None)
-            if missing_file is not None and not preload:  # a preloaded model's loading says so
-                return State.FAILED, (f"{folder} has no file matching {missing_file}; "
-                                      f"fix: models-server download --model {repo.name}")
+            # a lazy row's copy is checked as `check` does (a preloaded model's loading says so),
+            # but without parsing a large JSON file (a tokenizer's vocabulary): start-up stays short
+            problem = None if preload else next(iter(repo_problems(repo, folder, largest_json=_START_JSON_BYTES)), None)
+            if problem is not None:
+                return State.FAILED, f"{problem[0]}; fix: {problem[1]}"
         refusal = row.refusal(folders[0]) if folders else None
         if refusal is not None:  # a front end or tokenizer that cannot run, or a config line's wrong architecture
             fix = f"; fix: {refusal.fix}" if isinstance(refusal, CannotRun) else ""
             return State.FAILED, f"{type(refusal).__name__}: {refusal}{fix}"
+        absent = missing_front_end_data(row, folders[0], without_import=True) if folders else []
+        if absent:  # its loader refuses rather than let the library download them
+            return State.FAILED, (f"its text front end reads NLTK data not on this machine: {', '.join(absent)}; "
+                                  f"fix: models-server download --model {row.id}")
         return (State.LOADING, None) if preload else (State.NOT_LOADED, None)
 
     # -- loading -------------------------------------------------------------------------

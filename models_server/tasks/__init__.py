@@ -9,7 +9,8 @@ result`, and a `Task(contract, handler)` per task it serves. Handlers know nothi
 files or of globals: they return JSON-able data, in which images, audio and video may stand as
 `PIL.Image.Image`, `media.Audio` or `media.Video`; the app writes those under `public/`.
 
-Beside them: `loading.py` the loader contract, `generic.py` each task's loaders for a model the
+Beside them: `loading.py` the loader contract, `pickled.py` and `pickled_estimators.py` the
+start-time reading of pickled estimators, `generic.py` each task's loaders for a model the
 catalog does not list, `libraries.py` how each library is imported, `work_size.py` and
 `audio_outputs.py` what several implementations share.
 

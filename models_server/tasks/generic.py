@@ -100,9 +100,7 @@ class SentenceTransformerModules:
     needs: str = "modules sentence-transformers ships (sentence_transformers.*)"
 
     def fits(self, modules: Any) -> bool:
-        return isinstance(modules, list) and all(
-            isinstance(m, dict) and str(m.get("type", "")).startswith("sentence_transformers.") for m in modules
-        )
+        return not text.foreign_modules(modules)
 
 
 @dataclass(frozen=True)
@@ -287,9 +285,9 @@ GENERIC_TASKS: dict[str, GenericTask] = {
             "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES"),)),
         # A sentence-transformers folder; else a plain transformers encoder, mean-pooled by the library.
         GenericTask(text.SENTENCE_SIMILARITY, (
-            Layout("sentence-transformers", "modules.json", text.load_sentence_transformer,
+            Layout("sentence-transformers", "modules.json", text.LOAD_SENTENCE_TRANSFORMER,
                    SentenceTransformerModules()),
-            Layout("sentence-transformers", "config.json", text.load_sentence_transformer,
+            Layout("sentence-transformers", "config.json", text.LOAD_SENTENCE_TRANSFORMER,
                    AutoClass("AutoModel", "MODEL_MAPPING_NAMES", check_head=False), unless="modules.json"),
         )),
         GenericTask(text_generation.TEXT_GENERATION, (_transformers(

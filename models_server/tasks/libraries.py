@@ -28,6 +28,7 @@ builders, `models-server check`) must leave the process as usable as before.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 import threading
@@ -153,6 +154,27 @@ def missing_library(framework: str) -> str | None:
     if importlib.util.find_spec(module) is None:
         return f"the library {module} is not installed"
     return None
+
+
+def importable(module: str) -> bool:
+    """Whether `module` can be imported here, found from the installed files without importing it
+    (or any package above it). A module a package makes only by aliasing it at import (as
+    sentence-transformers 5 does `sentence_transformers.models`) is not found: ask only about
+    packages laid out as files (scikit-learn, XGBoost, NumPy, joblib, pandas are)."""
+    if module in sys.modules:
+        return True
+    top, *rest = module.split(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    prefix = top
+    for part in rest:
+        if spec is None or not spec.submodule_search_locations:
+            return False
+        prefix = f"{prefix}.{part}"
+        spec = importlib.machinery.PathFinder.find_spec(prefix, list(spec.submodule_search_locations))
+    return spec is not None
 
 
 def import_library_of(framework: Framework) -> None:

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 # The data each espnet `g2p` front end reads, as (NLTK package, the resource g2p_en looks for).
@@ -45,6 +48,24 @@ def missing(packages: Iterable[str]) -> list[str]:
         except LookupError:
             absent.append(package)
     return absent
+
+
+def missing_on_disk(packages: Iterable[str]) -> list[str]:
+    """`missing` without importing NLTK (which imports scikit-learn and SciPy: seconds), for the
+    start-time check: each package's file looked for in `data_path()`."""
+    folders = [Path(folder) for folder in data_path()]
+    return [package for package in packages if not any((folder / _RESOURCES[package]).exists() for folder in folders)]
+
+
+def data_path() -> list[str]:
+    """NLTK's search path as nltk/data.py builds it on POSIX systems, from the environment of now."""
+    path = [os.path.expanduser(folder) for folder in os.environ.get("NLTK_DATA", "").split(os.pathsep) if folder]
+    if "APPENGINE_RUNTIME" not in os.environ and os.path.expanduser("~/") != "~/":
+        path.append(os.path.expanduser("~/nltk_data"))
+    path += [os.path.join(sys.prefix, "nltk_data"), os.path.join(sys.prefix, "share", "nltk_data"),
+             os.path.join(sys.prefix, "lib", "nltk_data"), "/usr/share/nltk_data", "/usr/local/share/nltk_data",
+             "/usr/lib/nltk_data", "/usr/local/lib/nltk_data"]
+    return path
 
 
 def search_path() -> list[str]:

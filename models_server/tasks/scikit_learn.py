@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from models_server.errors import BadInput
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
+from models_server.tasks.loading import CannotRun, CheckedLoader
+from models_server.tasks.pickled_estimators import estimator_refusal
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
@@ -43,16 +45,39 @@ class JoblibTable:
     fitted: tuple[str, ...] | None = None  # None: the columns' own names
 
 
-def load_joblib_table(ctx: LoadContext) -> JoblibTable:
-    folder = ctx.weight_dirs[0]
+def _layout(folder: Path) -> tuple[Path, tuple[str, ...] | None, str]:
+    """The pickle's path, the columns a table must hold (None: any) and the prefix the estimator
+    was fitted on them with, as the folder's config.json says."""
     config = _json(folder / "config.json")
-    columns: tuple[str, ...] | None
     if "features" in config:  # AutoTrain trained on its columns renamed feat_<name>
-        path, columns, prefix = folder / "model.joblib", tuple(config["features"]), "feat_"
-    else:
-        section = config.get("sklearn", {})
-        path = folder / section.get("model", {}).get("file", "sklearn_model.joblib")
-        columns, prefix = tuple(section.get("columns") or ()) or None, ""
+        return folder / "model.joblib", tuple(config["features"]), "feat_"
+    section = config.get("sklearn", {})
+    path = folder / section.get("model", {}).get("file", "sklearn_model.joblib")
+    return path, tuple(section.get("columns") or ()) or None, ""
+
+
+def joblib_table_refusal(folder: Path) -> CannotRun | None:
+    """Why `load_joblib_table` would fail on `folder`, found without unpickling anything: the
+    config's layout, the pickle it names, and what that pickle imports and stores."""
+    config = folder / "config.json"
+    try:
+        path, columns, _ = _layout(folder)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return CannotRun(f"{config} is not a scikit-learn or AutoTrain config ({type(exc).__name__}: {exc})",
+                         "download the model again (models-server download --model <model id>)")
+    if columns is not None and not all(isinstance(name, str) for name in columns):
+        return CannotRun(f"{config} names columns that are not strings: {list(columns)}",
+                         "give config.json's columns as a list of names")
+    if not path.is_file():
+        said = ("names it" if path.name != "sklearn_model.joblib"
+                else "has neither AutoTrain's `features` nor a `sklearn` section naming the model file")
+        return CannotRun(f"{path} is not there ({config.name} {said})",
+                         "download the model again (models-server download --model <model id>)")
+    return estimator_refusal(path)
+
+
+def load_joblib_table(ctx: LoadContext) -> JoblibTable:
+    path, columns, prefix = _layout(ctx.weight_dirs[0])
     estimator, saved_by = _unpickle(path)
     fitted = None if columns is None else _fitted_names(estimator, tuple(prefix + name for name in columns))
     table = JoblibTable(estimator, columns, fitted)
@@ -179,3 +204,4 @@ def _cells(cells: list[Any]) -> list[Any]:
 
 
 CLASSIFY_TABLE = Task(contracts.TABULAR_CLASSIFICATION, classify_table)
+LOAD_JOBLIB_TABLE = CheckedLoader(load_joblib_table, joblib_table_refusal)

@@ -28,10 +28,13 @@ def nltk_needs(spec: ModelSpec, folder: Path) -> tuple[str, ...]:
         return ()
 
 
-def missing_front_end_data(spec: ModelSpec, folder: Path) -> list[str]:
-    """The NLTK packages the model's front end reads that are not on this machine."""
+def missing_front_end_data(spec: ModelSpec, folder: Path, *, without_import: bool = False) -> list[str]:
+    """The NLTK packages the model's front end reads that are not on this machine; `without_import`
+    looks for them without importing NLTK (the server's start)."""
     needed = nltk_needs(spec, folder)
-    return nltk_data.missing(needed) if needed else []
+    if not needed:
+        return []
+    return nltk_data.missing_on_disk(needed) if without_import else nltk_data.missing(needed)
 
 
 def fetch_front_end_data(

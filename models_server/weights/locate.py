@@ -38,14 +38,6 @@ def satisfies(path: str, pattern: str) -> bool:
     return pattern.endswith(".zip") and path.startswith(pattern.removesuffix(".zip") + "/")
 
 
-def missing_files(repo: Repo, folder: Path) -> list[str]:
-    """The `repo.files` patterns no file in `folder` meets."""
-    if not repo.files:
-        return []
-    present = [path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()]
-    return [pattern for pattern in repo.files if not any(satisfies(path, pattern) for path in present)]
-
-
 def locate_weights(repo: Repo, model_root: Path | None, override: Path | None = None) -> Path:
     """The local folder holding `repo`: an override, `<model_root>/<org>/<name>`, or the HF cache.
 

@@ -402,6 +402,42 @@ def test_an_english_voice_without_its_nltk_data_fails_with_the_fix(tiny_root, pu
     assert f"models-server download --model {ENGLISH_VOICE}" in checked.fixes
 
 
+def test_a_lazy_english_voice_without_its_nltk_data_is_failed_at_start(tiny_root, public_dir, tmp_path, monkeypatch):
+    """Found from the config and the disk at start, without importing NLTK: no `loaded: true` before
+    a load that would refuse."""
+    import dataclasses
+
+    from support.serving import tiny_settings
+
+    from models_server.catalog import build_catalog
+    from models_server.runtime import Runtime, State
+    from models_server.tasks import nltk_data
+
+    _voice_reading_phonemes(tiny_root, tmp_path / "models")
+    monkeypatch.setattr(nltk_data, "data_path", lambda: [str(tmp_path / "no-nltk-data")])
+    spec = dataclasses.replace(build_catalog(catalog_rows())[ENGLISH_VOICE], preload=False)
+    view = Runtime(tiny_settings(tmp_path / "models", public_dir), [spec]).view(ENGLISH_VOICE)
+    assert view.state is State.FAILED
+    assert "NLTK data not on this machine: averaged_perceptron_tagger_eng, cmudict" in (view.reason or "")
+    assert f"fix: models-server download --model {ENGLISH_VOICE}" in view.reason
+
+
+def test_nltks_search_path_is_found_without_importing_it(tmp_path):
+    """The start-time lookup's path is NLTK's own, for the same environment."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import nltk, json; from models_server.tasks import nltk_data\n"
+              "print(json.dumps([nltk_data.data_path(), nltk.data.path]))")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(tmp_path / "home"),
+           "NLTK_DATA": os.pathsep.join([str(tmp_path / "a"), "~/b"])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ours, nltks = json.loads(done.stdout)
+    assert ours == nltks and str(tmp_path / "a") in ours
+
+
 NO_NETWORK_LOAD = """
 import sys
 reached = []

@@ -54,6 +54,49 @@ def test_missing_model_root_names_where_it_looked(public_dir, tmp_path):
     assert "lllyasviel/Annotators" in view.reason and "models-server download" in view.reason
 
 
+@pytest.mark.parametrize(("model_id", "removed", "reason"), [
+    ("deepset/minilm-uncased-squad2", "pytorch_model.bin", "holds no weight file (.safetensors or .bin)"),
+    ("CompVis/stable-diffusion-v1-4", "unet/diffusion_pytorch_model.fp16.safetensors",
+     "unet holds no weight file (model_index.json lists unet)"),
+])
+def test_a_lazy_model_whose_copy_is_incomplete_is_failed_at_start(tiny_root, public_dir, tmp_path, model_id, removed,
+                                                                   reason):
+    """A half-copied folder would answer `loaded: true` and fail its first request: it is checked at
+    start as `check` checks it, with the download as the fix."""
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_root / model_id, folder)
+    (folder / removed).unlink()
+    settings = tiny_settings(tiny_root, public_dir, models={model_id: {"weights": str(folder)}})
+    (row,) = rows(model_id)
+    assert not row.preload
+    view = Runtime(settings, [row]).view(model_id)
+    assert view.state is State.FAILED
+    assert reason in (view.reason or "") and f"fix: models-server download --model {model_id}" in view.reason
+
+
+def test_a_lazy_sentence_transformer_naming_modules_of_its_own_code_is_failed_at_start(tiny_root, public_dir,
+                                                                                       tmp_path):
+    """Remote code stays off, so sentence-transformers would refuse the module at load: said at start."""
+    import json
+    import shutil
+
+    model_id = "hkunlp/instructor-xl"
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_root / model_id, folder)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[0]["type"] = "InstructorEmbedding.INSTRUCTOR_Transformer"
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (row,) = rows(model_id)
+    assert not row.preload
+    settings = tiny_settings(tiny_root, public_dir, models={model_id: {"weights": str(folder)}})
+    view = Runtime(settings, [row]).view(model_id)
+    assert view.state is State.FAILED
+    assert "names modules sentence-transformers does not ship: InstructorEmbedding.INSTRUCTOR_Transformer" in (
+        view.reason or "")
+
+
 def test_tier_and_config_decide_what_is_disabled(tiny_root, public_dir):
     settings = tiny_settings(tiny_root, public_dir, tier="minimal", models={"hed-control": {"enabled": False}})
     runtime = Runtime(settings)

@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
+from models_server.tasks.loading import CannotRun, CheckedLoader
 from models_server.tasks.tensorflow.runtime import load_serving_function
+from models_server.tasks.tensorflow.saved_model_file import serving_refusal
 from models_server.tasks.work_size import MIN_PROCESSOR_SIDE, pad_to_aspect
 
 if TYPE_CHECKING:
@@ -182,3 +184,13 @@ def _to_uint8(pixels):
 
 
 TRANSFORM_IMAGE = Task(contracts.IMAGE_TO_IMAGE, transform)
+
+
+def one_image_refusal(folder: Path) -> CannotRun | None:
+    """What `_load` refuses, read from saved_model.pb without TensorFlow: no serving_default, or
+    a serving_default that does not take one input."""
+    return serving_refusal(folder, inputs=1)
+
+
+LOAD_SAVED_MODEL_IMAGE = CheckedLoader(load_saved_model_image, one_image_refusal)
+LOAD_LIGHT_CURVES = CheckedLoader(load_light_curves, one_image_refusal)

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from models_server.errors import BadInput
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
+from models_server.tasks.loading import CheckedLoader
 from models_server.tasks.tensorflow.runtime import import_tensorflow, load_serving_function
+from models_server.tasks.tensorflow.saved_model_file import serving_refusal
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
@@ -101,3 +103,4 @@ def _numbers(name: str, cells: list[Any]) -> Any:
 
 
 CLASSIFY_TABLE = Task(contracts.TABULAR_CLASSIFICATION, classify_table)
+LOAD_KERAS_TABLE = CheckedLoader(load_keras_table, serving_refusal)  # its serving_default, read without TensorFlow

@@ -9,12 +9,15 @@ so the span search is written out here.
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models_server.errors import BadInput
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
+from models_server.tasks.loading import CannotRun, CheckedLoader
 from models_server.tasks.transformers.embeddings import TRUNCATABLE
 
 if TYPE_CHECKING:
@@ -171,6 +174,35 @@ TOKEN_CLASSIFICATION = Task(contracts.TOKEN_CLASSIFICATION, tag_entities)
 # --- sentence similarity -----------------------------------------------------------------
 
 
+def foreign_modules(modules: Any) -> list[str]:
+    """The modules a modules.json names that sentence-transformers does not ship (only the repo's
+    own code, which stays off, would build them); all of it when it is no list of modules."""
+    if not isinstance(modules, list):
+        return [repr(modules)]
+    return [str(m.get("type")) if isinstance(m, dict) else repr(m) for m in modules
+            if not (isinstance(m, dict) and str(m.get("type", "")).startswith("sentence_transformers."))]
+
+
+def modules_refusal(folder: Path) -> CannotRun | None:
+    """What sentence-transformers would refuse in the folder's modules.json, read without importing
+    it: a module it does not ship. (Whether this release has each module is left to the load:
+    sentence-transformers 5 answers `sentence_transformers.models` by an alias made at import, not
+    a file.) No modules.json: a plain encoder, which it mean-pools."""
+    path = folder / "modules.json"
+    if not path.is_file():
+        return None
+    try:
+        modules = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return CannotRun(f"{path} is not readable JSON ({exc})",
+                         "download the model again (models-server download --model <model id>)")
+    foreign = foreign_modules(modules)
+    if foreign:
+        return CannotRun(f"{path} names modules sentence-transformers does not ship: {', '.join(foreign)}",
+                         "serve a model whose modules.json names only sentence_transformers modules")
+    return None
+
+
 def load_sentence_transformer(ctx: LoadContext, **options: Any) -> Any:
     """sentence-transformers reads its own layout (modules.json, pooling, dense layers, normalisation)."""
     from sentence_transformers import SentenceTransformer
@@ -219,3 +251,6 @@ def compare_sentences(model: Any, inputs: dict[str, Any], params: dict[str, Any]
 
 
 SENTENCE_SIMILARITY = Task(contracts.SENTENCE_SIMILARITY, compare_sentences)
+LOAD_SENTENCE_TRANSFORMER = CheckedLoader(load_sentence_transformer, modules_refusal)
+LOAD_MATRYOSHKA_SENTENCE_TRANSFORMER = CheckedLoader(load_matryoshka_sentence_transformer, modules_refusal)
+LOAD_INSTRUCTOR = CheckedLoader(load_instructor, modules_refusal)
