@@ -16,7 +16,7 @@ from models_server.errors import ConfigError
 from models_server.logs import LEVELS, configure
 
 if TYPE_CHECKING:
-    from models_server.catalog import ModelSpec
+    from models_server.catalog import ModelSpec, Repo
     from models_server.config import Settings
 
 
@@ -120,21 +120,25 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from models_server.catalog import served_rows, unique_repos
-    from models_server.weights.download import choose_repos, download
+    from models_server.catalog import served_rows
+    from models_server.weights.download import choose_repos, download, rows_repos
     from models_server.weights.front_end import fetch_front_end_data
 
     settings = load_settings(args.config, {"tier": args.tier, "model_root": args.model_root})
     rows = served_rows(settings)
+
+    def beside(row: ModelSpec) -> tuple[Repo, ...]:
+        return row.weights_under(settings.diffusion_for(row.id))
+
     if args.model:
         try:
-            repos = choose_repos(rows, args.model)
+            repos = choose_repos(rows, args.model, beside)
         except LookupError as exc:
             print(f"models-server: error: {exc.args[0]}", file=sys.stderr)
             return 2
     else:
         wanted = [row for row in rows if row.in_tier(settings.tier) and settings.override(row.id).enabled]
-        repos = unique_repos(wanted)
+        repos = rows_repos(wanted, beside)
     failed = download(repos, settings.model_root, dry_run=args.dry_run, prefer_fp16=not args.no_fp16)
     names = {repo.name for repo in repos}
     served = [row for row in rows if row.weights and row.weights[0].name in names]

@@ -7,7 +7,7 @@ and the new name is served as an alias id.
 
 from __future__ import annotations
 
-from models_server.catalog.minimal import SD15, SD15_FP16_BYTES
+from models_server.catalog.minimal import DECODES_SD15_LATENTS, SD15, SD15_FP16_BYTES
 from models_server.catalog.rows import ModelSpec, Repo, row
 from models_server.catalog.sizes import MB
 from models_server.tasks.diffusers import text_to_image, video
@@ -69,7 +69,7 @@ MODELS: list[ModelSpec] = [
     # Text-to-image reads the same base repo as the ControlNet pipelines, so the runtime hands it
     # the very same UNet, VAE and text encoder: the full tier adds no second copy of SD1.5.
     row(SD15, text_to_image.TEXT_TO_IMAGE, text_to_image.load_text_to_image, fp16_bytes=SD15_FP16_BYTES,
-        framework="diffusers"),
+        framework="diffusers", setting_weights=DECODES_SD15_LATENTS),
     row(Repo("lambdalabs/sd-image-variations-diffusers", "sd-image-variations"), text_to_image.IMAGE_VARIATIONS,
         text_to_image.load_image_variations, fp16_bytes=2_500 * MB, framework="diffusers"),
 ]

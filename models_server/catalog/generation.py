@@ -10,7 +10,7 @@ served as an id. Sizes (`fp16_bytes`) are two bytes per parameter of the loaded 
 
 from __future__ import annotations
 
-from models_server.catalog.minimal import SD15
+from models_server.catalog.minimal import SD15, TAESD
 from models_server.catalog.rows import ModelSpec, Repo, row
 from models_server.tasks.diffusers import autoencoder, diffusion_family, text_to_image, video
 from models_server.tasks.tensorflow import keras_image
@@ -62,9 +62,6 @@ KERAS_IMAGE_MODELS = (
     (Repo("keras-io/super-resolution", "keras-super-resolution", files=SAVED_MODEL_FILES), 2 * 59_657),
     (Repo("keras-io/low-light-image-enhancement", "zero-dce", files=SAVED_MODEL_FILES), 2 * 79_416),
 )
-# TAESD, the tiny decoder of SD's latents: served on its own as an image's round trip through it,
-# and what the SD1.5 pipelines decode with under `diffusion: {tiny_vae: true}`. 2,445,063 parameters.
-TAESD = Repo("madebyollin/taesd", "taesd", files=("config.json", "diffusion_pytorch_model.safetensors"))
 TAESD_FP16_BYTES = 2 * 2_445_063
 KERAS_IMAGE_LOADERS = {"zero-dce": keras_image.LOAD_LIGHT_CURVES}  # else LOAD_SAVED_MODEL_IMAGE
 

@@ -17,6 +17,10 @@ SD15 = Repo(
     aliases=("stable-diffusion-v1-5/stable-diffusion-v1-5",),
 )
 # The real repo holds ~20 GB of checkpoints; the annotators read these three files only.
+# TAESD, the tiny decoder of SD's latents, which the SD1.5 pipelines decode with under
+# `diffusion: {tiny_vae: true}` (served on its own in the full tier). 2,445,063 parameters.
+TAESD = Repo("madebyollin/taesd", "taesd", files=("config.json", "diffusion_pytorch_model.safetensors"))
+DECODES_SD15_LATENTS = (("tiny_vae", TAESD),)
 ANNOTATORS = Repo(
     "lllyasviel/Annotators", "controlnet-annotators",
     files=("ControlNetHED.pth", "mlsd_large_512_fp32.pth", "body_pose_model.pth"),
@@ -51,7 +55,7 @@ MODELS: list[ModelSpec] = [
     *(
         row((Repo(f"lllyasviel/sd-controlnet-{kind}", "controlnet"), SD15), controlnet.GENERATE,
             controlnet.load_controlnet_pipeline, fp16_bytes=CONTROLNET_FP16_BYTES + SD15_FP16_BYTES, tier="minimal",
-            framework="diffusers")
+            framework="diffusers", setting_weights=DECODES_SD15_LATENTS)
         for kind in CONTROLNET_KINDS
     ),
 ]

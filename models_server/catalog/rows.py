@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from models_server.config import TIERS, Tier
+from models_server.config import TIERS, DiffusionSettings, Tier
 from models_server.tasks.base import Task
 from models_server.tasks.libraries import Framework, missing_library
 from models_server.tasks.loading import CannotRun, Checked, CheckedLoader, Loader
@@ -43,6 +43,7 @@ class ModelSpec:
     real weights' size in half precision, for planning memory budgets before anything is downloaded.
     `torch_calls=False` marks a model whose calls run no torch ops (OpenCV's canny): they run on
     the request's own thread, without the hand-off to a model thread that torch's needs.
+    `setting_weights` pairs a boolean `diffusion:` setting with the repo it makes the loader read.
     """
 
     id: str
@@ -55,6 +56,12 @@ class ModelSpec:
     preload: bool = True
     fp16_bytes: int | None = None
     torch_calls: bool = True
+    setting_weights: tuple[tuple[str, Repo], ...] = ()
+
+    def weights_under(self, diffusion: DiffusionSettings) -> tuple[Repo, ...]:
+        """The repos the row reads beside its weights when a `diffusion:` setting asks (the TAESD
+        decoder under `tiny_vae`): `download` fetches them, the start-up check looks for them."""
+        return tuple(repo for setting, repo in self.setting_weights if getattr(diffusion, setting))
 
     def in_tier(self, tier: Tier) -> bool:
         return TIERS.index(self.tier) <= TIERS.index(tier)
@@ -90,6 +97,7 @@ def row(
     served_as: str | None = None,
     aliases: tuple[str, ...] = (),
     torch_calls: bool = True,
+    setting_weights: tuple[tuple[str, Repo], ...] = (),
 ) -> ModelSpec:
     """The row serving `weights` (one repo, or the first of several) under its Hub name and the
     names it moved to; `served_as` gives a row an id of its own (an annotator's `canny-control`),
@@ -99,7 +107,10 @@ def row(
     architecture unless a comment says otherwise), known before anything is downloaded.
     """
     repos = (weights,) if isinstance(weights, Repo) else weights
+    unknown = [setting for setting, _ in setting_weights if setting not in DiffusionSettings.model_fields]
+    if unknown:
+        raise ValueError(f"setting_weights names {unknown[0]!r}, which is not a `diffusion:` setting")
     if served_as is None:
         served_as, aliases = repos[0].name, repos[0].aliases
     return ModelSpec(served_as, task, tier, repos, loader, framework=framework, aliases=aliases,
-                     preload=preload, fp16_bytes=fp16_bytes, torch_calls=torch_calls)
+                     preload=preload, fp16_bytes=fp16_bytes, torch_calls=torch_calls, setting_weights=setting_weights)

@@ -26,7 +26,7 @@ from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
 from models_server.tasks.loading import CannotRun, SharedComponents
 from models_server.weights.front_end import missing_front_end_data
-from models_server.weights.locate import weight_dirs
+from models_server.weights.locate import locate_weights, weight_dirs
 from models_server.weights.problems import repo_problems
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,14 @@ class Runtime:
             problem = None if preload else next(iter(repo_problems(repo, folder, largest_json=_START_JSON_BYTES)), None)
             if problem is not None:
                 return State.FAILED, f"{problem[0]}; fix: {problem[1]}"
+        for repo in row.weights_under(self.settings.diffusion_for(row.id)):
+            try:
+                folder = locate_weights(repo, self.settings.model_root)
+            except WeightsMissing as exc:
+                return State.FAILED, f"its `diffusion:` settings read {repo.name}: {exc}"
+            problem = next(iter(repo_problems(repo, folder, largest_json=_START_JSON_BYTES)), None)
+            if problem is not None:
+                return State.FAILED, f"its `diffusion:` settings read {repo.name}: {problem[0]}; fix: {problem[1]}"
         refusal = row.refusal(folders[0]) if folders else None
         if refusal is not None:  # a front end or tokenizer that cannot run, or a config line's wrong architecture
             fix = f"; fix: {refusal.fix}" if isinstance(refusal, CannotRun) else ""

@@ -124,8 +124,21 @@ def has_weights(files: Iterable[str]) -> bool:
     return any(not path.endswith(_METADATA_SUFFIXES) for path in files)
 
 
-def choose_repos(rows: Sequence[ModelSpec], wanted: Sequence[str]) -> list[Repo]:
-    """The repos to fetch for `wanted` served ids (or aliases) or repo names, once each.
+def rows_repos(rows: Iterable[ModelSpec], beside: Callable[[ModelSpec], tuple[Repo, ...]]) -> list[Repo]:
+    """Every repo the rows read, once each: their weights and what `beside(row)` adds (the repos
+    their settings ask for)."""
+    picked: dict[str, Repo] = {}
+    for row in rows:
+        for repo in (*row.weights, *beside(row)):
+            picked.setdefault(repo.name, repo)
+    return list(picked.values())
+
+
+def choose_repos(
+    rows: Sequence[ModelSpec], wanted: Sequence[str], beside: Callable[[ModelSpec], tuple[Repo, ...]] = lambda row: ()
+) -> list[Repo]:
+    """The repos to fetch for `wanted` served ids (or aliases) or repo names, once each; a row's
+    with what `beside(row)` adds.
 
     Raises LookupError naming the first entry that is neither.
     """
@@ -134,7 +147,7 @@ def choose_repos(rows: Sequence[ModelSpec], wanted: Sequence[str]) -> list[Repo]
     picked: dict[str, Repo] = {}
     for entry in wanted:
         if entry in by_id:
-            repos = by_id[entry].weights
+            repos = (*by_id[entry].weights, *beside(by_id[entry]))
         elif entry in by_repo:
             repos = (by_repo[entry],)
         else:

@@ -410,6 +410,24 @@ def test_cli_dry_run_for_one_model(monkeypatch, capsys, tmp_path):
     assert out[-1].startswith("total: 15 files, ") and out[-1].endswith(" in 2 repos (dry run: nothing downloaded)")
 
 
+def test_cli_dry_run_adds_the_decoder_tiny_vae_makes_a_pipeline_read(monkeypatch, capsys, tmp_path):
+    """Under `diffusion: {tiny_vae: true}` a ControlNet pipeline decodes with TAESD: downloading the
+    pipeline (or its tier) fetches TAESD too, and only for the rows the setting applies to."""
+    monkeypatch.setattr(dl, "Hub", RecordedHub)
+    config = tmp_path / "config.yaml"
+    config.write_text("diffusion:\n  tiny_vae: true\nmodels:\n  lllyasviel/sd-controlnet-hed:\n"
+                      "    diffusion: {tiny_vae: false}\n")
+    root = ["--model-root", str(tmp_path), "--config", str(config)]
+    assert main(["download", "--dry-run", "--model", "lllyasviel/sd-controlnet-canny", *root]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"madebyollin/taesd -> {tmp_path}/madebyollin/taesd" in out
+    assert out[-1].endswith(" in 3 repos (dry run: nothing downloaded)")
+    main(["download", "--dry-run", "--model", "lllyasviel/sd-controlnet-hed", *root])  # no listing of it here
+    assert not any("madebyollin/taesd" in line for line in capsys.readouterr().out.splitlines())
+    main(["download", "--dry-run", "--tier", "minimal", *root])
+    assert sum(line.startswith("madebyollin/taesd ->") for line in capsys.readouterr().out.splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [

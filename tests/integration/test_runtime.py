@@ -97,6 +97,24 @@ def test_a_lazy_sentence_transformer_naming_modules_of_its_own_code_is_failed_at
         view.reason or "")
 
 
+@pytest.mark.parametrize("model_id", ["lllyasviel/sd-controlnet-canny", "runwayml/stable-diffusion-v1-5"])
+def test_a_pipeline_whose_tiny_vae_decoder_is_absent_is_failed_at_start(tiny_root, public_dir, tmp_path, model_id):
+    """`tiny_vae` makes the SD1.5 pipelines read TAESD's folder: without it they are failed at start
+    with the download as the fix, not loaded and then failed; with it, or with the setting off, they load."""
+    root = tmp_path / "root"
+    for repo in ("lllyasviel/sd-controlnet-canny", "runwayml/stable-diffusion-v1-5"):
+        (root / repo).parent.mkdir(parents=True, exist_ok=True)
+        (root / repo).symlink_to(tiny_root / repo)
+    settings = tiny_settings(root, public_dir, diffusion={"tiny_vae": True})
+    view = Runtime(settings, rows(model_id)).view(model_id)
+    assert view.state is State.FAILED
+    assert "models-server download --model madebyollin/taesd" in (view.reason or "")
+    assert Runtime(tiny_settings(root, public_dir), rows(model_id)).view(model_id).state is not State.FAILED
+    (root / "madebyollin").mkdir()
+    (root / "madebyollin/taesd").symlink_to(tiny_root / "madebyollin/taesd")
+    assert Runtime(settings, rows(model_id)).view(model_id).state is not State.FAILED
+
+
 def test_tier_and_config_decide_what_is_disabled(tiny_root, public_dir):
     settings = tiny_settings(tiny_root, public_dir, tier="minimal", models={"hed-control": {"enabled": False}})
     runtime = Runtime(settings)
