@@ -441,7 +441,7 @@ def build_vilt_vqa(folder: Path) -> None:
         **TINY_TRANSFORMER, vocab_size=len(tokenizer), max_position_embeddings=40, image_size=64,
         patch_size=32, max_image_length=-1, tie_word_embeddings=False, id2label=labels(vqa_answers()),
     )
-    images = ViltImageProcessor(size={"shortest_edge": 64}, size_divisor=32)
+    images = ViltImageProcessor(size={"shortest_edge": 384}, size_divisor=32)
     processor = ViltProcessor(image_processor=images, tokenizer=tokenizer)
     save(folder, ViltForQuestionAnswering(config), processor)
     write_as_feature_extractor(folder)
