@@ -97,6 +97,9 @@ class DiffusionSettings(_Strict):
     # DeepCache-style step cache: the whole UNet every N steps, only its outermost blocks in between
     # (1: off, every step runs the whole UNet)
     step_cache_interval: int = Field(default=1, ge=1, le=10)
+    # Requests of one shape (size, steps, guidance) already queued for the model when its turn
+    # comes run as one batch of at most this many, each with its own seed (1: off)
+    max_batch: int = Field(default=1, ge=1, le=16)
 
 
 class ModelOverride(_Strict):

@@ -1,0 +1,229 @@
+"""Batching (`diffusion.max_batch`): requests of one shape queued for a ControlNet or text-to-image
+run as one pipeline call, each still answered the image its seed gives it alone.
+
+Which requests share a batch is made certain, not left to timing: the test holds the model's
+turn (its run lock) while the requests queue, then lets go; the request that gets the turn
+takes every request of its shape waiting then. A spy around the pipeline records each call's
+prompts, so a test sees the batches that ran.
+
+"The image it gets alone": a batch changes the CPU kernels' rounding (the UNet's convolutions and
+matrix products are blocked by batch size), by ~1e-6 in the float image, which moves a few
+8-bit pixel values by one level. The tests hold every answer to at most that one level
+(MAX_LEVELS) and require most pixels to be exactly equal.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from support.answers import post, written
+from support.serving import model_replaced, tiny_settings
+from support.waiting import wait_until
+
+from models_server.catalog import served_rows
+from models_server.http.app import create_app
+from models_server.runtime import Runtime
+
+CONTROLNET = "lllyasviel/sd-controlnet-canny"
+SD15 = "runwayml/stable-diffusion-v1-5"
+STEPS = 2
+MAX_LEVELS = 1  # of 255: the most a pixel may move in a batch (kernels' rounding, see above)
+
+
+class Spy:
+    """The pipeline, recording each call's number of prompts; `hold` keeps a call from starting."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.calls: list[int] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.entered = threading.Event()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        prompt = kwargs.get("prompt")
+        self.calls.append(len(prompt) if isinstance(prompt, list) else 1)
+        self.entered.set()
+        assert self.hold.wait(120), "the test never let the call go on"
+        return self.pipeline(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pipeline, name)
+
+
+class Server:
+    """The SD rows under `diffusion.max_batch`, its test client, and ways to queue requests."""
+
+    def __init__(self, tiny_root: Path, public_dir: Path, max_batch: int) -> None:
+        settings = tiny_settings(tiny_root, public_dir, diffusion={"max_batch": max_batch})
+        self.runtime = Runtime(settings, [row for row in served_rows(settings) if row.id in (CONTROLNET, SD15)])
+        self.runtime.load_all()
+        self.app = create_app(settings, self.runtime)
+        self.public_dir = public_dir
+
+    def image(self, answer: dict[str, Any]) -> np.ndarray:
+        with written(self.public_dir, answer["path"]) as image:
+            return np.asarray(image.convert("RGB")).copy()
+
+    def alone(self, model_id: str, body: dict[str, Any]) -> np.ndarray:
+        return self.image(post(self.app.test_client(), model_id, body))
+
+    @contextmanager
+    def spied(self, model_id: str) -> Iterator[Spy]:
+        spy = Spy(self.runtime.model(model_id))
+        with model_replaced(self.runtime, model_id, spy):
+            yield spy
+
+    def queue(self, model_id: str, bodies: list[dict[str, Any]], ids: list[str] | None = None) -> None:
+        """With the model's turn held by the caller: send every body, and wait until all wait for the turn."""
+        self.answers: list[tuple[int, dict[str, Any]] | None] = [None] * len(bodies)
+        board = self.runtime.admission.boards.of(model_id)
+
+        def send(index: int) -> None:
+            headers = {"X-Request-ID": ids[index]} if ids else {}
+            response = self.app.test_client().post(f"/models/{model_id}", json=bodies[index], headers=headers)
+            self.answers[index] = (response.status_code, response.get_json())
+
+        self.threads = [threading.Thread(target=send, args=(index,)) for index in range(len(bodies))]
+        for thread in self.threads:
+            thread.start()
+        wait_until(lambda: board.waiting() == len(bodies), 60, f"{len(bodies)} requests queued for {model_id}")
+
+    def queued_together(self, model_id: str, bodies: list[dict[str, Any]], ids: list[str] | None = None) -> None:
+        """Every body queued while the model's turn is held, then the turn let go."""
+        with self.runtime.slots.run_lock(model_id):
+            self.queue(model_id, bodies, ids)
+
+    def answered(self) -> list[tuple[int, dict[str, Any]]]:
+        for thread in self.threads:
+            thread.join(timeout=120)
+        assert all(answer is not None for answer in self.answers), "a request got no answer"
+        return self.answers  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def control_ref(public_dir: Path) -> str:
+    edges = (np.random.default_rng(21).random((64, 64)) > 0.85).astype(np.uint8) * 255
+    Image.fromarray(edges).convert("RGB").save(public_dir / "examples" / "batch-control-64.png")
+    return "public/examples/batch-control-64.png"
+
+
+@pytest.fixture(scope="module")
+def server(tiny_root: Path, public_dir: Path) -> Server:
+    return Server(tiny_root, public_dir, max_batch=4)
+
+
+def controlnet_body(control_ref: str, seed: int, **extra: Any) -> dict[str, Any]:
+    return {"text": f"a house by a lake, take {seed}", "img_url": control_ref, "seed": seed,
+            "num_inference_steps": STEPS, **extra}
+
+
+def assert_same_image(batched: np.ndarray, alone: np.ndarray, what: str) -> None:
+    assert batched.shape == alone.shape, what
+    levels = np.abs(batched.astype(int) - alone.astype(int))
+    assert levels.max() <= MAX_LEVELS, f"{what}: a pixel moved {levels.max()} levels from its image alone"
+    assert (levels == 0).mean() > 0.95, f"{what}: only {(levels == 0).mean():.0%} of values equal its image alone"
+
+
+@pytest.mark.parametrize("size", [2, 4])
+def test_a_batch_gives_each_request_the_image_its_seed_gives_it_alone(server, control_ref, size):
+    bodies = [controlnet_body(control_ref, seed) for seed in range(1, size + 1)]
+    bodies[-1]["negative_prompt"] = "blurry"  # one request's own negative prompt, the others none
+    references = [server.alone(CONTROLNET, body) for body in bodies]
+    assert not any(np.array_equal(references[0], other) for other in references[1:]), "seeds drew the same image"
+
+    with server.spied(CONTROLNET) as spy:
+        server.queued_together(CONTROLNET, bodies)
+        answers = server.answered()
+    assert spy.calls == [size], f"ran as calls of {spy.calls} prompts, not one batch of {size}"
+    for index, ((status, body), reference) in enumerate(zip(answers, references, strict=True)):
+        assert status == 200, body
+        assert_same_image(server.image(body), reference, f"request {index} of a batch of {size}")
+
+
+def test_text_to_image_batches_too(server):
+    bodies = [{"text": f"a red fox {seed}", "seed": seed, "num_inference_steps": STEPS, "width": 64, "height": 64}
+              for seed in (7, 8)]
+    references = [server.alone(SD15, body) for body in bodies]
+    with server.spied(SD15) as spy:
+        server.queued_together(SD15, bodies)
+        answers = server.answered()
+    assert spy.calls == [2]
+    for (status, body), reference in zip(answers, references, strict=True):
+        assert status == 200, body
+        assert_same_image(server.image(body), reference, "text-to-image in a batch of 2")
+
+
+def test_requests_of_different_shapes_run_in_separate_calls(server, control_ref):
+    """Two 64x64 two-step requests batch; a 3-step one and a 128x128 one each run alone."""
+    bodies = [controlnet_body(control_ref, 1), controlnet_body(control_ref, 2),
+              controlnet_body(control_ref, 3, num_inference_steps=STEPS + 1),
+              controlnet_body(control_ref, 4, width=128, height=128)]
+    with server.spied(CONTROLNET) as spy:
+        server.queued_together(CONTROLNET, bodies)
+        answers = server.answered()
+    assert sorted(spy.calls) == [1, 1, 2], spy.calls
+    assert all(status == 200 for status, _ in answers), answers
+    assert server.image(answers[3][1]).shape == (128, 128, 3)
+
+
+def test_a_request_cancelled_while_queued_leaves_and_the_rest_batch(server, control_ref):
+    bodies = [controlnet_body(control_ref, seed) for seed in (1, 2, 3)]
+    ids = ["batch-a", "batch-b", "batch-c"]
+    references = [server.alone(CONTROLNET, body) for body in bodies]
+    client = server.app.test_client()
+    run_lock = server.runtime.slots.run_lock(CONTROLNET)
+    with server.spied(CONTROLNET) as spy:
+        with run_lock:
+            server.queue(CONTROLNET, bodies, ids)
+            assert client.delete("/admin/requests/batch-b").get_json()["stopped"] is True
+            assert server.runtime.admission.boards.of(CONTROLNET).waiting() == 2
+        answers = server.answered()
+    assert spy.calls == [2]
+    assert answers[1][0] == 409, answers[1]
+    for index in (0, 2):
+        assert answers[index][0] == 200, answers[index]
+        assert_same_image(server.image(answers[index][1]), references[index], f"request {ids[index]}")
+
+
+def test_cancelling_one_request_of_a_running_batch_answers_it_at_once_and_the_others_finish(server, control_ref):
+    bodies = [controlnet_body(control_ref, seed) for seed in (4, 5)]
+    ids = ["running-a", "running-b"]
+    references = [server.alone(CONTROLNET, body) for body in bodies]
+    client = server.app.test_client()
+    with server.spied(CONTROLNET) as spy:
+        spy.hold.clear()
+        server.queued_together(CONTROLNET, bodies, ids)
+        assert spy.entered.wait(60), "the batch never started"
+        listed = {entry["request_id"] for entry in client.get("/admin/requests").get_json()["requests"]}
+        assert set(ids) <= listed, f"/admin/requests shows {listed} while both run"
+        cancel = client.delete("/admin/requests/running-a").get_json()
+        assert cancel["stopped"] is True, cancel  # answered while the batch is still held
+        assert not server.answers[1], "the other request ended with the cancelled one"
+        spy.hold.set()
+        answers = server.answered()
+    assert spy.calls == [2]
+    assert answers[0][0] == 409, answers[0]
+    assert answers[1][0] == 200, answers[1]
+    assert_same_image(server.image(answers[1][1]), references[1], "the request left running")
+
+
+def test_max_batch_1_runs_every_request_alone(tiny_root, public_dir, control_ref):
+    server = Server(tiny_root, public_dir, max_batch=1)
+    with server.spied(CONTROLNET) as spy:
+        bodies = [controlnet_body(control_ref, seed) for seed in (1, 2, 3)]
+        threads = [threading.Thread(target=server.alone, args=(CONTROLNET, body)) for body in bodies]
+        with server.runtime.slots.run_lock(CONTROLNET):
+            for thread in threads:
+                thread.start()
+            wait_until(lambda: server.runtime.view(CONTROLNET).queue == 3, 60, "3 requests queued")
+        for thread in threads:
+            thread.join(timeout=120)
+    assert spy.calls == [1, 1, 1]
