@@ -62,8 +62,9 @@ class Admission:
 
     @contextmanager
     def admit(self, model_id: str) -> Iterator[Ticket]:
-        """Count the request in for as long as the block runs (503 when it cannot be)."""
-        self.slots.enter(model_id, self.limits.max_queue_per_model)
+        """Count the request in for as long as the block runs (503 when it cannot be); a model
+        that batches admits at least a running batch and a whole next one."""
+        self.slots.enter(model_id, max(self.limits.max_queue_per_model, 2 * self.max_batch(self.slots.spec(model_id))))
         deadline = time.monotonic() + self.limits.request_timeout
         try:
             yield Ticket(model_id, deadline, lambda inputs, params, handler=None: self._run(
@@ -157,7 +158,10 @@ class Admission:
         assert batching is not None
         model = self.slots.model(model_id)
         if model is not None and self.slots.view(model_id).state is State.LOADED:
-            return batching.key(model, inputs, params)
+            try:
+                return batching.key(model, inputs, params)
+            except Exception:  # inputs the handler will refuse, alone, with its own error
+                log.debug("%s: no batch key for a request", model_id, exc_info=True)
         return object()
 
     def _start_batch(self, model_id: str, batch: list[Member], run_lock: threading.Lock) -> None:
