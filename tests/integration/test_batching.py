@@ -6,106 +6,23 @@ turn (its run lock) while the requests queue, then lets go; the request that get
 takes every request of its shape waiting then. A spy around the pipeline records each call's
 prompts, so a test sees the batches that ran.
 
-"The image it gets alone": a batch changes the CPU kernels' rounding (the UNet's convolutions and
-matrix products are blocked by batch size), by ~1e-6 in the float image, which moves a few
-8-bit pixel values by one level. The tests hold every answer to at most that one level
-(MAX_LEVELS) and require most pixels to be exactly equal.
+"The image it gets alone": a batch changes the CPU kernels' rounding. The UNet's and the
+ControlNet's timestep path runs small matrix products whose row count is the batch (2 alone with
+guidance, 2N in a batch of N), and the CPU GEMM rounds a row differently at 2 rows than at 4 or
+more (~5e-7); the float image moves by ~1e-6, a few 8-bit values by one level. The tests hold every
+answer to at most that one level (MAX_LEVELS) and most values exactly equal.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
-from support.answers import post, written
-from support.serving import model_replaced, tiny_settings
+from support.batching import CONTROLNET, SD15, STEPS, Server, assert_same_image, controlnet_body
 from support.waiting import wait_until
-
-from models_server.catalog import served_rows
-from models_server.http.app import create_app
-from models_server.runtime import Runtime
-
-CONTROLNET = "lllyasviel/sd-controlnet-canny"
-SD15 = "runwayml/stable-diffusion-v1-5"
-STEPS = 2
-MAX_LEVELS = 1  # of 255: the most a pixel may move in a batch (kernels' rounding, see above)
-
-
-class Spy:
-    """The pipeline, recording each call's number of prompts; `hold` keeps a call from starting."""
-
-    def __init__(self, pipeline: Any) -> None:
-        self.pipeline = pipeline
-        self.calls: list[int] = []
-        self.hold = threading.Event()
-        self.hold.set()
-        self.entered = threading.Event()
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        prompt = kwargs.get("prompt")
-        self.calls.append(len(prompt) if isinstance(prompt, list) else 1)
-        self.entered.set()
-        assert self.hold.wait(120), "the test never let the call go on"
-        return self.pipeline(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.pipeline, name)
-
-
-class Server:
-    """The SD rows under `diffusion.max_batch`, its test client, and ways to queue requests."""
-
-    def __init__(self, tiny_root: Path, public_dir: Path, max_batch: int) -> None:
-        settings = tiny_settings(tiny_root, public_dir, diffusion={"max_batch": max_batch})
-        self.runtime = Runtime(settings, [row for row in served_rows(settings) if row.id in (CONTROLNET, SD15)])
-        self.runtime.load_all()
-        self.app = create_app(settings, self.runtime)
-        self.public_dir = public_dir
-
-    def image(self, answer: dict[str, Any]) -> np.ndarray:
-        with written(self.public_dir, answer["path"]) as image:
-            return np.asarray(image.convert("RGB")).copy()
-
-    def alone(self, model_id: str, body: dict[str, Any]) -> np.ndarray:
-        return self.image(post(self.app.test_client(), model_id, body))
-
-    @contextmanager
-    def spied(self, model_id: str) -> Iterator[Spy]:
-        spy = Spy(self.runtime.model(model_id))
-        with model_replaced(self.runtime, model_id, spy):
-            yield spy
-
-    def queue(self, model_id: str, bodies: list[dict[str, Any]], ids: list[str] | None = None) -> None:
-        """With the model's turn held by the caller: send every body, and wait until all wait for the turn."""
-        self.answers: list[tuple[int, dict[str, Any]] | None] = [None] * len(bodies)
-        board = self.runtime.admission.boards.of(model_id)
-
-        def send(index: int) -> None:
-            headers = {"X-Request-ID": ids[index]} if ids else {}
-            response = self.app.test_client().post(f"/models/{model_id}", json=bodies[index], headers=headers)
-            self.answers[index] = (response.status_code, response.get_json())
-
-        self.threads = [threading.Thread(target=send, args=(index,)) for index in range(len(bodies))]
-        for thread in self.threads:
-            thread.start()
-        wait_until(lambda: board.waiting() == len(bodies), 60, f"{len(bodies)} requests queued for {model_id}")
-
-    def queued_together(self, model_id: str, bodies: list[dict[str, Any]], ids: list[str] | None = None) -> None:
-        """Every body queued while the model's turn is held, then the turn let go."""
-        with self.runtime.slots.run_lock(model_id):
-            self.queue(model_id, bodies, ids)
-
-    def answered(self) -> list[tuple[int, dict[str, Any]]]:
-        for thread in self.threads:
-            thread.join(timeout=120)
-        assert all(answer is not None for answer in self.answers), "a request got no answer"
-        return self.answers  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="module")
@@ -118,18 +35,6 @@ def control_ref(public_dir: Path) -> str:
 @pytest.fixture(scope="module")
 def server(tiny_root: Path, public_dir: Path) -> Server:
     return Server(tiny_root, public_dir, max_batch=4)
-
-
-def controlnet_body(control_ref: str, seed: int, **extra: Any) -> dict[str, Any]:
-    return {"text": f"a house by a lake, take {seed}", "img_url": control_ref, "seed": seed,
-            "num_inference_steps": STEPS, **extra}
-
-
-def assert_same_image(batched: np.ndarray, alone: np.ndarray, what: str) -> None:
-    assert batched.shape == alone.shape, what
-    levels = np.abs(batched.astype(int) - alone.astype(int))
-    assert levels.max() <= MAX_LEVELS, f"{what}: a pixel moved {levels.max()} levels from its image alone"
-    assert (levels == 0).mean() > 0.95, f"{what}: only {(levels == 0).mean():.0%} of values equal its image alone"
 
 
 @pytest.mark.parametrize("size", [2, 4])
