@@ -13,7 +13,8 @@ A request is refused (503, Retry-After saying when it would fit) only when the w
 cannot finish within `request_timeout`, or when its client's own work on that model would pass
 `CLIENT_SHARE` of it, so that one client cannot fill a model's queue. Work is estimated from the
 model's own recent service time (`ServiceTimes`): how long each answered request held the model,
-from its start or the model's previous answer, whichever is later. A request started beside a
+from its start or the model's previous answer, whichever is later (so the members of a batch,
+answered together, give its time and about zero each: their mean is its time per request). A request started beside a
 running one first waits for the model's turn, which is the other's time, not its own; on
 replicas, this is the time between answers, so the queue's length times it is the wait. Before a
 model has answered once there is no estimate and nothing is refused. A request still waiting at

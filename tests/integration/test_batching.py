@@ -109,6 +109,7 @@ def test_cancelling_one_request_of_a_running_batch_answers_it_at_once_and_the_ot
         assert spy.entered.wait(60), "the batch never started"
         listed = {entry["request_id"] for entry in client.get("/admin/requests").get_json()["requests"]}
         assert set(ids) <= listed, f"/admin/requests shows {listed} while both run"
+        assert client.get(f"/status/{CONTROLNET}").get_json()["queue"] == 2  # both requests of the running batch
         cancel = client.delete("/admin/requests/running-a").get_json()
         assert cancel["stopped"] is True, cancel  # answered while the batch is still held
         assert not server.answers[1], "the other request ended with the cancelled one"
@@ -118,6 +119,19 @@ def test_cancelling_one_request_of_a_running_batch_answers_it_at_once_and_the_ot
     assert answers[0][0] == 409, answers[0]
     assert answers[1][0] == 200, answers[1]
     assert_same_image(server.image(answers[1][1]), references[1], "the request left running")
+
+
+def test_a_batch_that_runs_out_of_memory_runs_its_requests_one_by_one(server, control_ref):
+    bodies = [controlnet_body(control_ref, seed) for seed in (6, 7)]
+    references = [server.alone(CONTROLNET, body) for body in bodies]
+    with server.spied(CONTROLNET) as spy:
+        spy.out_of_memory_above = 1
+        server.queued_together(CONTROLNET, bodies)
+        answers = server.answered()
+    assert spy.calls == [2, 1, 1]
+    for index, ((status, body), reference) in enumerate(zip(answers, references, strict=True)):
+        assert status == 200, body
+        assert np.array_equal(server.image(body), reference), f"request {index}, run alone after the batch failed"
 
 
 def test_max_batch_1_runs_every_request_alone(tiny_root, public_dir, control_ref):

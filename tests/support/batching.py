@@ -25,7 +25,8 @@ MAX_LEVELS = 1  # of 255: the most a pixel may move in a batch (the CPU GEMM's r
 
 
 class Spy:
-    """The pipeline, recording each call's number of prompts; `hold` keeps a call from starting."""
+    """The pipeline, recording each call's number of prompts; `hold` keeps a call from starting;
+    a call of more than `out_of_memory_above` prompts runs out of memory, as torch says it."""
 
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
@@ -33,12 +34,17 @@ class Spy:
         self.hold = threading.Event()
         self.hold.set()
         self.entered = threading.Event()
+        self.out_of_memory_above: int | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import torch
+
         prompt = kwargs.get("prompt")
         self.calls.append(len(prompt) if isinstance(prompt, list) else 1)
         self.entered.set()
         assert self.hold.wait(120), "the test never let the call go on"
+        if self.out_of_memory_above is not None and self.calls[-1] > self.out_of_memory_above:
+            raise torch.OutOfMemoryError("CUDA out of memory (the test's spy)")
         return self.pipeline(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
