@@ -134,6 +134,20 @@ def test_a_batch_that_runs_out_of_memory_runs_its_requests_one_by_one(server, co
         assert np.array_equal(server.image(body), reference), f"request {index}, run alone after the batch failed"
 
 
+def test_a_batch_with_the_step_cache_gives_each_request_its_image_alone(tiny_root, public_dir, control_ref):
+    """The step cache keeps the deep features of the run: a batch's are the batch's, step by step."""
+    cached = Server(tiny_root, public_dir, max_batch=2, step_cache_interval=2)
+    bodies = [controlnet_body(control_ref, seed, num_inference_steps=4) for seed in (8, 9)]
+    references = [cached.alone(CONTROLNET, body) for body in bodies]
+    with cached.spied(CONTROLNET) as spy:
+        cached.queued_together(CONTROLNET, bodies)
+        answers = cached.answered()
+    assert spy.calls == [2]
+    for index, ((status, body), reference) in enumerate(zip(answers, references, strict=True)):
+        assert status == 200, body
+        assert_same_image(cached.image(body), reference, f"request {index} of a step-cached batch")
+
+
 def test_max_batch_1_runs_every_request_alone(tiny_root, public_dir, control_ref):
     server = Server(tiny_root, public_dir, max_batch=1)
     with server.spied(CONTROLNET) as spy:
