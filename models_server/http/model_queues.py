@@ -13,12 +13,12 @@ A request is refused (503, Retry-After saying when it would fit) only when the w
 cannot finish within `request_timeout`, or when its client's own work on that model would pass
 `CLIENT_SHARE` of it, so that one client cannot fill a model's queue. Work is estimated from the
 model's own recent service time (`ServiceTimes`): how long each answered request held the model,
-from its start or the model's previous answer, whichever is later (so the members of a batch,
-answered together, give its time and about zero each: their mean is its time per request). A request started beside a
-running one first waits for the model's turn, which is the other's time, not its own; on
-replicas, this is the time between answers, so the queue's length times it is the wait. Before a
-model has answered once there is no estimate and nothing is refused. A request still waiting at
-its deadline is answered 504.
+from its start or the model's previous answer, whichever is later (the members of a batch,
+answered together, give its time and about zero each: their mean is its time per request). A
+request started beside a running one first waits for the model's turn, which is the other's
+time, not its own; on replicas, this is the time between answers, so the queue's length times it
+is the wait. Before a model has answered once there is no estimate and nothing is refused. A
+request still waiting at its deadline is answered 504.
 OpenAI's routes name their model in the body: the server reads it first (body_models.py), then
 queues the request here by `model_named`, in the same queue as `POST /models/<id>`.
 Requests naming no model (other routes, unknown ids) are not queued here.
