@@ -113,3 +113,12 @@ def test_max_batch_is_off_by_default_set_per_row_and_only_tasks_that_batch_take_
     assert max_batch(settings, rows["lambdalabs/sd-image-variations-diffusers"]) == 1  # its task does not batch
     with pytest.raises(ConfigError, match=r"diffusion\.max_batch"):
         load_settings(write(tmp_path, "diffusion: {max_batch: 0}\n"), {}, environ={})
+
+
+def test_a_max_batch_that_would_take_more_than_half_the_work_threads_is_refused_naming_the_fix(tmp_path):
+    assert load_settings(write(tmp_path, "threads: 16\ndiffusion: {max_batch: 4}\n"), {}, environ={})
+    with pytest.raises(ConfigError, match=r"diffusion\.max_batch 5 .* set threads to at least 20"):
+        load_settings(write(tmp_path, "diffusion: {max_batch: 5}\n"), {}, environ={})
+    row = "models:\n  lllyasviel/sd-controlnet-canny: {diffusion: {max_batch: 3}}\n"
+    with pytest.raises(ConfigError, match=r"models\.lllyasviel/sd-controlnet-canny\.diffusion\.max_batch 3"):
+        load_settings(write(tmp_path, "threads: 8\n" + row), {}, environ={})
