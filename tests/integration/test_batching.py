@@ -121,6 +121,25 @@ def test_cancelling_one_request_of_a_running_batch_answers_it_at_once_and_the_ot
     assert_same_image(server.image(answers[1][1]), references[1], "the request left running")
 
 
+def test_requests_past_their_deadline_in_a_running_batch_are_answered_504_and_the_batch_stops(
+        tiny_root, public_dir, control_ref):
+    """The held batch outlives both requests' request_timeout: each answers 504 on its own, the
+    batch stops at its first step once nobody waits for it, and the model serves the next request."""
+    timeout = 3.0
+    short = Server(tiny_root, public_dir, max_batch=2, limits={"request_timeout": timeout})
+    bodies = [controlnet_body(control_ref, seed) for seed in (10, 11)]
+    with short.spied(CONTROLNET) as spy:
+        spy.hold.clear()
+        short.queued_together(CONTROLNET, bodies)
+        assert spy.entered.wait(60), "the batch never started"
+        wait_until(lambda: all(short.answers), 60, "both requests answered while their batch is held")
+        assert [status for status, _ in short.answers] == [504, 504], short.answers
+        spy.hold.set()
+        wait_until(lambda: not short.runtime.slots.run_lock(CONTROLNET).locked(), 60, "the batch gave the turn back")
+        assert short.runtime.view(CONTROLNET).running is False
+    short.alone(CONTROLNET, bodies[0])
+
+
 def test_a_batch_that_runs_out_of_memory_runs_its_requests_one_by_one(server, control_ref):
     bodies = [controlnet_body(control_ref, seed) for seed in (6, 7)]
     references = [server.alone(CONTROLNET, body) for body in bodies]

@@ -54,8 +54,10 @@ class Spy:
 class Server:
     """The SD rows under `diffusion.max_batch`, its test client, and ways to queue requests."""
 
-    def __init__(self, tiny_root: Path, public_dir: Path, max_batch: int, **diffusion: Any) -> None:
-        settings = tiny_settings(tiny_root, public_dir, diffusion={"max_batch": max_batch, **diffusion})
+    def __init__(self, tiny_root: Path, public_dir: Path, max_batch: int, limits: dict[str, Any] | None = None,
+                 **diffusion: Any) -> None:
+        settings = tiny_settings(tiny_root, public_dir, diffusion={"max_batch": max_batch, **diffusion},
+                                 limits=limits or {})
         self.runtime = Runtime(settings, [row for row in served_rows(settings) if row.id in (CONTROLNET, SD15)])
         self.runtime.load_all()
         self.app = create_app(settings, self.runtime)
