@@ -64,7 +64,9 @@ class Admission:
     def admit(self, model_id: str) -> Iterator[Ticket]:
         """Count the request in for as long as the block runs (503 when it cannot be); a model
         that batches admits at least a running batch and a whole next one."""
-        self.slots.enter(model_id, max(self.limits.max_queue_per_model, 2 * self.max_batch(self.slots.spec(model_id))))
+        batch = self.max_batch(self.slots.spec(model_id))
+        limit = self.limits.max_queue_per_model
+        self.slots.enter(model_id, limit if batch == 1 else max(limit, 2 * batch))
         deadline = time.monotonic() + self.limits.request_timeout
         try:
             yield Ticket(model_id, deadline, lambda inputs, params, handler=None: self._run(

@@ -167,6 +167,16 @@ def test_a_batch_with_the_step_cache_gives_each_request_its_image_alone(tiny_roo
         assert_same_image(cached.image(body), reference, f"request {index} of a step-cached batch")
 
 
+def test_a_batching_model_admits_a_whole_batch_even_under_a_smaller_max_queue_per_model(tiny_root, public_dir,
+                                                                                         control_ref):
+    small = Server(tiny_root, public_dir, max_batch=2, limits={"max_queue_per_model": 1})
+    with small.spied(CONTROLNET) as spy:
+        small.queued_together(CONTROLNET, [controlnet_body(control_ref, seed) for seed in (12, 13)])
+        answers = small.answered()
+    assert [status for status, _ in answers] == [200, 200], answers
+    assert spy.calls == [2]
+
+
 def test_max_batch_1_runs_every_request_alone(tiny_root, public_dir, control_ref):
     server = Server(tiny_root, public_dir, max_batch=1)
     with server.spied(CONTROLNET) as spy:
