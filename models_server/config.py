@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models_server.errors import ConfigError
 
@@ -97,6 +97,9 @@ class DiffusionSettings(_Strict):
     # DeepCache-style step cache: the whole UNet every N steps, only its outermost blocks in between
     # (1: off, every step runs the whole UNet)
     step_cache_interval: int = Field(default=1, ge=1, le=10)
+    # Requests of one shape (size, steps, guidance) already queued for the model when its turn
+    # comes run as one batch of at most this many, each with its own seed (1: off)
+    max_batch: int = Field(default=1, ge=1, le=16)
 
 
 class ModelOverride(_Strict):
@@ -270,6 +273,19 @@ class Settings(_Strict):
         if isinstance(value, dict):
             return {key: {"enabled": False} if item is False else item for key, item in value.items()}
         return value
+
+    @model_validator(mode="after")
+    def _batches_leave_threads(self) -> Settings:
+        """A model that batches N holds up to 2N work threads (a running batch and the next one
+        read): at most half of `threads`, so that the other models' requests still get theirs."""
+        rows = [(f"models.{model_id}.diffusion", self.diffusion_for(model_id))
+                for model_id, override in self.models.items() if override.diffusion is not None]
+        for key, diffusion in [("diffusion", self.diffusion), *rows]:
+            if 4 * diffusion.max_batch > self.threads:
+                raise ValueError(f"{key}.max_batch {diffusion.max_batch} would let one model hold "
+                                 f"{2 * diffusion.max_batch} of the {self.threads} work threads; set threads to at "
+                                 f"least {4 * diffusion.max_batch} or max_batch to at most {max(1, self.threads // 4)}")
+        return self
 
     def override(self, model_id: str) -> ModelOverride:
         return self.models.get(model_id, ModelOverride())

@@ -4,18 +4,21 @@ The guarded server knows a request's model from its path (`POST /models/<id>`, a
 resolved to its served id) before the app runs. Such a request waits in its model's queue,
 holding no work thread, and goes to one only when its model can take it: as many at once as the
 model runs in parallel (one here; its live replicas on Ray), plus one whose inputs are read
-meanwhile. A flood on one model so occupies at most that many threads; every other model's
-requests go to theirs as if it were not there.
+meanwhile; for a model that runs batches (`diffusion.max_batch`), that many batches' worth, so
+that a whole next batch is read and waiting when the model's turn comes. A flood on one model so
+occupies at most that many threads; every other model's requests go to theirs as if it were not
+there.
 
 A request is refused (503, Retry-After saying when it would fit) only when the work ahead of it
 cannot finish within `request_timeout`, or when its client's own work on that model would pass
 `CLIENT_SHARE` of it, so that one client cannot fill a model's queue. Work is estimated from the
 model's own recent service time (`ServiceTimes`): how long each answered request held the model,
-from its start or the model's previous answer, whichever is later. A request started beside a
-running one first waits for the model's turn, which is the other's time, not its own; on
-replicas, this is the time between answers, so the queue's length times it is the wait. Before a
-model has answered once there is no estimate and nothing is refused. A request still waiting at
-its deadline is answered 504.
+from its start or the model's previous answer, whichever is later (the members of a batch,
+answered together, give its time and about zero each: their mean is its time per request). A
+request started beside a running one first waits for the model's turn, which is the other's
+time, not its own; on replicas, this is the time between answers, so the queue's length times it
+is the wait. Before a model has answered once there is no estimate and nothing is refused. A
+request still waiting at its deadline is answered 504.
 OpenAI's routes name their model in the body: the server reads it first (body_models.py), then
 queues the request here by `model_named`, in the same queue as `POST /models/<id>`.
 Requests naming no model (other routes, unknown ids) are not queued here.
@@ -32,6 +35,7 @@ from typing import Generic, TypeVar
 
 from models_server.errors import NotFound
 from models_server.runtime import RuntimeView
+from models_server.runtime.batches import max_batch
 
 T = TypeVar("T")
 MODEL_PATH = "/models/"
@@ -83,8 +87,9 @@ class ModelQueues(Generic[T]):
 
     def __init__(self, resolve: Callable[[str], str | None], parallelism: Callable[[str], int],
                  deadline: float, times: ServiceTimes | None = None, client_share: float = CLIENT_SHARE,
-                 aliases: Mapping[str, str] | None = None) -> None:
+                 aliases: Mapping[str, str] | None = None, batch: Callable[[str], int] = lambda model_id: 1) -> None:
         self.resolve = resolve
+        self.batch = batch  # the most requests the model runs as one call
         self.aliases = aliases or {}  # names OpenAI's clients hard-code -> served id (the config's `aliases`)
         self.parallelism = parallelism
         self.deadline = deadline
@@ -106,7 +111,11 @@ class ModelQueues(Generic[T]):
         def parallelism(model_id: str) -> int:
             return max(1, runtime.view(model_id).replicas or 1)
 
-        return cls(resolve, parallelism, runtime.settings.limits.request_timeout, aliases=runtime.settings.aliases)
+        def batch(model_id: str) -> int:
+            return max_batch(runtime.settings, runtime.catalog[model_id])
+
+        return cls(resolve, parallelism, runtime.settings.limits.request_timeout, aliases=runtime.settings.aliases,
+                   batch=batch)
 
     def model_of(self, method: str, path: str) -> str | None:
         """The served id a request runs, when its path names one; None: not queued here."""
@@ -145,7 +154,7 @@ class ModelQueues(Generic[T]):
 
     def ready(self, model_id: str) -> list[T]:
         """The queued items that may start now (each counted started until `finished`)."""
-        capacity = self.parallelism(model_id) + 1
+        capacity = (self.parallelism(model_id) + 1) * self.batch(model_id)
         with self._lock:
             queue = self._queues[model_id]
             starting = []

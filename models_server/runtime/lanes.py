@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -25,6 +25,10 @@ class ComputeLanes:
     def run(self, model_id: str, call: Callable[..., T], *args: Any) -> T:
         """`call(*args)` on the model's own thread; returns or raises as the call did."""
         return self._lane(model_id).submit(call, *args).result()
+
+    def submit(self, model_id: str, call: Callable[..., T], *args: Any) -> Future[T]:
+        """`call(*args)` on the model's own thread, not waiting for it."""
+        return self._lane(model_id).submit(call, *args)
 
     def _lane(self, model_id: str) -> ThreadPoolExecutor:
         with self._lock:

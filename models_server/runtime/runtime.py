@@ -16,6 +16,7 @@ from models_server.catalog import ModelSpec, build_catalog, served_rows
 from models_server.config import Settings
 from models_server.errors import Busy, ConfigError, NotFound, NotReady, TimedOut, WeightsMissing
 from models_server.runtime.admission import Admission, Ticket
+from models_server.runtime.batches import max_batch
 from models_server.runtime.device_memory import DeviceMemory, MemorySource, TorchMemory, device_memory
 from models_server.runtime.devices import DeviceChoice
 from models_server.runtime.keep_alive import KeepAlive
@@ -49,7 +50,7 @@ class Runtime:
         self.residency = Residency(self.slots, budgets, self.devices, SharedComponents())
         self.loader = ModelLoader(settings, self.slots, self.residency, self.devices)
         self.admission = Admission(self.slots, self.residency, self.loader, settings.limits, self._resolve_device,
-                                   ComputeLanes())
+                                   ComputeLanes(), lambda spec: max_batch(settings, spec))
         preloaded = [row.id for row in rows if settings.preloads(row.id, row.preload)]
         self.keep_alive = KeepAlive(settings, self.slots, preloaded, self.unload_idle)
         self.memory_source: MemorySource = TorchMemory()

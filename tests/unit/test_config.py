@@ -97,3 +97,28 @@ def test_a_rows_diffusion_keys_override_the_section_and_keep_the_rest(tmp_path):
 def test_a_step_cache_interval_below_one_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"diffusion\.step_cache_interval"):
         load_settings(write(tmp_path, "diffusion: {step_cache_interval: 0}\n"), {}, environ={})
+
+
+def test_max_batch_is_off_by_default_set_per_row_and_only_tasks_that_batch_take_it(tmp_path):
+    from models_server.catalog import catalog_rows
+    from models_server.runtime.batches import max_batch
+
+    assert load_settings(None, {}, environ={}).diffusion.max_batch == 1
+    config = write(tmp_path, "diffusion: {max_batch: 4}\n"
+                             "models:\n  runwayml/stable-diffusion-v1-5: {diffusion: {max_batch: 2}}\n")
+    settings = load_settings(config, {}, environ={})
+    rows = {row.id: row for row in catalog_rows()}
+    assert max_batch(settings, rows["lllyasviel/sd-controlnet-canny"]) == 4
+    assert max_batch(settings, rows["runwayml/stable-diffusion-v1-5"]) == 2
+    assert max_batch(settings, rows["lambdalabs/sd-image-variations-diffusers"]) == 1  # its task does not batch
+    with pytest.raises(ConfigError, match=r"diffusion\.max_batch"):
+        load_settings(write(tmp_path, "diffusion: {max_batch: 0}\n"), {}, environ={})
+
+
+def test_a_max_batch_that_would_take_more_than_half_the_work_threads_is_refused_naming_the_fix(tmp_path):
+    assert load_settings(write(tmp_path, "threads: 16\ndiffusion: {max_batch: 4}\n"), {}, environ={})
+    with pytest.raises(ConfigError, match=r"diffusion\.max_batch 5 .* set threads to at least 20"):
+        load_settings(write(tmp_path, "diffusion: {max_batch: 5}\n"), {}, environ={})
+    row = "models:\n  lllyasviel/sd-controlnet-canny: {diffusion: {max_batch: 3}}\n"
+    with pytest.raises(ConfigError, match=r"models\.lllyasviel/sd-controlnet-canny\.diffusion\.max_batch 3"):
+        load_settings(write(tmp_path, "threads: 8\n" + row), {}, environ={})

@@ -121,6 +121,15 @@ def test_a_model_on_replicas_takes_as_many_more():
     assert q.ready("a") == ["a0", "a1", "a2", "a3"]
 
 
+def test_a_model_that_batches_takes_a_running_batch_and_a_whole_next_one():
+    q = ModelQueues(resolve, lambda model_id: 1, 10.0, batch=lambda model_id: 4 if model_id == "a" else 1)
+    for index in range(10):
+        q.offer("a", f"client-{index}", f"a{index}", now=0.0)
+        q.offer("b", f"client-{index}", f"b{index}", now=0.0)
+    assert q.ready("a") == [f"a{index}" for index in range(8)]  # a batch of 4 running, 4 more reading their inputs
+    assert q.ready("b") == ["b0", "b1"]  # a model that does not batch: as before
+
+
 def test_before_a_model_answered_once_nothing_is_refused():
     q = queues(deadline=1.0)
     assert all(q.offer("a", "one client", index, now=0.0) is None for index in range(100))

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from models_server.tasks import contracts
-from models_server.tasks.base import Task
+from models_server.tasks.base import Batching, Task
 from models_server.tasks.diffusers import fast_paths
 from models_server.tasks.diffusers.stable_diffusion import (
+    batch_kwargs,
     fp16_variant,
     generation_kwargs,
     new_scheduler,
     sd_base,
+    shape_key,
 )
 
 if TYPE_CHECKING:
@@ -60,6 +62,22 @@ def generate(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> Image.
     return result.images[0]
 
 
+def batch_key(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> tuple[int, int, int, float]:
+    return shape_key(params, output_size(pipeline, inputs["img_url"].size, generation_size(params)))
+
+
+def generate_batch(pipeline, inputs: list[dict[str, Any]], params: list[dict[str, Any]]) -> list[Image.Image]:
+    """Requests of one `batch_key` as one call: a prompt, a control map and a generator each."""
+    kwargs = batch_kwargs(params)
+    kwargs["width"], kwargs["height"] = output_size(pipeline, inputs[0]["img_url"].size, kwargs)
+    controls = [scaled_control(each["img_url"], kwargs) for each in inputs]
+    return pipeline(prompt=[each["text"] for each in inputs], image=controls, **kwargs).images
+
+
+def generation_size(params: dict[str, Any]) -> dict[str, Any]:
+    return {key: params[key] for key in ("width", "height") if params.get(key) is not None}
+
+
 def output_size(pipeline, control: tuple[int, int], kwargs: dict[str, Any]) -> tuple[int, int]:
     """The size asked for; a side not asked for is the model's own, as diffusers would pick it."""
     if "width" not in kwargs and "height" not in kwargs:
@@ -94,4 +112,4 @@ def native_size(pipeline, size: tuple[int, int]) -> tuple[int, int]:
     return tuple(max(8, round(side * scale / 8) * 8) for side in size)
 
 
-GENERATE = Task(contracts.CONTROLNET_IMAGE_GENERATION, generate)
+GENERATE = Task(contracts.CONTROLNET_IMAGE_GENERATION, generate, Batching(batch_key, generate_batch))

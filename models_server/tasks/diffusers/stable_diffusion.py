@@ -136,3 +136,30 @@ def generation_kwargs(params: dict[str, Any], legacy_callback: bool = False) -> 
         if params.get(key) is not None:
             kwargs[key] = params[key]
     return kwargs
+
+
+def batch_kwargs(params: list[dict[str, Any]]) -> dict[str, Any]:
+    """`generation_kwargs` for requests of one shape run as one call: the shared knobs (steps,
+    guidance, size) from the first, a generator and a negative prompt for each.
+
+    A request without a seed gets a generator seeded at random, as its draw from the global
+    generator alone would be; an absent negative prompt is the empty one, which is what the
+    pipeline uses for it alone.
+    """
+    import torch
+
+    kwargs = generation_kwargs(params[0])
+    kwargs["generator"] = [generator(each) or _randomly_seeded(torch.Generator("cpu")) for each in params]
+    negatives = [each.get("negative_prompt") for each in params]
+    kwargs["negative_prompt"] = None if all(text is None for text in negatives) else [text or "" for text in negatives]
+    return kwargs
+
+
+def _randomly_seeded(generator: torch.Generator) -> torch.Generator:
+    generator.seed()
+    return generator
+
+
+def shape_key(params: dict[str, Any], size: tuple[int, int]) -> tuple[int, int, int, float]:
+    """What requests must share to run as one call: the output size, steps and guidance."""
+    return size[0], size[1], params["num_inference_steps"], params["guidance_scale"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from models_server.tasks import contracts
-from models_server.tasks.base import Task
+from models_server.tasks.base import Batching, Task
 from models_server.tasks.diffusers import fast_paths
 from models_server.tasks.diffusers.stable_diffusion import (
+    batch_kwargs,
     fp16_variant,
     generation_kwargs,
     new_scheduler,
     sd_base,
+    shape_key,
 )
 from models_server.tasks.work_size import processor_input
 
@@ -48,7 +50,17 @@ def text_to_image(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> I
     return pipeline(prompt=inputs["text"], **generation_kwargs(params)).images[0]
 
 
-TEXT_TO_IMAGE = Task(contracts.TEXT_TO_IMAGE, text_to_image)
+def batch_key(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> tuple[int, int, int, float]:
+    """A side not asked for is the model's own, as the pipeline picks it."""
+    native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+    return shape_key(params, (params.get("width") or native, params.get("height") or native))
+
+
+def text_to_image_batch(pipeline, inputs: list[dict[str, Any]], params: list[dict[str, Any]]) -> list[Image.Image]:
+    return pipeline(prompt=[each["text"] for each in inputs], **batch_kwargs(params)).images
+
+
+TEXT_TO_IMAGE = Task(contracts.TEXT_TO_IMAGE, text_to_image, Batching(batch_key, text_to_image_batch))
 
 
 def load_image_variations(ctx: LoadContext):
