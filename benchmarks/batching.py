@@ -3,7 +3,7 @@
 whole server at batch 1, 2 and 4, and how far a batched image is from the sequential one of the
 same seed. Prints numbers; not a test.
 
-At REAL size (random weights of the published configs; build them once, ~14 GB):
+At REAL size (random weights of the published configs; build them once, ~23 GB):
 
     PYTHONPATH=$PWD .venv/bin/python -m tiny_models --scale real --out /tmp/real-size/models
     PYTHONPATH=$PWD .venv/bin/python benchmarks/batching.py --model-root /tmp/real-size/models --size 512 \
