@@ -111,11 +111,9 @@ class ModelQueues(Generic[T]):
         def parallelism(model_id: str) -> int:
             return max(1, runtime.view(model_id).replicas or 1)
 
-        def batch(model_id: str) -> int:
-            return max_batch(runtime.settings, runtime.catalog[model_id])
-
+        batch_limits = {model_id: max_batch(runtime.settings, spec) for model_id, spec in runtime.catalog.items()}
         return cls(resolve, parallelism, runtime.settings.limits.request_timeout, aliases=runtime.settings.aliases,
-                   batch=batch)
+                   batch=lambda model_id: batch_limits.get(model_id, 1))
 
     def model_of(self, method: str, path: str) -> str | None:
         """The served id a request runs, when its path names one; None: not queued here."""

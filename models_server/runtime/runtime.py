@@ -49,8 +49,9 @@ class Runtime:
         budgets = Budgets(cpu=settings.max_cpu_memory, gpu=settings.max_gpu_memory)
         self.residency = Residency(self.slots, budgets, self.devices, SharedComponents())
         self.loader = ModelLoader(settings, self.slots, self.residency, self.devices)
+        batch_limits = {row.id: max_batch(settings, row) for row in rows}  # read per request: settled once
         self.admission = Admission(self.slots, self.residency, self.loader, settings.limits, self._resolve_device,
-                                   ComputeLanes(), lambda spec: max_batch(settings, spec))
+                                   ComputeLanes(), lambda spec: batch_limits.get(spec.id, 1))
         preloaded = [row.id for row in rows if settings.preloads(row.id, row.preload)]
         self.keep_alive = KeepAlive(settings, self.slots, preloaded, self.unload_idle)
         self.memory_source: MemorySource = TorchMemory()
