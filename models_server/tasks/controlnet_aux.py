@@ -253,6 +253,27 @@ def _sixteen_bit(network: Any, dtype: Any) -> Any:
 # transformers models take ctx.dtype directly.
 
 
+def checkpoint_network(build: Callable[[], Any], path: Path,
+                       rename: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None) -> Any:
+    """The network `build` makes, holding the tensors of the checkpoint at `path`, in float32 and
+    eval mode, as the detectors' own `from_pretrained` leave it. Built on the meta device and given
+    the checkpoint's tensors in place: the random initialisation the detectors run first, only to
+    overwrite it, is most of their load time. `rename` maps the checkpoint's names to the network's
+    (OpenPose's `transfer`)."""
+    import torch
+
+    with torch.device("meta"):
+        network = build()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if rename is not None:
+        state = rename(network, state)
+    network.load_state_dict(state, strict=True, assign=True)
+    empty = [name for name, tensor in [*network.named_parameters(), *network.named_buffers()] if tensor.is_meta]
+    if empty:
+        raise RuntimeError(f"{path.name} leaves {len(empty)} tensors of {type(network).__name__} unset: {empty[:3]}")
+    return network.float().eval()
+
+
 def load_canny(ctx: LoadContext) -> CannyEdges:
     """Canny edges with the thresholds of the sd-controlnet-canny card; no weights."""
     import cv2
@@ -265,7 +286,9 @@ def _hed(ctx: LoadContext) -> Any:
     folder = ctx.weight_dirs[0]
 
     def build() -> Any:
-        detector = aux_module("hed").HEDdetector.from_pretrained(str(folder)).to(ctx.device)
+        hed = aux_module("hed")
+        detector = hed.HEDdetector(checkpoint_network(hed.ControlNetHED_Apache2, Path(folder) / "ControlNetHED.pth"))
+        detector.to(ctx.device)
         detector.netNetwork = _sixteen_bit(detector.netNetwork, aux_dtype(ctx, normalised_input=False))
         return detector
 
@@ -291,7 +314,9 @@ def load_scribble(ctx: LoadContext) -> AuxAnnotator:
 
 def load_mlsd(ctx: LoadContext) -> AuxAnnotator:
     """Straight line segments (M-LSD), white on black."""
-    detector = aux_module("mlsd").MLSDdetector.from_pretrained(str(ctx.weight_dirs[0])).to(ctx.device)
+    mlsd = aux_module("mlsd")
+    network = checkpoint_network(mlsd.MobileV2_MLSD_Large, Path(ctx.weight_dirs[0]) / "mlsd_large_512_fp32.pth")
+    detector = mlsd.MLSDdetector(network).to(ctx.device)
     detector.model = _sixteen_bit(detector.model, aux_dtype(ctx, normalised_input=True))
     return AuxAnnotator(detector, resolution=AUX_RESOLUTION, name="M-LSD")
 
@@ -303,7 +328,12 @@ def load_openpose(ctx: LoadContext) -> AuxAnnotator:
     body-only map never runs, so the detector is built from the body network alone.
     """
     open_pose = aux_module("open_pose")
-    body = aux_module("open_pose.body").Body(str(Path(ctx.weight_dirs[0]) / "body_pose_model.pth")).to(ctx.device)
+    body_module = aux_module("open_pose.body")
+    network = checkpoint_network(body_module.bodypose_model, Path(ctx.weight_dirs[0]) / "body_pose_model.pth",
+                                 rename=body_module.util.transfer)
+    body = object.__new__(body_module.Body)  # Body.__init__ would build (and initialise) the network again
+    body.model = network
+    body.to(ctx.device)
     body.model = _sixteen_bit(body.model, aux_dtype(ctx, normalised_input=True))
     return AuxAnnotator(
         open_pose.OpenposeDetector(body), resolution=AUX_RESOLUTION, fixed_height=OPENPOSE_NET_HEIGHT, name="OpenPose"

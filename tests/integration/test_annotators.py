@@ -307,3 +307,44 @@ def test_a_16_bit_network_answers_in_float32_what_the_float32_one_answers(loaded
         assert got.dtype == torch.float32
         scale = expected.abs().max().item() or 1.0
         assert (got - expected).abs().max().item() <= 0.05 * scale  # bfloat16 rounding, not a different answer
+
+
+def _library_network(model_id: str, folder: Path) -> Any:
+    """The network controlnet_aux's own loader builds from `folder` (initialised, then overwritten)."""
+    from models_server.tasks.libraries import aux_module
+
+    if model_id == "hed-control":
+        return aux_module("hed").HEDdetector.from_pretrained(str(folder)).netNetwork
+    if model_id == "mlsd-control":
+        return aux_module("mlsd").MLSDdetector.from_pretrained(str(folder)).model
+    return aux_module("open_pose.body").Body(str(folder / "body_pose_model.pth")).model
+
+
+@pytest.mark.parametrize("model_id", NETWORKS)
+def test_an_aux_network_built_without_initialising_holds_what_the_library_loads(
+    loaded: dict[str, Any], weights_root: Path, model_id: str
+) -> None:
+    (row,) = [row for row in minimal.MODELS if row.id == model_id]
+    ours = NETWORKS[model_id][0](loaded[model_id].detector)
+    theirs = _library_network(model_id, weights_root / row.weights[0].name)
+    assert type(ours) is type(theirs)
+    assert not ours.training
+    ours_state, their_state = ours.state_dict(), theirs.state_dict()
+    assert list(ours_state) == list(their_state)
+    for name, tensor in their_state.items():
+        assert ours_state[name].dtype == tensor.dtype, name
+        assert not ours_state[name].is_meta, name
+        assert torch.equal(ours_state[name], tensor), name
+
+
+def test_a_checkpoint_that_leaves_a_tensor_unset_is_refused(tmp_path: Path) -> None:
+    class TwoLayers(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.first = torch.nn.Linear(2, 2)
+            self.register_buffer("scale", torch.ones(2), persistent=False)  # in no checkpoint
+
+    path = tmp_path / "two.pth"
+    torch.save(TwoLayers().state_dict(), path)
+    with pytest.raises(RuntimeError, match="leaves 1 tensors of TwoLayers unset"):
+        annotators.checkpoint_network(TwoLayers, path)
