@@ -160,9 +160,10 @@ def importable(module: str) -> bool:
     """Whether `module` can be imported here, found from the installed files without importing it
     (or any package above it). A module a package makes only by aliasing it at import (as
     sentence-transformers 5 does `sentence_transformers.models`) is not found: ask only about
-    packages laid out as files (scikit-learn, XGBoost, NumPy, joblib, pandas are)."""
+    packages laid out as files (scikit-learn, XGBoost, NumPy, joblib, pandas are). A module set to
+    None in `sys.modules` is one made unimportable here (`import` raises ImportError for it)."""
     if module in sys.modules:
-        return True
+        return sys.modules[module] is not None
     top, *rest = module.split(".")
     try:
         spec = importlib.util.find_spec(top)

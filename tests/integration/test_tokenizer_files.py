@@ -190,8 +190,8 @@ def test_a_row_that_must_convert_a_sentencepiece_model_is_failed_without_its_pac
 
     # only our check is told the package is missing: transformers caches what it finds for the whole
     # session (tests/e2e/test_tokenizer_packages.py removes the package for real, in a child process)
-    importable = tokenizer_files._importable
-    monkeypatch.setattr(tokenizer_files, "_importable", lambda module: module != package and importable(module))
+    importable = tokenizer_files.importable
+    monkeypatch.setattr(tokenizer_files, "importable", lambda module: module != package and importable(module))
     deberta, t5 = rows_of(["deepset/deberta-v3-large-squad2"]) + rows_of(["t5-base"])
     settings = tiny_settings(tiny_root, public_dir)
     pip_name = "protobuf" if package == "google.protobuf" else package

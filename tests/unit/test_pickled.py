@@ -73,6 +73,15 @@ def test_modules_are_found_from_the_installed_files(tmp_path):
     assert not importable("no_such_library.estimators")
 
 
+def test_a_module_made_unimportable_in_sys_modules_is_not_importable(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.ensemble._forest", None)
+    assert not importable("sklearn.ensemble._forest")
+    assert importable("sklearn.ensemble")
+    monkeypatch.setitem(sys.modules, "xgboost", None)  # and a package's modules with it
+    monkeypatch.delitem(sys.modules, "xgboost.sklearn", raising=False)
+    assert not importable("xgboost.sklearn")
+
+
 def test_reading_imports_no_library_and_runs_nothing(tmp_path):
     """The file's libraries stay unimported: nothing in the pickle is looked up or called."""
     import joblib

@@ -10,11 +10,11 @@ tokenizer_config.json names can read the SentencePiece file. Nothing here import
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
+from models_server.tasks.libraries import importable
 from models_server.tasks.loading import CannotRun
 
 # The SentencePiece file names the tokenizer classes read (their VOCAB_FILES_NAMES in transformers).
@@ -35,13 +35,6 @@ def sentencepiece_file(folder: Path) -> Path | None:
     return next((folder / name for name in SENTENCEPIECE_FILES if (folder / name).is_file()), None)
 
 
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a parent package missing, or a module made unimportable
-        return False
-
-
 def _tokenizer_class(folder: Path) -> str:
     path = folder / "tokenizer_config.json"
     try:
@@ -56,13 +49,13 @@ def conversion_refusal(folder: Path) -> CannotRun | None:
     and a package its conversion needs not installed; or a tokenizer class that always reads its
     model through sentencepiece, not installed. Found without importing anything."""
     name = _tokenizer_class(folder)
-    if name in SENTENCEPIECE_READERS and not _importable("sentencepiece"):
+    if name in SENTENCEPIECE_READERS and not importable("sentencepiece"):
         return CannotRun(f"its tokenizer ({name}) reads a SentencePiece model through sentencepiece, "
                          "which is not installed", "pip install sentencepiece")
     model = sentencepiece_file(folder)
     if model is None:
         return None
-    missing = [package for module, package in CONVERSION_MODULES.items() if not _importable(module)]
+    missing = [package for module, package in CONVERSION_MODULES.items() if not importable(module)]
     if not missing:
         return None
     return CannotRun(
