@@ -22,6 +22,7 @@ from flask import Blueprint, g, jsonify, request
 
 from models_server.config import check_keep_alive
 from models_server.errors import BadInput, NotFound
+from models_server.http.body_models import BODY_VALUES, ReadBody, names_model_in_body, read_naming_model
 from models_server.http.model_queues import ModelQueues
 from models_server.http.observability import REQUEST_ID_HEADER, request_id_from
 from models_server.http.status_body import model_status
@@ -70,7 +71,7 @@ def admin_routes(runtime: RuntimeView, queues: ModelQueues[Any], in_flight: Canc
         g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         token = CancelToken(g.request_id, request.environ.get("waitress.client_disconnected"))
         scope = g.cancel_scope = ExitStack()
-        model = (request.view_args or {}).get("model_id")
+        model = (request.view_args or {}).get("model_id") or _model_in_body(queues)
         scope.enter_context(in_flight.tracked(token, model=model, path=request.path))
         scope.enter_context(cancellable(token))
 
@@ -81,6 +82,18 @@ def admin_routes(runtime: RuntimeView, queues: ModelQueues[Any], in_flight: Canc
             scope.close()
 
     return admin
+
+
+def _model_in_body(queues: ModelQueues[Any]) -> str | None:
+    """The served model an OpenAI request's body names, as the body lane found it; read here (once:
+    the route reads it from the environ) when the app runs behind a server without that lane."""
+    if not names_model_in_body(request.method, request.path):
+        return None
+    read = request.environ.get(BODY_VALUES)
+    if not isinstance(read, ReadBody):
+        read = read_naming_model(request.headers.get("Content-Type", ""), request.get_data(), queues.model_named)
+        request.environ[BODY_VALUES] = read
+    return read.model_id
 
 
 def in_flight_list(in_flight: Cancellations) -> list[dict[str, Any]]:

@@ -16,6 +16,8 @@ in no model's queue: it goes on as requests naming no model do, and the route an
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +41,7 @@ class ReadBody:
     """A request's body as read before it queued: its named values, or why they cannot be read."""
 
     outcome: dict[str, Any] | ServerError
+    model_id: str | None = None  # the served model the name resolved to, once resolved
 
     def named_values(self) -> dict[str, Any]:
         if isinstance(self.outcome, ServerError):
@@ -51,6 +54,13 @@ class ReadBody:
             return requested_model(self.named_values())
         except ServerError:
             return None
+
+
+def read_naming_model(content_type: str, body: bytes, model_named: Callable[[str], str | None]) -> ReadBody:
+    """`body` read as the route reads it, with the served model its name resolves to (`model_named`)."""
+    read = read_body(content_type, body)
+    name = read.model_name()
+    return dataclasses.replace(read, model_id=None if name is None else model_named(name))
 
 
 def read_body(content_type: str, body: bytes) -> ReadBody:

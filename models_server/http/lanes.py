@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from waitress.channel import HTTPChannel
 from waitress.task import ThreadedTaskDispatcher
 
-from models_server.http.body_models import names_model_in_body, read_body
+from models_server.http.body_models import names_model_in_body, read_naming_model
 from models_server.http.channel import GuardedChannel
 from models_server.http.framing import ServerBusy
 from models_server.http.model_queues import ModelQueues
@@ -112,9 +112,9 @@ class Lanes:
         start = stream.tell()
         body = stream.read()
         stream.seek(start)  # the body stays readable as it came
-        request.body_values = read = read_body(request.headers.get("CONTENT_TYPE", ""), body)
-        name = read.model_name()
-        return None if name is None else self.queues.model_named(name)
+        request.body_values = read = read_naming_model(request.headers.get("CONTENT_TYPE", ""), body,
+                                                       self.queues.model_named)
+        return read.model_id
 
     def dispatch(self, channel: HTTPChannel, model_id: str | None) -> None:
         """Into the model's queue, or (naming no model) to the work lane while it has room."""

@@ -21,7 +21,7 @@ class InFlight:
     """A request being served, as a person picking one to cancel sees it."""
 
     request_id: str
-    model: str | None  # the model its path names; None for a route that names it in the body
+    model: str | None  # the model its path or body names; None when it names none served here
     path: str
     started: float  # wall-clock time it came in
     cancelled: bool

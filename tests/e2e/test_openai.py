@@ -477,6 +477,8 @@ def test_a_client_leaving_stops_the_generation_at_the_next_token(served, monkeyp
             client.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                            b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
             wait_until(lambda: len(passes) > 3, WAIT, "the generation reached its held token")
+            listed = requests.get(f"{url}/admin/requests", timeout=WAIT).json()["requests"]
+            assert [(entry["model"], entry["path"]) for entry in listed] == [(QWEN, "/v1/completions")]  # from its body
             if stream:
                 assert client.recv(65536).startswith(b"HTTP/1.1 200")  # the stream began
             assert not seen.is_set()
