@@ -26,7 +26,7 @@ from models_server.tasks.generic import ModelUnfit
 from models_server.tasks.libraries import Framework, import_library
 from models_server.tasks.loading import CannotRun
 from models_server.weights.download import format_size
-from models_server.weights.front_end import missing_front_end_data
+from models_server.weights.front_end import front_end_refusal
 from models_server.weights.locate import disk_bytes, locate_weights
 from models_server.weights.problems import repo_problems
 
@@ -163,10 +163,9 @@ def check_offline(
         folders[repo.name] = folder
         for problem, fix in repo_problems(repo, folder, _unknown_model_type):
             result.fail(problem, fix)
-        absent = missing_front_end_data(spec, folder) if index == 0 else []
-        if absent:
-            result.fail(f"its text front end reads NLTK data not on this machine: {', '.join(absent)}",
-                        f"models-server download --model {spec.id}")
+        front_end = front_end_refusal(spec, folder) if index == 0 else None
+        if front_end is not None:
+            result.fail(str(front_end), front_end.fix)
         if index == 0:  # a front end or tokenizer that cannot run here, or a config line's architecture
             refusal = spec.refusal(folder)
             if isinstance(refusal, CannotRun):

@@ -195,8 +195,7 @@ def _cannot_run_here(row: ModelSpec, settings: Settings) -> Exception | None:
     """What stops a row here: its library or front end, else what its loader refuses in its weights
     folder, when that is downloaded (as `serve` finds at start)."""
     from models_server.errors import WeightsMissing
-    from models_server.tasks.loading import CannotRun
-    from models_server.weights.front_end import missing_front_end_data
+    from models_server.weights.front_end import front_end_refusal
     from models_server.weights.locate import weight_dirs
 
     missing = row.missing_here()
@@ -206,12 +205,7 @@ def _cannot_run_here(row: ModelSpec, settings: Settings) -> Exception | None:
         folder = weight_dirs(row, settings)[0]
     except WeightsMissing:  # not downloaded yet: `download` fetches it, `check` says so
         return None
-    refusal = row.refusal(folder)
-    absent = missing_front_end_data(row, folder, without_import=True)
-    if refusal is None and absent:
-        return CannotRun(f"its text front end reads NLTK data not on this machine: {', '.join(absent)}",
-                         f"models-server download --model {row.id}")
-    return refusal
+    return row.refusal(folder) or front_end_refusal(row, folder, without_import=True)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from models_server.runtime.memory import release_free_memory
 from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
 from models_server.tasks.loading import CannotRun, SharedComponents
-from models_server.weights.front_end import missing_front_end_data
+from models_server.weights.front_end import front_end_refusal
 from models_server.weights.locate import locate_weights, weight_dirs
 from models_server.weights.problems import repo_problems
 
@@ -90,10 +90,9 @@ class Runtime:
         if refusal is not None:  # a front end or tokenizer that cannot run, or a config line's wrong architecture
             fix = f"; fix: {refusal.fix}" if isinstance(refusal, CannotRun) else ""
             return State.FAILED, f"{type(refusal).__name__}: {refusal}{fix}"
-        absent = missing_front_end_data(row, folders[0], without_import=True) if folders else []
-        if absent:  # its loader refuses rather than let the library download them
-            return State.FAILED, (f"its text front end reads NLTK data not on this machine: {', '.join(absent)}; "
-                                  f"fix: models-server download --model {row.id}")
+        front_end = front_end_refusal(row, folders[0], without_import=True) if folders else None
+        if front_end is not None:
+            return State.FAILED, f"{front_end}; fix: {front_end.fix}"
         return (State.LOADING, None) if preload else (State.NOT_LOADED, None)
 
     # -- loading -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 from models_server.catalog import ModelSpec
 from models_server.errors import WeightsMissing
 from models_server.tasks import espnet, nltk_data
+from models_server.tasks.loading import CannotRun
 from models_server.weights.locate import locate_weights
 
 # catalog `framework` -> the NLTK packages a model's weights folder says its front end reads
@@ -35,6 +36,16 @@ def missing_front_end_data(spec: ModelSpec, folder: Path, *, without_import: boo
     if not needed:
         return []
     return nltk_data.missing_on_disk(needed) if without_import else nltk_data.missing(needed)
+
+
+def front_end_refusal(spec: ModelSpec, folder: Path, *, without_import: bool = False) -> CannotRun | None:
+    """The NLTK data the model's text front end reads and this machine lacks, as the refusal to
+    load it (its loader refuses rather than let the library download them), with the fix."""
+    absent = missing_front_end_data(spec, folder, without_import=without_import)
+    if not absent:
+        return None
+    return CannotRun(f"its text front end reads NLTK data not on this machine: {', '.join(absent)}",
+                     f"models-server download --model {spec.id}")
 
 
 def fetch_front_end_data(
