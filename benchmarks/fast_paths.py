@@ -129,6 +129,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
     from PIL import Image
 
+    from models_server.catalog.minimal import TAESD
     from models_server.config import DiffusionSettings
     from models_server.tasks.diffusers import controlnet, text_to_image
     from models_server.tasks.loading import LoadContext, SharedComponents
@@ -140,7 +141,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     def context(model_id: str, *repos: str) -> LoadContext:
         return LoadContext(model_id, tuple(root / repo for repo in repos), "cpu", dtype, shared, diffusion=settings,
-                           cache_dir=Path(spec["cache_dir"]), locate=lambda repo: root / repo)
+                           cache_dir=Path(spec["cache_dir"]), setting_dirs={"tiny_vae": root / TAESD.name})
 
     started = time.perf_counter()
     pipelines = {

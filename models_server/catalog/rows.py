@@ -82,7 +82,7 @@ class ModelSpec:
         refusal = self.loader.refusal(folder) if isinstance(self.loader, Checked) else None
         if refusal is None and self.framework in ("transformers", "sentence-transformers"):
             refusal = conversion_refusal(folder)
-        return refusal
+        return refusal.naming(self.id) if isinstance(refusal, CannotRun) else refusal
 
 
 def row(

@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from models_server.catalog import ModelSpec, Repo
+from models_server.catalog import ModelSpec
 from models_server.catalog.sizes import SHARED_REPO_BYTES
 from models_server.config import Settings
 from models_server.errors import Busy, WeightsMissing
@@ -17,7 +17,7 @@ from models_server.runtime.slots import SlotTable
 from models_server.runtime.warmup import sample_request
 from models_server.tasks.loading import LoadContext
 from models_server.weights.lfs import lfs_pointer_reason
-from models_server.weights.locate import disk_bytes, locate_weights, weight_dirs
+from models_server.weights.locate import disk_bytes, setting_dirs, weight_dirs
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class ModelLoader:
             self.slots.loading(model_id)
         try:
             folders = weight_dirs(spec, self.settings)
+            extra_folders = setting_dirs(spec, self.settings)
         except WeightsMissing as exc:
             self._fail(model_id, str(exc))
             return
@@ -54,7 +55,7 @@ class ModelLoader:
             context = LoadContext(
                 spec.id, folders, self.device.device, self.device.dtype, self.residency.shared,
                 diffusion=self.settings.diffusion_for(spec.id), cache_dir=self.settings.cache_dir,
-                locate=self._locate,
+                setting_dirs=extra_folders,
             )
             model = spec.loader(context)
         except WeightsMissing as exc:  # files or data the loader reads are not here: the reason says which
@@ -71,10 +72,6 @@ class ModelLoader:
         view = self.slots.view(model_id)
         log.info("loaded %s in %.2fs (%s, %d bytes)", spec.id, view.load_seconds, view.placement, view.bytes)
         self._enforce_budget(model_id, view.bytes)
-
-    def _locate(self, repo: str) -> Path:
-        """The folder of a repo a row's settings ask for beyond its own weights (`model_root`, HF cache)."""
-        return locate_weights(Repo(repo, "component"), self.settings.model_root)
 
     def _needed(self, spec: ModelSpec, folders: tuple[Path, ...]) -> int:
         """Bytes loading this model will add: its size when last loaded here, else its real fp16

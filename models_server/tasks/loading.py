@@ -7,7 +7,7 @@ calls the loader, but nothing here knows about the runtime or the catalog.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -68,17 +68,13 @@ class SharedComponents:
             return list(self._items)
 
 
-def _nowhere(repo: str) -> Path:
-    raise FileNotFoundError(f"no weights folder is known for {repo} here")
-
-
 @dataclass
 class LoadContext:
     """Handed to a catalog row's loader: `weight_dirs[i]` is the folder of the row's `weights[i]`.
 
     `diffusion` is the row's fast-path settings (read by the diffusers loaders only); `cache_dir`
-    where compiled kernels are kept between runs; `locate(repo)` the folder of another repo a
-    setting asks for (the TAESD decoder), found as the row's own weights are.
+    where compiled kernels are kept between runs; `setting_dirs` the folders of the repos the row's
+    catalog entry names for the settings that are on (the TAESD decoder under `tiny_vae`).
     """
 
     model_id: str
@@ -88,7 +84,14 @@ class LoadContext:
     shared_components: SharedComponents = field(default_factory=SharedComponents)
     diffusion: DiffusionSettings = field(default_factory=DiffusionSettings)
     cache_dir: Path | None = None
-    locate: Callable[[str], Path] = _nowhere
+    setting_dirs: Mapping[str, Path] = field(default_factory=dict)
+
+    def setting_folder(self, setting: str) -> Path:
+        """The folder of the repo the `diffusion:` setting `setting` makes this row read."""
+        try:
+            return self.setting_dirs[setting]
+        except KeyError:
+            raise LookupError(f"{self.model_id}'s catalog row names no weights for the {setting} setting") from None
 
     def shared(self, key: Hashable, build: Callable[[], T]) -> T:
         """The component under `key`, built by `build()` only if no loader built it yet."""
@@ -98,6 +101,12 @@ class LoadContext:
 Loader = Callable[[LoadContext], Any]
 
 
+# In a fix, the model's id, filled in where the row is known (`ModelSpec.refusal`): the checks
+# that find a broken copy read a folder, not a row.
+MODEL_ID = "<model id>"
+DOWNLOAD_AGAIN = f"download the model again (models-server download --model {MODEL_ID})"
+
+
 class CannotRun(Exception):
     """What a model needs beyond its weights that this environment lacks (a package, data its
     library would download on first use), found without loading it; `fix` says how to provide it."""
@@ -105,6 +114,10 @@ class CannotRun(Exception):
     def __init__(self, reason: str, fix: str) -> None:
         super().__init__(reason)
         self.fix = fix
+
+    def naming(self, model_id: str) -> CannotRun:
+        """The same refusal, its fix naming the model."""
+        return CannotRun(str(self), self.fix.replace(MODEL_ID, model_id))
 
 
 @runtime_checkable

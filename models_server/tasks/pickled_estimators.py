@@ -23,7 +23,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from models_server.tasks.libraries import importable
-from models_server.tasks.loading import CannotRun
+from models_server.tasks.loading import DOWNLOAD_AGAIN, CannotRun
 from models_server.tasks.pickled import Built, FormatNotFollowed, PickleContents, read_pickle
 
 # The distribution a pickle's top-level module comes from, where the two names differ.
@@ -38,7 +38,7 @@ def estimator_refusal(path: Path) -> CannotRun | None:
     except FormatNotFollowed:
         return None
     except ValueError as exc:
-        return CannotRun(str(exc), "download the model again (models-server download --model <model id>)")
+        return CannotRun(str(exc), DOWNLOAD_AGAIN)
     stamps = sorted(contents.stamps("_sklearn_version"))
     saved = f" (pickled by scikit-learn {', '.join(stamps)})" if stamps else ""
     return _missing_modules(contents, path, saved) or _old_trees(contents, path, saved) or _old_boosters(contents, path)

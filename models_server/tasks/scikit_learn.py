@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.errors import BadInput
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
-from models_server.tasks.loading import CannotRun, CheckedLoader
+from models_server.tasks.loading import DOWNLOAD_AGAIN, CannotRun, CheckedLoader
 from models_server.tasks.pickled_estimators import estimator_refusal
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def joblib_table_refusal(folder: Path) -> CannotRun | None:
         path, columns, _ = _layout(folder)
     except (ValueError, TypeError, AttributeError) as exc:
         return CannotRun(f"{config} is not a scikit-learn or AutoTrain config ({type(exc).__name__}: {exc})",
-                         "download the model again (models-server download --model <model id>)")
+                         DOWNLOAD_AGAIN)
     if columns is not None and not all(isinstance(name, str) for name in columns):
         return CannotRun(f"{config} names columns that are not strings: {list(columns)}",
                          "give config.json's columns as a list of names")
@@ -72,7 +72,7 @@ def joblib_table_refusal(folder: Path) -> CannotRun | None:
         said = ("names it" if path.name != "sklearn_model.joblib"
                 else "has neither AutoTrain's `features` nor a `sklearn` section naming the model file")
         return CannotRun(f"{path} is not there ({config.name} {said})",
-                         "download the model again (models-server download --model <model id>)")
+                         DOWNLOAD_AGAIN)
     return estimator_refusal(path)
 
 

@@ -31,6 +31,13 @@ def weight_dirs(spec: ModelSpec, settings: Settings) -> tuple[Path, ...]:
     )
 
 
+def setting_dirs(spec: ModelSpec, settings: Settings) -> dict[str, Path]:
+    """The folder of each repo the row's `diffusion:` settings ask for, by setting name."""
+    diffusion = settings.diffusion_for(spec.id)
+    return {setting: locate_weights(repo, settings.model_root)
+            for setting, repo in spec.setting_weights if getattr(diffusion, setting)}
+
+
 def satisfies(path: str, pattern: str) -> bool:
     """A `Repo.files` pattern is met by the file, or (for a .zip) by the folder it unpacks to."""
     if fnmatchcase(path, pattern):

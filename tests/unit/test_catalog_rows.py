@@ -71,3 +71,12 @@ def test_the_first_rows_keep_their_sizes() -> None:
     changed = {model_id: (sizes.get(model_id), size) for model_id, size in FIRST_ROWS_FP16_BYTES.items()
                if sizes.get(model_id) != size}
     assert not changed
+
+
+def test_a_refusal_to_load_a_broken_copy_names_the_model_in_its_fix(tmp_path) -> None:
+    """The checks that find a broken copy read a folder; the row's refusal says which model to fetch again."""
+    (row,) = [row for row in catalog_rows() if row.id == "sentence-transformers/all-mpnet-base-v2"]
+    (tmp_path / "modules.json").write_text("{not json")
+    refusal = row.refusal(tmp_path)
+    assert refusal is not None and "is not readable JSON" in str(refusal)
+    assert getattr(refusal, "fix", None) == f"download the model again (models-server download --model {row.id})"

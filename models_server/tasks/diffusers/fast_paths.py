@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TAESD_REPO = "madebyollin/taesd"
 COMPILE_CACHE = "torch-compile"  # under the server's cache_dir
 COMPILED = ("unet", "controlnet")
 
@@ -51,7 +50,7 @@ def prepare(settings: DiffusionSettings, *models: Any) -> None:
 
 def tiny_vae(ctx: LoadContext) -> Any:
     """TAESD from its own repo's folder, loaded once per (folder, device, dtype, memory format)."""
-    folder = ctx.locate(TAESD_REPO)
+    folder = ctx.setting_folder("tiny_vae")
 
     def load() -> Any:
         from diffusers import AutoencoderTiny

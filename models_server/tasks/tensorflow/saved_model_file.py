@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from models_server.tasks.loading import CannotRun
+from models_server.tasks.loading import DOWNLOAD_AGAIN, CannotRun
 
 _VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
 
@@ -43,7 +43,7 @@ def signatures(path: Path) -> dict[str, Signature]:
 def serving_refusal(folder: Path, inputs: int | None = None) -> CannotRun | None:
     """Why a loader that runs `serving_default` (with `inputs` inputs, when given) would fail on `folder`."""
     path = folder / "saved_model.pb"
-    fix = "download the model again (models-server download --model <model id>)"
+    fix = DOWNLOAD_AGAIN
     try:
         found = signatures(path)
     except (OSError, ValueError) as exc:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from models_server.errors import BadInput
 from models_server.tasks import contracts
 from models_server.tasks.base import Task
-from models_server.tasks.loading import CannotRun, CheckedLoader
+from models_server.tasks.loading import DOWNLOAD_AGAIN, CannotRun, CheckedLoader
 from models_server.tasks.transformers.embeddings import TRUNCATABLE
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def modules_refusal(folder: Path) -> CannotRun | None:
         modules = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return CannotRun(f"{path} is not readable JSON ({exc})",
-                         "download the model again (models-server download --model <model id>)")
+                         DOWNLOAD_AGAIN)
     foreign = foreign_modules(modules)
     if foreign:
         return CannotRun(f"{path} names modules sentence-transformers does not ship: {', '.join(foreign)}",
