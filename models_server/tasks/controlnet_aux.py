@@ -287,7 +287,7 @@ def _hed(ctx: LoadContext) -> Any:
 
     def build() -> Any:
         hed = aux_module("hed")
-        detector = hed.HEDdetector(checkpoint_network(hed.ControlNetHED_Apache2, Path(folder) / "ControlNetHED.pth"))
+        detector = hed.HEDdetector(checkpoint_network(hed.ControlNetHED_Apache2, folder / "ControlNetHED.pth"))
         detector.to(ctx.device)
         detector.netNetwork = _sixteen_bit(detector.netNetwork, aux_dtype(ctx, normalised_input=False))
         return detector
@@ -315,7 +315,7 @@ def load_scribble(ctx: LoadContext) -> AuxAnnotator:
 def load_mlsd(ctx: LoadContext) -> AuxAnnotator:
     """Straight line segments (M-LSD), white on black."""
     mlsd = aux_module("mlsd")
-    network = checkpoint_network(mlsd.MobileV2_MLSD_Large, Path(ctx.weight_dirs[0]) / "mlsd_large_512_fp32.pth")
+    network = checkpoint_network(mlsd.MobileV2_MLSD_Large, ctx.weight_dirs[0] / "mlsd_large_512_fp32.pth")
     detector = mlsd.MLSDdetector(network).to(ctx.device)
     detector.model = _sixteen_bit(detector.model, aux_dtype(ctx, normalised_input=True))
     return AuxAnnotator(detector, resolution=AUX_RESOLUTION, name="M-LSD")
@@ -329,7 +329,7 @@ def load_openpose(ctx: LoadContext) -> AuxAnnotator:
     """
     open_pose = aux_module("open_pose")
     body_module = aux_module("open_pose.body")
-    network = checkpoint_network(body_module.bodypose_model, Path(ctx.weight_dirs[0]) / "body_pose_model.pth",
+    network = checkpoint_network(body_module.bodypose_model, ctx.weight_dirs[0] / "body_pose_model.pth",
                                  rename=body_module.util.transfer)
     body = object.__new__(body_module.Body)  # Body.__init__ would build (and initialise) the network again
     body.model = network
