@@ -15,6 +15,7 @@ from models_server.runtime.devices import DeviceChoice
 from models_server.runtime.residency import Residency
 from models_server.runtime.slots import SlotTable
 from models_server.runtime.warmup import sample_request
+from models_server.tasks.compiling import COMPILE_CACHE, use_compile_cache
 from models_server.tasks.loading import LoadContext
 from models_server.weights.lfs import lfs_pointer_reason
 from models_server.weights.locate import disk_bytes, setting_dirs, weight_dirs
@@ -119,21 +120,46 @@ class ModelLoader:
         self.residency.shared.release(model_id)
 
     def _compile_and_warm_up(self, spec: ModelSpec, model: object) -> None:
-        """`compile: true` compiles the model's modules (torch.compile); the warm-up pays for it now.
+        """`compile: true` compiles the model's modules (torch.compile, its kernels kept under
+        `cache_dir` for the next start); the warm-up pays for it now.
 
-        A failed warm-up is logged, not fatal: the model may still serve real inputs.
+        A warm-up that fails only compiled leaves the model eager, with one warning: a compiler
+        failure must not fail every request after it. Any other failed warm-up is logged, not
+        fatal: the model may still serve real inputs.
         """
-        override = self.settings.override(spec.id)
-        if override.compile:
-            for module in memory.modules_of(model):
+        compiled = []
+        if self.settings.override(spec.id).compile:
+            if self.settings.cache_dir is not None:
+                use_compile_cache(self.settings.cache_dir / COMPILE_CACHE)
+            compiled = memory.modules_of(model)
+            for module in compiled:
                 module.compile()
-        if not (self.settings.warmup or override.compile):
+        if not (self.settings.warmup or compiled):
             return
-        import torch
+        failure = _warm_up(spec, model)
+        if failure is not None and compiled:
+            for module in compiled:
+                module._compiled_call_impl = None  # what Module.compile set: the module runs eagerly again
+            eager_failure = _warm_up(spec, model)
+            if eager_failure is None:
+                log.warning("torch.compile of %s failed, it runs without compiling: %s: %s", spec.id,
+                            type(failure).__name__, (str(failure).strip().splitlines() or [""])[0])
+                return
+            for module in compiled:  # eager fails too: the sample, not the compiler, is at fault
+                module.compile()
+            failure = eager_failure
+        if failure is not None:
+            log.warning("warm-up of %s failed; it stays loaded", spec.id, exc_info=failure)
 
-        inputs, params = sample_request(spec.task)
-        try:
-            with torch.inference_mode():
-                spec.task.handler(model, inputs, params)
-        except Exception:
-            log.exception("warm-up of %s failed; it stays loaded", spec.id)
+
+def _warm_up(spec: ModelSpec, model: object) -> Exception | None:
+    """One call of the model's handler with its task's cheap sample; how it failed, if it did."""
+    import torch
+
+    inputs, params = sample_request(spec.task)
+    try:
+        with torch.inference_mode():
+            spec.task.handler(model, inputs, params)
+    except Exception as exc:
+        return exc
+    return None

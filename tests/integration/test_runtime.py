@@ -1,5 +1,6 @@
 """Loading, states and failure isolation of the runtime, on tiny models."""
 
+import logging
 import threading
 
 import pytest
@@ -248,6 +249,35 @@ def test_compile_true_compiles_the_modules_and_warms_them_up(tiny_root, public_d
     model = runtime.model("test/compiled")
     assert model["layer"]._compiled_call_impl is not None  # torch.compile wraps the forward
     assert len(model["calls"]) == 1
+
+
+def test_a_compile_that_fails_its_warm_up_leaves_the_model_eager_and_serving(tiny_root, public_dir, caplog):
+    def fails_compiled(model, inputs, params):
+        if model["layer"]._compiled_call_impl is not None:
+            raise RuntimeError("inductor: C++ compile error\nmore detail")
+        model["calls"].append(inputs["text"])
+        return {"ok": True}
+
+    settings = tiny_settings(tiny_root, public_dir, models={"test/compiled": {"compile": True}})
+    runtime = Runtime(settings, [_recording_spec("test/compiled", fails_compiled)])
+    with caplog.at_level(logging.WARNING, logger="models_server.runtime.loading"):
+        runtime.load_all()
+    model = runtime.model("test/compiled")
+    assert model["layer"]._compiled_call_impl is None and len(model["calls"]) == 1  # the eager warm-up ran
+    assert runtime.view("test/compiled").state is State.LOADED
+    assert [record.getMessage() for record in caplog.records] == [
+        "torch.compile of test/compiled failed, it runs without compiling: RuntimeError: inductor: C++ compile error"]
+
+
+def test_a_warm_up_that_fails_eagerly_too_keeps_the_compile(tiny_root, public_dir):
+    def always_fails(model, inputs, params):
+        raise ValueError("the sample is not what this model takes")
+
+    settings = tiny_settings(tiny_root, public_dir, models={"test/compiled": {"compile": True}})
+    runtime = Runtime(settings, [_recording_spec("test/compiled", always_fails)])
+    runtime.load_all()
+    assert runtime.model("test/compiled")["layer"]._compiled_call_impl is not None
+    assert runtime.view("test/compiled").state is State.LOADED
 
 
 def test_out_of_memory_in_a_request_is_a_503_and_the_model_serves_on(tiny_root, public_dir):

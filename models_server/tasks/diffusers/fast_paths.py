@@ -14,12 +14,11 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models_server.config import DiffusionSettings
+from models_server.tasks.compiling import COMPILE_CACHE, use_compile_cache
 from models_server.tasks.diffusers import step_cache
 
 if TYPE_CHECKING:
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COMPILE_CACHE = "torch-compile"  # under the server's cache_dir
 COMPILED = ("unet", "controlnet")
 
 
@@ -93,10 +91,3 @@ def _compile(pipeline: Any, served: Any, ctx: LoadContext, warm_up: Callable[[An
         reason = (str(exc).strip().splitlines() or [""])[0]
         log.warning("torch.compile of %s failed, it runs without compiling: %s: %s",
                     ctx.model_id, type(exc).__name__, reason)
-
-
-def use_compile_cache(folder: Path) -> None:
-    """Inductor's on-disk caches (compiled graphs and kernels) in `folder`: TORCHINDUCTOR_CACHE_DIR
-    is torch's documented setting for them, read whenever inductor looks for a cache entry."""
-    folder.mkdir(parents=True, exist_ok=True)
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
