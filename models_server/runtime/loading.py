@@ -15,7 +15,7 @@ from models_server.runtime.devices import DeviceChoice
 from models_server.runtime.residency import Residency
 from models_server.runtime.slots import SlotTable
 from models_server.runtime.warmup import sample_request
-from models_server.tasks.compiling import COMPILE_CACHE, use_compile_cache
+from models_server.tasks.compiling import COMPILE_CACHE, use_compile_cache, warn_compile_failed
 from models_server.tasks.loading import LoadContext
 from models_server.weights.lfs import lfs_pointer_reason
 from models_server.weights.locate import disk_bytes, setting_dirs, weight_dirs
@@ -142,8 +142,7 @@ class ModelLoader:
                 module._compiled_call_impl = None  # what Module.compile set: the module runs eagerly again
             eager_failure = _warm_up(spec, model)
             if eager_failure is None:
-                log.warning("torch.compile of %s failed, it runs without compiling: %s: %s", spec.id,
-                            type(failure).__name__, (str(failure).strip().splitlines() or [""])[0])
+                warn_compile_failed(spec.id, failure)
                 return
             for module in compiled:  # eager fails too: the sample, not the compiler, is at fault
                 module.compile()

@@ -260,7 +260,7 @@ def test_a_compile_that_fails_its_warm_up_leaves_the_model_eager_and_serving(tin
 
     settings = tiny_settings(tiny_root, public_dir, models={"test/compiled": {"compile": True}})
     runtime = Runtime(settings, [_recording_spec("test/compiled", fails_compiled)])
-    with caplog.at_level(logging.WARNING, logger="models_server.runtime.loading"):
+    with caplog.at_level(logging.WARNING, logger="models_server"):
         runtime.load_all()
     model = runtime.model("test/compiled")
     assert model["layer"]._compiled_call_impl is None and len(model["calls"]) == 1  # the eager warm-up ran

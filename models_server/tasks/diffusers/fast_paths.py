@@ -13,18 +13,15 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from models_server.config import DiffusionSettings
-from models_server.tasks.compiling import COMPILE_CACHE, use_compile_cache
+from models_server.tasks.compiling import COMPILE_CACHE, use_compile_cache, warn_compile_failed
 from models_server.tasks.diffusers import step_cache
 
 if TYPE_CHECKING:
     from models_server.tasks.loading import LoadContext
-
-log = logging.getLogger(__name__)
 
 COMPILED = ("unet", "controlnet")
 
@@ -88,6 +85,4 @@ def _compile(pipeline: Any, served: Any, ctx: LoadContext, warm_up: Callable[[An
     except Exception as exc:  # any compiler failure: the eager model still serves
         for name, model in eager.items():
             setattr(pipeline, name, model)
-        reason = (str(exc).strip().splitlines() or [""])[0]
-        log.warning("torch.compile of %s failed, it runs without compiling: %s: %s",
-                    ctx.model_id, type(exc).__name__, reason)
+        warn_compile_failed(ctx.model_id, exc)
