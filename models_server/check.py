@@ -163,10 +163,10 @@ def check_offline(
         folders[repo.name] = folder
         for problem, fix in repo_problems(repo, folder, _unknown_model_type):
             result.fail(problem, fix)
-        front_end = front_end_refusal(spec, folder) if index == 0 else None
-        if front_end is not None:
-            result.fail(str(front_end), front_end.fix)
-        if index == 0:  # a front end or tokenizer that cannot run here, or a config line's architecture
+        if index == 0:  # data, a front end or tokenizer that cannot run here, or a config line's architecture
+            front_end = front_end_refusal(spec, folder)
+            if front_end is not None:
+                result.fail(str(front_end), front_end.fix)
             refusal = spec.refusal(folder)
             if isinstance(refusal, CannotRun):
                 result.fail(str(refusal), refusal.fix)

@@ -11,7 +11,9 @@ from models_server.tasks.diffusers.stable_diffusion import (
     batch_kwargs,
     fp16_variant,
     generation_kwargs,
+    native_side,
     new_scheduler,
+    requested_size,
     sd_base,
     shape_key,
 )
@@ -47,7 +49,7 @@ def warm_up(pipeline) -> None:
     import torch
     from PIL import Image
 
-    native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+    native = native_side(pipeline)
     with torch.inference_mode():
         pipeline(prompt="", image=Image.new("RGB", (native, native)), num_inference_steps=2,
                  width=native, height=native, generator=torch.Generator("cpu").manual_seed(0))
@@ -63,7 +65,7 @@ def generate(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> Image.
 
 
 def batch_key(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> tuple[int, int, int, float]:
-    return shape_key(params, output_size(pipeline, inputs["img_url"].size, generation_size(params)))
+    return shape_key(params, output_size(pipeline, inputs["img_url"].size, requested_size(params)))
 
 
 def generate_batch(pipeline, inputs: list[dict[str, Any]], params: list[dict[str, Any]]) -> list[Image.Image]:
@@ -74,15 +76,11 @@ def generate_batch(pipeline, inputs: list[dict[str, Any]], params: list[dict[str
     return pipeline(prompt=[each["text"] for each in inputs], image=controls, **kwargs).images
 
 
-def generation_size(params: dict[str, Any]) -> dict[str, Any]:
-    return {key: params[key] for key in ("width", "height") if params.get(key) is not None}
-
-
 def output_size(pipeline, control: tuple[int, int], kwargs: dict[str, Any]) -> tuple[int, int]:
     """The size asked for; a side not asked for is the model's own, as diffusers would pick it."""
     if "width" not in kwargs and "height" not in kwargs:
         return native_size(pipeline, control)
-    native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+    native = native_side(pipeline)
     return kwargs.get("width", native), kwargs.get("height", native)
 
 
@@ -107,9 +105,10 @@ def native_size(pipeline, size: tuple[int, int]) -> tuple[int, int]:
     Without this the pipeline would generate at the photo's full size: a 12-megapixel
     control photo would cost minutes and most of the GPU's memory.
     """
-    native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+    native = native_side(pipeline)
     scale = native / max(size)
-    return tuple(max(8, round(side * scale / 8) * 8) for side in size)
+    width, height = (max(8, round(side * scale / 8) * 8) for side in size)
+    return width, height
 
 
 GENERATE = Task(contracts.CONTROLNET_IMAGE_GENERATION, generate, Batching(batch_key, generate_batch))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models_server.tasks.diffusers.stable_diffusion import fp16_variant
+from models_server.tasks.diffusers.stable_diffusion import fp16_variant, native_side
 
 if TYPE_CHECKING:
     import torch
@@ -133,7 +133,7 @@ class WholeCanvasInpainting:
     def __call__(self, prompt: str, width: int | None = None, height: int | None = None, **kwargs: Any) -> Any:
         from PIL import Image
 
-        native = self.pipeline.unet.config.sample_size * self.pipeline.vae_scale_factor
+        native = native_side(self.pipeline)
         width, height = width or native, height or native
         canvas = Image.new("RGB", (width, height))
         everything = Image.new("L", (width, height), 255)

@@ -132,10 +132,17 @@ def generation_kwargs(params: dict[str, Any], legacy_callback: bool = False) -> 
         "negative_prompt": params.get("negative_prompt"),
         "generator": generator(params),
     }
-    for key in ("width", "height"):
-        if params.get(key) is not None:
-            kwargs[key] = params[key]
-    return kwargs
+    return kwargs | requested_size(params)
+
+
+def requested_size(params: dict[str, Any]) -> dict[str, int]:
+    """The `width` and `height` a request asks for (either, both or none)."""
+    return {key: params[key] for key in ("width", "height") if params.get(key) is not None}
+
+
+def native_side(pipeline: Any) -> int:
+    """The side the model generates at when none is asked for (512 for SD1.5)."""
+    return int(pipeline.unet.config.sample_size * pipeline.vae_scale_factor)
 
 
 def batch_kwargs(params: list[dict[str, Any]]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from models_server.tasks.diffusers.stable_diffusion import (
     batch_kwargs,
     fp16_variant,
     generation_kwargs,
+    native_side,
     new_scheduler,
     sd_base,
     shape_key,
@@ -52,7 +53,7 @@ def text_to_image(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> I
 
 def batch_key(pipeline, inputs: dict[str, Any], params: dict[str, Any]) -> tuple[int, int, int, float]:
     """A side not asked for is the model's own, as the pipeline picks it."""
-    native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+    native = native_side(pipeline)
     return shape_key(params, (params.get("width") or native, params.get("height") or native))
 
 
