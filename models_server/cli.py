@@ -128,7 +128,7 @@ def _download(args: argparse.Namespace) -> int:
     rows = served_rows(settings)
 
     def beside(row: ModelSpec) -> tuple[Repo, ...]:
-        return row.weights_under(settings.diffusion_for(row.id))
+        return tuple(row.weights_under(settings.diffusion_for(row.id)).values())
 
     if args.model:
         try:

@@ -58,10 +58,11 @@ class ModelSpec:
     torch_calls: bool = True
     setting_weights: tuple[tuple[str, Repo], ...] = ()
 
-    def weights_under(self, diffusion: DiffusionSettings) -> tuple[Repo, ...]:
+    def weights_under(self, diffusion: DiffusionSettings) -> dict[str, Repo]:
         """The repos the row reads beside its weights when a `diffusion:` setting asks (the TAESD
-        decoder under `tiny_vae`): `download` fetches them, the start-up check looks for them."""
-        return tuple(repo for setting, repo in self.setting_weights if getattr(diffusion, setting))
+        decoder under `tiny_vae`), by setting: `download` fetches them, the start-up check looks
+        for them, the loader reads them."""
+        return {setting: repo for setting, repo in self.setting_weights if getattr(diffusion, setting)}
 
     def in_tier(self, tier: Tier) -> bool:
         return TIERS.index(self.tier) <= TIERS.index(tier)

@@ -35,7 +35,6 @@ from typing import Generic, TypeVar
 
 from models_server.errors import NotFound
 from models_server.runtime import RuntimeView
-from models_server.runtime.batches import max_batch
 
 T = TypeVar("T")
 MODEL_PATH = "/models/"
@@ -111,9 +110,8 @@ class ModelQueues(Generic[T]):
         def parallelism(model_id: str) -> int:
             return max(1, runtime.view(model_id).replicas or 1)
 
-        batch_limits = {model_id: max_batch(runtime.settings, spec) for model_id, spec in runtime.catalog.items()}
         return cls(resolve, parallelism, runtime.settings.limits.request_timeout, aliases=runtime.settings.aliases,
-                   batch=lambda model_id: batch_limits.get(model_id, 1))
+                   batch=runtime.batch_limit)
 
     def model_of(self, method: str, path: str) -> str | None:
         """The served id a request runs, when its path names one; None: not queued here."""

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from models_server.catalog import ModelSpec
 from models_server.config import Limits
 from models_server.errors import Busy, Cancelled, InferenceFailed, NotReady, ServerError, TimedOut
 from models_server.progress import CancelToken, Job, partials_receiver, request_token, tracking
@@ -50,7 +49,7 @@ class Ticket:
 class Admission:
     def __init__(self, slots: SlotTable, residency: Residency, loader: ModelLoader, limits: Limits,
                  resolve_device: Callable[[], bool], lanes: ComputeLanes,
-                 max_batch: Callable[[ModelSpec], int] = lambda spec: 1) -> None:
+                 max_batch: Callable[[str], int] = lambda model_id: 1) -> None:
         self.slots = slots
         self.residency = residency
         self.loader = loader
@@ -64,7 +63,7 @@ class Admission:
     def admit(self, model_id: str) -> Iterator[Ticket]:
         """Count the request in for as long as the block runs (503 when it cannot be); a model
         that batches admits at least a running batch and a whole next one."""
-        batch = self.max_batch(self.slots.spec(model_id))
+        batch = self.max_batch(model_id)
         limit = self.limits.max_queue_per_model
         self.slots.enter(model_id, limit if batch == 1 else max(limit, 2 * batch))
         deadline = time.monotonic() + self.limits.request_timeout
@@ -77,7 +76,7 @@ class Admission:
     def _run(self, model_id: str, deadline: float, inputs: dict[str, Any], params: dict[str, Any],
              handler: Handler | None = None) -> Any:
         spec = self.slots.spec(model_id)
-        limit = self.max_batch(spec) if handler in (None, spec.task.handler) else 1  # not another contract's
+        limit = self.max_batch(model_id) if handler in (None, spec.task.handler) else 1  # not another contract's
         if limit > 1:
             return self._run_batched(model_id, deadline, inputs, params, limit)
         run_lock = self.slots.run_lock(model_id)

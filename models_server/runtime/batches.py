@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,11 @@ def max_batch(settings: Settings, spec: ModelSpec) -> int:
     if spec.task.batching is None:
         return 1
     return settings.diffusion_for(spec.id).max_batch
+
+
+def batch_limits(settings: Settings, rows: Iterable[ModelSpec]) -> dict[str, int]:
+    """Each row's `max_batch`, settled at start: requests read it, the config does not change."""
+    return {row.id: max_batch(settings, row) for row in rows}
 
 
 @dataclass(eq=False)

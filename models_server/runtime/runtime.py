@@ -16,7 +16,7 @@ from models_server.catalog import ModelSpec, build_catalog, served_rows
 from models_server.config import Settings
 from models_server.errors import Busy, ConfigError, NotFound, NotReady, TimedOut, WeightsMissing
 from models_server.runtime.admission import Admission, Ticket
-from models_server.runtime.batches import max_batch
+from models_server.runtime.batches import batch_limits
 from models_server.runtime.device_memory import DeviceMemory, MemorySource, TorchMemory, device_memory
 from models_server.runtime.devices import DeviceChoice
 from models_server.runtime.keep_alive import KeepAlive
@@ -49,9 +49,9 @@ class Runtime:
         budgets = Budgets(cpu=settings.max_cpu_memory, gpu=settings.max_gpu_memory)
         self.residency = Residency(self.slots, budgets, self.devices, SharedComponents())
         self.loader = ModelLoader(settings, self.slots, self.residency, self.devices)
-        batch_limits = {row.id: max_batch(settings, row) for row in rows}  # read per request: settled once
+        self._batch_limits = batch_limits(settings, rows)
         self.admission = Admission(self.slots, self.residency, self.loader, settings.limits, self._resolve_device,
-                                   ComputeLanes(), lambda spec: batch_limits.get(spec.id, 1))
+                                   ComputeLanes(), self.batch_limit)
         preloaded = [row.id for row in rows if settings.preloads(row.id, row.preload)]
         self.keep_alive = KeepAlive(settings, self.slots, preloaded, self.unload_idle)
         self.memory_source: MemorySource = TorchMemory()
@@ -78,7 +78,7 @@ class Runtime:
             problem = None if preload else next(iter(repo_problems(repo, folder, largest_json=_START_JSON_BYTES)), None)
             if problem is not None:
                 return State.FAILED, f"{problem[0]}; fix: {problem[1]}"
-        for repo in row.weights_under(self.settings.diffusion_for(row.id)):
+        for repo in row.weights_under(self.settings.diffusion_for(row.id)).values():
             try:
                 folder = locate_weights(repo, self.settings.model_root)
             except WeightsMissing as exc:
@@ -199,6 +199,10 @@ class Runtime:
         if spec is None:
             raise NotFound(f"model {model_id!r} is not served here; GET /status lists the models")
         return spec.id
+
+    def batch_limit(self, model_id: str) -> int:
+        """The most requests the model runs as one call (1 unless its task batches)."""
+        return self._batch_limits.get(model_id, 1)
 
     def admit(self, model_id: str) -> AbstractContextManager[Ticket]:
         """Count a request in (503 when the model cannot serve or its queue is full)."""

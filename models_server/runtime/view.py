@@ -35,6 +35,9 @@ class RuntimeView(Protocol):
     def resolve(self, model_id: str) -> str:
         """The served id for an id or alias; NotFound for anything else."""
 
+    def batch_limit(self, model_id: str) -> int:
+        """The most requests the model runs as one call (1 unless its task batches)."""
+
     def view(self, model_id: str) -> SlotView: ...
 
     def views(self) -> dict[str, SlotView]: ...

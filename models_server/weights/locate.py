@@ -33,9 +33,8 @@ def weight_dirs(spec: ModelSpec, settings: Settings) -> tuple[Path, ...]:
 
 def setting_dirs(spec: ModelSpec, settings: Settings) -> dict[str, Path]:
     """The folder of each repo the row's `diffusion:` settings ask for, by setting name."""
-    diffusion = settings.diffusion_for(spec.id)
     return {setting: locate_weights(repo, settings.model_root)
-            for setting, repo in spec.setting_weights if getattr(diffusion, setting)}
+            for setting, repo in spec.weights_under(settings.diffusion_for(spec.id)).items()}
 
 
 def satisfies(path: str, pattern: str) -> bool:

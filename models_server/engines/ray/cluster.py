@@ -38,6 +38,7 @@ from models_server.pipeline.request import RequestPipeline
 from models_server.progress import CancelToken, request_token
 from models_server.protocols.base import Call, Encoded, RawRequest
 from models_server.runtime import SlotView, State
+from models_server.runtime.batches import batch_limits
 from models_server.runtime.device_memory import DeviceMemory, ReplicaMemory, device_memory
 from models_server.tasks.base import Task
 
@@ -160,6 +161,7 @@ class ClusterRuntime:
         self.settings = settings
         self.rows = rows
         self.catalog = build_catalog(rows)
+        self._batch_limits = batch_limits(settings, rows)
         self.plans = {plan.name: plan for plan in plans}
         self.group_of = {model_id: plan.name for plan in plans for model_id in plan.models}
         self.clients = clients
@@ -223,6 +225,9 @@ class ClusterRuntime:
         if spec is None:
             raise NotFound(f"model {model_id!r} is not served here; GET /status lists the models")
         return spec.id
+
+    def batch_limit(self, model_id: str) -> int:
+        return self._batch_limits.get(model_id, 1)
 
     def view(self, model_id: str) -> SlotView:
         return self._snapshot.views[self.resolve(model_id)]
