@@ -117,9 +117,8 @@ def test_replicas_merge_to_the_best_state_and_summed_queues(worker) -> None:
 def test_a_group_runs_with_its_own_budgets_and_only_its_models_overrides(cluster_settings: Settings) -> None:
     from models_server.engines.ray.worker import group_settings
 
-    settings = cluster_settings.model_copy(update={
-        "max_cpu_memory": 10**9, "models": {"canny-control": {"preload": False}, "gpt2": {"enabled": False}}})
-    settings = Settings.model_validate(settings.model_dump())
+    settings = Settings.model_validate({**cluster_settings.model_dump(), "max_cpu_memory": 10**9,
+                                        "models": {"canny-control": {"preload": False}, "gpt2": {"enabled": False}}})
     mine = group_settings(settings, ("canny-control",), max_gpu_memory=2**30, max_cpu_memory=None)
     assert (mine.max_gpu_memory, mine.max_cpu_memory) == (2**30, 10**9)  # its own, else the top-level one
     assert set(mine.models) == {"canny-control"}  # another group's model would be unknown to its runtime
