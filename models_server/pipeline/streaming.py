@@ -2,8 +2,9 @@
 
 The request's thread waits for the run's first news: a refusal or an error (raised, and answered
 like any other), a whole answer, or the first part of a streamed one. From then on the answer is
-a `PartStream`: each part goes out as its protocol encodes it, the rest once the run is over, and
-an error after the stream began ends it in the protocol's own way. The run keeps its model
+a `PartStream`: each part goes out as its protocol encodes it (a part a Ray group encoded, as it
+came), the rest once the run is over, and an error after the stream began ends it in the
+protocol's own way. The run keeps its model
 (admission, turn, pin) until it ends; the model never waits for the reader, whose parts wait in
 the stream. A reader whose client left, or that is closed early, cancels the run, and the
 handler stops at its next step.
@@ -21,7 +22,7 @@ from typing import Any
 
 from models_server.errors import InferenceFailed, ServerError
 from models_server.progress import CancelToken, cancellable, request_token, streaming
-from models_server.protocols.base import Call, Encoded, PartEncoder
+from models_server.protocols.base import Call, Encoded, EncodedPart, PartEncoder
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25  # how often a waiting reader asks whether its client has left
@@ -50,23 +51,39 @@ def _next(news: News, token: CancelToken) -> _Part | _Ended:
             token.reason()
 
 
+class PartEncoding:
+    """The parts a handler reports, each encoded by the decoded call's encoder and handed to
+    `send` as it comes; a part another host encoded already (`EncodedPart`) goes on as it is.
+    `announce` is told the call once it is decoded; a call that does not stream sends nothing."""
+
+    def __init__(self, send: Callable[[bytes], None]) -> None:
+        self.send = send
+        self.calls: list[Call] = []
+
+    def announce(self, call: Call) -> None:
+        self.calls.append(call)
+
+    def receive(self, part: Any) -> None:  # on the model's thread
+        if isinstance(part, EncodedPart):
+            self.send(part.data)
+            return
+        encoder = self.calls[0].stream if self.calls else None
+        if encoder is not None:
+            self.send(encoder.part(part))
+
+
 def run_streamable(answer: Callable[[Callable[[Call], None]], Encoded]) -> Encoded | PartStream:
     """Run `answer(announce)` (it announces its decoded call, then runs it) on a thread of its own:
     the whole answer, the stream of a call that streams once its first part is made, or the run's
     error raised here."""
     token = request_token() or CancelToken("stream")
     news: News = queue.SimpleQueue()
-    calls: list[Call] = []
-
-    def receive(part: Any) -> None:  # on the model's thread
-        encoder = calls[0].stream if calls else None
-        if encoder is not None:
-            news.put(_Part(encoder.part(part)))
+    parts = PartEncoding(lambda data: news.put(_Part(data)))
 
     def run() -> None:
         try:
-            with cancellable(token), streaming(receive):
-                news.put(_Ended(encoded=answer(calls.append)))
+            with cancellable(token), streaming(parts.receive):
+                news.put(_Ended(encoded=answer(parts.announce)))
         except BaseException as exc:  # handed to the reader, which raises or reports it
             news.put(_Ended(error=exc))
 
@@ -78,7 +95,7 @@ def run_streamable(answer: Callable[[Callable[[Call], None]], Encoded]) -> Encod
             raise first.error
         assert first.encoded is not None
         return first.encoded
-    encoder = calls[0].stream
+    encoder = parts.calls[0].stream
     assert encoder is not None
     return PartStream(encoder, first.data, news, token)
 

@@ -40,6 +40,14 @@ class Encoded:
     file_prefix: str = ""  # put before the path of each file written under public/ (a URL's start)
 
 
+@dataclass(frozen=True)
+class EncodedPart:
+    """A streamed answer's part already encoded by the host that ran the model (a Ray replica,
+    whose encoder also writes the stream's end): sent on as it is."""
+
+    data: bytes
+
+
 class PartEncoder(Protocol):
     """A streamed answer: each part of the result, encoded to be sent as soon as the handler
     reports it (on the model's thread, in order: when the call's `encode` runs after the handler,

@@ -40,6 +40,7 @@ SD_GROUP = [f"lllyasviel/sd-controlnet-{name}" for name in
 ANNOTATORS = ["canny-control", "hed-control", "scribble-control", "mlsd-control", "openpose-control"]
 TWINNED = ["depth-control", "normal-control"]  # their group runs two replicas
 UNPLACEABLE = "seg-control"  # its group asks for a resource no node has
+CHAT = "Qwen/Qwen2.5-0.5B-Instruct"  # lazy: loads in its group on its first request
 READY_WITHIN = 240.0  # seconds for the groups to load on a busy 2-core machine: a wait, not a figure
 STEPS = 1000  # a generation that runs for minutes unless it is stopped
 
@@ -66,8 +67,10 @@ class RayServed:
 
 
 def ray_settings(tiny_root: Path, public_dir: Path, port: int) -> Settings:
+    # the minimal tier and one chat model: every other row of the full tier off
+    off = {row.id: {"enabled": False} for row in catalog_rows() if not row.in_tier("minimal") and row.id != CHAT}
     return tiny_settings(
-        tiny_root, public_dir, tier="minimal", port=port, engine="ray",
+        tiny_root, public_dir, tier="full", port=port, engine="ray", models=off,
         api_key=KEY, allowed_clients=["10.0.0.0/8"], limits={"max_body_bytes": "1MiB", "max_steps": STEPS},
         shutdown_grace_seconds=30,  # also how long Serve waits for the unplaceable group's replica
         ray={
@@ -78,6 +81,7 @@ def ray_settings(tiny_root: Path, public_dir: Path, port: int) -> Settings:
                 "annotators": {"models": ANNOTATORS, "num_cpus": 0, "resources": {"head_node": 0.01}},
                 "twins": {"models": TWINNED, "replicas": 2, "num_cpus": 0, "resources": {"head_node": 0.01}},
                 "unplaceable": {"models": [UNPLACEABLE], "num_cpus": 0, "resources": {"nowhere": 1}},
+                "chat": {"models": [CHAT], "num_cpus": 0, "resources": {"head_node": 0.01}},
             },
         },
     )
@@ -328,6 +332,27 @@ def test_openais_routes_run_on_the_groups_and_files_come_from_the_ingress(ray_se
     assert ray_served.get(url.removeprefix(ray_served.url)).content.startswith(b"\x89PNG")
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{ray_served.url}/v1", api_key="wrong", max_retries=0).models.list()
+
+
+def test_a_chat_streams_from_its_group_an_http_chunk_per_piece(ray_served: RayServed) -> None:
+    """Serve streams the group's parts to the ingress, which sends each as its own chunk: the
+    stream is the answer not streamed, in one answer's chunks."""
+    import openai
+
+    client = openai.OpenAI(base_url=f"{ray_served.url}/v1", api_key=KEY, max_retries=0)
+    hello = [{"role": "user", "content": "Hello!"}]
+    whole = client.chat.completions.create(model=CHAT, messages=hello, max_tokens=12, temperature=0)  # type: ignore[arg-type]
+    chunks = list(client.chat.completions.create(model=CHAT, messages=hello, max_tokens=12, temperature=0,  # type: ignore[arg-type]
+                                                 stream=True, stream_options={"include_usage": True}))
+    assert len({chunk.id for chunk in chunks}) == 1
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices) == \
+        whole.choices[0].message.content
+    assert chunks[-1].usage == whole.usage
+    with ray_served.post("/v1/completions", stream=True, json={
+            "model": CHAT, "prompt": "Once upon a time", "max_tokens": 12, "temperature": 0, "stream": True}) as raw:
+        assert raw.status_code == 200 and "Content-Length" not in raw.headers
+        sent = [chunk for chunk in raw.raw.read_chunked() if chunk]
+    assert len(sent) >= 12 and b"".join(sent).endswith(b"data: [DONE]\n\n")  # a chunk per token, then the end
 
 
 def test_a_request_id_comes_back_once_and_as_sent(ray_served: RayServed) -> None:

@@ -13,8 +13,10 @@ import asyncio
 import ipaddress
 import logging
 import os
+import queue
 import threading
 import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,9 +36,9 @@ from models_server.engines.ray.cluster import (
 )
 from models_server.engines.ray.grouping import GroupPlan, plan_groups
 from models_server.engines.ray.worker import Failure, GroupReport, GroupWorker, ModelAsk, ReportPusher, group_settings
-from models_server.errors import TimedOut
-from models_server.progress import CancelToken
-from models_server.protocols.base import Encoded, RawRequest
+from models_server.errors import InferenceFailed, TimedOut
+from models_server.progress import CancelToken, partials_receiver
+from models_server.protocols.base import Encoded, EncodedPart, RawRequest
 
 log = logging.getLogger(__name__)
 APP_NAME = "models-server"
@@ -94,6 +96,37 @@ class GroupDeployment:
             self.pusher.post_soon()
             raise
 
+    async def answer_in_parts(self, request: RawRequest, resources: dict[str, bytes],
+                              request_id: str) -> AsyncIterator[EncodedPart | Encoded | Failure]:
+        """`answer` for a request whose answer streams (Serve streams what this yields): each
+        part, encoded, as the model makes it, then the answer's end or the refusal. Cancelled
+        at the ingress, or closed early, it cancels the request's token as `answer` does."""
+        loop = asyncio.get_running_loop()
+        parts: asyncio.Queue[EncodedPart] = asyncio.Queue()
+        token = CancelToken(request_id)
+
+        def send(data: bytes) -> None:  # on the model's thread; ordered before the run's own end
+            loop.call_soon_threadsafe(parts.put_nowait, EncodedPart(data))
+
+        running = loop.run_in_executor(self.pool, self.worker.answer, request, resources, token, send)
+        try:
+            while True:
+                next_part = asyncio.ensure_future(parts.get())
+                either: set[asyncio.Future[Any]] = {next_part, running}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                if not next_part.done():
+                    next_part.cancel()
+                    break
+                yield next_part.result()
+            while not parts.empty():
+                yield parts.get_nowait()
+            yield running.result()
+        finally:
+            if not running.done():
+                token.cancel("cancelled at the ingress")
+                await asyncio.wait([running])
+                self.pusher.post_soon()
+
     async def report(self) -> GroupReport:
         """This replica's report, on demand (the ingress reads the posted ones; this is for people)."""
         return self.worker.report()  # snapshots under a lock held only while copying: never waits on a model
@@ -147,26 +180,38 @@ class RayGroupClient:
                cancel: CancelToken | None = None) -> Encoded | Failure:
         """The group's answer. While it runs, the request's token is read every
         CANCEL_CHECK_SECONDS; once cancelled, Serve cancels the call in the replica holding it,
-        and this returns (Cancelled) when the group's reports say the request has left it."""
+        and this returns (Cancelled) when the group's reports say the request has left it.
+        A request whose answer streams here (`progress.streaming`) is streamed from the group:
+        each part goes on to this thread's receiver as it comes."""
         request_id = cancel.request_id if cancel is not None else ""
-        response = self.handle.answer.remote(request, resources, request_id)
-        deadline = time.monotonic() + self.timeout
+        receive = partials_receiver()
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    response.cancel()
-                    raise TimedOut(f"group {self.name} did not answer within {self.timeout:g}s")
-                try:
-                    return response.result(timeout_s=min(remaining, CANCEL_CHECK_SECONDS) if cancel else remaining)
-                except TimeoutError:
-                    if cancel is not None and cancel.reason() is not None:
-                        self._stop(response, request_id)
-                        cancel.raise_if_cancelled()
+            if receive is None:
+                response = self.handle.answer.remote(request, resources, request_id)
+                return self._wait(response, request_id, cancel, lambda timeout: response.result(timeout_s=timeout))
+            stream = self.handle.options(stream=True).answer_in_parts.remote(request, resources, request_id)
+            return self._wait(stream, request_id, cancel, PartRelay(stream, receive, self.name).outcome_within)
         except ray.exceptions.RayTaskError:
             raise  # the replica's own code failed: the app's handler logs it and answers 500
         except (ray.exceptions.RayError, serve.exceptions.RayServeException) as exc:
             raise error_for(exc, self.name) from None
+
+    def _wait(self, response: Any, request_id: str, cancel: CancelToken | None,
+              outcome_within: Callable[[float], Encoded | Failure]) -> Encoded | Failure:
+        """`outcome_within(seconds)` (TimeoutError when not yet) until the group's timeout, the
+        request's token read every CANCEL_CHECK_SECONDS meanwhile."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                response.cancel()
+                raise TimedOut(f"group {self.name} did not answer within {self.timeout:g}s")
+            try:
+                return outcome_within(min(remaining, CANCEL_CHECK_SECONDS) if cancel else remaining)
+            except TimeoutError:
+                if cancel is not None and cancel.reason() is not None:
+                    self._stop(response, request_id)
+                    cancel.raise_if_cancelled()
 
     def _stop(self, response: Any, request_id: str) -> None:
         since = self.board.clock()
@@ -174,6 +219,43 @@ class RayGroupClient:
         if not self.board.wait_left(self.name, request_id, since, LEAVE_WAIT_SECONDS):
             log.warning("request %s was cancelled but group %s still lists it after %gs", request_id, self.name,
                         LEAVE_WAIT_SECONDS)
+
+
+class PartRelay:
+    """A streamed call's items as they come from its group, read on a thread of its own (Serve's
+    stream has no timeout of its own): parts go to `receive` on the waiting thread, in order,
+    and the last item is the outcome."""
+
+    def __init__(self, stream: Iterable[EncodedPart | Encoded | Failure], receive: Callable[[Any], None],
+                 group: str) -> None:
+        self.receive = receive
+        self.items: queue.SimpleQueue[EncodedPart | Encoded | Failure | BaseException] = queue.SimpleQueue()
+        self.group = group
+        threading.Thread(target=self._read, args=(stream,), name=f"{group}-stream", daemon=True).start()
+
+    def _read(self, stream: Iterable[EncodedPart | Encoded | Failure]) -> None:
+        try:
+            for item in stream:
+                self.items.put(item)
+        except BaseException as exc:  # raised on the waiting thread
+            self.items.put(exc)
+            return
+        self.items.put(InferenceFailed(f"group {self.group} ended the stream without an answer"))
+
+    def outcome_within(self, seconds: float) -> Encoded | Failure:
+        """The outcome, each part before it received; TimeoutError when it has not come in `seconds`."""
+        until = time.monotonic() + seconds
+        while True:
+            try:
+                item = self.items.get(timeout=max(0.0, until - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError from None
+            if isinstance(item, EncodedPart):
+                self.receive(item)
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                return item
 
 
 class GroupPoller:

@@ -3,13 +3,15 @@
 The ingress sends a request as it came (`RawRequest`) plus the bytes of the resources it names
 (read where public/ is); the worker decodes, admits, runs and encodes with the same
 `RequestPipeline` and `LocalExecutor` as the single-process server, and sends back an `Encoded` answer whose files
-are still bytes. It never writes public/ and never reads it: GPU machines need no shared folder.
+are still bytes (a streamed answer: its parts, encoded, as they are made, then its end). It never
+writes public/ and never reads it: GPU machines need no shared folder.
 A request carries the ingress's request id; the worker lists the ids it serves in its reports, so
 the ingress can tell when a request it cancelled has left the group.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -27,7 +29,8 @@ from models_server.media.outputs import OutputStore
 from models_server.pipeline.executor import LocalExecutor
 from models_server.pipeline.fields import FieldDecoder
 from models_server.pipeline.request import RequestPipeline
-from models_server.progress import CancelToken, cancellable
+from models_server.pipeline.streaming import PartEncoding
+from models_server.progress import CancelToken, cancellable, streaming
 from models_server.protocols.base import Encoded, RawRequest
 from models_server.runtime import Runtime, SlotView
 from models_server.runtime.cancellation import Cancellations
@@ -156,17 +159,23 @@ class GroupWorker:
         threading.Thread(target=load_tier, args=(self.runtime,), name="model-loader", daemon=True).start()
         self.runtime.keep_alive.start()
 
-    def answer(self, request: RawRequest, resources: dict[str, bytes],
-               cancel: CancelToken | None = None) -> Encoded | Failure:
+    def answer(self, request: RawRequest, resources: dict[str, bytes], cancel: CancelToken | None = None,
+               send: Callable[[bytes], None] | None = None) -> Encoded | Failure:
         """The encoded answer, or the refusal; `cancel` stops it while it waits for its model's
-        turn or at its handler's next step or chunk, as in one process."""
+        turn or at its handler's next step or chunk, as in one process. With `send`, a call that
+        streams hands it each part, encoded, as the model makes it; the answer is then the
+        stream's end, encoded by the same encoder (it knows what the parts carried)."""
         executor = LocalExecutor(self.runtime, FieldDecoder(ShippedResources(resources), self.limits))
         pipeline = RequestPipeline(self.runtime, executor, self.store)
+        parts = PartEncoding(send) if send is not None else None
         try:
-            if cancel is None:
-                return pipeline.answer(request)
-            with self.in_flight.tracked(cancel), cancellable(cancel):
-                return pipeline.answer(request)
+            with contextlib.ExitStack() as scope:
+                if cancel is not None:
+                    scope.enter_context(self.in_flight.tracked(cancel))
+                    scope.enter_context(cancellable(cancel))
+                if parts is not None:
+                    scope.enter_context(streaming(parts.receive))
+                return pipeline.answer(request, parts.announce if parts is not None else None)
         except ServerError as exc:
             return Failure(exc)
 
