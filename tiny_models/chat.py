@@ -35,11 +35,14 @@ ZEPHYR = (
 
 
 def _chat_tokenizer(folder: Path, markers: list[str], end_of_turn: str, template: str, **hub_keys: Any):
-    """Byte-level BPE with the turn markers as special tokens, saved as transformers 4 wrote it."""
+    """Byte-level BPE with the turn markers as special tokens, saved as transformers 4 wrote it,
+    with the vocab.json and merges.txt the Qwen2.5 repos ship beside tokenizer.json (written by
+    the tokenizers library from the same model: the special tokens are in tokenizer.json only)."""
     tokenizer = tok.gpt2_tokenizer(vocab_size=320)
     tokenizer.add_special_tokens({"additional_special_tokens": markers})
     tokenizer.eos_token = end_of_turn
     _save_tokenizer(folder, tokenizer, template, additional_special_tokens=markers, **hub_keys)
+    tokenizer.backend_tokenizer.model.save(str(folder))
     return tokenizer
 
 

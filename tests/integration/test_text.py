@@ -145,6 +145,26 @@ def test_text_generators_never_answer_blank_text(client, model_id):
         assert new_text.strip(), (text, answer)
 
 
+QWEN_CHAT_IDS = sorted(spec.id for spec in catalog_rows() if spec.weights and spec.weights[0].family == "qwen2-chat")
+# What the Qwen2.5-Instruct repos hold beside their README and LICENSE (their file listing on the Hub)
+QWEN_REPO_FILES = {"config.json", "generation_config.json", "merges.txt", "model.safetensors", "tokenizer.json",
+                   "tokenizer_config.json", "vocab.json"}
+
+
+@pytest.mark.parametrize("model_id", QWEN_CHAT_IDS)
+def test_a_qwen_stand_in_ships_the_repos_tokenizer_files_and_they_agree(tiny_root, model_id):
+    """vocab.json and merges.txt read as one BPE encode text as tokenizer.json does."""
+    from tokenizers import Tokenizer, models
+
+    folder = tiny_root / model_id
+    assert {path.name for path in folder.iterdir() if not path.name.startswith(".")} == QWEN_REPO_FILES
+    whole = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    pair = Tokenizer(models.BPE.from_file(str(folder / "vocab.json"), str(folder / "merges.txt")))
+    pair.pre_tokenizer = whole.pre_tokenizer
+    for text in ORDINARY_TEXTS:
+        assert pair.encode(text).ids == whole.encode(text, add_special_tokens=False).ids
+
+
 @pytest.mark.parametrize(("value", "name"), [("de", "German"), ("FR", "French"), ("romanian", "Romanian")])
 def test_language_codes_and_names_become_t5_names(value, name):
     assert language_name(value) == name
