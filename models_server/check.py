@@ -28,7 +28,7 @@ from models_server.tasks.loading import CannotRun
 from models_server.weights.download import format_size
 from models_server.weights.front_end import front_end_refusal
 from models_server.weights.locate import disk_bytes, locate_weights
-from models_server.weights.problems import repo_problems
+from models_server.weights.problems import repo_problems, setting_repo_problems
 
 # The module each catalog `framework` is imported as.
 _LIBRARIES: dict[Framework, str] = {
@@ -174,6 +174,8 @@ def check_offline(
                 fix = (f"give models.{spec.id}.task a task this architecture can do" if isinstance(refusal, ModelUnfit)
                        else f"models-server download --model {repo.name}")
                 result.fail(str(refusal), fix)
+    for problem, fix in setting_repo_problems(spec, settings):
+        result.fail(problem, fix)
     _size(result, folders, target)
     return result
 

@@ -27,8 +27,8 @@ from models_server.runtime.residency import Budgets, Residency
 from models_server.runtime.slots import SlotTable, SlotView, State
 from models_server.tasks.loading import CannotRun, SharedComponents
 from models_server.weights.front_end import front_end_refusal
-from models_server.weights.locate import locate_weights, weight_dirs
-from models_server.weights.problems import repo_problems
+from models_server.weights.locate import weight_dirs
+from models_server.weights.problems import repo_problems, setting_repo_problems
 
 log = logging.getLogger(__name__)
 # The largest JSON file a lazy row's start-time check parses: configs are small, vocabularies are not.
@@ -78,14 +78,10 @@ class Runtime:
             problem = None if preload else next(iter(repo_problems(repo, folder, largest_json=_START_JSON_BYTES)), None)
             if problem is not None:
                 return State.FAILED, f"{problem[0]}; fix: {problem[1]}"
-        for repo in row.weights_under(self.settings.diffusion_for(row.id)).values():
-            try:
-                folder = locate_weights(repo, self.settings.model_root)
-            except WeightsMissing as exc:
-                return State.FAILED, f"its `diffusion:` settings read {repo.name}: {exc}"
-            problem = next(iter(repo_problems(repo, folder, largest_json=_START_JSON_BYTES)), None)
-            if problem is not None:
-                return State.FAILED, f"its `diffusion:` settings read {repo.name}: {problem[0]}; fix: {problem[1]}"
+        setting_problems = setting_repo_problems(row, self.settings, largest_json=_START_JSON_BYTES)
+        if setting_problems:
+            what, fix = setting_problems[0]
+            return State.FAILED, f"{what}; fix: {fix}"
         refusal = row.refusal(folders[0]) if folders else None
         if refusal is not None:  # a front end or tokenizer that cannot run, or a config line's wrong architecture
             fix = f"; fix: {refusal.fix}" if isinstance(refusal, CannotRun) else ""

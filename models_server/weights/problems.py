@@ -13,13 +13,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from models_server.catalog import Repo
+from models_server.catalog import ModelSpec, Repo
+from models_server.config import Settings
+from models_server.errors import WeightsMissing
 from models_server.weights.download import format_size, has_weights, select_files
 from models_server.weights.lfs import MAX_POINTER_BYTES, is_lfs_pointer
-from models_server.weights.locate import WEIGHT_SUFFIXES, satisfies
+from models_server.weights.locate import WEIGHT_SUFFIXES, locate_weights, satisfies
 
 # Diffusers components that hold no weights, or that no pipeline of ours loads.
 _WEIGHTLESS_COMPONENTS = frozenset({"scheduler", "tokenizer", "tokenizer_2", "feature_extractor", "safety_checker"})
+
+def setting_repo_problems(spec: ModelSpec, settings: Settings,
+                          largest_json: int | None = None) -> list[tuple[str, str]]:
+    """What is wrong with the repos the row's `diffusion:` settings make its loader read (the
+    TAESD decoder under `tiny_vae`), as (problem, fix) pairs: the start-up check and `check`."""
+    problems: list[tuple[str, str]] = []
+    for repo in spec.weights_under(settings.diffusion_for(spec.id)).values():
+        where = f"its `diffusion:` settings read {repo.name}"
+        try:
+            folder = locate_weights(repo, settings.model_root)
+        except WeightsMissing as exc:
+            problems.append((f"{where}: {str(exc).split(';')[0]}", f"models-server download --model {repo.name}"))
+            continue
+        problems += [(f"{where}: {problem}", fix) for problem, fix in repo_problems(repo, folder, None, largest_json)]
+    return problems
+
 
 def repo_problems(
     repo: Repo,

@@ -88,6 +88,20 @@ def test_a_model_whose_folder_is_absent_points_at_download(tmp_path, public_dir)
     assert result.fixes == ["models-server download --model gpt2"]
 
 
+def test_a_pipeline_whose_tiny_vae_decoder_is_absent_fails_as_the_server_would_fail_it(tiny_root, public_dir, tmp_path):
+    """`tiny_vae` makes the SD1.5 pipelines read TAESD's folder: `check` says it is missing, with
+    the download as the fix, as the server's start-up does (tests/integration/test_runtime.py)."""
+    copy_repo(tiny_root, tmp_path, "runwayml/stable-diffusion-v1-5")
+    settings = tiny_settings(tmp_path, public_dir, diffusion={"tiny_vae": True})
+    [result] = check_models([ROWS["runwayml/stable-diffusion-v1-5"]], settings)
+    assert result.verdict is Verdict.FAIL
+    assert result.problems[0].startswith("its `diffusion:` settings read madebyollin/taesd: weights of")
+    assert result.fixes == ["models-server download --model madebyollin/taesd"]
+    copy_repo(tiny_root, tmp_path, "madebyollin/taesd")
+    [result] = check_models([ROWS["runwayml/stable-diffusion-v1-5"]], settings)
+    assert result.verdict is Verdict.OK, result.problems
+
+
 def test_a_model_bigger_than_the_budget_fails_and_lazy_ones_do_not_block(tiny_root, public_dir):
     settings = tiny_settings(tiny_root, public_dir, max_cpu_memory="100kB",
                              models={"gpt2": {"preload": False}})
