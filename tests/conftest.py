@@ -18,9 +18,14 @@ from PIL import Image
 from support.serving import PHOTO_REF, LiveServer, RayCluster, Served, run_live_server, tiny_settings
 
 from models_server.catalog import catalog_rows, unique_repos
+from models_server.engines.ray.engine import LOOPBACK_SWITCH
 from models_server.http.app import create_app
 from models_server.runtime import Runtime
 from tiny_models import make_tiny
+
+# The test Ray cluster runs on loopback. Ray reads this switch when it is imported, and collecting
+# a test module may import Ray, so it is set here, before any module is collected.
+os.environ.setdefault(LOOPBACK_SWITCH, "0")
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +101,9 @@ def live_server(served: Served) -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
     """Started once for the session, on loopback, one CPU per node (tests/test_ray_*.py)."""
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback; read when ray is imported
+    if os.environ.get(LOOPBACK_SWITCH) != "0":  # Ray read it when imported (collecting a module may import Ray)
+        raise RuntimeError(f"{LOOPBACK_SWITCH} must be 0 before Ray is imported: the test cluster would not "
+                           "be on loopback")
     import ray
     from ray.cluster_utils import Cluster
 

@@ -297,8 +297,13 @@ def test_no_replica_listens_beyond_loopback(ray_served: RayServed) -> None:
     listening = [connection for connection in psutil.net_connections("tcp")
                  if connection.status == psutil.CONN_LISTEN and connection.pid in replicas]
     assert replicas and listening
-    addresses = [ipaddress.ip_address(connection.laddr.ip) for connection in listening]
-    assert all((getattr(address, "ipv4_mapped", None) or address).is_loopback for address in addresses), listening
+    beyond = [(connection.laddr, " ".join(psutil.Process(connection.pid).cmdline())) for connection in listening
+              if not _is_loopback(ipaddress.ip_address(connection.laddr.ip))]
+    assert beyond == []
+
+
+def _is_loopback(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
 def test_the_ingress_serves_the_port_itself_and_no_serve_proxy_runs(ray_served: RayServed) -> None:

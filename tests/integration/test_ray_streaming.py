@@ -22,7 +22,6 @@ from models_server.catalog import catalog_rows
 from models_server.config import Settings
 from models_server.engines.ray.board import ReportBoard
 from models_server.engines.ray.cluster import ClusterRuntime, GroupCondition, ingress_pipeline
-from models_server.engines.ray.deployments import RayGroupClient
 from models_server.engines.ray.grouping import plan_groups
 from models_server.engines.ray.worker import GroupWorker, ReportPusher
 from models_server.http.app import create_app
@@ -108,7 +107,10 @@ def chat_worker(chat_settings: Settings) -> GroupWorker:
 @pytest.fixture
 def ingress(chat_settings: Settings, chat_worker: GroupWorker) -> Iterator[tuple[Any, ServeHandle]]:
     """The ingress's app over one chat group reached through `ServeHandle`; the worker posts its
-    reports to the ingress's board, as a replica's pusher does."""
+    reports to the ingress's board, as a replica's pusher does. deployments.py imports Ray: here,
+    not when the module is collected (conftest's `ray_cluster`)."""
+    from models_server.engines.ray.deployments import RayGroupClient
+
     board = ReportBoard(60)
     handle = ServeHandle(chat_worker)
     plans = [plan for plan in plan_groups(catalog_rows(), chat_settings) if plan.name == "chat"]
