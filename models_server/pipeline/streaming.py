@@ -4,10 +4,9 @@ The request's thread waits for the run's first news: a refusal or an error (rais
 like any other), a whole answer, or the first part of a streamed one. From then on the answer is
 a `PartStream`: each part goes out as its protocol encodes it (a part a Ray group encoded, as it
 came), the rest once the run is over, and an error after the stream began ends it in the
-protocol's own way. The run keeps its model
-(admission, turn, pin) until it ends; the model never waits for the reader, whose parts wait in
-the stream. A reader whose client left, or that is closed early, cancels the run, and the
-handler stops at its next step.
+protocol's own way. The run keeps its model (admission, turn, pin) until it ends; the model never
+waits for the reader, whose parts wait in the stream. A reader whose client left, or that is
+closed early, cancels the run, and the handler stops at its next step.
 """
 
 from __future__ import annotations
@@ -63,7 +62,7 @@ class PartEncoding:
     def announce(self, call: Call) -> None:
         self.calls.append(call)
 
-    def receive(self, part: Any) -> None:  # on the model's thread
+    def receive(self, part: Any) -> None:  # on the model's thread (the relaying thread for a group's)
         if isinstance(part, EncodedPart):
             self.send(part.data)
             return
