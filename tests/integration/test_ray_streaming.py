@@ -122,6 +122,9 @@ def ingress(chat_settings: Settings, chat_worker: GroupWorker) -> Iterator[tuple
     client = create_app(chat_settings, cluster, ingress_pipeline(cluster, chat_settings)).test_client()
     client.post("/v1/completions", json={"model": QWEN, "prompt": "Once", "max_tokens": 1})  # loads the model
     yield client, handle
+    # a cancelled request's ingress thread waits for a report without it: the pusher posts until then
+    wait_until(lambda: not any(thread.name == "request-run" for thread in threading.enumerate()), WAIT,
+               "the ingress's requests ended")
     pusher.stopped.set()
 
 
