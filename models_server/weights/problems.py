@@ -23,6 +23,7 @@ from models_server.weights.locate import WEIGHT_SUFFIXES, locate_weights, satisf
 # Diffusers components that hold no weights, or that no pipeline of ours loads.
 _WEIGHTLESS_COMPONENTS = frozenset({"scheduler", "tokenizer", "tokenizer_2", "feature_extractor", "safety_checker"})
 
+
 def setting_repo_problems(spec: ModelSpec, settings: Settings,
                           largest_json: int | None = None) -> list[tuple[str, str]]:
     """What is wrong with the repos the row's `diffusion:` settings make its loader read (the
