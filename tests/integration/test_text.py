@@ -146,7 +146,8 @@ def test_text_generators_never_answer_blank_text(client, model_id):
 
 
 QWEN_CHAT_IDS = sorted(spec.id for spec in catalog_rows() if spec.weights and spec.weights[0].family == "qwen2-chat")
-# What the Qwen2.5-Instruct repos hold beside their README and LICENSE (their file listing on the Hub)
+# What the Qwen2.5-Instruct repos hold beside their README and LICENSE: reconstructed, as this machine
+# cannot list the Hub (public code fetches vocab.json and merges.txt from Qwen/Qwen2.5-0.5B-Instruct)
 QWEN_REPO_FILES = {"config.json", "generation_config.json", "merges.txt", "model.safetensors", "tokenizer.json",
                    "tokenizer_config.json", "vocab.json"}
 
