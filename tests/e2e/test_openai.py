@@ -18,6 +18,7 @@ import pytest
 import requests
 import soundfile
 from PIL import Image
+from support.generation import forward_held
 from support.serving import LiveServer, Served, run_live_server
 from support.waiting import wait_until
 
@@ -382,21 +383,10 @@ def test_a_stream_carries_the_same_answer_in_openais_chunks(sdk, live_server):
 def held_generation(served: Served, model_id: str, after: int, until: threading.Event) -> Iterator[list[int]]:
     """The model's forward passes (one per generated token) counted; the pass after the first
     `after` ones waits for `until` (at most WAIT s) before it runs: a generation held mid-way."""
-    model = chat_model(served, model_id).model
-    passes: list[int] = []
-    original = model.forward
-
-    def forward(*args, **kwargs):
-        passes.append(len(passes))
-        if len(passes) == after + 1:
-            until.wait(WAIT)
-        return original(*args, **kwargs)
-
-    model.forward = forward
     try:
-        yield passes
+        with forward_held(chat_model(served, model_id).model, after + 1, lambda: until.wait(WAIT)) as passes:
+            yield passes
     finally:
-        del model.forward
         until.set()
 
 

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from support.generation import forward_held
 from support.serving import tiny_settings
 from support.waiting import wait_until
 
@@ -128,25 +129,11 @@ def ingress(chat_settings: Settings, chat_worker: GroupWorker) -> Iterator[tuple
     pusher.stopped.set()
 
 
-@contextlib.contextmanager
-def held(worker: GroupWorker, before: int, until: Callable[[], bool]) -> Iterator[list[int]]:
+def held(worker: GroupWorker, before: int, until: Callable[[], bool]) -> contextlib.AbstractContextManager[list[int]]:
     """The chat model's forward passes (one per token) counted; the `before`th waits until
     `until()` (at most WAIT s) before it runs."""
-    model = worker.runtime.model(QWEN).model
-    passes: list[int] = []
-    original = model.forward
-
-    def forward(*args, **kwargs):
-        passes.append(len(passes))
-        if len(passes) == before:
-            wait_until(until, WAIT, "the held pass was let go")
-        return original(*args, **kwargs)
-
-    model.forward = forward
-    try:
-        yield passes
-    finally:
-        del model.forward
+    return forward_held(worker.runtime.model(QWEN).model, before,
+                        lambda: wait_until(until, WAIT, "the held pass was let go"))
 
 
 def events(body: bytes) -> list[dict[str, Any]]:
