@@ -173,6 +173,7 @@ class RayGroupClient:
     def __init__(self, name: str, handle: Any, timeout: float, board: ReportBoard) -> None:
         self.name = name
         self.handle = handle
+        self.streaming = handle.options(stream=True)  # the same deployment, its calls streamed
         self.timeout = timeout
         self.board = board
 
@@ -189,7 +190,7 @@ class RayGroupClient:
             if receive is None:
                 response = self.handle.answer.remote(request, resources, request_id)
                 return self._wait(response, request_id, cancel, lambda timeout: response.result(timeout_s=timeout))
-            stream = self.handle.options(stream=True).answer_in_parts.remote(request, resources, request_id)
+            stream = self.streaming.answer_in_parts.remote(request, resources, request_id)
             return self._wait(stream, request_id, cancel, PartRelay(stream, receive, self.name).outcome_within)
         except ray.exceptions.RayTaskError:
             raise  # the replica's own code failed: the app's handler logs it and answers 500
